@@ -1,0 +1,68 @@
+# i2v build. Only libc, libm and pthreads are linked.
+#   make                 the program ./i2v (float, SIMD for this machine)
+#   make test            every test program, in float and in double precision, then the summary line
+#   make PORTABLE=1 ...  no intrinsics and no -march=native (any C11 compiler)
+#   make SAN=1 test      AddressSanitizer + UndefinedBehaviorSanitizer
+#   make QUICK=1 test    skip the slow learning tests (SAN and PORTABLE runs do this by default)
+#   make bench           the speed benchmarks (./i2v bench)
+CC      ?= cc
+OPT     ?= -O3
+CFLAGS  := -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -pthread $(OPT)
+LDLIBS  := -lm -pthread
+VARIANT := opt
+
+ifeq ($(PORTABLE),1)
+  CFLAGS  += -DI2V_PORTABLE
+  VARIANT := portable
+  QUICK   ?= 1
+else
+  CFLAGS  += -march=native
+endif
+ifeq ($(SAN),1)
+  CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -g -O1
+  LDLIBS  += -fsanitize=address,undefined
+  VARIANT := $(VARIANT)-san
+  QUICK   ?= 1
+endif
+QUICK ?= 0
+
+B       := build/$(VARIANT)
+LIBSRC  := $(filter-out i2v.c, $(wildcard *.c))
+HEADERS := $(wildcard *.h) $(wildcard tests/*.h)
+TESTSRC := $(wildcard tests/test_*.c)
+TESTS32 := $(patsubst tests/%.c, $(B)/f32/%, $(TESTSRC))
+TESTS64 := $(patsubst tests/%.c, $(B)/f64/%, $(TESTSRC))
+
+.PHONY: all test bench clean
+all: i2v
+
+i2v: $(B)/f32/i2v
+	cp $< $@
+
+$(B)/f32/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+$(B)/f64/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DI2V_DOUBLE -c $< -o $@
+
+$(B)/f32/i2v: $(B)/f32/i2v.o $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC))
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(B)/f32/test_%: tests/test_%.c $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) $(HEADERS)
+	$(CC) $(CFLAGS) -I. $< $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) -o $@ $(LDLIBS)
+$(B)/f64/test_%: tests/test_%.c $(patsubst %.c, $(B)/f64/%.o, $(LIBSRC)) $(HEADERS)
+	$(CC) $(CFLAGS) -DI2V_DOUBLE -I. $< $(patsubst %.c, $(B)/f64/%.o, $(LIBSRC)) -o $@ $(LDLIBS)
+
+$(B)/runner: tests/runner.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+test: $(B)/runner $(TESTS32) $(TESTS64)
+	I2V_QUICK=$(QUICK) $(B)/runner $(TESTS64) $(TESTS32)
+
+bench: i2v
+	./i2v bench
+
+clean:
+	rm -rf build i2v

@@ -1,0 +1,475 @@
+/* gemm.c: the GEMM that every heavy op lowers to, its naive oracle, and the thread pool.
+ *
+ * What it is: a BLIS-structured GEMM (Van Zee & van de Geijn, "BLIS: A Framework for Rapidly Instantiating
+ * BLAS Functionality", and BLIS's KernelsHowTo): five loops around a micro-kernel, operands packed into
+ * zero-padded micro-panels in per-thread buffers, a micro-kernel that loops only over k and keeps an
+ * MR x NR tile of C in registers. SIMD comes from simd.h; block sizes are chosen per instruction set.
+ * What it is not: a BLAS. Only row-major, only `real`, no complex, no batched interface.
+ *
+ * Notation: C (m x n) = alpha op(A) (m x k) op(B) (k x n) + beta C, all row-major (see gemm.h).
+ *   loop 5 (jc): columns of C in blocks of NC          B block kc x nc packed once per (jc, pc)
+ *   loop 4 (pc): k in blocks of KC                     C gets += after the first block
+ *   loop 3 (ic): rows of C in blocks of MC             A block mc x kc packed once per (ic, pc)
+ *   loop 2 (jr): NR-wide micro-panels of the B block
+ *   loop 1 (ir): MR-tall micro-panels of the A block
+ *   micro-kernel: MR x NR tile of C += A micro-panel (MR x kc) * B micro-panel (kc x NR)
+ *
+ * Packed layouts. B micro-panel: kc rows of NR contiguous values (p-major), so one k step is NR/VLEN
+ * vector loads. A micro-panel: MR rows of kc values at a fixed row stride AST (i-major), so one k step
+ * is MR broadcasts at compile-time offsets from one pointer. i-major makes packing row-major A (ta = 0,
+ * the forward case of every linear and convolution) a plain copy instead of a transpose; only B with
+ * tb = 1 and A with ta = 1 are transposed while packing.
+ *
+ * Threads: a C matrix is cut into a grid of rectangles, one per thread, on micro-tile boundaries; each
+ * thread runs the five loops on its rectangle with its own packing buffers (no barrier inside a GEMM).
+ * Every element of C is summed in the same order (p = 0..k-1 within KC blocks, blocks in order) whatever
+ * the thread count or the grid, so the result does not depend on the number of threads at all.
+ */
+#include "gemm.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "simd.h"
+
+/* ==================================================================================================== */
+/* naive oracle                                                                                          */
+/* ==================================================================================================== */
+
+/* The triple loop with a double accumulator: the reference the tests compare gemm against. */
+void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda, const real *B,
+                int ldb, real beta, real *C, int ldc) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            double acc = 0;
+            for (int p = 0; p < k; p++) {
+                real a = ta ? A[(size_t)p * lda + i] : A[(size_t)i * lda + p];
+                real b = tb ? B[(size_t)j * ldb + p] : B[(size_t)p * ldb + j];
+                acc += (double)a * b;
+            }
+            real *cij = &C[(size_t)i * ldc + j];
+            *cij = (beta == 0) ? (real)(alpha * acc) : (real)(alpha * acc + beta * *cij);
+        }
+}
+
+/* ==================================================================================================== */
+/* block sizes                                                                                           */
+/* ==================================================================================================== */
+
+/* Each can be overridden with -D for tuning; the defaults were measured (see the commit message). */
+#if defined(SIMD_AVX512)
+/* 32 zmm registers: MR x NR/16 = 20 accumulators + 2 B vectors + 1 broadcast; MR = 10 also tiles the
+ * cINN's batch of 50 exactly. */
+#ifndef GEMM_MR
+#define GEMM_MR 10
+#endif
+#ifndef GEMM_NR
+#define GEMM_NR 32  /* two zmm per row of the tile */
+#endif
+#elif defined(SIMD_AVX2)
+/* 16 ymm registers: 6 x 2 = 12 accumulators + 2 B vectors + 1 broadcast (the classic 6x16). */
+#ifndef GEMM_MR
+#define GEMM_MR 6
+#endif
+#ifndef GEMM_NR
+#define GEMM_NR 16
+#endif
+#elif defined(SIMD_NEON)
+/* 32 q registers: 8 x 3 = 24 accumulators + 3 B vectors + broadcasts. */
+#ifndef GEMM_MR
+#define GEMM_MR 8
+#endif
+#ifndef GEMM_NR
+#define GEMM_NR 12
+#endif
+#else
+/* Scalar: 4 x 8 = 32 accumulators, which a compiler can keep in 8 SSE/NEON registers if it vectorises
+ * along a row, or in scalar registers with some spills if it does not. */
+#ifndef GEMM_MR
+#define GEMM_MR 4
+#endif
+#ifndef GEMM_NR
+#define GEMM_NR 8
+#endif
+#endif
+
+#ifndef GEMM_KC
+#define GEMM_KC 256  /* B micro-panel KC x NR (32 KB for NR = 32) streams through L1 once per A micro-panel */
+#endif
+#ifndef GEMM_MC
+#define GEMM_MC (GEMM_MR * 24)  /* A block MC x KC (about 260 KB for MR = 10) stays in the 1 MB L2 */
+#endif
+#ifndef GEMM_NC
+#define GEMM_NC 2048  /* B block KC x NC (2 MB) stays in L3; large so A is packed few times */
+#endif
+
+enum { MR = GEMM_MR, NR = GEMM_NR, KC = GEMM_KC, MC = GEMM_MC, NC = GEMM_NC, NV = GEMM_NR / VLEN };
+/* Row stride of a packed A micro-panel: KC plus one cache line, so the MR rows do not all fall into the
+ * same L1 sets (a stride of exactly 1 KB would map every fourth row onto one set). */
+enum { AST = GEMM_KC + 64 / (int)sizeof(real) };
+
+_Static_assert(GEMM_NR % VLEN == 0, "NR must be a multiple of the vector length");
+_Static_assert(GEMM_MC % GEMM_MR == 0, "MC must be a multiple of MR");
+_Static_assert(GEMM_NC % GEMM_NR == 0, "NC must be a multiple of NR");
+
+/* ==================================================================================================== */
+/* packing                                                                                               */
+/* ==================================================================================================== */
+
+/* A block (rows i0.., mc of them; k from p0, kc of them) into MR-row micro-panels: panel q holds rows
+ * q*MR.. at dst + q*MR*AST, row i at offset i*AST, columns 0..kc-1. Missing rows of the last panel are
+ * zero, so the micro-kernel never needs a row count. */
+static void pack_a(int ta, const real *A, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, real *dst) {
+    size_t mpad = (mc + MR - 1) / MR * MR;
+    if (!ta) {
+        for (size_t i = 0; i < mc; i++)
+            memcpy(dst + (i / MR) * MR * AST + (i % MR) * AST, A + (i0 + i) * lda + p0, kc * sizeof(real));
+    } else {
+        /* A is stored k x m: walk it row by row (contiguous reads), writing down columns of the panels */
+        for (size_t p = 0; p < kc; p++) {
+            const real *src = A + (p0 + p) * lda + i0;
+            for (size_t i = 0; i < mc; i++) dst[(i / MR) * MR * AST + (i % MR) * AST + p] = src[i];
+        }
+    }
+    for (size_t i = mc; i < mpad; i++)
+        memset(dst + (i / MR) * MR * AST + (i % MR) * AST, 0, kc * sizeof(real));
+}
+
+/* B block (k from p0, kc of them; columns j0.., nc of them) into NR-column micro-panels: panel q at
+ * dst + q*kc*NR, row p at offset p*NR. Missing columns of the last panel are zero. */
+static void pack_b(int tb, const real *B, size_t ldb, size_t p0, size_t kc, size_t j0, size_t nc, real *dst) {
+    for (size_t jq = 0; jq < nc; jq += NR) {
+        size_t w = nc - jq < NR ? nc - jq : NR;
+        real *d = dst + jq * kc;
+        if (!tb) {
+            const real *src = B + p0 * ldb + j0 + jq;
+            for (size_t p = 0; p < kc; p++) {
+                memcpy(d + p * NR, src + p * ldb, w * sizeof(real));
+                for (size_t j = w; j < NR; j++) d[p * NR + j] = 0;
+            }
+        } else {
+            /* B is stored n x k: read each of its rows contiguously, write a column of the panel */
+            for (size_t j = 0; j < w; j++) {
+                const real *src = B + (j0 + jq + j) * ldb + p0;
+                for (size_t p = 0; p < kc; p++) d[p * NR + j] = src[p];
+            }
+            for (size_t j = w; j < NR; j++)
+                for (size_t p = 0; p < kc; p++) d[p * NR + j] = 0;
+        }
+    }
+}
+
+/* ==================================================================================================== */
+/* micro-kernel                                                                                          */
+/* ==================================================================================================== */
+
+/* c (an MR x NR tile with row stride ldc) = alpha acc + beta c; beta == 0 never reads c. */
+static inline void tile_store(vreal acc[MR][NV], real *c, size_t ldc, real alpha, real beta) {
+    vreal va = vset1(alpha);
+    if (beta == 0) {
+        for (int i = 0; i < MR; i++)
+            for (int v = 0; v < NV; v++) vstore(c + (size_t)i * ldc + (size_t)v * VLEN, vmul(va, acc[i][v]));
+    } else {
+        vreal vb = vset1(beta);
+        for (int i = 0; i < MR; i++)
+            for (int v = 0; v < NV; v++) {
+                real *cp = c + (size_t)i * ldc + (size_t)v * VLEN;
+                vstore(cp, vfma(vb, vload(cp), vmul(va, acc[i][v])));
+            }
+    }
+}
+
+/* The only loop is over k: per step, NV vector loads of B and MR broadcasts of A feed MR*NV FMAs into
+ * accumulators that stay in registers. Edge tiles (rows < MR or cols < NR) go through a local tile so
+ * the arithmetic on every element of C is the same as in a full tile. */
+static void micro_kernel(size_t kc, const real *restrict a, const real *restrict b, real *restrict c,
+                         size_t ldc, size_t rows, size_t cols, real alpha, real beta) {
+    vreal acc[MR][NV];
+    for (int i = 0; i < MR; i++)
+        for (int v = 0; v < NV; v++) acc[i][v] = vzero();
+    for (size_t p = 0; p < kc; p++) {
+        vreal bv[NV];
+        for (int v = 0; v < NV; v++) bv[v] = vload(b + v * VLEN);
+        for (int i = 0; i < MR; i++) {
+            vreal ai = vset1(a[(size_t)i * AST + p]);
+            for (int v = 0; v < NV; v++) acc[i][v] = vfma(ai, bv[v], acc[i][v]);
+        }
+        b += NR;
+    }
+    if (rows == MR && cols == NR) {
+        tile_store(acc, c, ldc, alpha, beta);
+        return;
+    }
+    real tile[MR * NR];
+    if (beta != 0)
+        for (size_t i = 0; i < rows; i++) memcpy(tile + i * NR, c + i * ldc, cols * sizeof(real));
+    tile_store(acc, tile, NR, alpha, beta);
+    for (size_t i = 0; i < rows; i++) memcpy(c + i * ldc, tile + i * NR, cols * sizeof(real));
+}
+
+/* ==================================================================================================== */
+/* the five loops                                                                                        */
+/* ==================================================================================================== */
+
+typedef struct GemmArgs {
+    int ta, tb;
+    size_t m, n, k;
+    real alpha, beta;
+    const real *A, *B;
+    size_t lda, ldb, ldc;
+    real *C;
+    int gm, gn;            /* the thread grid: gm row blocks x gn column blocks */
+} GemmArgs;
+
+/* Packing buffers, one pair per thread, allocated on the thread's first GEMM and kept. */
+static _Thread_local real *tl_pack_a;   /* MC x AST */
+static _Thread_local real *tl_pack_b;   /* KC x NC */
+
+static real *aligned_buffer(size_t count) {
+    size_t bytes = (count * sizeof(real) + 63) / 64 * 64;
+    void *p = aligned_alloc(64, bytes);
+    I2V_ASSERT(p, "out of memory allocating a %zu-byte GEMM packing buffer", bytes);
+    return p;
+}
+
+/* The five loops on the rectangle rows [r0, r1) x columns [c0, c1) of C. */
+static void gemm_rect(const GemmArgs *g, size_t r0, size_t r1, size_t c0, size_t c1) {
+    if (!tl_pack_a) {
+        tl_pack_a = aligned_buffer((size_t)MC * AST);
+        tl_pack_b = aligned_buffer((size_t)KC * NC);
+    }
+    real *pa = tl_pack_a, *pb = tl_pack_b;
+    for (size_t jc = c0; jc < c1; jc += NC) {
+        size_t nc = c1 - jc < NC ? c1 - jc : NC;
+        for (size_t pc = 0; pc < g->k; pc += KC) {
+            size_t kc = g->k - pc < KC ? g->k - pc : KC;
+            real beta = pc == 0 ? g->beta : 1;  /* later k blocks add to what the first one wrote */
+            pack_b(g->tb, g->B, g->ldb, pc, kc, jc, nc, pb);
+            for (size_t ic = r0; ic < r1; ic += MC) {
+                size_t mc = r1 - ic < MC ? r1 - ic : MC;
+                pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, pa);
+                for (size_t jr = 0; jr < nc; jr += NR) {
+                    size_t cols = nc - jr < NR ? nc - jr : NR;
+                    for (size_t ir = 0; ir < mc; ir += MR) {
+                        size_t rows = mc - ir < MR ? mc - ir : MR;
+                        micro_kernel(kc, pa + ir * AST, pb + jr * kc, g->C + (ic + ir) * g->ldc + jc + jr,
+                                     g->ldc, rows, cols, g->alpha, beta);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Task t of the grid: row block t / gn, column block t % gn, cut on micro-tile boundaries. */
+static void gemm_task(void *arg, int t, int thread) {
+    (void)thread;
+    const GemmArgs *g = arg;
+    size_t tm = (g->m + MR - 1) / MR, tn = (g->n + NR - 1) / NR;   /* micro-tiles per dimension */
+    size_t bi = (size_t)(t / g->gn), bj = (size_t)(t % g->gn);
+    size_t r0 = tm * bi / g->gm * MR, r1 = tm * (bi + 1) / g->gm * MR;
+    size_t c0 = tn * bj / g->gn * NR, c1 = tn * (bj + 1) / g->gn * NR;
+    if (r1 > g->m) r1 = g->m;
+    if (c1 > g->n) c1 = g->n;
+    if (r0 < r1 && c0 < c1) gemm_rect(g, r0, r1, c0, c1);
+}
+
+/* The thread grid gm x gn (gm * gn <= nthreads) with the least estimated time: the largest rectangle's
+ * FMAs over 16 per cycle plus the packing it repeats (about one element per cycle), per unit of k.
+ * Small products stay on one thread: a fork costs a few microseconds. */
+static void choose_grid(GemmArgs *g, int nthreads) {
+    g->gm = g->gn = 1;
+    double fmas = (double)g->m * g->n * g->k;
+    if (nthreads <= 1 || fmas < 2e5) return;
+    size_t tm = (g->m + MR - 1) / MR, tn = (g->n + NR - 1) / NR;
+    double best = -1;
+    for (int gm = 1; gm <= nthreads; gm++) {
+        int gn = nthreads / gm;
+        double rows = (double)((tm + gm - 1) / gm * MR), cols = (double)((tn + gn - 1) / gn * NR);
+        double cost = rows * cols / 16 + rows + cols;
+        if (best < 0 || cost < best) {
+            best = cost;
+            g->gm = gm;
+            g->gn = gn;
+        }
+    }
+}
+
+static int pool_in_task(void);
+
+void gemm(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda, const real *B, int ldb,
+          real beta, real *C, int ldc) {
+    I2V_ASSERT(m >= 0 && n >= 0 && k >= 0, "gemm: negative size m=%d n=%d k=%d", m, n, k);
+    I2V_ASSERT(ldc >= (n > 0 ? n : 1), "gemm: ldc=%d < n=%d", ldc, n);
+    I2V_ASSERT(lda >= ((ta ? m : k) > 0 ? (ta ? m : k) : 1), "gemm: lda=%d too small (ta=%d m=%d k=%d)", lda, ta,
+               m, k);
+    I2V_ASSERT(ldb >= ((tb ? k : n) > 0 ? (tb ? k : n) : 1), "gemm: ldb=%d too small (tb=%d n=%d k=%d)", ldb, tb,
+               n, k);
+    if (m == 0 || n == 0) return;
+    if (k == 0 || alpha == 0) {  /* C = beta C without touching A or B, as BLAS does */
+        for (size_t i = 0; i < (size_t)m; i++)
+            for (size_t j = 0; j < (size_t)n; j++) {
+                real *c = &C[i * (size_t)ldc + j];
+                *c = beta == 0 ? 0 : beta * *c;
+            }
+        return;
+    }
+    GemmArgs g = {.ta = ta, .tb = tb, .m = (size_t)m, .n = (size_t)n, .k = (size_t)k, .alpha = alpha,
+                  .beta = beta, .A = A, .B = B, .lda = (size_t)lda, .ldb = (size_t)ldb, .ldc = (size_t)ldc,
+                  .C = C};
+    choose_grid(&g, pool_in_task() ? 1 : threads_count());
+    if (g.gm * g.gn == 1)
+        gemm_rect(&g, 0, g.m, 0, g.n);
+    else
+        parallel_for(g.gm * g.gn, gemm_task, &g);
+}
+
+/* ==================================================================================================== */
+/* thread pool                                                                                           */
+/* ==================================================================================================== */
+
+/* Workers are created once (and more when threads_set asks for more) and wait for jobs. A job is
+ * published by bumping `job`, one 64-bit word holding a generation number and the count of threads
+ * taking part, so a worker reads both consistently. Thread t (0 is the caller) runs the contiguous range
+ * [ntasks*t/T, ntasks*(t+1)/T): a fixed function of (ntasks, T). Waiting spins briefly (jobs often come
+ * back to back) and then sleeps on a condition variable. */
+enum { POOL_MAX = 1024, POOL_SPIN = 20000 };
+
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t call;      /* one parallel_for at a time */
+    pthread_mutex_t lock;      /* guards the sleeps below */
+    pthread_cond_t wake, done;
+    int nthreads;              /* threads_count() */
+    int nworkers;              /* worker threads started (ids 1..nworkers) */
+    _Atomic unsigned long long job;   /* generation << 16 | participants */
+    atomic_int pending;        /* participating workers that have not finished the current job */
+    void (*task)(void *, int, int);
+    void *arg;
+    int ntasks;
+} pool = {.once = PTHREAD_ONCE_INIT};
+
+static _Thread_local int tl_thread;    /* this thread's index in the pool: 0 for callers */
+static _Thread_local int tl_in_task;   /* set while running pool tasks: nested parallel_for runs serially */
+
+static int pool_in_task(void) { return tl_in_task; }
+
+static void run_share(int t, int nthreads, void (*task)(void *, int, int), void *arg, int ntasks) {
+    int lo = (int)((long long)ntasks * t / nthreads), hi = (int)((long long)ntasks * (t + 1) / nthreads);
+    for (int i = lo; i < hi; i++) task(arg, i, t);
+}
+
+static void *worker_main(void *p) {
+    int id = (int)(size_t)p;
+    tl_thread = id;
+    tl_in_task = 1;
+    unsigned long long seen = atomic_load(&pool.job);
+    for (;;) {
+        unsigned long long job = atomic_load_explicit(&pool.job, memory_order_acquire);
+        for (int spin = 0; job == seen && spin < POOL_SPIN; spin++) {
+            simd_pause();
+            job = atomic_load_explicit(&pool.job, memory_order_acquire);
+        }
+        if (job == seen) {
+            pthread_mutex_lock(&pool.lock);
+            while ((job = atomic_load(&pool.job)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+            pthread_mutex_unlock(&pool.lock);
+        }
+        seen = job;
+        int participants = (int)(job & 0xffff);
+        if (id >= participants) continue;
+        run_share(id, participants, pool.task, pool.arg, pool.ntasks);
+        if (atomic_fetch_sub(&pool.pending, 1) == 1) {
+            pthread_mutex_lock(&pool.lock);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.lock);
+        }
+    }
+    return NULL;
+}
+
+/* Called with pool.call held. */
+static void start_workers(int nthreads) {
+    for (int id = pool.nworkers + 1; id < nthreads; id++) {
+        pthread_t th;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&th, &attr, worker_main, (void *)(size_t)id);
+        pthread_attr_destroy(&attr);
+        I2V_ASSERT(rc == 0, "cannot create worker thread %d of %d (error %d)", id, nthreads, rc);
+        pool.nworkers = id;
+    }
+}
+
+static void pool_init(void) {
+    pthread_mutex_init(&pool.call, NULL);
+    pthread_mutex_init(&pool.lock, NULL);
+    pthread_cond_init(&pool.wake, NULL);
+    pthread_cond_init(&pool.done, NULL);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *env = getenv("I2V_THREADS");
+    if (env && *env) {
+        char *end;
+        long v = strtol(env, &end, 10);
+        if (*end || v < 1 || v > POOL_MAX)
+            fprintf(stderr, "i2v: I2V_THREADS='%s' is not a thread count in 1..%d; using %ld (all cores)\n",
+                    env, POOL_MAX, n);
+        else
+            n = v;
+    }
+    pool.nthreads = n < 1 ? 1 : n > POOL_MAX ? POOL_MAX : (int)n;
+}
+
+int threads_count(void) {
+    pthread_once(&pool.once, pool_init);
+    return pool.nthreads;
+}
+
+void threads_set(int n) {
+    pthread_once(&pool.once, pool_init);
+    I2V_ASSERT(n >= 1 && n <= POOL_MAX, "threads_set(%d): the count must be in 1..%d", n, POOL_MAX);
+    I2V_ASSERT(!tl_in_task, "threads_set called from inside a parallel_for task");
+    pthread_mutex_lock(&pool.call);
+    pool.nthreads = n;
+    pthread_mutex_unlock(&pool.call);
+}
+
+void parallel_for(int ntasks, void (*task)(void *arg, int i, int thread), void *arg) {
+    if (ntasks <= 0) return;
+    if (tl_in_task) {  /* nested: this thread runs everything, under its own index */
+        for (int i = 0; i < ntasks; i++) task(arg, i, tl_thread);
+        return;
+    }
+    pthread_once(&pool.once, pool_init);
+    pthread_mutex_lock(&pool.call);
+    int T = pool.nthreads < ntasks ? pool.nthreads : ntasks;
+    tl_in_task = 1;
+    if (T == 1) {
+        run_share(0, 1, task, arg, ntasks);
+    } else {
+        start_workers(T);
+        pool.task = task;
+        pool.arg = arg;
+        pool.ntasks = ntasks;
+        atomic_store(&pool.pending, T - 1);
+        pthread_mutex_lock(&pool.lock);
+        unsigned long long gen = (atomic_load(&pool.job) >> 16) + 1;
+        atomic_store_explicit(&pool.job, gen << 16 | (unsigned long long)T, memory_order_release);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.lock);
+        run_share(0, T, task, arg, ntasks);
+        for (int spin = 0; atomic_load(&pool.pending) != 0 && spin < POOL_SPIN; spin++) simd_pause();
+        if (atomic_load(&pool.pending) != 0) {
+            pthread_mutex_lock(&pool.lock);
+            while (atomic_load(&pool.pending) != 0) pthread_cond_wait(&pool.done, &pool.lock);
+            pthread_mutex_unlock(&pool.lock);
+        }
+    }
+    tl_in_task = 0;
+    pthread_mutex_unlock(&pool.call);
+}

@@ -1,0 +1,27 @@
+/* gemm.h: matrix multiplication and the thread pool that every heavy kernel shares.
+ *
+ * gemm is the BLIS-structured, packed, SIMD kernel; gemm_naive is the triple loop kept forever as the
+ * test oracle. Both are row-major: op(A) is m x k, op(B) is k x n, C is m x n.
+ *   ta == 0: A is m x k with row stride lda;  ta == 1: A is k x m (so op(A) = A^T) with row stride lda.
+ *   tb == 0: B is k x n with row stride ldb;  tb == 1: B is n x k with row stride ldb.
+ * C = alpha op(A) op(B) + beta C. With beta == 0, C is never read (it may hold NaN).
+ */
+#ifndef I2V_GEMM_H
+#define I2V_GEMM_H
+
+#include "tensor.h"
+
+void gemm(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda, const real *B, int ldb,
+          real beta, real *C, int ldc);
+void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda, const real *B,
+                int ldb, real beta, real *C, int ldc);
+
+/* Thread pool: created once, reused by every op. I2V_THREADS sets the count (default: all cores).
+ * parallel_for runs task(arg, i, thread) for i in [0, ntasks) on the pool and returns when all are done;
+ * thread is in [0, threads_count()) and indexes per-thread buffers. The assignment of tasks to threads
+ * is a fixed function of (ntasks, thread count), so results are identical run to run. */
+int threads_count(void);
+void threads_set(int n);
+void parallel_for(int ntasks, void (*task)(void *arg, int i, int thread), void *arg);
+
+#endif

@@ -1,0 +1,1469 @@
+/* tensor.c: tensors, the arena, the autograd tape, parameter sets, random numbers, and the elementwise,
+ * reduction, shape, linear-algebra and loss ops with their backward passes.
+ *
+ * Not here: convolutions and pooling (conv.c), normalisations (norm.c), the GEMM kernels and threads
+ * (gemm.c), optimisers (optim.c), checkpoints (safetensors.c).
+ *
+ * How an op is written. The public function (t_mul, t_linear, ...) checks shapes, allocates its output in
+ * the arena, computes it (unless the context is a dry run) and calls record(), which appends a Node to the
+ * tape if gradients are wanted. The op's backward, defined right above it, reads the output's gradient and
+ * accumulates (+=) into the gradients of the inputs that need one: a tensor used twice receives both
+ * contributions. The tape is a flat array; backward() walks it in reverse. Dimension legend: N batch,
+ * C channels, T frames, H, W, D features.
+ */
+#include "tensor.h"
+
+#include <tgmath.h>  /* exp, tanh, ... follow the type of `real` */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm.h"
+
+/* ==================================================================================================== */
+/* invariants and memory                                                                                 */
+/* ==================================================================================================== */
+
+void i2v_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
+    fprintf(stderr, "i2v: internal error at %s:%d: %s\n  ", file, line, cond);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    abort();
+}
+
+void *xmalloc(size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    I2V_ASSERT(p, "out of memory allocating %zu bytes", bytes);
+    return p;
+}
+
+void *xcalloc(size_t n, size_t size) {
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    I2V_ASSERT(p, "out of memory allocating %zu x %zu bytes", n, size);
+    return p;
+}
+
+/* ==================================================================================================== */
+/* random numbers: xoshiro256** (Blackman and Vigna), seeded by splitmix64                              */
+/* ==================================================================================================== */
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+void rng_seed(Rng *r, uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+    r->has_spare = 0;
+    r->spare = 0;
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t rng_u64(Rng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double rng_uniform(Rng *r) { return (rng_u64(r) >> 11) * 0x1.0p-53; }
+
+double rng_normal(Rng *r) {
+    if (r->has_spare) {
+        r->has_spare = 0;
+        return r->spare;
+    }
+    double u1, u2;
+    do u1 = rng_uniform(r); while (u1 <= 0.0);   /* log(0) would be -inf */
+    u2 = rng_uniform(r);
+    double radius = sqrt(-2.0 * log(u1)), angle = 2.0 * I2V_PI * u2;
+    r->spare = radius * sin(angle);
+    r->has_spare = 1;
+    return radius * cos(angle);
+}
+
+/* Lemire's method would be faster; rejection keeps it obviously unbiased. */
+uint32_t rng_below(Rng *r, uint32_t n) {
+    I2V_ASSERT(n > 0, "rng_below(0)");
+    uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+    uint64_t x;
+    do x = rng_u64(r); while (x >= limit);
+    return (uint32_t)(x % n);
+}
+
+void rng_permutation(Rng *r, int n, int64_t *perm) {
+    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)rng_below(r, (uint32_t)i + 1);
+        int64_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+}
+
+int rng_bernoulli(Rng *r, double p) { return rng_uniform(r) < p; }
+
+/* ==================================================================================================== */
+/* arena                                                                                                 */
+/* ==================================================================================================== */
+
+#define ARENA_ALIGN 64  /* a cache line, and enough for any SIMD load */
+
+struct ArenaChunk {
+    ArenaChunk *next;
+    size_t size, used;
+    unsigned char *mem;
+};
+
+static size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
+static ArenaChunk *chunk_new(size_t size) {
+    ArenaChunk *ch = xmalloc(sizeof *ch);
+    ch->next = NULL;
+    ch->size = size;
+    ch->used = 0;
+    ch->mem = aligned_alloc(ARENA_ALIGN, align_up(size, ARENA_ALIGN));
+    I2V_ASSERT(ch->mem, "out of memory: arena chunk of %zu bytes", size);
+    return ch;
+}
+
+void arena_init(Arena *a, size_t first_chunk_bytes) {
+    memset(a, 0, sizeof *a);
+    if (first_chunk_bytes) {
+        a->head = a->cur = chunk_new(first_chunk_bytes);
+        a->capacity = first_chunk_bytes;
+    }
+}
+
+void *arena_alloc(Arena *a, size_t bytes) {
+    bytes = align_up(bytes ? bytes : 1, ARENA_ALIGN);
+    /* Look for room in the current chunk, then in the chunks after it (kept from earlier steps). */
+    while (a->cur && a->cur->used + bytes > a->cur->size) {
+        if (!a->cur->next) break;
+        a->cur = a->cur->next;
+    }
+    if (!a->cur || a->cur->used + bytes > a->cur->size) {
+        size_t last = a->cur ? a->cur->size : 0;
+        size_t size = bytes > 2 * last ? bytes : 2 * last;
+        if (size < ((size_t)1 << 20)) size = (size_t)1 << 20;
+        ArenaChunk *ch = chunk_new(size);
+        if (a->cur) a->cur->next = ch;
+        else a->head = ch;
+        a->cur = ch;
+        a->capacity += size;
+    }
+    void *p = a->cur->mem + a->cur->used;
+    a->cur->used += bytes;
+    a->used += bytes;
+    if (a->used > a->peak) a->peak = a->used;
+    return p;
+}
+
+void arena_reset(Arena *a) {
+    for (ArenaChunk *ch = a->head; ch; ch = ch->next) ch->used = 0;
+    a->cur = a->head;
+    a->used = 0;
+}
+
+void arena_free(Arena *a) {
+    ArenaChunk *ch = a->head;
+    while (ch) {
+        ArenaChunk *next = ch->next;
+        free(ch->mem);
+        free(ch);
+        ch = next;
+    }
+    memset(a, 0, sizeof *a);
+}
+
+/* ==================================================================================================== */
+/* context                                                                                               */
+/* ==================================================================================================== */
+
+void ctx_init(Ctx *c) {
+    memset(c, 0, sizeof *c);
+    arena_init(&c->arena, 0);
+    c->grad_enabled = 1;
+    c->training = 1;
+}
+
+void ctx_free(Ctx *c) {
+    arena_free(&c->arena);
+    free(c->tape);
+    free(c->scratch);
+    memset(c, 0, sizeof *c);
+}
+
+void ctx_reset(Ctx *c) {
+    c->ntape = 0;
+    arena_reset(&c->arena);
+    c->dry_bytes = 0;
+}
+
+void *ctx_scratch(Ctx *c, size_t bytes) {
+    if (bytes > c->scratch_bytes) {
+        free(c->scratch);
+        c->scratch_bytes = align_up(bytes, ARENA_ALIGN);
+        c->scratch = aligned_alloc(ARENA_ALIGN, c->scratch_bytes);
+        I2V_ASSERT(c->scratch, "out of memory: scratch of %zu bytes", bytes);
+    }
+    if (bytes > c->peak_scratch) c->peak_scratch = bytes;
+    return c->scratch;
+}
+
+/* Data for an arena tensor. A dry run only counts the bytes it would have taken. */
+static real *arena_reals(Ctx *c, size_t n) {
+    size_t bytes = align_up(n * sizeof(real), ARENA_ALIGN);
+    if (c->dry) {
+        c->dry_bytes += bytes;
+        return NULL;
+    }
+    return arena_alloc(&c->arena, bytes);
+}
+
+size_t ctx_dry_finish(Ctx *c) {
+    size_t need = c->dry_bytes + c->arena.used;  /* data that was counted + headers that were allocated */
+    c->dry = 0;
+    ctx_reset(c);
+    if (c->arena.capacity < need) {  /* one chunk: the real step allocates exactly what was counted */
+        arena_free(&c->arena);
+        arena_init(&c->arena, need);
+    }
+    return need;
+}
+
+/* ==================================================================================================== */
+/* tensors                                                                                               */
+/* ==================================================================================================== */
+
+size_t dtype_size(DType dt) {
+    switch (dt) {
+    case DT_REAL: return sizeof(real);
+    case DT_U8: return 1;
+    case DT_BOOL: return 1;
+    case DT_I32: return 4;
+    case DT_I64: return 8;
+    }
+    return 0;
+}
+
+const char *dtype_name(DType dt) {
+    switch (dt) {
+    case DT_REAL: return "F32";
+    case DT_U8: return "U8";
+    case DT_BOOL: return "BOOL";
+    case DT_I32: return "I32";
+    case DT_I64: return "I64";
+    }
+    return "?";
+}
+
+static size_t shape_numel(int ndim, const int *shape) {
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        I2V_ASSERT(shape[i] >= 0, "negative dimension %d in axis %d", shape[i], i);
+        n *= (size_t)shape[i];
+    }
+    return n;
+}
+
+static void header_init(Tensor *t, int ndim, const int *shape) {
+    I2V_ASSERT(ndim >= 0 && ndim <= I2V_MAXDIM, "tensors have 0 to %d dimensions, not %d", I2V_MAXDIM, ndim);
+    memset(t, 0, sizeof *t);
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    t->numel = shape_numel(ndim, shape);
+    t->dtype = DT_REAL;
+}
+
+Tensor *tensor_new(Ctx *c, int ndim, const int *shape) {
+    Tensor *t = arena_alloc(&c->arena, sizeof *t);
+    header_init(t, ndim, shape);
+    t->data = arena_reals(c, t->numel);
+    return t;
+}
+
+Tensor *tensor_new_like(Ctx *c, const Tensor *x) { return tensor_new(c, x->ndim, x->shape); }
+
+Tensor *tensor_zeros(Ctx *c, int ndim, const int *shape) {
+    Tensor *t = tensor_new(c, ndim, shape);
+    if (t->data) memset(t->data, 0, t->numel * sizeof(real));
+    return t;
+}
+
+Tensor *tensor_alloc_dtype(DType dt, int ndim, const int *shape) {
+    Tensor *t = xmalloc(sizeof *t);
+    header_init(t, ndim, shape);
+    t->dtype = dt;
+    void *mem = xcalloc(t->numel ? t->numel : 1, dtype_size(dt));
+    if (dt == DT_REAL) t->data = mem;
+    else t->ibuf = mem;
+    return t;
+}
+
+Tensor *tensor_alloc(int ndim, const int *shape) { return tensor_alloc_dtype(DT_REAL, ndim, shape); }
+
+void tensor_free(Tensor *t) {
+    if (!t) return;
+    free(t->data);
+    free(t->ibuf);
+    free(t);
+}
+
+int shape_equal(const Tensor *a, const Tensor *b) {
+    if (a->ndim != b->ndim) return 0;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return 0;
+    return 1;
+}
+
+void shape_str(const Tensor *t, char *buf, size_t n) {
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, k < n ? n - k : 0, "(");
+    for (int i = 0; i < t->ndim; i++)
+        k += (size_t)snprintf(buf + k, k < n ? n - k : 0, i ? ", %d" : "%d", t->shape[i]);
+    snprintf(buf + k, k < n ? n - k : 0, ")");
+}
+
+void tensor_fill(Tensor *t, real v) {
+    for (size_t i = 0; i < t->numel; i++) t->data[i] = v;
+}
+
+void tensor_fill_normal(Tensor *t, Rng *r, double mean, double std) {
+    for (size_t i = 0; i < t->numel; i++) t->data[i] = (real)(mean + std * rng_normal(r));
+}
+
+void tensor_fill_uniform(Tensor *t, Rng *r, double lo, double hi) {
+    for (size_t i = 0; i < t->numel; i++) t->data[i] = (real)(lo + (hi - lo) * rng_uniform(r));
+}
+
+void tensor_copy_data(Tensor *dst, const Tensor *src) {
+    I2V_ASSERT(dst->numel == src->numel && dst->dtype == src->dtype, "copy between tensors of %zu and %zu elements",
+               dst->numel, src->numel);
+    if (dst->dtype == DT_REAL) memcpy(dst->data, src->data, src->numel * sizeof(real));
+    else memcpy(dst->ibuf, src->ibuf, src->numel * dtype_size(src->dtype));
+}
+
+/* ==================================================================================================== */
+/* the tape and backward                                                                                 */
+/* ==================================================================================================== */
+
+Node *record(Ctx *c, const OpInfo *op, Tensor *out, int nin, Tensor *const *in) {
+    I2V_ASSERT(nin <= NODE_MAXIN, "op %s has %d inputs, at most %d are supported", op->name, nin, NODE_MAXIN);
+    if (!c->grad_enabled) return NULL;
+    int any = 0;
+    for (int i = 0; i < nin; i++)
+        if (in[i] && in[i]->requires_grad) any = 1;
+    if (!any) return NULL;
+    I2V_ASSERT(op->backward, "op '%s' has no backward and cannot be recorded (use no-grad mode)", op->name);
+    if (c->ntape == c->tape_cap) {
+        c->tape_cap = c->tape_cap ? 2 * c->tape_cap : 256;
+        c->tape = realloc(c->tape, c->tape_cap * sizeof *c->tape);
+        I2V_ASSERT(c->tape, "out of memory growing the tape to %zu nodes", c->tape_cap);
+    }
+    Node *n = &c->tape[c->ntape++];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->out = out;
+    n->nin = nin;
+    for (int i = 0; i < nin; i++) n->in[i] = in[i];
+    out->requires_grad = 1;
+    return n;
+}
+
+int needs_grad(Ctx *c, const Tensor *t) {
+    if (!t || !t->requires_grad) return 0;
+    if (c->redirect) return t->dep_pass == c->pass;
+    return 1;
+}
+
+real *grad_buf(Ctx *c, Tensor *t) {
+    if (t->is_param && !c->redirect) return t->grad;  /* accumulates across passes, zeroed by the user */
+    if (t->is_param) {
+        for (int i = 0; i < c->ntargets; i++)
+            if (c->targets[i] == t) return c->target_grads[i];
+        I2V_ASSERT(0, "gradient requested for parameter '%s' that is not a target", t->name ? t->name : "?");
+    }
+    if (t->grad_pass != c->pass) {
+        t->grad = arena_reals(c, t->numel);
+        if (t->grad) memset(t->grad, 0, t->numel * sizeof(real));
+        t->grad_pass = c->pass;
+    }
+    return t->grad;
+}
+
+/* Walks the tape from the last node to the first. A node runs when its output received a gradient in
+ * this pass (and, inside grad_of, leads back to a target). */
+static void walk_back(Ctx *c, Tensor *y, const real *dy) {
+    I2V_ASSERT(y->requires_grad, "backward from a tensor that does not depend on anything requiring a gradient");
+    real *g = grad_buf(c, y);
+    if (g) {
+        if (dy) memcpy(g, dy, y->numel * sizeof(real));
+        else {
+            I2V_ASSERT(y->numel == 1, "backward needs a scalar (or backward_seed), got %zu elements", y->numel);
+            g[0] = 1;
+        }
+    }
+    for (size_t i = c->ntape; i-- > 0;) {
+        Node *n = &c->tape[i];
+        Tensor *o = n->out;
+        if (o->grad_pass != c->pass || !needs_grad(c, o)) continue;
+        int wanted = 0;   /* single-input backwards rely on this: they run only if their input needs it */
+        for (int k = 0; k < n->nin; k++)
+            if (needs_grad(c, n->in[k])) {
+                wanted = 1;
+                if (c->dry) grad_buf(c, n->in[k]);   /* a dry run sizes the buffers, computes nothing */
+            }
+        if (wanted && !c->dry) n->op->backward(c, n);
+    }
+}
+
+/* Pass numbers tag gradient buffers and dependency marks stored in the tensors themselves, and the same
+ * tensor (a parameter, a persistent input) may meet several contexts, so the numbers are unique across
+ * contexts. Backward passes run on one thread at a time. */
+static unsigned last_pass;
+static void new_pass(Ctx *c) { c->pass = ++last_pass; }
+
+void backward_seed(Ctx *c, Tensor *y, const real *dy) {
+    new_pass(c);
+    walk_back(c, y, dy);
+}
+
+void backward(Ctx *c, Tensor *loss) { backward_seed(c, loss, NULL); }
+
+void grad_of(Ctx *c, Tensor *y, int n, Tensor *const *wrt, Tensor **out) {
+    new_pass(c);
+    /* Mark what depends on a target, walking the tape forward: only those tensors need gradients. */
+    for (int i = 0; i < n; i++) {
+        I2V_ASSERT(wrt[i]->requires_grad, "grad_of: target %d does not require a gradient", i);
+        wrt[i]->dep_pass = c->pass;
+    }
+    for (size_t i = 0; i < c->ntape; i++) {
+        Node *nd = &c->tape[i];
+        for (int k = 0; k < nd->nin; k++)
+            if (nd->in[k] && nd->in[k]->dep_pass == c->pass) nd->out->dep_pass = c->pass;
+    }
+    real *bufs[64];
+    I2V_ASSERT(n <= 64, "grad_of takes at most 64 targets");
+    for (int i = 0; i < n; i++) {
+        bufs[i] = arena_reals(c, wrt[i]->numel);
+        if (bufs[i]) memset(bufs[i], 0, wrt[i]->numel * sizeof(real));
+    }
+    c->redirect = 1;
+    c->ntargets = n;
+    c->targets = (Tensor **)wrt;
+    c->target_grads = bufs;
+    if (y->dep_pass == c->pass) walk_back(c, y, NULL);
+    c->redirect = 0;
+    c->ntargets = 0;
+    c->targets = NULL;
+    c->target_grads = NULL;
+    for (int i = 0; i < n; i++) {
+        Tensor *g = arena_alloc(&c->arena, sizeof *g);
+        header_init(g, wrt[i]->ndim, wrt[i]->shape);
+        if (wrt[i]->is_param) g->data = bufs[i];
+        else if (wrt[i]->grad_pass == c->pass) g->data = wrt[i]->grad;
+        else g->data = bufs[i];   /* y does not depend on this target: the gradient is zero */
+        out[i] = g;
+    }
+}
+
+Tensor *t_detach(Ctx *c, Tensor *x) {
+    Tensor *t = arena_alloc(&c->arena, sizeof *t);
+    header_init(t, x->ndim, x->shape);
+    t->data = x->data;
+    return t;
+}
+
+/* ==================================================================================================== */
+/* parameter sets                                                                                        */
+/* ==================================================================================================== */
+
+void paramset_init(ParamSet *ps) { memset(ps, 0, sizeof *ps); }
+
+void paramset_free(ParamSet *ps) {
+    for (int i = 0; i < ps->n; i++) {
+        free((char *)ps->t[i]->name);
+        free(ps->t[i]);
+    }
+    free(ps->t);
+    free(ps->values);
+    free(ps->grads);
+    free(ps->buffers);
+    memset(ps, 0, sizeof *ps);
+}
+
+static char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = xmalloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
+static Tensor *paramset_add(ParamSet *ps, const char *name, DType dt, int ndim, const int *shape) {
+    I2V_ASSERT(!ps->allocated, "'%s' declared after paramset_alloc", name);
+    I2V_ASSERT(!paramset_find(ps, name), "'%s' declared twice", name);
+    if (ps->n == ps->cap) {
+        ps->cap = ps->cap ? 2 * ps->cap : 64;
+        ps->t = realloc(ps->t, (size_t)ps->cap * sizeof *ps->t);
+        I2V_ASSERT(ps->t, "out of memory");
+    }
+    Tensor *t = xmalloc(sizeof *t);
+    header_init(t, ndim, shape);
+    t->dtype = dt;
+    t->name = xstrdup(name);
+    ps->t[ps->n++] = t;
+    return t;
+}
+
+Tensor *param_new(ParamSet *ps, const char *name, int ndim, const int *shape) {
+    Tensor *t = paramset_add(ps, name, DT_REAL, ndim, shape);
+    t->is_param = 1;
+    t->requires_grad = 1;
+    return t;
+}
+
+Tensor *buffer_new(ParamSet *ps, const char *name, DType dt, int ndim, const int *shape) {
+    return paramset_add(ps, name, dt, ndim, shape);
+}
+
+/* Every parameter starts on a 64-byte boundary inside the blocks, so kernels may use aligned loads. */
+#define PARAM_ALIGN_ELEMS (ARENA_ALIGN / sizeof(real))
+
+void paramset_alloc(ParamSet *ps) {
+    I2V_ASSERT(!ps->allocated, "paramset_alloc called twice");
+    size_t nvalues = 0, bbytes = 0;
+    for (int i = 0; i < ps->n; i++) {
+        Tensor *t = ps->t[i];
+        if (t->is_param) nvalues += align_up(t->numel, PARAM_ALIGN_ELEMS);
+        else bbytes += align_up(t->numel * dtype_size(t->dtype), ARENA_ALIGN);
+    }
+    ps->nvalues = nvalues;
+    ps->values = aligned_alloc(ARENA_ALIGN, align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
+    ps->grads = aligned_alloc(ARENA_ALIGN, align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
+    ps->buffers = aligned_alloc(ARENA_ALIGN, bbytes + ARENA_ALIGN);
+    I2V_ASSERT(ps->values && ps->grads && ps->buffers, "out of memory for %zu parameters", nvalues);
+    memset(ps->values, 0, nvalues * sizeof(real));
+    memset(ps->grads, 0, nvalues * sizeof(real));
+    memset(ps->buffers, 0, bbytes);
+    ps->buffer_bytes = bbytes;
+    size_t pv = 0, pb = 0;
+    for (int i = 0; i < ps->n; i++) {
+        Tensor *t = ps->t[i];
+        if (t->is_param) {
+            t->data = ps->values + pv;
+            t->grad = ps->grads + pv;
+            pv += align_up(t->numel, PARAM_ALIGN_ELEMS);
+        } else {
+            void *mem = (unsigned char *)ps->buffers + pb;
+            if (t->dtype == DT_REAL) t->data = mem;
+            else t->ibuf = mem;
+            pb += align_up(t->numel * dtype_size(t->dtype), ARENA_ALIGN);
+        }
+    }
+    ps->allocated = 1;
+}
+
+Tensor *paramset_find(const ParamSet *ps, const char *name) {
+    for (int i = 0; i < ps->n; i++)
+        if (!strcmp(ps->t[i]->name, name)) return ps->t[i];
+    return NULL;
+}
+
+size_t paramset_count(const ParamSet *ps) {
+    size_t n = 0;
+    for (int i = 0; i < ps->n; i++)
+        if (ps->t[i]->is_param) n += ps->t[i]->numel;
+    return n;
+}
+
+void paramset_zero_grad(ParamSet *ps) {
+    if (ps->grads) memset(ps->grads, 0, ps->nvalues * sizeof(real));
+}
+
+/* ==================================================================================================== */
+/* elementwise unary ops                                                                                 */
+/* ==================================================================================================== */
+
+/* One op for every unary function, with the function chosen by `kind`: the forward and the derivative
+ * sit side by side in the two switches below. p0 and p1 are the function's constants. */
+enum UnaryKind {
+    U_RELU, U_LEAKY_RELU, U_TANH, U_SIGMOID, U_EXP, U_LOG, U_ABS, U_SQRT, U_SQUARE, U_CLAMP, U_SCALE,
+    U_ADD_SCALAR
+};
+static const char *const unary_names[] = {"relu", "leaky_relu", "tanh", "sigmoid", "exp", "log", "abs",
+                                          "sqrt", "square", "clamp", "scale", "add_scalar"};
+
+static void unary_kernel_forward(real *y, const real *x, size_t n, int kind, real p0, real p1) {
+    switch (kind) {
+    case U_RELU: for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0; break;
+    case U_LEAKY_RELU: for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : p0 * x[i]; break;
+    case U_TANH: for (size_t i = 0; i < n; i++) y[i] = tanh(x[i]); break;
+    case U_SIGMOID: for (size_t i = 0; i < n; i++) y[i] = 1 / (1 + exp(-x[i])); break;
+    case U_EXP: for (size_t i = 0; i < n; i++) y[i] = exp(x[i]); break;
+    case U_LOG: for (size_t i = 0; i < n; i++) y[i] = log(x[i]); break;
+    case U_ABS: for (size_t i = 0; i < n; i++) y[i] = fabs(x[i]); break;
+    case U_SQRT: for (size_t i = 0; i < n; i++) y[i] = sqrt(x[i]); break;
+    case U_SQUARE: for (size_t i = 0; i < n; i++) y[i] = x[i] * x[i]; break;
+    case U_CLAMP: for (size_t i = 0; i < n; i++) y[i] = x[i] < p0 ? p0 : x[i] > p1 ? p1 : x[i]; break;
+    case U_SCALE: for (size_t i = 0; i < n; i++) y[i] = p0 * x[i]; break;
+    case U_ADD_SCALAR: for (size_t i = 0; i < n; i++) y[i] = x[i] + p0; break;
+    }
+}
+
+/* dx += dy * f'(x), using whichever of x and y = f(x) gives the derivative most cheaply. */
+static void unary_kernel_backward(real *dx, const real *dy, const real *x, const real *y, size_t n, int kind,
+                                  real p0, real p1) {
+    switch (kind) {
+    case U_RELU: for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : 0; break;
+    case U_LEAKY_RELU: for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : p0 * dy[i]; break;
+    case U_TANH: for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (1 - y[i] * y[i]); break;
+    case U_SIGMOID: for (size_t i = 0; i < n; i++) dx[i] += dy[i] * y[i] * (1 - y[i]); break;
+    case U_EXP: for (size_t i = 0; i < n; i++) dx[i] += dy[i] * y[i]; break;
+    case U_LOG: for (size_t i = 0; i < n; i++) dx[i] += dy[i] / x[i]; break;
+    case U_ABS: for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : 0; break;
+    case U_SQRT: for (size_t i = 0; i < n; i++) dx[i] += dy[i] * 0.5 / y[i]; break;
+    case U_SQUARE: for (size_t i = 0; i < n; i++) dx[i] += 2 * x[i] * dy[i]; break;
+    case U_CLAMP: for (size_t i = 0; i < n; i++) dx[i] += (x[i] >= p0 && x[i] <= p1) ? dy[i] : 0; break;
+    case U_SCALE: for (size_t i = 0; i < n; i++) dx[i] += p0 * dy[i]; break;
+    case U_ADD_SCALAR: for (size_t i = 0; i < n; i++) dx[i] += dy[i]; break;
+    }
+}
+
+static void unary_backward(Ctx *c, Node *n) {
+    Tensor *x = n->in[0], *y = n->out;
+    unary_kernel_backward(grad_buf(c, x), y->grad, x->data, y->data, x->numel, n->iarg[0], n->rarg[0],
+                          n->rarg[1]);
+}
+static const OpInfo OP_UNARY = {"unary", unary_backward};
+
+static Tensor *unary(Ctx *c, Tensor *x, int kind, real p0, real p1) {
+    I2V_ASSERT(x->dtype == DT_REAL, "%s of a non-float tensor", unary_names[kind]);
+    Tensor *y = tensor_new_like(c, x);
+    if (!c->dry) unary_kernel_forward(y->data, x->data, x->numel, kind, p0, p1);
+    Node *n = record(c, &OP_UNARY, y, 1, &x);
+    if (n) {
+        n->iarg[0] = kind;
+        n->rarg[0] = p0;
+        n->rarg[1] = p1;
+    }
+    return y;
+}
+
+Tensor *t_relu(Ctx *c, Tensor *x) { return unary(c, x, U_RELU, 0, 0); }
+Tensor *t_leaky_relu(Ctx *c, Tensor *x, real slope) { return unary(c, x, U_LEAKY_RELU, slope, 0); }
+Tensor *t_tanh(Ctx *c, Tensor *x) { return unary(c, x, U_TANH, 0, 0); }
+Tensor *t_sigmoid(Ctx *c, Tensor *x) { return unary(c, x, U_SIGMOID, 0, 0); }
+Tensor *t_exp(Ctx *c, Tensor *x) { return unary(c, x, U_EXP, 0, 0); }
+Tensor *t_log(Ctx *c, Tensor *x) { return unary(c, x, U_LOG, 0, 0); }
+Tensor *t_abs(Ctx *c, Tensor *x) { return unary(c, x, U_ABS, 0, 0); }
+Tensor *t_sqrt(Ctx *c, Tensor *x) { return unary(c, x, U_SQRT, 0, 0); }
+Tensor *t_square(Ctx *c, Tensor *x) { return unary(c, x, U_SQUARE, 0, 0); }
+Tensor *t_clamp(Ctx *c, Tensor *x, real lo, real hi) { return unary(c, x, U_CLAMP, lo, hi); }
+Tensor *t_scale(Ctx *c, Tensor *x, real s) { return unary(c, x, U_SCALE, s, 0); }
+Tensor *t_add_scalar(Ctx *c, Tensor *x, real s) { return unary(c, x, U_ADD_SCALAR, s, 0); }
+
+/* dropout: the mask (0 or 1/(1-p) per element) is saved for the backward */
+static void dropout_backward(Ctx *c, Node *n) {
+    Tensor *x = n->in[0], *y = n->out;
+    const real *mask = n->saved;
+    real *dx = grad_buf(c, x);
+    for (size_t i = 0; i < x->numel; i++) dx[i] += y->grad[i] * mask[i];
+}
+static const OpInfo OP_DROPOUT = {"dropout", dropout_backward};
+
+Tensor *t_dropout(Ctx *c, Tensor *x, real p, Rng *r) {
+    I2V_ASSERT(p >= 0 && p < 1, "dropout probability %g outside [0, 1)", (double)p);
+    if (!c->training || p == 0) return x;
+    Tensor *y = tensor_new_like(c, x);
+    real *mask = arena_reals(c, x->numel);
+    if (!c->dry) {
+        real keep = 1 / (1 - p);
+        for (size_t i = 0; i < x->numel; i++) {
+            mask[i] = rng_bernoulli(r, p) ? 0 : keep;
+            y->data[i] = x->data[i] * mask[i];
+        }
+    }
+    Node *n = record(c, &OP_DROPOUT, y, 1, &x);
+    if (n) n->saved = mask;
+    return y;
+}
+
+/* ==================================================================================================== */
+/* elementwise binary ops with broadcasting                                                              */
+/* ==================================================================================================== */
+
+/* Both inputs are seen as 5-D (leading axes of size 1 added, as NumPy aligns shapes from the right).
+ * sa/sb are their strides in elements per output axis, 0 along an axis where the input is broadcast. */
+typedef struct Broadcast {
+    int ndim;                 /* of the output */
+    int shape[I2V_MAXDIM];    /* output shape, right-aligned in 5 axes */
+    size_t sa[I2V_MAXDIM], sb[I2V_MAXDIM];
+} Broadcast;
+
+static void strides_5d(const Tensor *t, const int *out5, size_t *s, const char *op) {
+    int shape5[I2V_MAXDIM];
+    int off = I2V_MAXDIM - t->ndim;
+    for (int i = 0; i < I2V_MAXDIM; i++) shape5[i] = i < off ? 1 : t->shape[i - off];
+    size_t stride = 1;
+    for (int i = I2V_MAXDIM - 1; i >= 0; i--) {
+        I2V_ASSERT(shape5[i] == out5[i] || shape5[i] == 1, "%s: shapes do not broadcast (axis %d: %d vs %d)", op,
+                   i - off, shape5[i], out5[i]);
+        s[i] = shape5[i] == 1 ? 0 : stride;
+        stride *= (size_t)shape5[i];
+    }
+}
+
+static Broadcast broadcast_plan(const Tensor *a, const Tensor *b, const char *op) {
+    Broadcast p;
+    p.ndim = a->ndim > b->ndim ? a->ndim : b->ndim;
+    for (int i = 0; i < I2V_MAXDIM; i++) {
+        int ia = i - (I2V_MAXDIM - a->ndim), ib = i - (I2V_MAXDIM - b->ndim);
+        int da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        I2V_ASSERT(da == db || da == 1 || db == 1, "%s: shapes do not broadcast (%d vs %d)", op, da, db);
+        p.shape[i] = da > db ? da : db;
+        if (da == 0 || db == 0) p.shape[i] = 0;
+    }
+    strides_5d(a, p.shape, p.sa, op);
+    strides_5d(b, p.shape, p.sb, op);
+    return p;
+}
+
+enum BinaryKind { B_ADD, B_SUB, B_MUL, B_DIV };
+static const char *const binary_names[] = {"add", "sub", "mul", "div"};
+
+/* One output row (the last axis): y[i] = a[i*sa] op b[i*sb]. */
+static void binary_row(int kind, int n, real *y, const real *a, size_t sa, const real *b, size_t sb) {
+    switch (kind) {
+    case B_ADD: for (int i = 0; i < n; i++) y[i] = a[i * sa] + b[i * sb]; break;
+    case B_SUB: for (int i = 0; i < n; i++) y[i] = a[i * sa] - b[i * sb]; break;
+    case B_MUL: for (int i = 0; i < n; i++) y[i] = a[i * sa] * b[i * sb]; break;
+    case B_DIV: for (int i = 0; i < n; i++) y[i] = a[i * sa] / b[i * sb]; break;
+    }
+}
+
+/* One row of the backward: accumulate into da (which = 0) or db (which = 1). */
+static void binary_row_backward(int kind, int which, int n, const real *dy, const real *a, size_t sa,
+                                const real *b, size_t sb, real *d, size_t sd) {
+    switch (kind) {
+    case B_ADD: for (int i = 0; i < n; i++) d[i * sd] += dy[i]; break;
+    case B_SUB:
+        if (which == 0) for (int i = 0; i < n; i++) d[i * sd] += dy[i];
+        else for (int i = 0; i < n; i++) d[i * sd] -= dy[i];
+        break;
+    case B_MUL:
+        if (which == 0) for (int i = 0; i < n; i++) d[i * sd] += dy[i] * b[i * sb];
+        else for (int i = 0; i < n; i++) d[i * sd] += dy[i] * a[i * sa];
+        break;
+    case B_DIV:
+        if (which == 0) for (int i = 0; i < n; i++) d[i * sd] += dy[i] / b[i * sb];
+        else for (int i = 0; i < n; i++) d[i * sd] -= dy[i] * a[i * sa] / (b[i * sb] * b[i * sb]);
+        break;
+    }
+}
+
+/* Visits the output row by row (the 4 outer axes), with the matching offsets into a and b. */
+static void binary_apply(const Broadcast *p, int kind, int backward_which, real *y, const real *dy,
+                         const real *a, const real *b, real *d) {
+    const int *s = p->shape;
+    size_t row = 0;
+    for (int i0 = 0; i0 < s[0]; i0++)
+        for (int i1 = 0; i1 < s[1]; i1++)
+            for (int i2 = 0; i2 < s[2]; i2++)
+                for (int i3 = 0; i3 < s[3]; i3++, row += (size_t)s[4]) {
+                    size_t oa = i0 * p->sa[0] + i1 * p->sa[1] + i2 * p->sa[2] + i3 * p->sa[3];
+                    size_t ob = i0 * p->sb[0] + i1 * p->sb[1] + i2 * p->sb[2] + i3 * p->sb[3];
+                    if (backward_which < 0) {
+                        binary_row(kind, s[4], y + row, a + oa, p->sa[4], b + ob, p->sb[4]);
+                    } else {
+                        size_t od = backward_which == 0 ? oa : ob, sd = backward_which == 0 ? p->sa[4] : p->sb[4];
+                        binary_row_backward(kind, backward_which, s[4], dy + row, a + oa, p->sa[4], b + ob,
+                                            p->sb[4], d + od, sd);
+                    }
+                }
+}
+
+static void binary_backward(Ctx *c, Node *n) {
+    Tensor *a = n->in[0], *b = n->in[1], *y = n->out;
+    Broadcast p = broadcast_plan(a, b, binary_names[n->iarg[0]]);
+    if (needs_grad(c, a)) binary_apply(&p, n->iarg[0], 0, NULL, y->grad, a->data, b->data, grad_buf(c, a));
+    if (needs_grad(c, b)) binary_apply(&p, n->iarg[0], 1, NULL, y->grad, a->data, b->data, grad_buf(c, b));
+}
+static const OpInfo OP_BINARY = {"binary", binary_backward};
+
+static Tensor *binary(Ctx *c, Tensor *a, Tensor *b, int kind) {
+    Broadcast p = broadcast_plan(a, b, binary_names[kind]);
+    int shape[I2V_MAXDIM];
+    for (int i = 0; i < p.ndim; i++) shape[i] = p.shape[I2V_MAXDIM - p.ndim + i];
+    Tensor *y = tensor_new(c, p.ndim, shape);
+    if (!c->dry) binary_apply(&p, kind, -1, y->data, NULL, a->data, b->data, NULL);
+    Tensor *in[2] = {a, b};
+    Node *n = record(c, &OP_BINARY, y, 2, in);
+    if (n) n->iarg[0] = kind;
+    return y;
+}
+
+Tensor *t_add(Ctx *c, Tensor *a, Tensor *b) { return binary(c, a, b, B_ADD); }
+Tensor *t_sub(Ctx *c, Tensor *a, Tensor *b) { return binary(c, a, b, B_SUB); }
+Tensor *t_mul(Ctx *c, Tensor *a, Tensor *b) { return binary(c, a, b, B_MUL); }
+Tensor *t_div(Ctx *c, Tensor *a, Tensor *b) { return binary(c, a, b, B_DIV); }
+
+/* ==================================================================================================== */
+/* reductions                                                                                            */
+/* ==================================================================================================== */
+
+/* x is seen as 5-D (left-padded); so is the output, with reduced axes of size 1. os[] are the output
+ * strides per x axis, 0 along reduced axes, so x element i goes to output offset sum(idx_k * os[k]). */
+typedef struct Reduction {
+    int shape[I2V_MAXDIM];     /* x, right-aligned in 5 axes */
+    size_t os[I2V_MAXDIM];
+    size_t nout, count;        /* output elements; x elements per output element */
+} Reduction;
+
+static Reduction reduction_plan(const Tensor *x, unsigned axes, int *out_ndim, int *out_shape, int keepdim) {
+    Reduction r;
+    int off = I2V_MAXDIM - x->ndim;
+    int oshape[I2V_MAXDIM];
+    r.count = 1;
+    *out_ndim = 0;
+    for (int i = 0; i < I2V_MAXDIM; i++) {
+        int ax = i - off;
+        r.shape[i] = ax >= 0 ? x->shape[ax] : 1;
+        int reduced = ax >= 0 && (axes >> ax & 1u);
+        oshape[i] = reduced ? 1 : r.shape[i];
+        if (reduced) r.count *= (size_t)r.shape[i];
+        if (ax >= 0 && (keepdim || !reduced)) out_shape[(*out_ndim)++] = oshape[i];
+    }
+    size_t stride = 1;
+    for (int i = I2V_MAXDIM - 1; i >= 0; i--) {
+        r.os[i] = oshape[i] == 1 ? 0 : stride;
+        stride *= (size_t)oshape[i];
+    }
+    r.nout = stride;
+    return r;
+}
+
+static void reduction_backward(Ctx *c, Node *n) {
+    Tensor *x = n->in[0], *y = n->out;
+    int ndim, shape[I2V_MAXDIM];
+    Reduction r = reduction_plan(x, (unsigned)n->iarg[0], &ndim, shape, 1);
+    real scale = n->rarg[0];
+    real *dx = grad_buf(c, x);
+    const real *dy = y->grad;
+    const int *s = r.shape;
+    size_t i = 0;
+    for (int i0 = 0; i0 < s[0]; i0++)
+        for (int i1 = 0; i1 < s[1]; i1++)
+            for (int i2 = 0; i2 < s[2]; i2++)
+                for (int i3 = 0; i3 < s[3]; i3++) {
+                    size_t o = i0 * r.os[0] + i1 * r.os[1] + i2 * r.os[2] + i3 * r.os[3];
+                    for (int i4 = 0; i4 < s[4]; i4++, i++) dx[i] += scale * dy[o + i4 * r.os[4]];
+                }
+}
+static const OpInfo OP_REDUCE = {"sum", reduction_backward};
+
+/* sum (mean = 0) or mean (mean = 1) over the axes in the mask. Accumulates in double so that means over
+ * millions of float elements stay accurate. */
+static Tensor *reduce(Ctx *c, Tensor *x, unsigned axes, int keepdim, int mean) {
+    axes &= (1u << x->ndim) - 1u;
+    int ndim, shape[I2V_MAXDIM];
+    Reduction r = reduction_plan(x, axes, &ndim, shape, keepdim);
+    Tensor *y = tensor_new(c, ndim, shape);
+    real scale = mean ? (real)(1.0 / (double)(r.count ? r.count : 1)) : 1;
+    if (!c->dry) {
+        double *acc = ctx_scratch(c, r.nout * sizeof(double));
+        memset(acc, 0, r.nout * sizeof(double));
+        const int *s = r.shape;
+        const real *xd = x->data;
+        size_t i = 0;
+        for (int i0 = 0; i0 < s[0]; i0++)
+            for (int i1 = 0; i1 < s[1]; i1++)
+                for (int i2 = 0; i2 < s[2]; i2++)
+                    for (int i3 = 0; i3 < s[3]; i3++) {
+                        size_t o = i0 * r.os[0] + i1 * r.os[1] + i2 * r.os[2] + i3 * r.os[3];
+                        if (r.os[4] == 0) {
+                            double sum = 0;
+                            for (int i4 = 0; i4 < s[4]; i4++, i++) sum += xd[i];
+                            acc[o] += sum;
+                        } else {
+                            for (int i4 = 0; i4 < s[4]; i4++, i++) acc[o + i4 * r.os[4]] += xd[i];
+                        }
+                    }
+        for (size_t k = 0; k < r.nout; k++) y->data[k] = (real)(acc[k] * scale);
+    }
+    Node *n = record(c, &OP_REDUCE, y, 1, &x);
+    if (n) {
+        n->iarg[0] = (int)axes;
+        n->rarg[0] = scale;
+    }
+    return y;
+}
+
+Tensor *t_sum(Ctx *c, Tensor *x, unsigned axes, int keepdim) { return reduce(c, x, axes, keepdim, 0); }
+Tensor *t_mean(Ctx *c, Tensor *x, unsigned axes, int keepdim) { return reduce(c, x, axes, keepdim, 1); }
+Tensor *t_sum_all(Ctx *c, Tensor *x) { return reduce(c, x, AXES_ALL, 0, 0); }
+Tensor *t_mean_all(Ctx *c, Tensor *x) { return reduce(c, x, AXES_ALL, 0, 1); }
+
+/* Sizes of the axes before, at and after `axis`: x is (outer, n, inner). */
+static void split_axis(const Tensor *x, int axis, size_t *outer, int *n, size_t *inner) {
+    I2V_ASSERT(axis >= 0 && axis < x->ndim, "axis %d of a %d-D tensor", axis, x->ndim);
+    *outer = 1;
+    *inner = 1;
+    for (int i = 0; i < axis; i++) *outer *= (size_t)x->shape[i];
+    for (int i = axis + 1; i < x->ndim; i++) *inner *= (size_t)x->shape[i];
+    *n = x->shape[axis];
+}
+
+/* softmax: y = exp(x - max) / sum; backward dx = y * (dy - sum(dy * y)) along the axis */
+static void softmax_backward(Ctx *c, Node *n) {
+    Tensor *x = n->in[0], *y = n->out;
+    size_t outer, inner;
+    int len;
+    split_axis(x, n->iarg[0], &outer, &len, &inner);
+    real *dx = grad_buf(c, x);
+    for (size_t o = 0; o < outer; o++)
+        for (size_t in = 0; in < inner; in++) {
+            size_t base = o * len * inner + in;
+            double dot = 0;
+            for (int k = 0; k < len; k++) dot += y->grad[base + k * inner] * y->data[base + k * inner];
+            for (int k = 0; k < len; k++)
+                dx[base + k * inner] += y->data[base + k * inner] * (y->grad[base + k * inner] - (real)dot);
+        }
+}
+static const OpInfo OP_SOFTMAX = {"softmax", softmax_backward};
+
+Tensor *t_softmax(Ctx *c, Tensor *x, int axis) {
+    size_t outer, inner;
+    int len;
+    split_axis(x, axis, &outer, &len, &inner);
+    Tensor *y = tensor_new_like(c, x);
+    if (!c->dry)
+        for (size_t o = 0; o < outer; o++)
+            for (size_t in = 0; in < inner; in++) {
+                size_t base = o * len * inner + in;
+                real mx = x->data[base];
+                for (int k = 1; k < len; k++)
+                    if (x->data[base + k * inner] > mx) mx = x->data[base + k * inner];
+                double sum = 0;
+                for (int k = 0; k < len; k++) {
+                    real e = exp(x->data[base + k * inner] - mx);
+                    y->data[base + k * inner] = e;
+                    sum += e;
+                }
+                for (int k = 0; k < len; k++) y->data[base + k * inner] = (real)(y->data[base + k * inner] / sum);
+            }
+    Node *n = record(c, &OP_SOFTMAX, y, 1, &x);
+    if (n) n->iarg[0] = axis;
+    return y;
+}
+
+/* ==================================================================================================== */
+/* shape ops                                                                                             */
+/* ==================================================================================================== */
+
+/* reshape shares x's data (ops never write their inputs); its gradient is dy with x's shape */
+static void reshape_backward(Ctx *c, Node *n) {
+    Tensor *x = n->in[0];
+    real *dx = grad_buf(c, x);
+    for (size_t i = 0; i < x->numel; i++) dx[i] += n->out->grad[i];
+}
+static const OpInfo OP_RESHAPE = {"reshape", reshape_backward};
+
+Tensor *t_reshape(Ctx *c, Tensor *x, int ndim, const int *shape) {
+    int s[I2V_MAXDIM], infer = -1;
+    size_t known = 1;
+    I2V_ASSERT(ndim >= 0 && ndim <= I2V_MAXDIM, "reshape to %d dimensions", ndim);
+    for (int i = 0; i < ndim; i++) {
+        s[i] = shape[i];
+        if (s[i] == -1) {
+            I2V_ASSERT(infer < 0, "reshape: more than one -1");
+            infer = i;
+        } else known *= (size_t)s[i];
+    }
+    if (infer >= 0) {
+        I2V_ASSERT(known > 0 && x->numel % known == 0, "reshape: cannot infer an axis for %zu elements", x->numel);
+        s[infer] = (int)(x->numel / known);
+        known *= (size_t)s[infer];
+    }
+    I2V_ASSERT(known == x->numel, "reshape of %zu elements to a shape of %zu", x->numel, known);
+    Tensor *y = arena_alloc(&c->arena, sizeof *y);
+    header_init(y, ndim, s);
+    y->data = x->data;
+    record(c, &OP_RESHAPE, y, 1, &x);
+    return y;
+}
+
+/* permute: out index (j0..j4) reads x at sum_k j_k * xs[perm[k]] */
+static void permute_strides(const Tensor *x, const int *perm, size_t *src_stride) {
+    size_t xs[I2V_MAXDIM], stride = 1;
+    for (int i = x->ndim - 1; i >= 0; i--) {
+        xs[i] = stride;
+        stride *= (size_t)x->shape[i];
+    }
+    for (int k = 0; k < x->ndim; k++) src_stride[k] = xs[perm[k]];
+}
+
+/* Copies (or, if accumulate, adds) between the permuted and the original layout. The output is walked
+ * in order; `to_out` chooses the direction. Padded to 5 axes of size 1 in front. */
+static void permute_copy(const Tensor *x, const Tensor *y, const int *perm, const real *src, real *dst, int to_out) {
+    size_t st[I2V_MAXDIM] = {0};
+    int sh[I2V_MAXDIM];
+    size_t tmp[I2V_MAXDIM];
+    permute_strides(x, perm, tmp);
+    int off = I2V_MAXDIM - y->ndim;
+    for (int i = 0; i < I2V_MAXDIM; i++) {
+        sh[i] = i < off ? 1 : y->shape[i - off];
+        st[i] = i < off ? 0 : tmp[i - off];
+    }
+    size_t o = 0;
+    for (int i0 = 0; i0 < sh[0]; i0++)
+        for (int i1 = 0; i1 < sh[1]; i1++)
+            for (int i2 = 0; i2 < sh[2]; i2++)
+                for (int i3 = 0; i3 < sh[3]; i3++) {
+                    size_t base = i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3];
+                    if (to_out)
+                        for (int i4 = 0; i4 < sh[4]; i4++, o++) dst[o] = src[base + i4 * st[4]];
+                    else
+                        for (int i4 = 0; i4 < sh[4]; i4++, o++) dst[base + i4 * st[4]] += src[o];
+                }
+}
+
+static void permute_backward(Ctx *c, Node *n) {
+    permute_copy(n->in[0], n->out, n->iarg, n->out->grad, grad_buf(c, n->in[0]), 0);
+}
+static const OpInfo OP_PERMUTE = {"permute", permute_backward};
+
+Tensor *t_permute(Ctx *c, Tensor *x, const int *perm) {
+    int shape[I2V_MAXDIM], seen[I2V_MAXDIM] = {0};
+    for (int k = 0; k < x->ndim; k++) {
+        I2V_ASSERT(perm[k] >= 0 && perm[k] < x->ndim && !seen[perm[k]], "permute: not a permutation of %d axes",
+                   x->ndim);
+        seen[perm[k]] = 1;
+        shape[k] = x->shape[perm[k]];
+    }
+    Tensor *y = tensor_new(c, x->ndim, shape);
+    if (!c->dry) permute_copy(x, y, perm, x->data, y->data, 1);
+    Node *n = record(c, &OP_PERMUTE, y, 1, &x);
+    if (n)
+        for (int k = 0; k < x->ndim; k++) n->iarg[k] = perm[k];
+    return y;
+}
+
+Tensor *t_transpose(Ctx *c, Tensor *x, int a, int b) {
+    int perm[I2V_MAXDIM];
+    for (int k = 0; k < x->ndim; k++) perm[k] = k;
+    perm[a] = b;
+    perm[b] = a;
+    return t_permute(c, x, perm);
+}
+
+/* concat: each input is (outer, n_i, inner); the output (outer, sum n_i, inner) */
+static void concat_backward(Ctx *c, Node *n) {
+    int axis = n->iarg[0];
+    size_t outer, inner;
+    int total;
+    split_axis(n->out, axis, &outer, &total, &inner);
+    size_t start = 0;
+    for (int k = 0; k < n->nin; k++) {
+        Tensor *x = n->in[k];
+        size_t len = (size_t)x->shape[axis] * inner;
+        if (needs_grad(c, x)) {
+            real *dx = grad_buf(c, x);
+            for (size_t o = 0; o < outer; o++)
+                for (size_t i = 0; i < len; i++) dx[o * len + i] += n->out->grad[o * total * inner + start + i];
+        }
+        start += len;
+    }
+}
+static const OpInfo OP_CONCAT = {"concat", concat_backward};
+
+Tensor *t_concat(Ctx *c, int nx, Tensor *const *xs, int axis) {
+    I2V_ASSERT(nx >= 1 && nx <= NODE_MAXIN, "concat of %d tensors (1 to %d)", nx, NODE_MAXIN);
+    int shape[I2V_MAXDIM];
+    memcpy(shape, xs[0]->shape, sizeof shape);
+    shape[axis] = 0;
+    for (int k = 0; k < nx; k++) {
+        I2V_ASSERT(xs[k]->ndim == xs[0]->ndim, "concat: %d-D and %d-D tensors", xs[k]->ndim, xs[0]->ndim);
+        for (int i = 0; i < xs[0]->ndim; i++)
+            I2V_ASSERT(i == axis || xs[k]->shape[i] == xs[0]->shape[i], "concat: axis %d differs (%d vs %d)", i,
+                       xs[k]->shape[i], xs[0]->shape[i]);
+        shape[axis] += xs[k]->shape[axis];
+    }
+    Tensor *y = tensor_new(c, xs[0]->ndim, shape);
+    size_t outer, inner;
+    int total;
+    split_axis(y, axis, &outer, &total, &inner);
+    if (!c->dry) {
+        size_t start = 0;
+        for (int k = 0; k < nx; k++) {
+            size_t len = (size_t)xs[k]->shape[axis] * inner;
+            for (size_t o = 0; o < outer; o++)
+                memcpy(y->data + o * total * inner + start, xs[k]->data + o * len, len * sizeof(real));
+            start += len;
+        }
+    }
+    Node *n = record(c, &OP_CONCAT, y, nx, xs);
+    if (n) n->iarg[0] = axis;
+    return y;
+}
+
+static void slice_backward(Ctx *c, Node *n) {
+    Tensor *x = n->in[0], *y = n->out;
+    int axis = n->iarg[0], start = n->iarg[1], len = y->shape[axis];
+    size_t outer, inner;
+    int total;
+    split_axis(x, axis, &outer, &total, &inner);
+    real *dx = grad_buf(c, x);
+    for (size_t o = 0; o < outer; o++)
+        for (size_t i = 0; i < (size_t)len * inner; i++)
+            dx[(o * total + start) * inner + i] += y->grad[o * len * inner + i];
+}
+static const OpInfo OP_SLICE = {"slice", slice_backward};
+
+Tensor *t_slice(Ctx *c, Tensor *x, int axis, int start, int len) {
+    size_t outer, inner;
+    int total;
+    split_axis(x, axis, &outer, &total, &inner);
+    I2V_ASSERT(start >= 0 && len >= 0 && start + len <= total, "slice [%d, %d) of an axis of %d", start, start + len,
+               total);
+    int shape[I2V_MAXDIM];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[axis] = len;
+    Tensor *y = tensor_new(c, x->ndim, shape);
+    if (!c->dry)
+        for (size_t o = 0; o < outer; o++)
+            memcpy(y->data + o * len * inner, x->data + (o * total + start) * inner, (size_t)len * inner * sizeof(real));
+    Node *n = record(c, &OP_SLICE, y, 1, &x);
+    if (n) {
+        n->iarg[0] = axis;
+        n->iarg[1] = start;
+    }
+    return y;
+}
+
+void t_split(Ctx *c, Tensor *x, int axis, int n, const int *sizes, Tensor **out) {
+    int start = 0;
+    for (int k = 0; k < n; k++) {
+        out[k] = t_slice(c, x, axis, start, sizes[k]);
+        start += sizes[k];
+    }
+    I2V_ASSERT(start == x->shape[axis], "split sizes add up to %d, the axis has %d", start, x->shape[axis]);
+}
+
+static void index_select_backward(Ctx *c, Node *n) {
+    Tensor *x = n->in[0], *y = n->out;
+    int axis = n->iarg[0], len = y->shape[axis];
+    const int64_t *idx = n->saved;
+    size_t outer, inner;
+    int total;
+    split_axis(x, axis, &outer, &total, &inner);
+    real *dx = grad_buf(c, x);
+    for (size_t o = 0; o < outer; o++)
+        for (int j = 0; j < len; j++)
+            for (size_t i = 0; i < inner; i++)
+                dx[(o * total + (size_t)idx[j]) * inner + i] += y->grad[(o * len + j) * inner + i];
+}
+static const OpInfo OP_INDEX_SELECT = {"index_select", index_select_backward};
+
+Tensor *t_index_select(Ctx *c, Tensor *x, int axis, int nidx, const int64_t *idx) {
+    size_t outer, inner;
+    int total;
+    split_axis(x, axis, &outer, &total, &inner);
+    for (int j = 0; j < nidx; j++)
+        I2V_ASSERT(idx[j] >= 0 && idx[j] < total, "index_select: index %lld outside [0, %d)", (long long)idx[j], total);
+    int shape[I2V_MAXDIM];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[axis] = nidx;
+    Tensor *y = tensor_new(c, x->ndim, shape);
+    if (!c->dry)
+        for (size_t o = 0; o < outer; o++)
+            for (int j = 0; j < nidx; j++)
+                memcpy(y->data + (o * nidx + j) * inner, x->data + (o * total + (size_t)idx[j]) * inner,
+                       inner * sizeof(real));
+    Node *n = record(c, &OP_INDEX_SELECT, y, 1, &x);
+    if (n) {
+        int64_t *copy = arena_alloc(&c->arena, (size_t)nidx * sizeof *copy);
+        memcpy(copy, idx, (size_t)nidx * sizeof *copy);
+        n->iarg[0] = axis;
+        n->saved = copy;
+    }
+    return y;
+}
+
+/* ==================================================================================================== */
+/* linear algebra                                                                                        */
+/* ==================================================================================================== */
+
+/* linear: x (M, Din) as rows, y = x W^T + b. Backward: dx += dy W, dW += dy^T x, db += column sums of dy. */
+static void linear_backward(Ctx *c, Node *n) {
+    Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
+    int dout = w->shape[0], din = w->shape[1];
+    int m = (int)(x->numel / (size_t)din);
+    if (needs_grad(c, x)) gemm(0, 0, m, din, dout, 1, y->grad, dout, w->data, din, 1, grad_buf(c, x), din);
+    if (needs_grad(c, w)) gemm(1, 0, dout, din, m, 1, y->grad, dout, x->data, din, 1, grad_buf(c, w), din);
+    if (needs_grad(c, b)) {
+        real *db = grad_buf(c, b);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < dout; j++) db[j] += y->grad[(size_t)i * dout + j];
+    }
+}
+static const OpInfo OP_LINEAR = {"linear", linear_backward};
+
+Tensor *t_linear(Ctx *c, Tensor *x, Tensor *w, Tensor *b) {
+    I2V_ASSERT(w->ndim == 2 && x->ndim >= 1, "linear: weight must be (Dout, Din)");
+    int dout = w->shape[0], din = w->shape[1];
+    I2V_ASSERT(x->shape[x->ndim - 1] == din, "linear: input has %d features, weight expects %d",
+               x->shape[x->ndim - 1], din);
+    I2V_ASSERT(!b || (b->ndim == 1 && b->shape[0] == dout), "linear: bias must be (%d)", dout);
+    int shape[I2V_MAXDIM];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = dout;
+    Tensor *y = tensor_new(c, x->ndim, shape);
+    int m = (int)(x->numel / (size_t)din);
+    if (!c->dry) {
+        gemm(0, 1, m, dout, din, 1, x->data, din, w->data, din, 0, y->data, dout);
+        if (b)
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < dout; j++) y->data[(size_t)i * dout + j] += b->data[j];
+    }
+    Tensor *in[3] = {x, w, b};
+    record(c, &OP_LINEAR, y, 3, in);
+    return y;
+}
+
+/* bmm: per batch y_b = op(a_b) op(b_b). With y = A B: dA = dy B^T, dB = A^T dy (transposed as stored). */
+static void bmm_backward(Ctx *c, Node *n) {
+    Tensor *a = n->in[0], *b = n->in[1], *y = n->out;
+    int ta = n->iarg[0], tb = n->iarg[1];
+    int nb = y->shape[0], m = y->shape[1], nn = y->shape[2], k = ta ? a->shape[1] : a->shape[2];
+    size_t sa = (size_t)m * k, sb = (size_t)k * nn, sy = (size_t)m * nn;
+    int lda = a->shape[2], ldb = b->shape[2];
+    real *da = needs_grad(c, a) ? grad_buf(c, a) : NULL, *db = needs_grad(c, b) ? grad_buf(c, b) : NULL;
+    for (int i = 0; i < nb; i++) {
+        const real *dy = y->grad + i * sy;
+        if (da) {
+            if (!ta) gemm(0, !tb, m, k, nn, 1, dy, nn, b->data + i * sb, ldb, 1, da + i * sa, lda);   /* (M,K) */
+            else gemm(tb, 1, k, m, nn, 1, b->data + i * sb, ldb, dy, nn, 1, da + i * sa, lda);        /* (K,M) */
+        }
+        if (db) {
+            if (!tb) gemm(!ta, 0, k, nn, m, 1, a->data + i * sa, lda, dy, nn, 1, db + i * sb, ldb);   /* (K,N) */
+            else gemm(1, ta, nn, k, m, 1, dy, nn, a->data + i * sa, lda, 1, db + i * sb, ldb);        /* (N,K) */
+        }
+    }
+}
+static const OpInfo OP_BMM = {"bmm", bmm_backward};
+
+Tensor *t_bmm(Ctx *c, Tensor *a, Tensor *b, int ta, int tb) {
+    I2V_ASSERT(a->ndim == 3 && b->ndim == 3 && a->shape[0] == b->shape[0], "bmm: needs (B, ., .) tensors with equal B");
+    int m = ta ? a->shape[2] : a->shape[1], k = ta ? a->shape[1] : a->shape[2];
+    int kb = tb ? b->shape[2] : b->shape[1], nn = tb ? b->shape[1] : b->shape[2];
+    I2V_ASSERT(k == kb, "bmm: inner sizes %d and %d differ", k, kb);
+    Tensor *y = tensor_new(c, 3, DIMS(a->shape[0], m, nn));
+    if (!c->dry)
+        for (int i = 0; i < a->shape[0]; i++)
+            gemm(ta, tb, m, nn, k, 1, a->data + (size_t)i * m * k, a->shape[2], b->data + (size_t)i * k * nn,
+                 b->shape[2], 0, y->data + (size_t)i * m * nn, nn);
+    Tensor *in[2] = {a, b};
+    Node *n = record(c, &OP_BMM, y, 2, in);
+    if (n) {
+        n->iarg[0] = ta;
+        n->iarg[1] = tb;
+    }
+    return y;
+}
+
+/* ==================================================================================================== */
+/* losses                                                                                                */
+/* ==================================================================================================== */
+
+/* The elementwise losses share one op: loss = scale * sum_i f(a_i, b_i), with f chosen by kind. */
+enum LossKind { L_L1, L_MSE, L_HINGE_REAL, L_HINGE_FAKE, L_HINGE_G };
+static const char *const loss_names[] = {"l1_loss", "mse_loss", "hinge_d_real", "hinge_d_fake", "hinge_g"};
+
+static double loss_term(int kind, real a, real b) {
+    switch (kind) {
+    case L_L1: return fabs(a - b);
+    case L_MSE: return (double)(a - b) * (a - b);
+    case L_HINGE_REAL: return a < 1 ? 1 - a : 0;     /* relu(1 - x) */
+    case L_HINGE_FAKE: return a > -1 ? 1 + a : 0;    /* relu(1 + x) */
+    case L_HINGE_G: return -a;
+    }
+    return 0;
+}
+
+/* d f / d a (the derivative with respect to b is its negative for L1 and MSE) */
+static real loss_term_grad(int kind, real a, real b) {
+    switch (kind) {
+    case L_L1: return a > b ? 1 : a < b ? -1 : 0;
+    case L_MSE: return 2 * (a - b);
+    case L_HINGE_REAL: return a < 1 ? -1 : 0;
+    case L_HINGE_FAKE: return a > -1 ? 1 : 0;
+    case L_HINGE_G: return -1;
+    }
+    return 0;
+}
+
+static void loss_backward(Ctx *c, Node *n) {
+    Tensor *a = n->in[0], *b = n->in[1];
+    int kind = n->iarg[0];
+    real g = n->out->grad[0] * n->rarg[0];
+    real *da = needs_grad(c, a) ? grad_buf(c, a) : NULL, *db = needs_grad(c, b) ? grad_buf(c, b) : NULL;
+    for (size_t i = 0; i < a->numel; i++) {
+        real d = g * loss_term_grad(kind, a->data[i], b ? b->data[i] : 0);
+        if (da) da[i] += d;
+        if (db) db[i] -= d;
+    }
+}
+static const OpInfo OP_LOSS = {"loss", loss_backward};
+
+static Tensor *elementwise_loss(Ctx *c, Tensor *a, Tensor *b, int kind) {
+    I2V_ASSERT(!b || a->numel == b->numel, "%s: %zu vs %zu elements", loss_names[kind], a->numel, b->numel);
+    Tensor *y = tensor_new(c, 0, NULL);
+    real scale = (real)(1.0 / (double)(a->numel ? a->numel : 1));
+    if (!c->dry) {
+        double sum = 0;
+        for (size_t i = 0; i < a->numel; i++) sum += loss_term(kind, a->data[i], b ? b->data[i] : 0);
+        y->data[0] = (real)(sum * scale);
+    }
+    Tensor *in[2] = {a, b};
+    Node *n = record(c, &OP_LOSS, y, 2, in);
+    if (n) {
+        n->iarg[0] = kind;
+        n->rarg[0] = scale;
+    }
+    return y;
+}
+
+Tensor *t_l1_loss(Ctx *c, Tensor *a, Tensor *b) { return elementwise_loss(c, a, b, L_L1); }
+Tensor *t_mse_loss(Ctx *c, Tensor *a, Tensor *b) { return elementwise_loss(c, a, b, L_MSE); }
+Tensor *t_hinge_d_real(Ctx *c, Tensor *logits) { return elementwise_loss(c, logits, NULL, L_HINGE_REAL); }
+Tensor *t_hinge_d_fake(Ctx *c, Tensor *logits) { return elementwise_loss(c, logits, NULL, L_HINGE_FAKE); }
+Tensor *t_hinge_g(Ctx *c, Tensor *logits) { return elementwise_loss(c, logits, NULL, L_HINGE_G); }
+
+/* KL(N(mu, e^lv) || N(0, 1)) summed over features, averaged over the batch (the first axis):
+ * stage1_VAE/modules/loss.py. d/dmu = mu / N, d/dlv = -0.5 (1 - e^lv) / N. */
+static void kl_backward(Ctx *c, Node *n) {
+    Tensor *mu = n->in[0], *lv = n->in[1];
+    real g = n->out->grad[0] * n->rarg[0];
+    real *dmu = needs_grad(c, mu) ? grad_buf(c, mu) : NULL, *dlv = needs_grad(c, lv) ? grad_buf(c, lv) : NULL;
+    for (size_t i = 0; i < mu->numel; i++) {
+        if (dmu) dmu[i] += g * mu->data[i];
+        if (dlv) dlv[i] += g * (real)-0.5 * (1 - exp(lv->data[i]));
+    }
+}
+static const OpInfo OP_KL = {"kl_normal", kl_backward};
+
+Tensor *t_kl_normal(Ctx *c, Tensor *mu, Tensor *logvar) {
+    I2V_ASSERT(shape_equal(mu, logvar) && mu->ndim >= 1, "kl_normal: mu and logvar must have one shape (N, ...)");
+    Tensor *y = tensor_new(c, 0, NULL);
+    real inv_n = (real)(1.0 / mu->shape[0]);
+    if (!c->dry) {
+        double sum = 0;
+        for (size_t i = 0; i < mu->numel; i++)
+            sum += 1 + logvar->data[i] - (double)mu->data[i] * mu->data[i] - exp((double)logvar->data[i]);
+        y->data[0] = (real)(-0.5 * sum * inv_n);
+    }
+    Tensor *in[2] = {mu, logvar};
+    Node *n = record(c, &OP_KL, y, 2, in);
+    if (n) n->rarg[0] = inv_n;
+    return y;
+}
+
+/* 0.5 sum_d x^2 per sample (stage2_cINN/modules/loss.py, without the constant): d/dx = x */
+static void gaussian_nll_backward(Ctx *c, Node *n) {
+    Tensor *x = n->in[0];
+    size_t per = x->numel / (size_t)x->shape[0];
+    real *dx = grad_buf(c, x);
+    for (size_t i = 0; i < x->numel; i++) dx[i] += n->out->grad[i / per] * x->data[i];
+}
+static const OpInfo OP_GAUSSIAN_NLL = {"gaussian_nll", gaussian_nll_backward};
+
+Tensor *t_gaussian_nll(Ctx *c, Tensor *x) {
+    I2V_ASSERT(x->ndim >= 1 && x->shape[0] > 0, "gaussian_nll: needs (N, ...)");
+    Tensor *y = tensor_new(c, 1, DIMS(x->shape[0]));
+    size_t per = x->numel / (size_t)x->shape[0];
+    if (!c->dry)
+        for (int b = 0; b < x->shape[0]; b++) {
+            double s = 0;
+            for (size_t i = 0; i < per; i++) s += (double)x->data[b * per + i] * x->data[b * per + i];
+            y->data[b] = (real)(0.5 * s);
+        }
+    record(c, &OP_GAUSSIAN_NLL, y, 1, &x);
+    return y;
+}
+
+/* ==================================================================================================== */
+/* tangents (forward-mode derivatives) for the gradient penalty                                          */
+/* ==================================================================================================== */
+
+/* The tangent of an activation: y = f'(x) * dx. Both x and dx are differentiable inputs:
+ * d/d dx = f'(x), d/dx = dx * f''(x) (zero for the piecewise-linear relu and leaky relu). */
+static void unary_jvp_backward(Ctx *c, Node *n) {
+    Tensor *x = n->in[0], *dx = n->in[1], *y = n->out;
+    int kind = n->iarg[0];
+    real slope = n->rarg[0];
+    real *gx = needs_grad(c, x) ? grad_buf(c, x) : NULL, *gdx = needs_grad(c, dx) ? grad_buf(c, dx) : NULL;
+    for (size_t i = 0; i < x->numel; i++) {
+        real v = x->data[i], d1, d2;
+        if (kind == U_TANH) {
+            real t = tanh(v);
+            d1 = 1 - t * t;
+            d2 = -2 * t * d1;
+        } else if (kind == U_SIGMOID) {
+            real s = 1 / (1 + exp(-v));
+            d1 = s * (1 - s);
+            d2 = d1 * (1 - 2 * s);
+        } else {
+            d1 = v > 0 ? 1 : slope;
+            d2 = 0;
+        }
+        if (gdx) gdx[i] += y->grad[i] * d1;
+        if (gx) gx[i] += y->grad[i] * dx->data[i] * d2;
+    }
+}
+static const OpInfo OP_UNARY_JVP = {"unary_jvp", unary_jvp_backward};
+
+static Tensor *unary_jvp(Ctx *c, Tensor *x, Tensor *dx, int kind, real slope) {
+    I2V_ASSERT(shape_equal(x, dx), "%s tangent: x and dx differ in shape", unary_names[kind]);
+    Tensor *y = tensor_new_like(c, x);
+    if (!c->dry)
+        for (size_t i = 0; i < x->numel; i++) {
+            real v = x->data[i], d1;
+            if (kind == U_TANH) {
+                real t = tanh(v);
+                d1 = 1 - t * t;
+            } else if (kind == U_SIGMOID) {
+                real s = 1 / (1 + exp(-v));
+                d1 = s * (1 - s);
+            } else d1 = v > 0 ? 1 : slope;
+            y->data[i] = d1 * dx->data[i];
+        }
+    Tensor *in[2] = {x, dx};
+    Node *n = record(c, &OP_UNARY_JVP, y, 2, in);
+    if (n) {
+        n->iarg[0] = kind;
+        n->rarg[0] = slope;
+    }
+    return y;
+}
+
+Tensor *t_relu_jvp(Ctx *c, Tensor *x, Tensor *dx) { return unary_jvp(c, x, dx, U_RELU, 0); }
+Tensor *t_leaky_relu_jvp(Ctx *c, Tensor *x, Tensor *dx, real slope) {
+    return unary_jvp(c, x, dx, U_LEAKY_RELU, slope);
+}
+Tensor *t_tanh_jvp(Ctx *c, Tensor *x, Tensor *dx) { return unary_jvp(c, x, dx, U_TANH, 0); }
+Tensor *t_sigmoid_jvp(Ctx *c, Tensor *x, Tensor *dx) { return unary_jvp(c, x, dx, U_SIGMOID, 0); }
