@@ -34,6 +34,7 @@ TESTS32 := $(patsubst tests/%.c, $(B)/f32/%, $(TESTSRC))
 TESTS64 := $(patsubst tests/%.c, $(B)/f64/%, $(TESTSRC))
 
 .PHONY: all test bench clean
+.SECONDARY:   # keep the object files between builds
 all: i2v
 
 i2v: $(B)/f32/i2v

@@ -189,6 +189,12 @@ static inline void tile_store(vreal acc[MR][NV], real *c, size_t ldc, real alpha
 static void micro_kernel(size_t kc, const real *restrict a, const real *restrict b, real *restrict c,
                          size_t ldc, size_t rows, size_t cols, real alpha, real beta) {
     vreal acc[MR][NV];
+#ifdef PF_C
+    for (size_t i = 0; i < rows; i++) {
+        simd_prefetch_w(c + i * ldc);
+        simd_prefetch_w(c + i * ldc + NR - 1);
+    }
+#endif
     for (int i = 0; i < MR; i++)
         for (int v = 0; v < NV; v++) acc[i][v] = vzero();
     for (size_t p = 0; p < kc; p++) {
@@ -363,11 +369,20 @@ static void run_share(int t, int nthreads, void (*task)(void *, int, int), void 
     for (int i = lo; i < hi; i++) task(arg, i, t);
 }
 
+/* What a new worker needs: its index and the job word at its creation (it may first run after the job
+ * that made it was published, and must still take part in that job). */
+typedef struct WorkerStart {
+    int id;
+    unsigned long long seen;
+} WorkerStart;
+
 static void *worker_main(void *p) {
-    int id = (int)(size_t)p;
+    WorkerStart start = *(WorkerStart *)p;
+    free(p);
+    int id = start.id;
+    unsigned long long seen = start.seen;
     tl_thread = id;
     tl_in_task = 1;
-    unsigned long long seen = atomic_load(&pool.job);
     for (;;) {
         unsigned long long job = atomic_load_explicit(&pool.job, memory_order_acquire);
         for (int spin = 0; job == seen && spin < POOL_SPIN; spin++) {
@@ -395,11 +410,14 @@ static void *worker_main(void *p) {
 /* Called with pool.call held. */
 static void start_workers(int nthreads) {
     for (int id = pool.nworkers + 1; id < nthreads; id++) {
+        WorkerStart *start = xmalloc(sizeof *start);
+        start->id = id;
+        start->seen = atomic_load(&pool.job);
         pthread_t th;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&th, &attr, worker_main, (void *)(size_t)id);
+        int rc = pthread_create(&th, &attr, worker_main, start);
         pthread_attr_destroy(&attr);
         I2V_ASSERT(rc == 0, "cannot create worker thread %d of %d (error %d)", id, nthreads, rc);
         pool.nworkers = id;

@@ -392,7 +392,10 @@ int needs_grad(Ctx *c, const Tensor *t) {
 }
 
 real *grad_buf(Ctx *c, Tensor *t) {
-    if (t->is_param && !c->redirect) return t->grad;  /* accumulates across passes, zeroed by the user */
+    if (t->is_param && !c->redirect) {   /* accumulates across passes, zeroed by the user */
+        t->grad_seen = 1;
+        return t->grad;
+    }
     if (t->is_param) {
         for (int i = 0; i < c->ntargets; i++)
             if (c->targets[i] == t) return c->target_grads[i];

@@ -90,6 +90,8 @@ struct Tensor {
     unsigned dep_pass;            /* == ctx->pass when this tensor depends on a target of the pass */
     unsigned char requires_grad;  /* a parameter, a marked input, or computed from one while recording */
     unsigned char is_param;       /* a trainable parameter, owned by a ParamSet */
+    unsigned char grad_seen;      /* a parameter that has received a gradient at least once (PyTorch's
+                                     optimisers skip parameters whose .grad is still None) */
     const char *name;             /* official state_dict key for parameters and buffers; NULL otherwise */
 };
 
