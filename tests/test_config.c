@@ -1,0 +1,125 @@
+/* test_config.c: the YAML subset reader: every official config parses, values come out typed, overrides
+ * replace values, unknown keys and malformed input give errors that name the file, line and key. */
+#include <stddef.h>
+
+#include "check.h"
+#include "config.h"
+#include "tensor.h"
+
+typedef struct Demo {
+    int n_epochs, bs, spectral, nch;
+    double lr, w_kl;
+    int channels[8];
+    char dataset[32];
+} Demo;
+
+static const ConfigField demo_fields[] = {
+    {"Training.n_epochs", F_INT, offsetof(Demo, n_epochs), 0, 0},
+    {"Training.bs", F_INT, offsetof(Demo, bs), 0, 0},
+    {"Training.lr", F_DOUBLE, offsetof(Demo, lr), 0, 0},
+    {"Training.w_kl", F_DOUBLE, offsetof(Demo, w_kl), 0, 0},
+    {"Decoder.spectral_norm", F_BOOL, offsetof(Demo, spectral), 0, 0},
+    {"Encoder.channels", F_INT_LIST, offsetof(Demo, channels), 8, offsetof(Demo, nch)},
+    {"Data.dataset", F_STRING, offsetof(Demo, dataset), 32, 0},
+};
+
+static const char *official[] = {
+    "configs/stage1_VAE/bair_config.yaml",       "configs/stage1_VAE/iPER_config.yaml",
+    "configs/stage1_VAE/landscape_config.yaml",  "configs/stage1_VAE/DTDB_clouds_config.yaml",
+    "configs/stage1_VAE/DTDB_fire_config.yaml",  "configs/stage1_VAE/DTDB_vegetation_config.yaml",
+    "configs/stage1_VAE/DTDB_waterfall_config.yaml", "configs/stage2_cINN/bair_config.yaml",
+    "configs/stage2_cINN/iPER_config.yaml",      "configs/stage2_cINN/landscape_config.yaml",
+    "configs/stage2_cINN/DTDB_fire_config.yaml", "configs/stage2_cINN_AE/bair_config.yaml",
+    "configs/stage2_cINN_AE/landscape_config.yaml", "configs/stage2_cINN_AE/DTDB_waterfall_config.yaml",
+};
+
+static void test_official_configs(void) {
+    int ok = 1;
+    for (size_t i = 0; i < sizeof official / sizeof *official; i++) {
+        Config cfg;
+        I2vError e;
+        if (config_load(&cfg, official[i], &e)) {
+            check(0, "%s", e.msg);
+            ok = 0;
+            continue;
+        }
+        /* a round trip through config_to_yaml gives the same tree */
+        char *text = config_to_yaml(&cfg);
+        Config again;
+        int same = !config_parse(&again, text, "round trip", &e);
+        if (same) {
+            char *text2 = config_to_yaml(&again);
+            same = !strcmp(text, text2);
+            free(text2);
+            config_free(&again);
+        }
+        check(same, "%s: serialising and re-reading gives the same config", official[i]);
+        free(text);
+        config_free(&cfg);
+    }
+    check(ok, "every official config parses");
+}
+
+static void test_values(void) {
+    Config cfg;
+    I2vError e;
+    check(!config_load(&cfg, "configs/stage1_VAE/bair_config.yaml", &e), "load bair stage-1 config");
+    Demo d = {0};
+    check(!config_bind(&cfg, demo_fields, 7, &d, &e), "bind: %s", e.msg);
+    check(d.n_epochs == 55 && d.bs == 10 && d.lr == 2e-4 && d.w_kl == 1e-5 && d.spectral == 1,
+          "scalars: n_epochs %d bs %d lr %g w_kl %g spectral %d", d.n_epochs, d.bs, d.lr, d.w_kl, d.spectral);
+    check(d.nch == 5 && d.channels[0] == 64 && d.channels[4] == 512, "a flow list of ints");
+    check(!strcmp(d.dataset, "BAIR"), "a quoted string ('%s')", d.dataset);
+    CfgNode *hue = config_find(&cfg, "Data.Augmentation.hue");
+    check(hue && !strcmp(hue->text, "0"), "a three-level path");
+    check(config_check_unused(&cfg, &e) != 0 && strstr(e.msg, "unknown key"), "keys no binding read are reported");
+    /* overrides */
+    check(!config_override(&cfg, "Training.lr=1e-4", &e), "override an existing key");
+    check(!config_override(&cfg, "Encoder.channels=[16, 32, 64, 64, 64]", &e), "override a list");
+    check(!config_bind(&cfg, demo_fields, 7, &d, &e) && d.lr == 1e-4 && d.channels[0] == 16, "overrides are bound");
+    check(!config_override(&cfg, "Training.bs=ten", &e), "a non-numeric override is stored");
+    check(config_bind(&cfg, demo_fields, 7, &d, &e) != 0 && strstr(e.msg, "Training.bs") &&
+              strstr(e.msg, "expected an integer") && strstr(e.msg, "ten"),
+          "and then rejected by name: %s", e.msg);
+    check(config_override(&cfg, "Training.lr", &e) != 0 && strstr(e.msg, "Section.key=value"),
+          "an override without '=' says what to type");
+    config_free(&cfg);
+}
+
+static void test_unknown_and_malformed(void) {
+    Config cfg;
+    I2vError e;
+    const char *text = "Training:\n  n_epochs: 3\n  lr: 2e-4   # comment\n  bs: 4\n  w_kl: 1e-6\n  n_epoch: 5\n";
+    check(!config_parse(&cfg, text, "t.yaml", &e), "parse: %s", e.msg);
+    Demo d = {0};
+    config_bind(&cfg, demo_fields, 7, &d, &e);
+    check(config_check_unused(&cfg, &e) != 0 && strstr(e.msg, "Training.n_epoch") && strstr(e.msg, "t.yaml:6"),
+          "a misspelt key is rejected by name and line: %s", e.msg);
+    config_free(&cfg);
+    struct {
+        const char *text, *want;
+    } bad[] = {
+        {"A:\n\tb: 1\n", "tabs"},
+        {"A:\n  b: 1\n   c: 2\n", "indentation"},
+        {"A: [1, 2\n", "']'"},
+        {"A:\n  - 1\n", "block lists"},
+        {"A: 1\nA: 2\n", "twice"},
+        {"just text\n", "key: value"},
+        {"A: 'open\n", "unterminated"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int rc = config_parse(&cfg, bad[i].text, "bad.yaml", &e);
+        check(rc != 0 && strstr(e.msg, bad[i].want) && strstr(e.msg, "bad.yaml:"), "malformed input %zu: %s", i,
+              rc ? e.msg : "accepted");
+        if (!rc) config_free(&cfg);
+    }
+    check(config_load(&cfg, "tests/no/such/file.yaml", &e) != 0 && strstr(e.msg, "no/such"),
+          "a missing file names the file: %s", e.msg);
+}
+
+int main(void) {
+    test_official_configs();
+    test_values();
+    test_unknown_and_malformed();
+    return check_summary("test_config");
+}
