@@ -7,7 +7,7 @@
 #   make bench           the speed benchmarks (./i2v bench)
 CC      ?= cc
 OPT     ?= -O3
-CFLAGS  := -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -pthread $(OPT)
+CFLAGS  := -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -pthread -fno-math-errno $(OPT)
 LDLIBS  := -lm -pthread
 VARIANT := opt
 

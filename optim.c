@@ -52,20 +52,32 @@ typedef struct AdamJob {
     double step_size, sqrt_bc2;
 } AdamJob;
 
+/* restrict: p, g, m, v and vmax never overlap, which lets the compiler vectorise the loops. */
 static void adam_update(const AdamJob *job, const AdamRun *r, size_t lo, size_t hi) {
     const real b1 = (real)job->opt->beta1, b2 = (real)job->opt->beta2, wd = (real)job->opt->weight_decay;
     const real eps = (real)job->opt->eps, step_size = (real)job->step_size, sqrt_bc2 = (real)job->sqrt_bc2;
-    real *p = r->p, *g = r->g, *m = r->m, *v = r->v, *vmax = r->vmax;
-    for (size_t i = lo; i < hi; i++) {
-        real gi = g[i] + wd * p[i];
-        m[i] = b1 * m[i] + (1 - b1) * gi;
-        v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-        real vi = v[i];
-        if (vmax) {
-            if (vi > vmax[i]) vmax[i] = vi;
-            vi = vmax[i];
+    real *restrict p = r->p, *restrict m = r->m, *restrict v = r->v, *restrict vmax = r->vmax;
+    const real *restrict g = r->g;
+    if (vmax) {   /* AMSGrad: the denominator uses the running maximum of v */
+        for (size_t i = lo; i < hi; i++) {
+            real gi = g[i] + wd * p[i];
+            real mi = b1 * m[i] + (1 - b1) * gi;
+            real vi = b2 * v[i] + (1 - b2) * gi * gi;
+            real vm = vi > vmax[i] ? vi : vmax[i];
+            m[i] = mi;
+            v[i] = vi;
+            vmax[i] = vm;
+            p[i] += -step_size * (mi / (sqrt(vm) / sqrt_bc2 + eps));   /* the order of PyTorch's addcdiv */
         }
-        p[i] += -step_size * (m[i] / (sqrt(vi) / sqrt_bc2 + eps));  /* the order of PyTorch's addcdiv */
+    } else {
+        for (size_t i = lo; i < hi; i++) {
+            real gi = g[i] + wd * p[i];
+            real mi = b1 * m[i] + (1 - b1) * gi;
+            real vi = b2 * v[i] + (1 - b2) * gi * gi;
+            m[i] = mi;
+            v[i] = vi;
+            p[i] += -step_size * (mi / (sqrt(vi) / sqrt_bc2 + eps));
+        }
     }
 }
 
