@@ -1,0 +1,40 @@
+/* progress.h: what a training run shows and keeps: a progress bar on stderr (step, it/s, ETA and the
+ * current losses) when stderr is a terminal, plain periodic lines when it is not; every loss of every step
+ * in a CSV file; the loss curves drawn as an SVG next to it; a closing summary. */
+#ifndef I2V_PROGRESS_H
+#define I2V_PROGRESS_H
+
+#include <stdio.h>
+
+#include "err.h"
+
+#define PROGRESS_MAX_SERIES 24
+
+typedef struct Progress {
+    const char *title;               /* e.g. "stage 1" */
+    long total;                      /* steps planned */
+    int nseries;
+    const char *names[PROGRESS_MAX_SERIES];
+    double last[PROGRESS_MAX_SERIES], sum[PROGRESS_MAX_SERIES];
+    long count;                      /* steps recorded since the start (or resume) */
+    double t_start, t_last_print;
+    int tty;                         /* stderr is a terminal: redraw one line */
+    double print_every;              /* seconds between plain lines when not a terminal */
+    FILE *csv;                       /* one row per step: step, epoch, seconds, then each series */
+    char csv_path[1024];
+} Progress;
+
+/* Opens (appending when resume, else creating) csv_path; csv_path may be NULL for no file. */
+int progress_init(Progress *p, const char *title, long total, int nseries, const char *const *names,
+                  const char *csv_path, int resume, I2vError *e);
+void progress_step(Progress *p, long step, int epoch, const double *values);
+/* Ends the bar line, prints the summary (means of every series over the run, time, it/s), closes the CSV
+ * and draws the SVG (csv_path with .svg instead of .csv). */
+void progress_finish(Progress *p);
+
+/* Draws every series of a CSV written by Progress as an SVG line chart (one panel per series). */
+int progress_plot_svg(const char *csv_path, const char *svg_path, I2vError *e);
+
+double progress_now(void);   /* monotonic seconds */
+
+#endif
