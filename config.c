@@ -464,3 +464,58 @@ int config_check_unused(const Config *cfg, I2vError *e) {
     return err_set(e, "%s: unknown key '%s' (a typo? see the official configs under configs/ for the keys)",
                    where(cfg, u, at, sizeof at), path);
 }
+
+/* ---- from a struct ------------------------------------------------------------------------------------------ */
+
+void config_new(Config *cfg, const char *name) {
+    memset(cfg, 0, sizeof *cfg);
+    cfg->path = dup_range(name, strlen(name));
+    cfg->root = node_new(CFG_MAP, NULL, 0);
+}
+
+void config_add_struct(Config *cfg, const ConfigField *fields, int nfields, const void *src) {
+    const unsigned char *base = src;
+    char text[1200];
+    for (int i = 0; i < nfields; i++) {
+        const ConfigField *f = &fields[i];
+        int k = snprintf(text, sizeof text, "%s=", f->path);
+        switch (f->type) {
+        case F_INT: snprintf(text + k, sizeof text - (size_t)k, "%d", *(const int *)(base + f->offset)); break;
+        case F_BOOL: snprintf(text + k, sizeof text - (size_t)k, "%s", *(const int *)(base + f->offset) ? "True" : "False"); break;
+        case F_DOUBLE: {
+            /* the shortest of %.15g .. %.17g that reads back to the same double */
+            double v = *(const double *)(base + f->offset);
+            for (int digits = 15; digits <= 17; digits++) {
+                snprintf(text + k, sizeof text - (size_t)k, "%.*g", digits, v);
+                if (strtod(text + k, NULL) == v) break;
+            }
+            break;
+        }
+        case F_STRING: {
+            /* single-quoted, quotes doubled */
+            const char *s = (const char *)(base + f->offset);
+            size_t o = (size_t)k;
+            text[o++] = '\'';
+            for (; *s && o + 3 < sizeof text; s++) {
+                if (*s == '\'') text[o++] = '\'';
+                text[o++] = *s;
+            }
+            text[o++] = '\'';
+            text[o] = 0;
+            break;
+        }
+        case F_INT_LIST: {
+            const int *v = (const int *)(base + f->offset);
+            int n = *(const int *)(base + f->count_offset);
+            k += snprintf(text + k, sizeof text - (size_t)k, "[");
+            for (int j = 0; j < n; j++) k += snprintf(text + k, sizeof text - (size_t)k, j ? ", %d" : "%d", v[j]);
+            snprintf(text + k, sizeof text - (size_t)k, "]");
+            break;
+        }
+        case F_IGNORE: continue;
+        }
+        I2vError e;
+        int rc = config_override(cfg, text, &e);
+        I2V_ASSERT(rc == 0, "config_add_struct: %s", e.msg);
+    }
+}

@@ -65,5 +65,9 @@ typedef struct ConfigField {
 int config_bind(Config *cfg, const ConfigField *fields, int nfields, void *dst, I2vError *e);
 /* After all bindings: an error naming the first key that no binding read. */
 int config_check_unused(const Config *cfg, I2vError *e);
+/* The reverse of config_bind: adds every (non-ignored) field of src to cfg (an empty config made with
+ * config_new, or one that already has sections), so a struct can be saved as YAML that binds back to it. */
+void config_new(Config *cfg, const char *name);
+void config_add_struct(Config *cfg, const ConfigField *fields, int nfields, const void *src);
 
 #endif
