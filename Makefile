@@ -38,7 +38,7 @@ TESTS64 := $(patsubst tests/%.c, $(B)/f64/%, $(TESTSRC))
 all: i2v
 
 i2v: $(B)/f32/i2v
-	cp $< $@
+	cp $< $@.new && mv -f $@.new $@   # a rename works even while an old ./i2v is running
 
 $(B)/f32/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)

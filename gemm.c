@@ -17,8 +17,9 @@
  * Packed layouts. B micro-panel: kc rows of NR contiguous values (p-major), so one k step is NR/VLEN
  * vector loads. A micro-panel: MR rows of kc values at a fixed row stride AST (i-major), so one k step
  * is MR broadcasts at compile-time offsets from one pointer. i-major makes packing row-major A (ta = 0,
- * the forward case of every linear and convolution) a plain copy instead of a transpose; only B with
- * tb = 1 and A with ta = 1 are transposed while packing.
+ * the forward case of every linear and convolution) a plain copy instead of a transpose; B with tb = 1
+ * and A with ta = 1 are transposed while packing, VLEN x VLEN blocks at a time in registers. (The scalar
+ * build packs A p-major instead; see AST below.)
  *
  * Threads: a C matrix is cut into a grid of rectangles, one per thread, on micro-tile boundaries; each
  * thread runs the five loops on its rectangle with its own packing buffers (no barrier inside a GEMM).
@@ -32,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "simd.h"
@@ -62,8 +64,9 @@ void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, 
 
 /* Each can be overridden with -D for tuning; the defaults were measured (see the commit message). */
 #if defined(SIMD_AVX512)
-/* 32 zmm registers: MR x NR/16 = 20 accumulators + 2 B vectors + 1 broadcast; MR = 10 also tiles the
- * cINN's batch of 50 exactly. */
+/* 32 zmm registers: MR x NR/16 = 20 accumulators + 2 B vectors + 1 broadcast, far more independent
+ * chains than FMA latency x throughput needs. MR = 10 tiles the cINN's batch of 50 exactly (MR = 8, 12
+ * and 14 measured the same on large shapes and 10-15% slower at m = 50). */
 #ifndef GEMM_MR
 #define GEMM_MR 10
 #endif
@@ -98,19 +101,28 @@ void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, 
 #endif
 
 #ifndef GEMM_KC
-#define GEMM_KC 256  /* B micro-panel KC x NR (32 KB for NR = 32) streams through L1 once per A micro-panel */
+/* A longer k loop means fewer passes over C; the B micro-panel KC x NR (64 KB for NR = 32) then lives
+ * in L2, which on Zen 4 still feeds one zmm FMA per cycle (measured: 1024^3 at 105 GFLOP/s, 98 at KC=256). */
+#define GEMM_KC 512
 #endif
 #ifndef GEMM_MC
-#define GEMM_MC (GEMM_MR * 24)  /* A block MC x KC (about 260 KB for MR = 10) stays in the 1 MB L2 */
+#define GEMM_MC (GEMM_MR * 24)  /* A block MC x KC (about 500 KB for MR = 10) stays in the 1 MB L2 */
 #endif
 #ifndef GEMM_NC
-#define GEMM_NC 2048  /* B block KC x NC (2 MB) stays in L3; large so A is packed few times */
+#define GEMM_NC (2048 / GEMM_NR * GEMM_NR)  /* B block KC x NC (4 MB) stays in L3; large so A is repacked rarely */
 #endif
 
 enum { MR = GEMM_MR, NR = GEMM_NR, KC = GEMM_KC, MC = GEMM_MC, NC = GEMM_NC, NV = GEMM_NR / VLEN };
-/* Row stride of a packed A micro-panel: KC plus one cache line, so the MR rows do not all fall into the
- * same L1 sets (a stride of exactly 1 KB would map every fourth row onto one set). */
-enum { AST = GEMM_KC + 64 / (int)sizeof(real) };
+
+/* Layout of a packed A micro-panel: element (i, p) at i*A_RS + p*A_CS, panels MR*AST apart.
+ * Vector builds use i-major rows (A_CS = 1) at a stride AST of KC plus one cache line, so the MR rows
+ * do not fall into the same L1 sets (a stride of exactly 2 KB would put every other row in one set). The scalar build uses p-major panels (A_RS = 1): then compilers vectorise the micro-kernel
+ * along a row of C, whereas with i-major rows they vectorise along k and keep nothing in registers. */
+#if VLEN > 1
+enum { AST = GEMM_KC + 64 / (int)sizeof(real), A_RS = AST, A_CS = 1 };
+#else
+enum { AST = GEMM_KC, A_RS = 1, A_CS = GEMM_MR };
+#endif
 
 _Static_assert(GEMM_NR % VLEN == 0, "NR must be a multiple of the vector length");
 _Static_assert(GEMM_MC % GEMM_MR == 0, "MC must be a multiple of MR");
@@ -120,23 +132,42 @@ _Static_assert(GEMM_NC % GEMM_NR == 0, "NC must be a multiple of NR");
 /* packing                                                                                               */
 /* ==================================================================================================== */
 
-/* A block (rows i0.., mc of them; k from p0, kc of them) into MR-row micro-panels: panel q holds rows
- * q*MR.. at dst + q*MR*AST, row i at offset i*AST, columns 0..kc-1. Missing rows of the last panel are
- * zero, so the micro-kernel never needs a row count. */
-static void pack_a(int ta, const real *A, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, real *dst) {
-    size_t mpad = (mc + MR - 1) / MR * MR;
-    if (!ta) {
-        for (size_t i = 0; i < mc; i++)
-            memcpy(dst + (i / MR) * MR * AST + (i % MR) * AST, A + (i0 + i) * lda + p0, kc * sizeof(real));
-    } else {
-        /* A is stored k x m: walk it row by row (contiguous reads), writing down columns of the panels */
-        for (size_t p = 0; p < kc; p++) {
-            const real *src = A + (p0 + p) * lda + i0;
-            for (size_t i = 0; i < mc; i++) dst[(i / MR) * MR * AST + (i % MR) * AST + p] = src[i];
+/* dst[c * ldd + r] = src[r * lds + c] for an r x c region: VLEN x VLEN blocks in registers, scalar edges. */
+static void transpose_copy(const real *src, size_t lds, size_t rows, size_t cols, real *dst, size_t ldd) {
+    size_t r = 0;
+    for (; r + VLEN <= rows; r += VLEN) {
+        size_t c = 0;
+        for (; c + VLEN <= cols; c += VLEN) {
+            vreal v[VLEN];
+            for (int q = 0; q < VLEN; q++) v[q] = vload(src + (r + q) * lds + c);
+            vtranspose(v);
+            for (int q = 0; q < VLEN; q++) vstore(dst + (c + q) * ldd + r, v[q]);
         }
+        for (; c < cols; c++)
+            for (size_t q = 0; q < VLEN; q++) dst[c * ldd + r + q] = src[(r + q) * lds + c];
     }
-    for (size_t i = mc; i < mpad; i++)
-        memset(dst + (i / MR) * MR * AST + (i % MR) * AST, 0, kc * sizeof(real));
+    for (; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c];
+}
+
+/* A block (rows i0.., mc of them; k from p0, kc of them) into MR-row micro-panels in the layout above.
+ * Rows from mc up to the next multiple of MR are zero, so the micro-kernel never needs a row count. */
+static void pack_a(int ta, const real *A, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, real *dst) {
+    for (size_t q = 0; q * MR < mc; q++) {
+        size_t rows = mc - q * MR < MR ? mc - q * MR : MR;
+        real *d = dst + q * MR * AST;
+        const real *src = ta ? A + p0 * lda + i0 + q * MR : A + (i0 + q * MR) * lda + p0;
+        if (!ta && A_CS == 1)       /* rows to rows */
+            for (size_t i = 0; i < rows; i++) memcpy(d + i * A_RS, src + i * lda, kc * sizeof(real));
+        else if (!ta)               /* rows to columns */
+            transpose_copy(src, lda, rows, kc, d, A_CS);
+        else if (A_RS == 1)         /* A is stored k x m: columns to columns */
+            for (size_t p = 0; p < kc; p++) memcpy(d + p * A_CS, src + p * lda, rows * sizeof(real));
+        else                        /* columns to rows */
+            transpose_copy(src, lda, kc, rows, d, A_RS);
+        for (size_t i = rows; i < MR; i++)
+            for (size_t p = 0; p < kc; p++) d[i * A_RS + p * A_CS] = 0;
+    }
 }
 
 /* B block (k from p0, kc of them; columns j0.., nc of them) into NR-column micro-panels: panel q at
@@ -145,21 +176,12 @@ static void pack_b(int tb, const real *B, size_t ldb, size_t p0, size_t kc, size
     for (size_t jq = 0; jq < nc; jq += NR) {
         size_t w = nc - jq < NR ? nc - jq : NR;
         real *d = dst + jq * kc;
-        if (!tb) {
-            const real *src = B + p0 * ldb + j0 + jq;
-            for (size_t p = 0; p < kc; p++) {
-                memcpy(d + p * NR, src + p * ldb, w * sizeof(real));
-                for (size_t j = w; j < NR; j++) d[p * NR + j] = 0;
-            }
-        } else {
-            /* B is stored n x k: read each of its rows contiguously, write a column of the panel */
-            for (size_t j = 0; j < w; j++) {
-                const real *src = B + (j0 + jq + j) * ldb + p0;
-                for (size_t p = 0; p < kc; p++) d[p * NR + j] = src[p];
-            }
-            for (size_t j = w; j < NR; j++)
-                for (size_t p = 0; p < kc; p++) d[p * NR + j] = 0;
-        }
+        if (!tb)
+            for (size_t p = 0; p < kc; p++) memcpy(d + p * NR, B + (p0 + p) * ldb + j0 + jq, w * sizeof(real));
+        else  /* B is stored n x k */
+            transpose_copy(B + (j0 + jq) * ldb + p0, ldb, w, kc, d, NR);
+        if (w < NR)
+            for (size_t p = 0; p < kc; p++) memset(d + p * NR + w, 0, (NR - w) * sizeof(real));
     }
 }
 
@@ -189,19 +211,13 @@ static inline void tile_store(vreal acc[MR][NV], real *c, size_t ldc, real alpha
 static void micro_kernel(size_t kc, const real *restrict a, const real *restrict b, real *restrict c,
                          size_t ldc, size_t rows, size_t cols, real alpha, real beta) {
     vreal acc[MR][NV];
-#ifdef PF_C
-    for (size_t i = 0; i < rows; i++) {
-        simd_prefetch_w(c + i * ldc);
-        simd_prefetch_w(c + i * ldc + NR - 1);
-    }
-#endif
     for (int i = 0; i < MR; i++)
         for (int v = 0; v < NV; v++) acc[i][v] = vzero();
     for (size_t p = 0; p < kc; p++) {
         vreal bv[NV];
         for (int v = 0; v < NV; v++) bv[v] = vload(b + v * VLEN);
         for (int i = 0; i < MR; i++) {
-            vreal ai = vset1(a[(size_t)i * AST + p]);
+            vreal ai = vset1(a[(size_t)i * A_RS + p * A_CS]);
             for (int v = 0; v < NV; v++) acc[i][v] = vfma(ai, bv[v], acc[i][v]);
         }
         b += NR;
@@ -211,8 +227,10 @@ static void micro_kernel(size_t kc, const real *restrict a, const real *restrict
         return;
     }
     real tile[MR * NR];
-    if (beta != 0)
+    if (beta != 0) {
+        memset(tile, 0, sizeof tile);
         for (size_t i = 0; i < rows; i++) memcpy(tile + i * NR, c + i * ldc, cols * sizeof(real));
+    }
     tile_store(acc, tile, NR, alpha, beta);
     for (size_t i = 0; i < rows; i++) memcpy(c + i * ldc, tile + i * NR, cols * sizeof(real));
 }
@@ -231,24 +249,31 @@ typedef struct GemmArgs {
     int gm, gn;            /* the thread grid: gm row blocks x gn column blocks */
 } GemmArgs;
 
-/* Packing buffers, one pair per thread, allocated on the thread's first GEMM and kept. */
-static _Thread_local real *tl_pack_a;   /* MC x AST */
-static _Thread_local real *tl_pack_b;   /* KC x NC */
+/* Packing buffers, one pair per thread, kept between calls. They grow to what the largest GEMM seen so
+ * far needs (at most MC x AST and KC x NC), so they are allocated a few times per thread, not per call,
+ * and a thread that only multiplies small matrices does not hold 4 MB. */
+typedef struct PackBuf {
+    real *p;
+    size_t cap;   /* elements */
+} PackBuf;
+static _Thread_local PackBuf tl_pack_a, tl_pack_b;
 
-static real *aligned_buffer(size_t count) {
-    size_t bytes = (count * sizeof(real) + 63) / 64 * 64;
-    void *p = aligned_alloc(64, bytes);
-    I2V_ASSERT(p, "out of memory allocating a %zu-byte GEMM packing buffer", bytes);
-    return p;
+static real *pack_buffer(PackBuf *b, size_t count) {
+    if (count > b->cap) {
+        free(b->p);
+        size_t bytes = (count * sizeof(real) + 63) / 64 * 64;
+        b->p = aligned_alloc(64, bytes);
+        I2V_ASSERT(b->p, "out of memory allocating a %zu-byte GEMM packing buffer", bytes);
+        b->cap = count;
+    }
+    return b->p;
 }
 
 /* The five loops on the rectangle rows [r0, r1) x columns [c0, c1) of C. */
 static void gemm_rect(const GemmArgs *g, size_t r0, size_t r1, size_t c0, size_t c1) {
-    if (!tl_pack_a) {
-        tl_pack_a = aligned_buffer((size_t)MC * AST);
-        tl_pack_b = aligned_buffer((size_t)KC * NC);
-    }
-    real *pa = tl_pack_a, *pb = tl_pack_b;
+    size_t mc_max = r1 - r0 < MC ? r1 - r0 : MC, nc_max = c1 - c0 < NC ? c1 - c0 : NC;
+    real *pa = pack_buffer(&tl_pack_a, (mc_max + MR - 1) / MR * MR * AST);
+    real *pb = pack_buffer(&tl_pack_b, (g->k < KC ? g->k : KC) * ((nc_max + NR - 1) / NR * NR));
     for (size_t jc = c0; jc < c1; jc += NC) {
         size_t nc = c1 - jc < NC ? c1 - jc : NC;
         for (size_t pc = 0; pc < g->k; pc += KC) {
@@ -341,16 +366,20 @@ void gemm(int ta, int tb, int m, int n, int k, real alpha, const real *A, int ld
 /* Workers are created once (and more when threads_set asks for more) and wait for jobs. A job is
  * published by bumping `job`, one 64-bit word holding a generation number and the count of threads
  * taking part, so a worker reads both consistently. Thread t (0 is the caller) runs the contiguous range
- * [ntasks*t/T, ntasks*(t+1)/T): a fixed function of (ntasks, T). Waiting spins briefly (jobs often come
- * back to back) and then sleeps on a condition variable. */
-enum { POOL_MAX = 1024, POOL_SPIN = 20000 };
+ * [ntasks*t/T, ntasks*(t+1)/T): a fixed function of (ntasks, T). Waiting spins for a short while (jobs
+ * often come back to back, and waking a sleeping thread costs tens of microseconds) and then sleeps on a
+ * condition variable. The spin is bounded by time, not by a count: under a hypervisor one `pause` can
+ * take 80 ns instead of 10. */
+enum { POOL_MAX = 1024 };
+static const double POOL_SPIN_WORKER = 100e-6;  /* seconds a worker spins for its next job */
+static const double POOL_SPIN_CALLER = 1e-3;    /* seconds the caller spins for the workers to finish */
 
 static struct {
     pthread_once_t once;
     pthread_mutex_t call;      /* one parallel_for at a time */
     pthread_mutex_t lock;      /* guards the sleeps below */
     pthread_cond_t wake, done;
-    int nthreads;              /* threads_count() */
+    atomic_int nthreads;       /* threads_count() */
     int nworkers;              /* worker threads started (ids 1..nworkers) */
     _Atomic unsigned long long job;   /* generation << 16 | participants */
     atomic_int pending;        /* participating workers that have not finished the current job */
@@ -363,6 +392,24 @@ static _Thread_local int tl_thread;    /* this thread's index in the pool: 0 for
 static _Thread_local int tl_in_task;   /* set while running pool tasks: nested parallel_for runs serially */
 
 static int pool_in_task(void) { return tl_in_task; }
+
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Spins until `job` differs from `seen` or `limit` seconds pass; returns the last value read. */
+static unsigned long long spin_for_job(unsigned long long seen, double limit) {
+    unsigned long long job = atomic_load_explicit(&pool.job, memory_order_acquire);
+    double start = limit > 0 ? seconds_now() : 0;
+    for (unsigned i = 1; job == seen && limit > 0; i++) {
+        simd_pause();
+        job = atomic_load_explicit(&pool.job, memory_order_acquire);
+        if (i % 64 == 0 && seconds_now() - start > limit) break;
+    }
+    return job;
+}
 
 static void run_share(int t, int nthreads, void (*task)(void *, int, int), void *arg, int ntasks) {
     int lo = (int)((long long)ntasks * t / nthreads), hi = (int)((long long)ntasks * (t + 1) / nthreads);
@@ -383,12 +430,9 @@ static void *worker_main(void *p) {
     unsigned long long seen = start.seen;
     tl_thread = id;
     tl_in_task = 1;
+    int busy = 0;  /* took part in the last job: more are likely to follow, so spin before sleeping */
     for (;;) {
-        unsigned long long job = atomic_load_explicit(&pool.job, memory_order_acquire);
-        for (int spin = 0; job == seen && spin < POOL_SPIN; spin++) {
-            simd_pause();
-            job = atomic_load_explicit(&pool.job, memory_order_acquire);
-        }
+        unsigned long long job = spin_for_job(seen, busy ? POOL_SPIN_WORKER : 0);
         if (job == seen) {
             pthread_mutex_lock(&pool.lock);
             while ((job = atomic_load(&pool.job)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
@@ -396,7 +440,8 @@ static void *worker_main(void *p) {
         }
         seen = job;
         int participants = (int)(job & 0xffff);
-        if (id >= participants) continue;
+        busy = id < participants;
+        if (!busy) continue;
         run_share(id, participants, pool.task, pool.arg, pool.ntasks);
         if (atomic_fetch_sub(&pool.pending, 1) == 1) {
             pthread_mutex_lock(&pool.lock);
@@ -440,12 +485,12 @@ static void pool_init(void) {
         else
             n = v;
     }
-    pool.nthreads = n < 1 ? 1 : n > POOL_MAX ? POOL_MAX : (int)n;
+    atomic_store(&pool.nthreads, n < 1 ? 1 : n > POOL_MAX ? POOL_MAX : (int)n);
 }
 
 int threads_count(void) {
     pthread_once(&pool.once, pool_init);
-    return pool.nthreads;
+    return atomic_load(&pool.nthreads);
 }
 
 void threads_set(int n) {
@@ -453,7 +498,7 @@ void threads_set(int n) {
     I2V_ASSERT(n >= 1 && n <= POOL_MAX, "threads_set(%d): the count must be in 1..%d", n, POOL_MAX);
     I2V_ASSERT(!tl_in_task, "threads_set called from inside a parallel_for task");
     pthread_mutex_lock(&pool.call);
-    pool.nthreads = n;
+    atomic_store(&pool.nthreads, n);
     pthread_mutex_unlock(&pool.call);
 }
 
@@ -465,7 +510,8 @@ void parallel_for(int ntasks, void (*task)(void *arg, int i, int thread), void *
     }
     pthread_once(&pool.once, pool_init);
     pthread_mutex_lock(&pool.call);
-    int T = pool.nthreads < ntasks ? pool.nthreads : ntasks;
+    int T = atomic_load(&pool.nthreads);
+    if (T > ntasks) T = ntasks;
     tl_in_task = 1;
     if (T == 1) {
         run_share(0, 1, task, arg, ntasks);
@@ -481,7 +527,11 @@ void parallel_for(int ntasks, void (*task)(void *arg, int i, int thread), void *
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.lock);
         run_share(0, T, task, arg, ntasks);
-        for (int spin = 0; atomic_load(&pool.pending) != 0 && spin < POOL_SPIN; spin++) simd_pause();
+        double start = seconds_now();
+        for (unsigned i = 1; atomic_load(&pool.pending) != 0; i++) {
+            simd_pause();
+            if (i % 64 == 0 && seconds_now() - start > POOL_SPIN_CALLER) break;
+        }
         if (atomic_load(&pool.pending) != 0) {
             pthread_mutex_lock(&pool.lock);
             while (atomic_load(&pool.pending) != 0) pthread_cond_wait(&pool.done, &pool.lock);

@@ -1,0 +1,1210 @@
+/* conv.c: convolutions (2-D and 3-D), max / average / global pooling, nearest upsampling and bilinear
+ * resizing, each with its backward, as raw-array kernels and as tape ops.
+ *
+ * What it is not: a general N-d library. No groups, no dilation, no transposed convolution op, no
+ * ceil_mode; 2-D ops run the 3-D kernels with T = 1.
+ *
+ * The convolution: the naive direct loops stay forever as the test oracle. The fast paths lower to
+ * gemm() (darknet, ggml): vol2col + GEMM, y (Cout, P) = w (Cout, K) col (K, P) per sample, where row
+ * r = (ci, a, b, d) of col holds x[ci, t s0 - p0 + a, h s1 - p1 + b, w s2 - p2 + d], built one tile of
+ * positions at a time so the workspace stays bounded; a plain GEMM for 1x1x1 kernels; and, for stride 1
+ * in H and W with enough channels, a "shifted" walk that reads the GEMM's B straight from a padded frame
+ * (one GEMM per tap, no vol2col; see the fast convolution section). Backward:
+ *   dw (Cout, K) += dy (Cout, P) col^T       (or per tap in the shifted walk)
+ *   db (Cout)    += sum_P dy
+ *   dx: stride 1 -> the forward convolution of dy with the kernel flipped in T, H, W and Cin/Cout swapped,
+ *                   padding k - 1 - p (a gather);
+ *       else     -> dcol (K, P) = w^T dy, then col2vol scatters dcol into dx; threads own whole channels.
+ * Threads either share a GEMM (gemm() splits C) or own disjoint slices of the output; no two threads add
+ * into one element and every element is summed in a fixed order, so results are reproducible.
+ * Dimension legend: N batch, C channels, T frames, H, W, K = Cin kT kH kW, P = To Ho Wo, kvol = kT kH kW.
+ */
+#include "conv.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "gemm.h"
+
+/* The budget for a column tile (vol2col) or for the padded frames of the shifted walk. The GEMM repacks
+ * the weights once per column tile, so a tile must be wide (hundreds of positions even for K = 27648). */
+#define CONV_COL_BYTES ((size_t)32 << 20)
+static size_t col_bytes = CONV_COL_BYTES;
+
+void conv_set_tile_bytes(size_t bytes) { col_bytes = bytes ? bytes : CONV_COL_BYTES; }
+/* Tile widths are multiples of this many positions (whole SIMD vectors in the GEMM's B panels). */
+#define CONV_TILE_ALIGN 16
+
+static size_t vol3(const int d[3]) { return (size_t)d[0] * (size_t)d[1] * (size_t)d[2]; }
+
+static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
+
+/* floor and ceiling of a / b for b > 0 and any sign of a */
+static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+static int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
+
+ConvGeom conv_geom(int n, int cin, int cout, const int in[3], const int k[3], const int s[3], const int p[3]) {
+    ConvGeom g;
+    g.n = n;
+    g.cin = cin;
+    g.cout = cout;
+    for (int a = 0; a < 3; a++) {
+        I2V_ASSERT(k[a] >= 1 && s[a] >= 1 && p[a] >= 0, "axis %d: kernel %d, stride %d, padding %d", a, k[a], s[a],
+                   p[a]);
+        I2V_ASSERT(in[a] + 2 * p[a] >= k[a], "axis %d: kernel %d larger than the padded input %d", a, k[a],
+                   in[a] + 2 * p[a]);
+        g.in[a] = in[a];
+        g.k[a] = k[a];
+        g.s[a] = s[a];
+        g.p[a] = p[a];
+        g.out[a] = (in[a] + 2 * p[a] - k[a]) / s[a] + 1;
+    }
+    return g;
+}
+
+/* Splits [0, total) into nparts pieces, each a multiple of align long except the last: piece `part`. */
+static void split_range(size_t total, int nparts, int part, size_t align, size_t *lo, size_t *hi) {
+    size_t chunk = (total + (size_t)nparts - 1) / (size_t)nparts;
+    chunk = (chunk + align - 1) / align * align;
+    *lo = min_sz((size_t)part * chunk, total);
+    *hi = min_sz(*lo + chunk, total);
+}
+
+/* ==================================================================================================== */
+/* naive convolution: the oracle                                                                         */
+/* ==================================================================================================== */
+
+void conv3d_forward_naive(real *y, const real *x, const real *w, const real *b, const ConvGeom *g) {
+    const int *I = g->in, *O = g->out, *k = g->k, *s = g->s, *p = g->p;
+    size_t isz = vol3(I), osz = vol3(O), kvol = vol3(k);
+    for (int n = 0; n < g->n; n++)
+        for (int co = 0; co < g->cout; co++)
+            for (int ot = 0; ot < O[0]; ot++)
+                for (int oh = 0; oh < O[1]; oh++)
+                    for (int ow = 0; ow < O[2]; ow++) {
+                        double acc = b ? b[co] : 0;
+                        for (int ci = 0; ci < g->cin; ci++)
+                            for (int a = 0; a < k[0]; a++)
+                                for (int bb = 0; bb < k[1]; bb++)
+                                    for (int d = 0; d < k[2]; d++) {
+                                        int ti = ot * s[0] - p[0] + a, hi = oh * s[1] - p[1] + bb;
+                                        int wi = ow * s[2] - p[2] + d;
+                                        if (ti < 0 || ti >= I[0] || hi < 0 || hi >= I[1] || wi < 0 || wi >= I[2])
+                                            continue;
+                                        real xv = x[((size_t)n * g->cin + ci) * isz +
+                                                    ((size_t)ti * I[1] + hi) * I[2] + wi];
+                                        real wv = w[((size_t)co * g->cin + ci) * kvol + ((size_t)a * k[1] + bb) * k[2] + d];
+                                        acc += (double)xv * wv;
+                                    }
+                        y[((size_t)n * g->cout + co) * osz + ((size_t)ot * O[1] + oh) * O[2] + ow] = (real)acc;
+                    }
+}
+
+void conv3d_backward_naive(real *dx, real *dw, real *db, const real *dy, const real *x, const real *w,
+                           const ConvGeom *g) {
+    const int *I = g->in, *O = g->out, *k = g->k, *s = g->s, *p = g->p;
+    size_t isz = vol3(I), osz = vol3(O), kvol = vol3(k);
+    if (db)
+        for (int co = 0; co < g->cout; co++) {
+            double acc = 0;
+            for (int n = 0; n < g->n; n++)
+                for (size_t i = 0; i < osz; i++) acc += dy[((size_t)n * g->cout + co) * osz + i];
+            db[co] += (real)acc;
+        }
+    /* dw[co, ci, a, b, d] = sum over samples and output positions of dy * the input under the tap */
+    if (dw)
+        for (int co = 0; co < g->cout; co++)
+            for (int ci = 0; ci < g->cin; ci++)
+                for (int a = 0; a < k[0]; a++)
+                    for (int bb = 0; bb < k[1]; bb++)
+                        for (int d = 0; d < k[2]; d++) {
+                            double acc = 0;
+                            for (int n = 0; n < g->n; n++)
+                                for (int ot = 0; ot < O[0]; ot++)
+                                    for (int oh = 0; oh < O[1]; oh++)
+                                        for (int ow = 0; ow < O[2]; ow++) {
+                                            int ti = ot * s[0] - p[0] + a, hi = oh * s[1] - p[1] + bb;
+                                            int wi = ow * s[2] - p[2] + d;
+                                            if (ti < 0 || ti >= I[0] || hi < 0 || hi >= I[1] || wi < 0 || wi >= I[2])
+                                                continue;
+                                            acc += (double)dy[((size_t)n * g->cout + co) * osz +
+                                                              ((size_t)ot * O[1] + oh) * O[2] + ow] *
+                                                   x[((size_t)n * g->cin + ci) * isz + ((size_t)ti * I[1] + hi) * I[2] + wi];
+                                        }
+                            dw[((size_t)co * g->cin + ci) * kvol + ((size_t)a * k[1] + bb) * k[2] + d] += (real)acc;
+                        }
+    /* dx[n, ci, t, h, w] = sum over the output positions whose window covers (t, h, w) through tap (a, b, d) */
+    if (dx)
+        for (int n = 0; n < g->n; n++)
+            for (int ci = 0; ci < g->cin; ci++)
+                for (int ti = 0; ti < I[0]; ti++)
+                    for (int hi = 0; hi < I[1]; hi++)
+                        for (int wi = 0; wi < I[2]; wi++) {
+                            double acc = 0;
+                            for (int co = 0; co < g->cout; co++)
+                                for (int a = 0; a < k[0]; a++)
+                                    for (int bb = 0; bb < k[1]; bb++)
+                                        for (int d = 0; d < k[2]; d++) {
+                                            int nt = ti + p[0] - a, nh = hi + p[1] - bb, nw = wi + p[2] - d;
+                                            if (nt < 0 || nh < 0 || nw < 0 || nt % s[0] || nh % s[1] || nw % s[2])
+                                                continue;
+                                            int ot = nt / s[0], oh = nh / s[1], ow = nw / s[2];
+                                            if (ot >= O[0] || oh >= O[1] || ow >= O[2]) continue;
+                                            acc += (double)w[((size_t)co * g->cin + ci) * kvol +
+                                                             ((size_t)a * k[1] + bb) * k[2] + d] *
+                                                   dy[((size_t)n * g->cout + co) * osz + ((size_t)ot * O[1] + oh) * O[2] + ow];
+                                        }
+                            dx[((size_t)n * g->cin + ci) * isz + ((size_t)ti * I[1] + hi) * I[2] + wi] += (real)acc;
+                        }
+}
+
+/* ==================================================================================================== */
+/* vol2col and col2vol                                                                                   */
+/* ==================================================================================================== */
+
+/* For output columns j in [0, n) starting at output column ow0 of a row, the input column is
+ * wi = (ow0 + j) s + off. Returns the range [*jlo, *jhi) of j with 0 <= wi < iw. */
+static void valid_cols(int ow0, int n, int s, int off, int iw, int *jlo, int *jhi) {
+    int lo = ceil_div(-off, s) - ow0, hi = floor_div(iw - 1 - off, s) - ow0 + 1;
+    lo = lo < 0 ? 0 : lo > n ? n : lo;
+    hi = hi < lo ? lo : hi > n ? n : hi;
+    *jlo = lo;
+    *jhi = hi;
+}
+
+/* Rows [r0, r1) and output positions [q0, q0 + len) of the column matrix of one sample:
+ * col[(r - r0) ldc + j] for x (Cin, T, H, W). A row is walked one output row (fixed t, h) at a time. */
+static void vol2col(real *col, size_t ldc, const real *x, const ConvGeom *g, size_t r0, size_t r1, size_t q0,
+                    size_t len) {
+    const int *I = g->in, *O = g->out, *k = g->k, *s = g->s, *p = g->p;
+    size_t isz = vol3(I), kvol = vol3(k);
+    for (size_t r = r0; r < r1; r++) {
+        size_t ci = r / kvol, kr = r % kvol;
+        int a = (int)(kr / ((size_t)k[1] * k[2])), bb = (int)(kr / (size_t)k[2] % (size_t)k[1]), d = (int)(kr % (size_t)k[2]);
+        const real *xc = x + ci * isz;
+        real *dst = col + (r - r0) * ldc;
+        int ow = (int)(q0 % (size_t)O[2]), oh = (int)(q0 / (size_t)O[2] % (size_t)O[1]);
+        int ot = (int)(q0 / ((size_t)O[1] * O[2]));
+        size_t left = len;
+        while (left > 0) {
+            int seg = (int)min_sz((size_t)(O[2] - ow), left);
+            int ti = ot * s[0] - p[0] + a, hi = oh * s[1] - p[1] + bb;
+            if (ti < 0 || ti >= I[0] || hi < 0 || hi >= I[1]) {
+                memset(dst, 0, (size_t)seg * sizeof(real));
+            } else {
+                const real *xrow = xc + ((size_t)ti * I[1] + hi) * I[2];
+                int off = d - p[2], jlo, jhi;
+                valid_cols(ow, seg, s[2], off, I[2], &jlo, &jhi);
+                for (int j = 0; j < jlo; j++) dst[j] = 0;
+                if (s[2] == 1) {
+                    memcpy(dst + jlo, xrow + ow + jlo + off, (size_t)(jhi - jlo) * sizeof(real));
+                } else {
+                    const real *src = xrow + (ow + jlo) * s[2] + off;
+                    for (int j = jlo; j < jhi; j++, src += s[2]) dst[j] = *src;
+                }
+                for (int j = jhi; j < seg; j++) dst[j] = 0;
+            }
+            dst += seg;
+            left -= (size_t)seg;
+            ow = 0;
+            if (++oh == O[1]) {
+                oh = 0;
+                ot++;
+            }
+        }
+    }
+}
+
+/* The transpose of vol2col: dx (Cin, T, H, W) += the rows [r0, r1) of col scattered back. */
+static void col2vol(real *dx, const real *col, size_t ldc, const ConvGeom *g, size_t r0, size_t r1, size_t q0,
+                    size_t len) {
+    const int *I = g->in, *O = g->out, *k = g->k, *s = g->s, *p = g->p;
+    size_t isz = vol3(I), kvol = vol3(k);
+    for (size_t r = r0; r < r1; r++) {
+        size_t ci = r / kvol, kr = r % kvol;
+        int a = (int)(kr / ((size_t)k[1] * k[2])), bb = (int)(kr / (size_t)k[2] % (size_t)k[1]), d = (int)(kr % (size_t)k[2]);
+        real *xc = dx + ci * isz;
+        const real *src = col + (r - r0) * ldc;
+        int ow = (int)(q0 % (size_t)O[2]), oh = (int)(q0 / (size_t)O[2] % (size_t)O[1]);
+        int ot = (int)(q0 / ((size_t)O[1] * O[2]));
+        size_t left = len;
+        while (left > 0) {
+            int seg = (int)min_sz((size_t)(O[2] - ow), left);
+            int ti = ot * s[0] - p[0] + a, hi = oh * s[1] - p[1] + bb;
+            if (ti >= 0 && ti < I[0] && hi >= 0 && hi < I[1]) {
+                real *xrow = xc + ((size_t)ti * I[1] + hi) * I[2];
+                int off = d - p[2], jlo, jhi;
+                valid_cols(ow, seg, s[2], off, I[2], &jlo, &jhi);
+                real *dst = xrow + (ow + jlo) * s[2] + off;
+                for (int j = jlo; j < jhi; j++, dst += s[2]) *dst += src[j];
+            }
+            src += seg;
+            left -= (size_t)seg;
+            ow = 0;
+            if (++oh == O[1]) {
+                oh = 0;
+                ot++;
+            }
+        }
+    }
+}
+
+/* ==================================================================================================== */
+/* fast convolution                                                                                      */
+/* ==================================================================================================== */
+
+/* Three lowerings, chosen per geometry by the plan below:
+ *   pointwise  1x1x1, stride 1, no padding: y_n (Cout, P) = w (Cout, Cin) x_n, one GEMM per sample.
+ *   shifted    stride 1 along H and W (any T stride): for output frame t and tap (a, b, d),
+ *                  y_t (Cout, Nq) += w_abd (Cout, Cin) xp_{t s0 - p0 + a} (Cin, Nq) shifted by b Wp + d,
+ *              where xp is the frame padded in H and W and positions are counted on the padded grid
+ *              (q = h Wp + w, Nq = (Ho - 1) Wp + Wo; the Wp - Wo columns past each row are computed and
+ *              dropped). B is read straight from xp with ldb = the padded frame stride: no vol2col. Taps
+ *              that fall on padding frames are skipped. The weight gradient is the same walk with
+ *              dw_abd += dy_t xp^T. Each GEMM has K = Cin, small enough to stay in cache.
+ *   vol2col    everything else (strided H/W, small frames, few input channels): col tiles + GEMM.
+ * The input gradient of a stride-1 convolution is the forward convolution of dy with the flipped kernel
+ * (a gather, through whichever lowering suits the flipped geometry); otherwise w^T dy and col2vol. */
+
+/* Weight copies (tap-major or flipped) are made only up to this size; larger kernels (1024 -> 1024 on
+ * 4x4 or 8x8 frames) use vol2col and col2vol, which read w in place. */
+#define CONV_WCOPY_BYTES ((size_t)32 << 20)
+
+/* A 1x1x1 kernel with stride 1 and no padding: col is x itself, one GEMM per sample. */
+static int is_pointwise(const ConvGeom *g) {
+    for (int a = 0; a < 3; a++)
+        if (g->k[a] != 1 || g->s[a] != 1 || g->p[a] != 0) return 0;
+    return 1;
+}
+
+static size_t weight_count(const ConvGeom *g) { return (size_t)g->cout * (size_t)g->cin * vol3(g->k); }
+
+static int weight_copy_ok(const ConvGeom *g) { return weight_count(g) * sizeof(real) <= CONV_WCOPY_BYTES; }
+
+/* The padded frame (Hp, Wp) and the padded-grid positions Nq of one output frame. */
+static size_t frame_hwp(const ConvGeom *g) { return (size_t)(g->in[1] + 2 * g->p[1]) * (size_t)(g->in[2] + 2 * g->p[2]); }
+static size_t frame_nq(const ConvGeom *g) {
+    return (size_t)(g->out[1] - 1) * (size_t)(g->in[2] + 2 * g->p[2]) + (size_t)g->out[2];
+}
+
+/* The shifted lowering pays for the dropped columns and for one GEMM per tap with K = Cin: it wins when
+ * Cin fills a GEMM panel and the padded rows are not much wider than the output rows. */
+static int use_shifted(const ConvGeom *g) {
+    if (g->s[1] != 1 || g->s[2] != 1 || is_pointwise(g) || !weight_copy_ok(g) || g->cin < 16) return 0;
+    size_t frames = (size_t)g->cin * (size_t)g->k[0] * frame_hwp(g) + (size_t)g->cout * frame_nq(g);
+    if (frames * sizeof(real) > col_bytes) return 0;   /* the padded frames obey the column budget */
+    return (double)frame_nq(g) <= 1.2 * (double)g->out[1] * (double)g->out[2];
+}
+
+/* The input gradient as a forward convolution (a gather) needs stride 1 and padding p <= k - 1. */
+static int dx_by_flipped_conv(const ConvGeom *g) {
+    for (int a = 0; a < 3; a++)
+        if (g->s[a] != 1 || g->p[a] > g->k[a] - 1) return 0;
+    return weight_copy_ok(g);
+}
+
+/* The geometry of dx = conv(dy, flipped w): input dy (Cout, O), output dx (Cin, I), padding k - 1 - p. */
+static ConvGeom flipped_geom(const ConvGeom *g) {
+    int pad[3], one[3] = {1, 1, 1};
+    for (int a = 0; a < 3; a++) pad[a] = g->k[a] - 1 - g->p[a];
+    ConvGeom f = conv_geom(g->n, g->cout, g->cin, g->out, g->k, one, pad);
+    for (int a = 0; a < 3; a++)
+        I2V_ASSERT(f.out[a] == g->in[a], "flipped convolution: axis %d gives %d, not %d", a, f.out[a], g->in[a]);
+    return f;
+}
+
+/* The column tile of the vol2col lowering: positions [q0, q0 + pt) x rows [r0, r0 + kc) of col.
+ * Preferably every position at once with the rows cut into chunks of whole channels: the GEMM then
+ * packs each weight once per sample (a 1024 -> 512 kernel is 56 MB) and only C is revisited per chunk,
+ * which is cheap while a chunk has hundreds of rows. Otherwise tiles of positions with every row. */
+typedef struct ColPlan {
+    size_t pt, kc;
+} ColPlan;
+
+static ColPlan col_plan(const ConvGeom *g) {
+    size_t kvol = vol3(g->k), K = (size_t)g->cin * kvol, P = vol3(g->out), budget = col_bytes / sizeof(real);
+    ColPlan c = {P, K};
+    if (is_pointwise(g) || K * P <= budget) return c;
+    size_t kc = budget / P / kvol * kvol;   /* whole channels with all positions */
+    if (kc > 0 && (kc >= 512 || 8 * kc >= K)) {
+        c.kc = kc;
+        return c;
+    }
+    size_t pt = budget / K / CONV_TILE_ALIGN * CONV_TILE_ALIGN;
+    c.pt = pt < CONV_TILE_ALIGN ? CONV_TILE_ALIGN : pt;
+    return c;
+}
+
+static size_t col_workspace(const ConvGeom *g) {
+    ColPlan c = col_plan(g);
+    return is_pointwise(g) ? 0 : c.pt * c.kc;
+}
+
+/* Workspace of one lowering, not counting a weight copy: the padded frames and one output frame of
+ * the shifted walk, or one column tile. */
+static size_t lowering_workspace(const ConvGeom *g) {
+    if (is_pointwise(g)) return 0;
+    if (use_shifted(g)) return (size_t)g->cin * (size_t)g->k[0] * frame_hwp(g) + (size_t)g->cout * frame_nq(g);
+    return col_workspace(g);
+}
+
+/* forward and weight gradient: a weight-sized copy for the shifted walk, plus its buffers */
+static size_t fwd_workspace(const ConvGeom *g) { return (use_shifted(g) ? weight_count(g) : 0) + lowering_workspace(g); }
+
+size_t conv3d_workspace(const ConvGeom *g) {
+    size_t need = fwd_workspace(g), dx = 0;   /* the forward and the weight gradient share a plan */
+    if (is_pointwise(g)) return need;
+    if (dx_by_flipped_conv(g)) {
+        ConvGeom f = flipped_geom(g);
+        dx = weight_count(g) + lowering_workspace(&f);
+    } else {
+        dx = col_workspace(g);   /* col2vol */
+    }
+    return dx > need ? dx : need;
+}
+
+/* ---- weight layouts ------------------------------------------------------------------------------- */
+
+/* w (Cout, Cin, kvol) -> wt (kvol, Cout, Cin): one (Cout, Cin) matrix per tap for the shifted walk.
+ * flip: the kernel of the input gradient instead, wt (kvol, Cin, Cout) with the taps reversed. */
+static void weights_by_tap(real *wt, const real *w, const ConvGeom *g, int flip) {
+    size_t kvol = vol3(g->k), co_n = (size_t)g->cout, ci_n = (size_t)g->cin;
+    for (size_t co = 0; co < co_n; co++)
+        for (size_t ci = 0; ci < ci_n; ci++) {
+            const real *src = w + (co * ci_n + ci) * kvol;
+            for (size_t t = 0; t < kvol; t++) {
+                if (flip) wt[(t * ci_n + ci) * co_n + co] = src[kvol - 1 - t];
+                else wt[(t * co_n + co) * ci_n + ci] = src[t];
+            }
+        }
+}
+
+/* w (Cout, Cin, kvol) -> wf (Cin, Cout, kvol) with the taps reversed: the flipped kernel for vol2col. */
+static void weights_flipped(real *wf, const real *w, const ConvGeom *g) {
+    size_t kvol = vol3(g->k);
+    for (size_t co = 0; co < (size_t)g->cout; co++)
+        for (size_t ci = 0; ci < (size_t)g->cin; ci++) {
+            const real *src = w + (co * (size_t)g->cin + ci) * kvol;
+            real *dst = wf + (ci * (size_t)g->cout + co) * kvol;
+            for (size_t t = 0; t < kvol; t++) dst[t] = src[kvol - 1 - t];
+        }
+}
+
+/* ---- the shifted walk ----------------------------------------------------------------------------- */
+
+/* One output frame t of one sample. Two parallel steps per frame, each thread on its own slice:
+ *   prepare  pad the k0 input frames the window reads (threads own channels); for the weight gradient
+ *            also gather dy_t onto the padded grid with zeros in the dropped columns;
+ *   taps     forward: thread t owns a range of the Nq positions, runs every tap on it and writes those
+ *            positions of y; weight gradient: thread t owns a range of input channels, i.e. columns of
+ *            every dw_abd. Each GEMM runs on one thread, so one frame costs two barriers, not one per tap,
+ *            and every element is summed in the same order whatever the thread count. */
+typedef struct FrameJob {
+    const ConvGeom *g;
+    real *xp;              /* (Cin, k0, Hp, Wp) */
+    real *yq;              /* (Cout, Nq): the output frame on the padded grid, or dy_t for dw */
+    const real *xn;        /* sample (Cin, T, H, W) */
+    real *yn;              /* forward: sample (Cout, To, Ho, Wo) */
+    const real *dyn;       /* weight gradient: sample (Cout, To, Ho, Wo) */
+    const real *wt;        /* forward: (kvol, Cout, Cin) */
+    real *dwt;             /* weight gradient: (kvol, Cout, Cin) */
+    const real *b;         /* bias or NULL */
+    real beta;
+    int t, nparts;
+} FrameJob;
+
+/* Is input frame t s0 - p0 + a inside the video? Taps on padding frames are skipped. */
+static int frame_valid(const ConvGeom *g, int t, int a) {
+    int ti = t * g->s[0] - g->p[0] + a;
+    return ti >= 0 && ti < g->in[0];
+}
+
+static void pad_frames(const FrameJob *j, size_t c0, size_t c1) {
+    const ConvGeom *g = j->g;
+    const int *I = g->in, *p = g->p;
+    int Wp = I[2] + 2 * p[2], k0 = g->k[0];
+    size_t hwp = frame_hwp(g);
+    for (size_t c = c0; c < c1; c++)
+        for (int a = 0; a < k0; a++) {
+            if (!frame_valid(g, j->t, a)) continue;
+            int ti = j->t * g->s[0] - p[0] + a;
+            real *dst = j->xp + (c * (size_t)k0 + (size_t)a) * hwp;
+            const real *src = j->xn + (c * (size_t)I[0] + (size_t)ti) * (size_t)I[1] * I[2];
+            memset(dst, 0, (size_t)p[1] * Wp * sizeof(real));
+            for (int h = 0; h < I[1]; h++) {
+                real *row = dst + (size_t)(h + p[1]) * Wp;
+                memset(row, 0, (size_t)p[2] * sizeof(real));
+                memcpy(row + p[2], src + (size_t)h * I[2], (size_t)I[2] * sizeof(real));
+                memset(row + p[2] + I[2], 0, (size_t)p[2] * sizeof(real));
+            }
+            memset(dst + (size_t)(I[1] + p[1]) * Wp, 0, (size_t)p[1] * Wp * sizeof(real));
+        }
+}
+
+/* prepare: threads own input channels for the padding and output channels for the dy gather */
+static void frame_prepare_task(void *arg, int part, int thread) {
+    (void)thread;
+    const FrameJob *j = arg;
+    const ConvGeom *g = j->g;
+    size_t c0, c1;
+    split_range((size_t)g->cin, j->nparts, part, 1, &c0, &c1);
+    pad_frames(j, c0, c1);
+    if (!j->dyn) return;
+    const int *O = g->out;
+    int Wp = g->in[2] + 2 * g->p[2];
+    size_t nq = frame_nq(g);
+    split_range((size_t)g->cout, j->nparts, part, 1, &c0, &c1);
+    for (size_t c = c0; c < c1; c++) {
+        const real *src = j->dyn + (c * (size_t)O[0] + (size_t)j->t) * (size_t)O[1] * O[2];
+        real *q = j->yq + c * nq;
+        for (int h = 0; h < O[1]; h++) {
+            memcpy(q + (size_t)h * Wp, src + (size_t)h * O[2], (size_t)O[2] * sizeof(real));
+            if (h + 1 < O[1]) memset(q + (size_t)h * Wp + O[2], 0, (size_t)(Wp - O[2]) * sizeof(real));
+        }
+    }
+}
+
+/* forward taps on positions [q0, q1) of the frame, then y = (beta y +) yq + b on those positions */
+static void frame_forward_task(void *arg, int part, int thread) {
+    (void)thread;
+    const FrameJob *j = arg;
+    const ConvGeom *g = j->g;
+    const int *O = g->out;
+    int k0 = g->k[0], k1 = g->k[1], k2 = g->k[2], Wp = g->in[2] + 2 * g->p[2];
+    size_t hwp = frame_hwp(g), nq = frame_nq(g), ci_n = (size_t)g->cin, co_n = (size_t)g->cout, q0, q1;
+    split_range(nq, j->nparts, part, CONV_TILE_ALIGN, &q0, &q1);
+    if (q0 >= q1) return;
+    int first = 1;
+    for (int a = 0; a < k0; a++) {
+        if (!frame_valid(g, j->t, a)) continue;
+        for (int bb = 0; bb < k1; bb++)
+            for (int d = 0; d < k2; d++) {
+                const real *wtap = j->wt + ((size_t)(a * k1 + bb) * k2 + d) * co_n * ci_n;
+                const real *xs = j->xp + (size_t)a * hwp + (size_t)bb * Wp + d + q0;
+                gemm(0, 0, g->cout, (int)(q1 - q0), g->cin, 1, wtap, g->cin, xs, (int)((size_t)k0 * hwp),
+                     first ? 0 : 1, j->yq + q0, (int)nq);
+                first = 0;
+            }
+    }
+    if (first)   /* the window saw only padding frames */
+        for (size_t c = 0; c < co_n; c++) memset(j->yq + c * nq + q0, 0, (q1 - q0) * sizeof(real));
+    for (size_t c = 0; c < co_n; c++) {
+        const real *q = j->yq + c * nq;
+        real *y = j->yn + (c * (size_t)O[0] + (size_t)j->t) * (size_t)O[1] * O[2];
+        real bv = j->b ? j->b[c] : 0;
+        /* walk [q0, q1) one padded row at a time, dropping the columns w >= Wo */
+        for (size_t h = q0 / (size_t)Wp, start = q0; start < q1; h++, start = h * (size_t)Wp) {
+            size_t w0 = start - h * (size_t)Wp, w1 = min_sz((size_t)O[2], q1 - h * (size_t)Wp);
+            const real *src = q + h * (size_t)Wp;
+            real *dst = y + h * (size_t)O[2];
+            if (j->beta == 0)
+                for (size_t w = w0; w < w1; w++) dst[w] = src[w] + bv;
+            else
+                for (size_t w = w0; w < w1; w++) dst[w] += src[w] + bv;
+        }
+    }
+}
+
+/* weight-gradient taps for input channels [c0, c1): dw_abd[:, c0:c1] += dy_t xp[c0:c1]^T */
+static void frame_dw_task(void *arg, int part, int thread) {
+    (void)thread;
+    const FrameJob *j = arg;
+    const ConvGeom *g = j->g;
+    int k0 = g->k[0], k1 = g->k[1], k2 = g->k[2], Wp = g->in[2] + 2 * g->p[2];
+    size_t hwp = frame_hwp(g), nq = frame_nq(g), ci_n = (size_t)g->cin, co_n = (size_t)g->cout, c0, c1;
+    split_range(ci_n, j->nparts, part, 1, &c0, &c1);
+    if (c0 >= c1) return;
+    size_t ldb = (size_t)k0 * hwp;
+    for (int a = 0; a < k0; a++) {
+        if (!frame_valid(g, j->t, a)) continue;
+        for (int bb = 0; bb < k1; bb++)
+            for (int d = 0; d < k2; d++) {
+                real *dtap = j->dwt + ((size_t)(a * k1 + bb) * k2 + d) * co_n * ci_n + c0;
+                const real *xs = j->xp + c0 * ldb + (size_t)a * hwp + (size_t)bb * Wp + d;
+                gemm(0, 1, g->cout, (int)(c1 - c0), (int)nq, 1, j->yq, (int)nq, xs, (int)ldb, 1, dtap, g->cin);
+            }
+    }
+}
+
+/* y (N, Cout, To, Ho, Wo) = (beta = 0) or += (beta = 1) conv + b, with wt (kvol, Cout, Cin). */
+static void shifted_forward(real *y, const real *x, const real *wt, const real *b, const ConvGeom *g, real *ws,
+                            real beta) {
+    size_t ci_n = (size_t)g->cin, co_n = (size_t)g->cout;
+    FrameJob j = {g, ws, ws + ci_n * (size_t)g->k[0] * frame_hwp(g), NULL, NULL, NULL, wt, NULL, b, beta, 0,
+                  threads_count()};
+    for (int n = 0; n < g->n; n++) {
+        j.xn = x + (size_t)n * ci_n * vol3(g->in);
+        j.yn = y + (size_t)n * co_n * vol3(g->out);
+        for (j.t = 0; j.t < g->out[0]; j.t++) {
+            parallel_for(j.nparts, frame_prepare_task, &j);
+            parallel_for(j.nparts, frame_forward_task, &j);
+        }
+    }
+}
+
+/* dwt (kvol, Cout, Cin) += the weight gradient, by the same walk. */
+static void shifted_dw(real *dwt, const real *dy, const real *x, const ConvGeom *g, real *ws) {
+    size_t ci_n = (size_t)g->cin, co_n = (size_t)g->cout;
+    FrameJob j = {g, ws, ws + ci_n * (size_t)g->k[0] * frame_hwp(g), NULL, NULL, NULL, NULL, dwt, NULL, 0, 0,
+                  threads_count()};
+    for (int n = 0; n < g->n; n++) {
+        j.xn = x + (size_t)n * ci_n * vol3(g->in);
+        j.dyn = dy + (size_t)n * co_n * vol3(g->out);
+        for (j.t = 0; j.t < g->out[0]; j.t++) {
+            parallel_for(j.nparts, frame_prepare_task, &j);
+            parallel_for(j.nparts, frame_dw_task, &j);
+        }
+    }
+}
+
+/* ---- vol2col ------------------------------------------------------------------------------------- */
+
+/* vol2col of rows [r0, r1) of one tile into col (r1 - r0, len), the rows split evenly over the threads. */
+typedef struct ColJob {
+    real *col;
+    const real *xn;        /* one sample (Cin, T, H, W) */
+    const ConvGeom *g;
+    size_t r0, r1, q0, len;
+    int nparts;
+} ColJob;
+
+static void vol2col_task(void *arg, int part, int thread) {
+    (void)thread;
+    const ColJob *j = arg;
+    size_t a, b;
+    split_range(j->r1 - j->r0, j->nparts, part, 1, &a, &b);
+    if (a < b) vol2col(j->col + a * j->len, j->len, j->xn, j->g, j->r0 + a, j->r0 + b, j->q0, j->len);
+}
+
+static void vol2col_parallel(real *col, const real *xn, const ConvGeom *g, size_t r0, size_t r1, size_t q0,
+                             size_t len) {
+    ColJob j = {col, xn, g, r0, r1, q0, len, threads_count()};
+    parallel_for(j.nparts, vol2col_task, &j);
+}
+
+/* y (N, Cout, P) = (beta = 0) or += (beta = 1) conv(x, w) + b with w (Cout, K); for pointwise
+ * geometries wt = 1 says w is stored transposed, (Cin, Cout) (the 1x1x1 input gradient). */
+static void col_forward(real *y, const real *x, const real *w, const real *b, const ConvGeom *g, real *ws,
+                        real beta, int wt) {
+    size_t K = (size_t)g->cin * vol3(g->k), P = vol3(g->out), isz = vol3(g->in);
+    ColPlan c = col_plan(g);
+    for (int n = 0; n < g->n; n++) {
+        const real *xn = x + (size_t)n * g->cin * isz;
+        real *yn = y + (size_t)n * g->cout * P;
+        for (size_t q0 = 0; q0 < P; q0 += c.pt) {
+            size_t len = min_sz(c.pt, P - q0);
+            if (is_pointwise(g)) {
+                gemm(wt, 0, g->cout, (int)len, g->cin, 1, w, wt ? g->cout : g->cin, xn + q0, (int)P, beta, yn + q0,
+                     (int)P);
+            } else {
+                for (size_t r0 = 0; r0 < K; r0 += c.kc) {   /* the first chunk writes, later ones add */
+                    size_t r1 = min_sz(K, r0 + c.kc);
+                    vol2col_parallel(ws, xn, g, r0, r1, q0, len);
+                    gemm(0, 0, g->cout, (int)len, (int)(r1 - r0), 1, w + r0, (int)K, ws, (int)len, r0 ? 1 : beta,
+                         yn + q0, (int)P);
+                }
+            }
+            if (b)
+                for (int co = 0; co < g->cout; co++) {
+                    real *row = yn + (size_t)co * P + q0, bv = b[co];
+                    for (size_t q = 0; q < len; q++) row[q] += bv;
+                }
+        }
+    }
+}
+
+/* dw (Cout, K) += dy (Cout, len) col^T, tile after tile; a row chunk updates its own columns of dw */
+static void col_dw(real *dw, const real *dy, const real *x, const ConvGeom *g, real *ws) {
+    size_t K = (size_t)g->cin * vol3(g->k), P = vol3(g->out), isz = vol3(g->in);
+    ColPlan c = col_plan(g);
+    for (int n = 0; n < g->n; n++) {
+        const real *dyn = dy + (size_t)n * g->cout * P, *xn = x + (size_t)n * g->cin * isz;
+        for (size_t q0 = 0; q0 < P; q0 += c.pt) {
+            size_t len = min_sz(c.pt, P - q0);
+            for (size_t r0 = 0; r0 < K; r0 += c.kc) {
+                size_t r1 = min_sz(K, r0 + c.kc);
+                const real *col = xn + r0 * P + q0;   /* pointwise: the rows of col are x's channels */
+                int ldcol = (int)P;
+                if (!is_pointwise(g)) {
+                    vol2col_parallel(ws, xn, g, r0, r1, q0, len);
+                    col = ws;
+                    ldcol = (int)len;
+                }
+                gemm(0, 1, g->cout, (int)(r1 - r0), (int)len, 1, dyn + q0, (int)P, col, ldcol, 1, dw + r0, (int)K);
+            }
+        }
+    }
+}
+
+/* col2vol of rows [r0, r1) (whole channels) of dcol (r1 - r0, len) into one sample's dx; thread t owns
+ * whole input channels, so no two threads add into the same element. */
+typedef struct Col2VolJob {
+    real *dxn;
+    const real *dcol;
+    const ConvGeom *g;
+    size_t kvol, r0, r1, q0, len;
+    int nparts;
+} Col2VolJob;
+
+static void col2vol_task(void *arg, int part, int thread) {
+    (void)thread;
+    const Col2VolJob *j = arg;
+    size_t c0, c1, cbase = j->r0 / j->kvol;
+    split_range((j->r1 - j->r0) / j->kvol, j->nparts, part, 1, &c0, &c1);
+    if (c0 < c1)
+        col2vol(j->dxn, j->dcol + c0 * j->kvol * j->len, j->len, j->g, (cbase + c0) * j->kvol, (cbase + c1) * j->kvol,
+                j->q0, j->len);
+}
+
+/* dx += col2vol(w^T dy), tile after tile, chunk after chunk */
+static void col_dx(real *dx, const real *dy, const real *w, const ConvGeom *g, real *ws) {
+    size_t K = (size_t)g->cin * vol3(g->k), P = vol3(g->out), isz = vol3(g->in);
+    ColPlan c = col_plan(g);
+    Col2VolJob j = {NULL, ws, g, vol3(g->k), 0, 0, 0, 0, threads_count()};
+    for (int n = 0; n < g->n; n++) {
+        const real *dyn = dy + (size_t)n * g->cout * P;
+        j.dxn = dx + (size_t)n * g->cin * isz;
+        for (j.q0 = 0; j.q0 < P; j.q0 += c.pt) {
+            j.len = min_sz(c.pt, P - j.q0);
+            for (j.r0 = 0; j.r0 < K; j.r0 += c.kc) {
+                j.r1 = min_sz(K, j.r0 + c.kc);
+                gemm(1, 0, (int)(j.r1 - j.r0), (int)j.len, g->cout, 1, w + j.r0, (int)K, dyn + j.q0, (int)P, 0, ws,
+                     (int)j.len);
+                parallel_for(j.nparts, col2vol_task, &j);
+            }
+        }
+    }
+}
+
+/* ---- the public kernels --------------------------------------------------------------------------- */
+
+void conv3d_forward(real *y, const real *x, const real *w, const real *b, const ConvGeom *g, real *ws) {
+    if (vol3(g->out) == 0 || g->n == 0) return;
+    if (use_shifted(g)) {
+        weights_by_tap(ws, w, g, 0);
+        shifted_forward(y, x, ws, b, g, ws + weight_count(g), 0);
+    } else {
+        col_forward(y, x, w, b, g, ws, 0, 0);
+    }
+}
+
+typedef struct DbJob {
+    real *db;
+    const real *dy;
+    const ConvGeom *g;
+    size_t P;
+    int nparts;
+} DbJob;
+
+static void db_task(void *arg, int part, int thread) {
+    (void)thread;
+    const DbJob *j = arg;
+    size_t c0, c1;
+    split_range((size_t)j->g->cout, j->nparts, part, 1, &c0, &c1);
+    for (size_t co = c0; co < c1; co++) {
+        double acc = 0;
+        for (int n = 0; n < j->g->n; n++) {
+            const real *row = j->dy + ((size_t)n * j->g->cout + co) * j->P;
+            for (size_t q = 0; q < j->P; q++) acc += row[q];
+        }
+        j->db[co] += (real)acc;
+    }
+}
+
+void conv3d_backward(real *dx, real *dw, real *db, const real *dy, const real *x, const real *w,
+                     const ConvGeom *g, real *ws) {
+    size_t kvol = vol3(g->k), nw = weight_count(g);
+    if (vol3(g->out) == 0 || g->n == 0) return;
+    if (db) {
+        DbJob j = {db, dy, g, vol3(g->out), threads_count()};
+        parallel_for(j.nparts, db_task, &j);
+    }
+    if (dw) {
+        if (use_shifted(g)) {
+            memset(ws, 0, nw * sizeof(real));
+            shifted_dw(ws, dy, x, g, ws + nw);
+            size_t co_n = (size_t)g->cout, ci_n = (size_t)g->cin;
+            for (size_t co = 0; co < co_n; co++)
+                for (size_t ci = 0; ci < ci_n; ci++)
+                    for (size_t t = 0; t < kvol; t++) dw[(co * ci_n + ci) * kvol + t] += ws[(t * co_n + co) * ci_n + ci];
+        } else {
+            col_dw(dw, dy, x, g, ws);
+        }
+    }
+    if (!dx) return;
+    if (is_pointwise(g)) {
+        /* dx (Cin, P) += w^T dy: the flipped 1x1x1 convolution, with w read transposed */
+        ConvGeom f = flipped_geom(g);
+        col_forward(dx, dy, w, NULL, &f, NULL, 1, 1);
+    } else if (dx_by_flipped_conv(g)) {
+        ConvGeom f = flipped_geom(g);
+        if (use_shifted(&f)) {
+            weights_by_tap(ws, w, g, 1);
+            shifted_forward(dx, dy, ws, NULL, &f, ws + nw, 1);
+        } else {
+            weights_flipped(ws, w, g);
+            col_forward(dx, dy, ws, NULL, &f, ws + nw, 1, 0);
+        }
+    } else {
+        col_dx(dx, dy, w, g, ws);
+    }
+}
+
+/* ==================================================================================================== */
+/* pooling                                                                                               */
+/* ==================================================================================================== */
+
+/* The index in the plane (T, H, W) of the first maximum of output (ot, oh, ow)'s window, or -1 when the
+ * window holds only padding. Strictly greater keeps the first of equal values; a NaN wins (PyTorch's
+ * `val > maxval || isnan(val)`). */
+static long window_argmax(const real *xp, const ConvGeom *g, int ot, int oh, int ow) {
+    const int *I = g->in, *k = g->k, *s = g->s, *p = g->p;
+    long best_i = -1;
+    real best = -INFINITY;
+    for (int a = 0; a < k[0]; a++) {
+        int ti = ot * s[0] - p[0] + a;
+        if (ti < 0 || ti >= I[0]) continue;
+        for (int bb = 0; bb < k[1]; bb++) {
+            int hi = oh * s[1] - p[1] + bb;
+            if (hi < 0 || hi >= I[1]) continue;
+            for (int d = 0; d < k[2]; d++) {
+                int wi = ow * s[2] - p[2] + d;
+                if (wi < 0 || wi >= I[2]) continue;
+                long idx = ((long)ti * I[1] + hi) * I[2] + wi;
+                real v = xp[idx];
+                if (best_i < 0 || v > best || isnan(v)) {
+                    best = v;
+                    best_i = idx;
+                }
+            }
+        }
+    }
+    return best_i;
+}
+
+enum PoolKind { POOL_MAX_FWD, POOL_MAX_BWD, POOL_MAX_JVP, POOL_AVG_FWD, POOL_AVG_BWD };
+
+/* One (sample, channel) plane. out/in by kind: MAX_FWD y/x, MAX_BWD dx/dy (x in xsel), MAX_JVP ty/tx
+ * (x in xsel), AVG_FWD y/x, AVG_BWD dx/dy. */
+static void pool_plane(int kind, real *out, const real *in, const real *xsel, const ConvGeom *g) {
+    const int *I = g->in, *O = g->out, *k = g->k, *s = g->s, *p = g->p;
+    real inv = (real)(1.0 / (double)vol3(k));
+    size_t o = 0;
+    for (int ot = 0; ot < O[0]; ot++)
+        for (int oh = 0; oh < O[1]; oh++)
+            for (int ow = 0; ow < O[2]; ow++, o++) {
+                if (kind == POOL_MAX_FWD || kind == POOL_MAX_BWD || kind == POOL_MAX_JVP) {
+                    long i = window_argmax(kind == POOL_MAX_FWD ? in : xsel, g, ot, oh, ow);
+                    if (kind == POOL_MAX_FWD) out[o] = i >= 0 ? in[i] : -INFINITY;
+                    else if (kind == POOL_MAX_JVP) out[o] = i >= 0 ? in[i] : 0;
+                    else if (i >= 0) out[i] += in[o];
+                    continue;
+                }
+                double acc = 0;
+                real gy = kind == POOL_AVG_BWD ? in[o] * inv : 0;
+                for (int a = 0; a < k[0]; a++) {
+                    int ti = ot * s[0] - p[0] + a;
+                    if (ti < 0 || ti >= I[0]) continue;
+                    for (int bb = 0; bb < k[1]; bb++) {
+                        int hi = oh * s[1] - p[1] + bb;
+                        if (hi < 0 || hi >= I[1]) continue;
+                        size_t row = ((size_t)ti * I[1] + hi) * I[2];
+                        for (int d = 0; d < k[2]; d++) {
+                            int wi = ow * s[2] - p[2] + d;
+                            if (wi < 0 || wi >= I[2]) continue;
+                            if (kind == POOL_AVG_FWD) acc += in[row + wi];
+                            else out[row + wi] += gy;
+                        }
+                    }
+                }
+                if (kind == POOL_AVG_FWD) out[o] = (real)(acc * inv);
+            }
+}
+
+typedef struct PoolJob {
+    int kind;
+    real *out;
+    const real *in, *xsel;
+    const ConvGeom *g;
+    int nparts;
+} PoolJob;
+
+static void pool_task(void *arg, int part, int thread) {
+    (void)thread;
+    const PoolJob *j = arg;
+    const ConvGeom *g = j->g;
+    size_t isz = vol3(g->in), osz = vol3(g->out), c0, c1;
+    split_range((size_t)g->n * (size_t)g->cin, j->nparts, part, 1, &c0, &c1);
+    int backward = j->kind == POOL_MAX_BWD || j->kind == POOL_AVG_BWD;
+    for (size_t pl = c0; pl < c1; pl++)
+        pool_plane(j->kind, j->out + pl * (backward ? isz : osz), j->in + pl * (backward ? osz : isz),
+                   j->xsel ? j->xsel + pl * isz : NULL, g);
+}
+
+static void pool_run(int kind, real *out, const real *in, const real *xsel, const ConvGeom *g) {
+    int nth = threads_count();
+    PoolJob j = {kind, out, in, xsel, g, nth};
+    parallel_for(nth, pool_task, &j);
+}
+
+void maxpool3d_forward(real *y, const real *x, const ConvGeom *g) { pool_run(POOL_MAX_FWD, y, x, NULL, g); }
+void maxpool3d_backward(real *dx, const real *dy, const real *x, const ConvGeom *g) {
+    pool_run(POOL_MAX_BWD, dx, dy, x, g);
+}
+void maxpool3d_jvp(real *ty, const real *x, const real *tx, const ConvGeom *g) { pool_run(POOL_MAX_JVP, ty, tx, x, g); }
+void avgpool3d_forward(real *y, const real *x, const ConvGeom *g) { pool_run(POOL_AVG_FWD, y, x, NULL, g); }
+void avgpool3d_backward(real *dx, const real *dy, const ConvGeom *g) { pool_run(POOL_AVG_BWD, dx, dy, NULL, g); }
+
+/* ==================================================================================================== */
+/* resampling                                                                                            */
+/* ==================================================================================================== */
+
+typedef struct UpJob {
+    real *out;
+    const real *in;
+    size_t nc;
+    const int *I, *f;
+    int backward, nparts;
+} UpJob;
+
+static void upsample_task(void *arg, int part, int thread) {
+    (void)thread;
+    const UpJob *j = arg;
+    const int *I = j->I, *f = j->f;
+    int OT = I[0] * f[0], OH = I[1] * f[1], OW = I[2] * f[2];
+    size_t isz = vol3(I), osz = (size_t)OT * OH * OW, c0, c1;
+    split_range(j->nc, j->nparts, part, 1, &c0, &c1);
+    for (size_t pl = c0; pl < c1; pl++)
+        for (int t = 0; t < OT; t++)
+            for (int h = 0; h < OH; h++) {
+                size_t src = ((size_t)(t / f[0]) * I[1] + (size_t)(h / f[1])) * I[2];
+                size_t dst = ((size_t)t * OH + h) * OW;
+                if (!j->backward) {
+                    const real *x = j->in + pl * isz + src;
+                    real *y = j->out + pl * osz + dst;
+                    for (int w = 0; w < OW; w++) y[w] = x[w / f[2]];
+                } else {
+                    const real *dy = j->in + pl * osz + dst;
+                    real *dx = j->out + pl * isz + src;
+                    for (int w = 0; w < OW; w++) dx[w / f[2]] += dy[w];
+                }
+            }
+}
+
+void upsample_nearest3d_forward(real *y, const real *x, size_t nc, const int in[3], const int f[3]) {
+    UpJob j = {y, x, nc, in, f, 0, threads_count()};
+    parallel_for(j.nparts, upsample_task, &j);
+}
+
+void upsample_nearest3d_backward(real *dx, const real *dy, size_t nc, const int in[3], const int f[3]) {
+    UpJob j = {dx, dy, nc, in, f, 1, threads_count()};
+    parallel_for(j.nparts, upsample_task, &j);
+}
+
+/* align_corners = True: output i reads source coordinate i (in - 1) / (out - 1) between i0 and i0 + 1 */
+static void bilinear_tap(int i, int in, int out, int *i0, int *i1, real *frac) {
+    double src = out > 1 ? (double)i * (in - 1) / (out - 1) : 0;
+    int lo = (int)src;
+    if (lo > in - 1) lo = in - 1;
+    *i0 = lo;
+    *i1 = lo < in - 1 ? lo + 1 : lo;
+    *frac = (real)(src - lo);
+}
+
+typedef struct ResizeJob {
+    real *out;
+    const real *in;
+    size_t nc;
+    int ih, iw, oh, ow, backward, nparts;
+} ResizeJob;
+
+static void resize_task(void *arg, int part, int thread) {
+    (void)thread;
+    const ResizeJob *j = arg;
+    size_t isz = (size_t)j->ih * j->iw, osz = (size_t)j->oh * j->ow, c0, c1;
+    split_range(j->nc, j->nparts, part, 1, &c0, &c1);
+    for (size_t pl = c0; pl < c1; pl++)
+        for (int h = 0; h < j->oh; h++) {
+            int h0, h1;
+            real lh;
+            bilinear_tap(h, j->ih, j->oh, &h0, &h1, &lh);
+            for (int w = 0; w < j->ow; w++) {
+                int w0, w1;
+                real lw;
+                bilinear_tap(w, j->iw, j->ow, &w0, &w1, &lw);
+                size_t o = (size_t)h * j->ow + w;
+                size_t i00 = (size_t)h0 * j->iw + w0, i01 = (size_t)h0 * j->iw + w1;
+                size_t i10 = (size_t)h1 * j->iw + w0, i11 = (size_t)h1 * j->iw + w1;
+                if (!j->backward) {
+                    const real *x = j->in + pl * isz;
+                    j->out[pl * osz + o] = (1 - lh) * ((1 - lw) * x[i00] + lw * x[i01]) +
+                                           lh * ((1 - lw) * x[i10] + lw * x[i11]);
+                } else {
+                    real g = j->in[pl * osz + o], *dx = j->out + pl * isz;
+                    dx[i00] += (1 - lh) * (1 - lw) * g;
+                    dx[i01] += (1 - lh) * lw * g;
+                    dx[i10] += lh * (1 - lw) * g;
+                    dx[i11] += lh * lw * g;
+                }
+            }
+        }
+}
+
+void resize_bilinear_forward(real *y, const real *x, size_t nc, int ih, int iw, int oh, int ow) {
+    ResizeJob j = {y, x, nc, ih, iw, oh, ow, 0, threads_count()};
+    parallel_for(j.nparts, resize_task, &j);
+}
+
+void resize_bilinear_backward(real *dx, const real *dy, size_t nc, int ih, int iw, int oh, int ow) {
+    ResizeJob j = {dx, dy, nc, ih, iw, oh, ow, 1, threads_count()};
+    parallel_for(j.nparts, resize_task, &j);
+}
+
+/* ==================================================================================================== */
+/* tape ops                                                                                              */
+/* ==================================================================================================== */
+
+/* The (T, H, W) view of a 4-D image tensor is (1, H, W); axis parameters of a 2-D op get T entries of
+ * kernel 1, stride 1, padding 0. */
+static void spatial3(const Tensor *x, int dims[3]) {
+    I2V_ASSERT(x->ndim == 4 || x->ndim == 5, "expected (N, C, H, W) or (N, C, T, H, W), got %d-D", x->ndim);
+    int off = x->ndim - 3;
+    dims[0] = x->ndim == 5 ? x->shape[2] : 1;
+    dims[1] = x->shape[off + 1];
+    dims[2] = x->shape[off + 2];
+}
+
+static void axes3(const int *v, int nd, int fill, int out[3]) {
+    out[0] = nd == 3 ? v[0] : fill;
+    out[1] = v[nd - 2];
+    out[2] = v[nd - 1];
+}
+
+static Tensor *new_5d_or_4d(Ctx *c, int ndim, int n, int ch, const int sp[3]) {
+    return ndim == 5 ? tensor_new(c, 5, DIMS(n, ch, sp[0], sp[1], sp[2])) : tensor_new(c, 4, DIMS(n, ch, sp[1], sp[2]));
+}
+
+/* ---- convolution: iarg[0..2] stride, iarg[3..5] padding (T, H, W) ---------------------------------- */
+static ConvGeom conv_geom_of(const Tensor *x, const Tensor *w, const int *stride, const int *pad) {
+    int in[3], k[3];
+    spatial3(x, in);
+    spatial3(w, k);
+    return conv_geom(x->shape[0], x->shape[1], w->shape[0], in, k, stride, pad);
+}
+
+static void conv_backward_op(Ctx *c, Node *n) {
+    Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    ConvGeom g = conv_geom_of(x, w, n->iarg, n->iarg + 3);
+    real *dx = needs_grad(c, x) ? grad_buf(c, x) : NULL;
+    real *dw = needs_grad(c, w) ? grad_buf(c, w) : NULL;
+    real *db = needs_grad(c, b) ? grad_buf(c, b) : NULL;
+    real *ws = ctx_scratch(c, conv3d_workspace(&g) * sizeof(real));
+    conv3d_backward(dx, dw, db, n->out->grad, x->data, w->data, &g, ws);
+}
+static const OpInfo OP_CONV = {"conv", conv_backward_op};
+
+static Tensor *conv_op(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride[3], const int pad[3], int nd) {
+    I2V_ASSERT(x->ndim == nd + 2 && w->ndim == nd + 2, "conv%dd: input and weight must be %d-D, got %d-D and %d-D",
+               nd, nd + 2, x->ndim, w->ndim);
+    I2V_ASSERT(w->shape[1] == x->shape[1], "conv%dd: input has %d channels, weight expects %d", nd, x->shape[1],
+               w->shape[1]);
+    I2V_ASSERT(!b || (b->ndim == 1 && b->shape[0] == w->shape[0]), "conv%dd: bias must be (%d)", nd, w->shape[0]);
+    ConvGeom g = conv_geom_of(x, w, stride, pad);
+    Tensor *y = new_5d_or_4d(c, x->ndim, g.n, g.cout, g.out);
+    /* the workspace covers the backward too, so a dry run leaves the scratch at its final size */
+    real *ws = ctx_scratch(c, conv3d_workspace(&g) * sizeof(real));
+    if (!c->dry) conv3d_forward(y->data, x->data, w->data, b ? b->data : NULL, &g, ws);
+    Tensor *in[3] = {x, w, b};
+    Node *n = record(c, &OP_CONV, y, 3, in);
+    if (n)
+        for (int a = 0; a < 3; a++) {
+            n->iarg[a] = stride[a];
+            n->iarg[3 + a] = pad[a];
+        }
+    return y;
+}
+
+Tensor *t_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride[2], const int pad[2]) {
+    int s[3], p[3];
+    axes3(stride, 2, 1, s);
+    axes3(pad, 2, 0, p);
+    return conv_op(c, x, w, b, s, p, 2);
+}
+
+Tensor *t_conv3d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride[3], const int pad[3]) {
+    return conv_op(c, x, w, b, stride, pad, 3);
+}
+
+/* ---- pooling: iarg[0..2] kernel, [3..5] stride, [6..8] padding (T, H, W) --------------------------- */
+static ConvGeom pool_geom_of(const Tensor *x, const int *k, const int *s, const int *p) {
+    int in[3];
+    spatial3(x, in);
+    for (int a = 0; a < 3; a++)
+        I2V_ASSERT(2 * p[a] <= k[a], "pooling: padding %d larger than half the kernel %d (axis %d)", p[a], k[a], a);
+    return conv_geom(x->shape[0], x->shape[1], x->shape[1], in, k, s, p);
+}
+
+static void pool_save_args(Node *n, const int *k, const int *s, const int *p) {
+    for (int a = 0; a < 3; a++) {
+        n->iarg[a] = k[a];
+        n->iarg[3 + a] = s[a];
+        n->iarg[6 + a] = p[a];
+    }
+}
+
+static void maxpool_backward_op(Ctx *c, Node *n) {
+    Tensor *x = n->in[0];
+    ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
+    maxpool3d_backward(grad_buf(c, x), n->out->grad, x->data, &g);
+}
+static const OpInfo OP_MAXPOOL = {"maxpool", maxpool_backward_op};
+
+static void avgpool_backward_op(Ctx *c, Node *n) {
+    Tensor *x = n->in[0];
+    ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
+    avgpool3d_backward(grad_buf(c, x), n->out->grad, &g);
+}
+static const OpInfo OP_AVGPOOL = {"avgpool", avgpool_backward_op};
+
+/* the tangent op: in[0] = tx (the only differentiable input), aux[0] = x (selects the argmax) */
+static void maxpool_jvp_backward_op(Ctx *c, Node *n) {
+    Tensor *tx = n->in[0], *x = n->aux[0];
+    ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
+    maxpool3d_backward(grad_buf(c, tx), n->out->grad, x->data, &g);
+}
+static const OpInfo OP_MAXPOOL_JVP = {"maxpool_jvp", maxpool_jvp_backward_op};
+
+static Tensor *pool_op(Ctx *c, int kind, Tensor *x, Tensor *tx, const int *k, const int *s, const int *p) {
+    ConvGeom g = pool_geom_of(x, k, s, p);
+    Tensor *y = new_5d_or_4d(c, x->ndim, g.n, g.cout, g.out);
+    Node *n;
+    if (kind == POOL_MAX_JVP) {
+        I2V_ASSERT(shape_equal(x, tx), "maxpool_jvp: x and its tangent differ in shape");
+        if (!c->dry) maxpool3d_jvp(y->data, x->data, tx->data, &g);
+        n = record(c, &OP_MAXPOOL_JVP, y, 1, &tx);
+        if (n) n->aux[0] = x;
+    } else if (kind == POOL_MAX_FWD) {
+        if (!c->dry) maxpool3d_forward(y->data, x->data, &g);
+        n = record(c, &OP_MAXPOOL, y, 1, &x);
+    } else {
+        if (!c->dry) avgpool3d_forward(y->data, x->data, &g);
+        n = record(c, &OP_AVGPOOL, y, 1, &x);
+    }
+    if (n) pool_save_args(n, k, s, p);
+    return y;
+}
+
+static Tensor *pool2d(Ctx *c, int kind, Tensor *x, Tensor *tx, const int k[2], const int s[2], const int p[2]) {
+    I2V_ASSERT(x->ndim == 4, "2-D pooling of a %d-D tensor (needs (N, C, H, W))", x->ndim);
+    int k3[3], s3[3], p3[3];
+    axes3(k, 2, 1, k3);
+    axes3(s, 2, 1, s3);
+    axes3(p, 2, 0, p3);
+    return pool_op(c, kind, x, tx, k3, s3, p3);
+}
+
+static Tensor *pool3d(Ctx *c, int kind, Tensor *x, Tensor *tx, const int k[3], const int s[3], const int p[3]) {
+    I2V_ASSERT(x->ndim == 5, "3-D pooling of a %d-D tensor (needs (N, C, T, H, W))", x->ndim);
+    return pool_op(c, kind, x, tx, k, s, p);
+}
+
+Tensor *t_maxpool2d(Ctx *c, Tensor *x, const int k[2], const int s[2], const int p[2]) {
+    return pool2d(c, POOL_MAX_FWD, x, NULL, k, s, p);
+}
+Tensor *t_avgpool2d(Ctx *c, Tensor *x, const int k[2], const int s[2], const int p[2]) {
+    return pool2d(c, POOL_AVG_FWD, x, NULL, k, s, p);
+}
+Tensor *t_maxpool3d(Ctx *c, Tensor *x, const int k[3], const int s[3], const int p[3]) {
+    return pool3d(c, POOL_MAX_FWD, x, NULL, k, s, p);
+}
+Tensor *t_avgpool3d(Ctx *c, Tensor *x, const int k[3], const int s[3], const int p[3]) {
+    return pool3d(c, POOL_AVG_FWD, x, NULL, k, s, p);
+}
+Tensor *t_maxpool2d_jvp(Ctx *c, Tensor *x, Tensor *tx, const int k[2], const int s[2], const int p[2]) {
+    return pool2d(c, POOL_MAX_JVP, x, tx, k, s, p);
+}
+Tensor *t_maxpool3d_jvp(Ctx *c, Tensor *x, Tensor *tx, const int k[3], const int s[3], const int p[3]) {
+    return pool3d(c, POOL_MAX_JVP, x, tx, k, s, p);
+}
+
+/* ---- global average pooling: the mean of each (sample, channel) plane ------------------------------ */
+static void global_avgpool_backward_op(Ctx *c, Node *n) {
+    Tensor *x = n->in[0];
+    size_t nc = n->out->numel, len = nc ? x->numel / nc : 0;
+    real *dx = grad_buf(c, x), inv = (real)(1.0 / (double)(len ? len : 1));
+    for (size_t pl = 0; pl < nc; pl++) {
+        real g = n->out->grad[pl] * inv;
+        for (size_t i = 0; i < len; i++) dx[pl * len + i] += g;
+    }
+}
+static const OpInfo OP_GLOBAL_AVGPOOL = {"global_avgpool", global_avgpool_backward_op};
+
+Tensor *t_global_avgpool(Ctx *c, Tensor *x) {
+    I2V_ASSERT(x->ndim >= 3, "global_avgpool needs (N, C, ...), got %d-D", x->ndim);
+    int shape[I2V_MAXDIM];
+    for (int i = 0; i < x->ndim; i++) shape[i] = i < 2 ? x->shape[i] : 1;
+    Tensor *y = tensor_new(c, x->ndim, shape);
+    size_t nc = y->numel, len = nc ? x->numel / nc : 0;
+    if (!c->dry)
+        for (size_t pl = 0; pl < nc; pl++) {
+            double acc = 0;
+            for (size_t i = 0; i < len; i++) acc += x->data[pl * len + i];
+            y->data[pl] = (real)(acc / (double)(len ? len : 1));
+        }
+    record(c, &OP_GLOBAL_AVGPOOL, y, 1, &x);
+    return y;
+}
+
+/* ---- nearest upsampling: iarg[0..2] factors (T, H, W) ---------------------------------------------- */
+static void upsample_backward_op(Ctx *c, Node *n) {
+    Tensor *x = n->in[0];
+    int in[3];
+    spatial3(x, in);
+    upsample_nearest3d_backward(grad_buf(c, x), n->out->grad, (size_t)x->shape[0] * x->shape[1], in, n->iarg);
+}
+static const OpInfo OP_UPSAMPLE = {"upsample_nearest", upsample_backward_op};
+
+static Tensor *upsample_op(Ctx *c, Tensor *x, const int f[3]) {
+    int in[3], out[3];
+    spatial3(x, in);
+    for (int a = 0; a < 3; a++) {
+        I2V_ASSERT(f[a] >= 1, "upsample: factor %d on axis %d", f[a], a);
+        out[a] = in[a] * f[a];
+    }
+    Tensor *y = new_5d_or_4d(c, x->ndim, x->shape[0], x->shape[1], out);
+    if (!c->dry) upsample_nearest3d_forward(y->data, x->data, (size_t)x->shape[0] * x->shape[1], in, f);
+    Node *n = record(c, &OP_UPSAMPLE, y, 1, &x);
+    if (n)
+        for (int a = 0; a < 3; a++) n->iarg[a] = f[a];
+    return y;
+}
+
+Tensor *t_upsample_nearest2d(Ctx *c, Tensor *x, const int f[2]) {
+    I2V_ASSERT(x->ndim == 4, "upsample_nearest2d of a %d-D tensor (needs (N, C, H, W))", x->ndim);
+    int f3[3];
+    axes3(f, 2, 1, f3);
+    return upsample_op(c, x, f3);
+}
+
+Tensor *t_upsample_nearest3d(Ctx *c, Tensor *x, const int f[3]) {
+    I2V_ASSERT(x->ndim == 5, "upsample_nearest3d of a %d-D tensor (needs (N, C, T, H, W))", x->ndim);
+    return upsample_op(c, x, f);
+}
+
+/* ---- bilinear resize ------------------------------------------------------------------------------ */
+static void resize_backward_op(Ctx *c, Node *n) {
+    Tensor *x = n->in[0], *y = n->out;
+    resize_bilinear_backward(grad_buf(c, x), y->grad, (size_t)x->shape[0] * x->shape[1], x->shape[2], x->shape[3],
+                             y->shape[2], y->shape[3]);
+}
+static const OpInfo OP_RESIZE = {"resize_bilinear", resize_backward_op};
+
+Tensor *t_resize_bilinear(Ctx *c, Tensor *x, int oh, int ow) {
+    I2V_ASSERT(x->ndim == 4, "resize_bilinear of a %d-D tensor (needs (N, C, H, W))", x->ndim);
+    I2V_ASSERT(oh >= 1 && ow >= 1 && x->shape[2] >= 1 && x->shape[3] >= 1, "resize_bilinear to %dx%d", oh, ow);
+    Tensor *y = tensor_new(c, 4, DIMS(x->shape[0], x->shape[1], oh, ow));
+    if (!c->dry)
+        resize_bilinear_forward(y->data, x->data, (size_t)x->shape[0] * x->shape[1], x->shape[2], x->shape[3], oh, ow);
+    record(c, &OP_RESIZE, y, 1, &x);
+    return y;
+}
