@@ -3,8 +3,10 @@
  * What it is: nested maps by indentation, `key: value` scalars, quoted strings, flow lists `[a, b]`,
  * comments; dotted-path lookup, command-line overrides, serialisation back to YAML, and a table-driven
  * binding that rejects unknown keys by name (with a suggestion when a known key is close).
- * What it is not: a general YAML parser (no anchors, block lists, multi-line strings or documents). The
- * official configs use none of these; a file that does gets an error naming the line.
+ * Block lists of scalars ("key:" then "- item" lines, as OmegaConf.save writes the configs saved beside
+ * official checkpoints) are read as lists too.
+ * What it is not: a general YAML parser (no anchors, nested block lists, multi-line strings or documents).
+ * The official configs use none of these; a file that does gets an error naming the line.
  */
 #include "config.h"
 
@@ -172,9 +174,35 @@ int config_parse(Config *cfg, const char *text, const char *path, I2vError *e) {
         }
         int rc = 0;
         if (buf[indent] == '\t') rc = err_set(e, "%s:%d: tabs are not allowed for indentation in YAML", path, line);
-        else if (buf[indent] == '-')
-            rc = err_set(e, "%s:%d: block lists ('- item') are not supported; write [a, b] on one line", path, line);
-        else if (!strcmp(buf + indent, "---") || !strncmp(buf + indent, "...", 3))
+        else if (buf[indent] == '-' && (buf[indent + 1] == ' ' || !buf[indent + 1])) {
+            /* "- item": a scalar of the block list opened by the last "key:"; YAML lets the items sit at the
+             * key's own indentation (OmegaConf writes them so) or deeper */
+            while (depth > 0 && indent < stack[depth].indent) depth--;
+            while (depth > 0 && indent == stack[depth].indent && stack[depth].map->kind == CFG_MAP &&
+                   stack[depth].map->n > 0)
+                depth--;
+            CfgNode *list = stack[depth].map;
+            if (depth == 0 || (list->kind == CFG_MAP && list->n > 0) || list->kind == CFG_SCALAR)
+                rc = err_set(e, "%s:%d: a '- item' line must follow 'key:' (a list of values)", path, line);
+            else {
+                const char *item = buf + indent + 1;
+                while (*item == ' ') item++;
+                if (!*item || *item == '[' || (strchr(item, ':') && item[0] != '\'' && item[0] != '"'))
+                    rc = err_set(e, "%s:%d: only lists of single values are supported", path, line);
+                else {
+                    list->kind = CFG_LIST;
+                    CfgNode *n = node_new(CFG_SCALAR, NULL, line);
+                    rc = parse_value(n, item, path, line, e);
+                    node_add(list, n);
+                }
+            }
+            free(buf);
+            if (rc) {
+                config_free(cfg);
+                return rc;
+            }
+            continue;
+        } else if (!strcmp(buf + indent, "---") || !strncmp(buf + indent, "...", 3))
             rc = err_set(e, "%s:%d: multiple YAML documents are not supported", path, line);
         char *colon = rc ? NULL : strchr(buf + indent, ':');
         if (!rc && (!colon || (colon[1] && colon[1] != ' ')))

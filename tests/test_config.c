@@ -102,7 +102,8 @@ static void test_unknown_and_malformed(void) {
         {"A:\n\tb: 1\n", "tabs"},
         {"A:\n  b: 1\n   c: 2\n", "indentation"},
         {"A: [1, 2\n", "']'"},
-        {"A:\n  - 1\n", "block lists"},
+        {"A:\n  b: 1\n  - 1\n", "must follow"},
+        {"A:\n  - [1]\n", "single values"},
         {"A: 1\nA: 2\n", "twice"},
         {"just text\n", "key: value"},
         {"A: 'open\n", "unterminated"},
@@ -117,7 +118,20 @@ static void test_unknown_and_malformed(void) {
           "a missing file names the file: %s", e.msg);
 }
 
+/* OmegaConf.save writes lists as block lists: they read as the flow lists of the official files */
+static void test_block_lists(void) {
+    Config cfg;
+    I2vError e;
+    const char *text = "Encoder:\n  channels:\n  - 64\n  - 128\n  z_dim: 64\nData:\n  dataset: BAIR\n";
+    check(!config_parse(&cfg, text, "omegaconf.yaml", &e), "a block list parses: %s", e.msg);
+    CfgNode *ch = config_find(&cfg, "Encoder.channels"), *z = config_find(&cfg, "Encoder.z_dim");
+    check(ch && ch->kind == CFG_LIST && ch->n == 2 && !strcmp(ch->items[1]->text, "128") && z && !strcmp(z->text, "64"),
+          "its items, and the key after it, are read");
+    config_free(&cfg);
+}
+
 int main(void) {
+    test_block_lists();
     test_official_configs();
     test_values();
     test_unknown_and_malformed();
