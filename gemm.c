@@ -29,6 +29,7 @@
 #include "gemm.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -366,13 +367,19 @@ void gemm(int ta, int tb, int m, int n, int k, real alpha, const real *A, int ld
 /* Workers are created once (and more when threads_set asks for more) and wait for jobs. A job is
  * published by bumping `job`, one 64-bit word holding a generation number and the count of threads
  * taking part, so a worker reads both consistently. Thread t (0 is the caller) runs the contiguous range
- * [ntasks*t/T, ntasks*(t+1)/T): a fixed function of (ntasks, T). Waiting spins for a short while (jobs
- * often come back to back, and waking a sleeping thread costs tens of microseconds) and then sleeps on a
- * condition variable. The spin is bounded by time, not by a count: under a hypervisor one `pause` can
- * take 80 ns instead of 10. */
+ * [ntasks*t/T, ntasks*(t+1)/T): a fixed function of (ntasks, T). Each share is claimed before it runs;
+ * the caller, once done with its own, runs any share whose worker has not started yet (descheduled on a
+ * loaded machine, or asleep), passing that share's index t: the tasks, their thread indices and so the
+ * results are the same, only the OS thread differs.
+ * Waiting (a worker for its next job, the caller for the workers) first spins, because jobs often come
+ * back to back and waking a sleeping thread costs tens of microseconds; then yields the core, so that a
+ * thread it waits for, or another process, can run on a loaded machine; then sleeps on a condition
+ * variable. The phases are bounded by time, not by counts: under a hypervisor one `pause` can take 80 ns
+ * instead of 10. */
 enum { POOL_MAX = 1024 };
-static const double POOL_SPIN_WORKER = 100e-6;  /* seconds a worker spins for its next job */
-static const double POOL_SPIN_CALLER = 1e-3;    /* seconds the caller spins for the workers to finish */
+static const double POOL_SPIN = 20e-6;          /* seconds of busy spinning before yielding */
+static const double POOL_WAIT_WORKER = 200e-6;  /* seconds a worker spins and yields for its next job */
+static const double POOL_WAIT_CALLER = 2e-3;    /* seconds the caller spins and yields for the workers */
 
 static struct {
     pthread_once_t once;
@@ -382,7 +389,8 @@ static struct {
     atomic_int nthreads;       /* threads_count() */
     int nworkers;              /* worker threads started (ids 1..nworkers) */
     _Atomic unsigned long long job;   /* generation << 16 | participants */
-    atomic_int pending;        /* participating workers that have not finished the current job */
+    atomic_int pending;        /* shares 1..T-1 of the current job not finished yet */
+    _Atomic unsigned long long claim[POOL_MAX];  /* the last job word whose share t was claimed */
     void (*task)(void *, int, int);
     void *arg;
     int ntasks;
@@ -399,21 +407,47 @@ static double seconds_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Spins until `job` differs from `seen` or `limit` seconds pass; returns the last value read. */
-static unsigned long long spin_for_job(unsigned long long seen, double limit) {
-    unsigned long long job = atomic_load_explicit(&pool.job, memory_order_acquire);
-    double start = limit > 0 ? seconds_now() : 0;
-    for (unsigned i = 1; job == seen && limit > 0; i++) {
+/* A bounded wait: spin at first, then yield; backoff_step returns 0 once `limit` seconds have passed. */
+typedef struct Backoff {
+    double start, elapsed, limit;
+    unsigned steps;
+} Backoff;
+
+static Backoff backoff_begin(double limit) {
+    Backoff b = {seconds_now(), 0, limit, 0};
+    return b;
+}
+
+static int backoff_step(Backoff *b) {
+    if (b->elapsed >= b->limit) return 0;
+    if (b->elapsed < POOL_SPIN)
         simd_pause();
-        job = atomic_load_explicit(&pool.job, memory_order_acquire);
-        if (i % 64 == 0 && seconds_now() - start > limit) break;
-    }
-    return job;
+    else
+        sched_yield();
+    if (++b->steps % 16 == 0) b->elapsed = seconds_now() - b->start;
+    return 1;
 }
 
 static void run_share(int t, int nthreads, void (*task)(void *, int, int), void *arg, int ntasks) {
     int lo = (int)((long long)ntasks * t / nthreads), hi = (int)((long long)ntasks * (t + 1) / nthreads);
     for (int i = lo; i < hi; i++) task(arg, i, t);
+}
+
+/* Share t of `job`: returns 1 to exactly one claimant. Job words only grow, so a claim left over from
+ * an older job never blocks a newer one, and a late worker cannot take a share of a job already done. */
+static int claim_share(int t, unsigned long long job) {
+    unsigned long long old = atomic_load(&pool.claim[t]);
+    while (old < job)
+        if (atomic_compare_exchange_weak(&pool.claim[t], &old, job)) return 1;
+    return 0;
+}
+
+static void finish_share(void) {
+    if (atomic_fetch_sub(&pool.pending, 1) == 1) {
+        pthread_mutex_lock(&pool.lock);
+        pthread_cond_signal(&pool.done);
+        pthread_mutex_unlock(&pool.lock);
+    }
 }
 
 /* What a new worker needs: its index and the job word at its creation (it may first run after the job
@@ -432,7 +466,9 @@ static void *worker_main(void *p) {
     tl_in_task = 1;
     int busy = 0;  /* took part in the last job: more are likely to follow, so spin before sleeping */
     for (;;) {
-        unsigned long long job = spin_for_job(seen, busy ? POOL_SPIN_WORKER : 0);
+        unsigned long long job;
+        Backoff wait = backoff_begin(busy ? POOL_WAIT_WORKER : 0);
+        while ((job = atomic_load_explicit(&pool.job, memory_order_acquire)) == seen && backoff_step(&wait)) {}
         if (job == seen) {
             pthread_mutex_lock(&pool.lock);
             while ((job = atomic_load(&pool.job)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
@@ -441,13 +477,9 @@ static void *worker_main(void *p) {
         seen = job;
         int participants = (int)(job & 0xffff);
         busy = id < participants;
-        if (!busy) continue;
+        if (!busy || !claim_share(id, job)) continue;
         run_share(id, participants, pool.task, pool.arg, pool.ntasks);
-        if (atomic_fetch_sub(&pool.pending, 1) == 1) {
-            pthread_mutex_lock(&pool.lock);
-            pthread_cond_signal(&pool.done);
-            pthread_mutex_unlock(&pool.lock);
-        }
+        finish_share();
     }
     return NULL;
 }
@@ -522,16 +554,20 @@ void parallel_for(int ntasks, void (*task)(void *arg, int i, int thread), void *
         pool.ntasks = ntasks;
         atomic_store(&pool.pending, T - 1);
         pthread_mutex_lock(&pool.lock);
-        unsigned long long gen = (atomic_load(&pool.job) >> 16) + 1;
-        atomic_store_explicit(&pool.job, gen << 16 | (unsigned long long)T, memory_order_release);
+        unsigned long long job = ((atomic_load(&pool.job) >> 16) + 1) << 16 | (unsigned long long)T;
+        atomic_store_explicit(&pool.job, job, memory_order_release);
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.lock);
         run_share(0, T, task, arg, ntasks);
-        double start = seconds_now();
-        for (unsigned i = 1; atomic_load(&pool.pending) != 0; i++) {
-            simd_pause();
-            if (i % 64 == 0 && seconds_now() - start > POOL_SPIN_CALLER) break;
-        }
+        for (int t = 1; t < T; t++)
+            if (claim_share(t, job)) {  /* its worker has not started: run the share here, as thread t */
+                tl_thread = t;
+                run_share(t, T, task, arg, ntasks);
+                tl_thread = 0;
+                finish_share();
+            }
+        Backoff wait = backoff_begin(POOL_WAIT_CALLER);
+        while (atomic_load(&pool.pending) != 0 && backoff_step(&wait)) {}
         if (atomic_load(&pool.pending) != 0) {
             pthread_mutex_lock(&pool.lock);
             while (atomic_load(&pool.pending) != 0) pthread_cond_wait(&pool.done, &pool.lock);

@@ -220,6 +220,17 @@ static void test_pool(void) {
         total += p.hits[0] + p.hits[1];
     }
     check(total == 1000, "500 back-to-back jobs: %d of 1000 tasks ran", total);
+    /* more threads than cores: shares whose worker has not started are run by the caller, under the
+     * worker's index, so the task -> index map stays the same */
+    threads_set(8);
+    int ok = 1;
+    for (int r = 0; r < 300; r++) {
+        PoolProbe p;
+        memset(&p, 0, sizeof p);
+        parallel_for(16, probe_task, &p);
+        for (int i = 0; i < 16; i++) ok &= p.hits[i] == 1 && p.thread_of[i] == i / 2;
+    }
+    check(ok, "threads=8, 300 jobs of 16 tasks: each ran once, task i under thread i/2");
 }
 
 int main(void) {
