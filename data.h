@@ -66,6 +66,7 @@ typedef struct DataConfig {
     int synth_distractors;   /* at most this many distractor objects per video (0..SYNTH_MAX_DISTRACTORS) */
     double synth_occluder;   /* probability of a static grey occluding bar */
     double synth_speed_min, synth_speed_max;   /* speed range in pixels per frame at S = 64 (scaled with S) */
+    double synth_texture;    /* contrast of the background texture: 1 as designed, 0 a flat grey */
 } DataConfig;
 
 /* The synthetic set at 64 x 64, T = 17, no augmentation, 4096 / 256 / 256 clips, jitter values of the
@@ -100,6 +101,7 @@ typedef struct SynthConfig {
     int max_distractors;
     double occluder_prob;
     double speed_min, speed_max;   /* px per frame at S = 64 */
+    double texture;                /* background texture contrast, 0..1 */
 } SynthConfig;
 
 /* Ground truth of one synthetic video. The main object is the one to track; its colour is known. */

@@ -49,6 +49,7 @@ void synth_config_from(const DataConfig *c, SynthConfig *sc) {
     sc->occluder_prob = c->synth_occluder;
     sc->speed_min = c->synth_speed_min;
     sc->speed_max = c->synth_speed_max;
+    sc->texture = c->synth_texture;
 }
 
 static double uniform(Rng *r, double lo, double hi) { return lo + (hi - lo) * rng_uniform(r); }
@@ -266,7 +267,7 @@ static double visible_fraction(const Scene *sc) {
 }
 
 /* The static grey texture: two gratings, a faint checkerboard, pixel noise; values in [0.05, 0.95]. */
-static void draw_background(Rng *r, int S, float *bg) {
+static void draw_background(Rng *r, int S, double texture, float *bg) {
     double mu = uniform(r, 0.35, 0.65);
     double amp[2], fx[2], fy[2], ph[2];
     for (int k = 0; k < 2; k++) {
@@ -297,6 +298,7 @@ static void draw_background(Rng *r, int S, float *bg) {
                                tab[(4 * k + 1) * S + x] * tab[(4 * k + 3) * S + y]);
             g += ((long)floor(px / cell) + (long)floor(py / cell)) % 2 ? camp : -camp;
             g += noise * (2 * rng_uniform(r) - 1);
+            g = mu + texture * (g - mu);   /* the same draws whatever the contrast: only the amplitude changes */
             bg[(size_t)y * S + x] = (float)(g < 0.05 ? 0.05 : g > 0.95 ? 0.95 : g);
         }
     free(tab);
@@ -331,7 +333,7 @@ void synth_video(const SynthConfig *sc, uint64_t seed, uint64_t index, real *vid
         t->occluder_grey = rng_uniform(&r) < 0.5 ? uniform(&r, 0.05, 0.2) : uniform(&r, 0.8, 0.95);
     }
     float *bg = xmalloc((size_t)S * S * sizeof(float));
-    draw_background(&r, S, bg);
+    draw_background(&r, S, sc->texture, bg);
 
     t->speed = hypot(t->main.vel[0], t->main.vel[1]);
     t->direction = atan2(t->main.vel[1], t->main.vel[0]);
