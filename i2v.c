@@ -10,7 +10,13 @@
 #include <string.h>
 
 #include "bench.h"
+#include "data.h"
+#include "evaluate.h"
+#include "image.h"
+#include "model.h"
+#include "run.h"
 #include "safetensors.h"
+#include "tensor.h"
 
 /* ---- inspect: what a checkpoint holds ----------------------------------------------------------------- */
 
@@ -63,6 +69,538 @@ static int cmd_inspect(int argc, char **argv) {
     return 0;
 }
 
+/* ---- training ---------------------------------------------------------------------------------------------- */
+
+/* Parses the options every training command shares; Section.key=value arguments become overrides. */
+static int parse_train_args(const char *cmd, int argc, char **argv, TrainOpts *o, int cinn) {
+    train_opts_default(o);
+    o->overrides = xmalloc((size_t)argc * sizeof *o->overrides);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        if (!strcmp(a, "--resume")) o->resume = 1;
+        else if (!strcmp(a, "--config") && val) o->config = argv[++i];
+        else if (!strcmp(a, "--out") && val) o->out = argv[++i];
+        else if (!strcmp(a, "--lpips") && val) o->lpips = argv[++i];
+        else if (cinn && !strcmp(a, "--stage1") && val) o->stage1_dir = argv[++i];
+        else if (cinn && !strcmp(a, "--ae") && val) o->ae_dir = argv[++i];
+        else if (!strcmp(a, "--seed") && val) o->seed = strtoull(argv[++i], &end, 10);
+        else if (!strcmp(a, "--steps") && val) o->max_steps = strtol(argv[++i], &end, 10);
+        else if (!strcmp(a, "--minutes") && val) o->max_seconds = 60 * strtod(argv[++i], &end);
+        else if (!strcmp(a, "--save-every") && val) o->save_every = strtol(argv[++i], &end, 10);
+        else if (!strcmp(a, "--sample-every") && val) o->sample_every = strtol(argv[++i], &end, 10);
+        else if (!strcmp(a, "--eval-batches") && val) o->eval_batches = (int)strtol(argv[++i], &end, 10);
+        else if (a[0] != '-' && strchr(a, '=')) o->overrides[o->noverrides++] = argv[i];
+        else {
+            fprintf(stderr, "i2v %s: unexpected argument '%s'; see 'i2v %s --help'\n", cmd, a, cmd);
+            return 2;
+        }
+        if (end && *end) {
+            fprintf(stderr, "i2v %s: %s expects a number, got '%s'\n", cmd, a, argv[i]);
+            return 2;
+        }
+    }
+    if (!o->config || !o->out) {
+        fprintf(stderr, "i2v %s: --config and --out are required; e.g. i2v %s --config small --out models/run1\n",
+                cmd, cmd);
+        return 2;
+    }
+    return 0;
+}
+
+static const char train_help[] =
+    "  --config NAME|FILE   an official config (bair, iPER, landscape, DTDB_<texture>), a CPU config (small,\n"
+    "                       tiny) or a YAML file; Section.key=value arguments override its values\n"
+    "  --out DIR            the model folder (checkpoint, config, loss log, sample GIFs)\n"
+    "  --resume             continue the run saved in DIR (bitwise the same as not stopping)\n"
+    "  --seed N             (42)    --steps N   stop after N steps    --minutes M   stop after M minutes\n"
+    "  --save-every N       also checkpoint every N steps (always: each epoch, at the end, on Ctrl-C)\n"
+    "  --sample-every N     write a sample GIF every N steps    --eval-batches N   validation batches per epoch\n"
+    "  --lpips FILE         LPIPS weights (safetensors) for configs with a perceptual loss\n";
+
+static int run_training(const char *cmd, int argc, char **argv, int (*train)(const TrainOpts *, I2vError *),
+                        const char *what, int cinn) {
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: i2v %s --config NAME|FILE --out DIR [options] [Section.key=value ...]\n  %s\n%s%s", cmd, what,
+               train_help,
+               cinn ? "  --stage1 DIR         the trained stage-1 model (default: --out)\n"
+                      "  --ae DIR             the trained conditioning autoencoder (default: --out)\n"
+                    : "");
+        return 0;
+    }
+    TrainOpts o;
+    int rc = parse_train_args(cmd, argc, argv, &o, cinn);
+    if (!rc) {
+        I2vError e;
+        if (train(&o, &e)) {
+            fprintf(stderr, "i2v %s: %s\n", cmd, e.msg);
+            rc = 1;
+        }
+    }
+    free(o.overrides);
+    return rc;
+}
+
+static int cmd_train_stage1(int argc, char **argv) {
+    return run_training("train-stage1", argc, argv, train_stage1,
+                        "Trains stage 1: the video encoder, the generator and both discriminators.", 0);
+}
+
+static int cmd_train_ae(int argc, char **argv) {
+    return run_training("train-ae", argc, argv, train_cond_ae,
+                        "Trains the conditioning autoencoder (stage 2a), whose encoder embeds start frames.", 0);
+}
+
+static int cmd_train_cinn(int argc, char **argv) {
+    return run_training("train-cinn", argc, argv, train_cinn,
+                        "Trains the cINN (stage 2b) on latents of the frozen stage-1 encoder and conditioning\n"
+                        "  encoder; Training.control=True adds the BAIR end-point control.",
+                        1);
+}
+
+/* ---- inference: sample, control, transfer ------------------------------------------------------------------- */
+
+/* Options of the inference commands. */
+typedef struct InferOpts {
+    const char *model, *out, *nu_path, *driving, *cinn_file, *cinn_config;
+    const char *images[64];
+    int nimages;
+    double endpoints[16][3];
+    int nendpoints;
+    int n, frames;
+    uint64_t seed;
+    double temperature;
+} InferOpts;
+
+static int parse_endpoint(const char *s, double p[3]) {
+    char *end;
+    for (int k = 0; k < 3; k++) {
+        p[k] = strtod(s, &end);
+        if (end == s || (k < 2 && *end != ',') || (k == 2 && *end)) return -1;
+        s = end + 1;
+    }
+    return 0;
+}
+
+static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o) {
+    memset(o, 0, sizeof *o);
+    o->n = 4;
+    o->seed = 249;   /* the official evaluation scripts' seed */
+    o->temperature = 1;
+    o->out = "samples";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        char *end = NULL;
+        if (!v) {
+            fprintf(stderr, "i2v %s: '%s' needs a value; see 'i2v %s --help'\n", cmd, a, cmd);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--out")) o->out = v;
+        else if (!strcmp(a, "--nu")) o->nu_path = v;
+        else if (!strcmp(a, "--driving")) o->driving = v;
+        else if (!strcmp(a, "--cinn")) o->cinn_file = v;
+        else if (!strcmp(a, "--cinn-config")) o->cinn_config = v;
+        else if (!strcmp(a, "--image")) {
+            if (o->nimages == 64) {
+                fprintf(stderr, "i2v %s: at most 64 images\n", cmd);
+                return 2;
+            }
+            o->images[o->nimages++] = v;
+        } else if (!strcmp(a, "--endpoint")) {
+            if (o->nendpoints == 16 || parse_endpoint(v, o->endpoints[o->nendpoints])) {
+                fprintf(stderr, "i2v %s: --endpoint expects x,y,z (normalised end point, e.g. 0.5,0.3,0.4), at most 16\n",
+                        cmd);
+                return 2;
+            }
+            o->nendpoints++;
+        } else if (!strcmp(a, "-n")) o->n = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--frames")) o->frames = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--seed")) o->seed = strtoull(v, &end, 10);
+        else if (!strcmp(a, "--temperature")) o->temperature = strtod(v, &end);
+        else {
+            fprintf(stderr, "i2v %s: unknown option '%s'; see 'i2v %s --help'\n", cmd, a, cmd);
+            return 2;
+        }
+        if (end && *end) {
+            fprintf(stderr, "i2v %s: %s expects a number, got '%s'\n", cmd, a, v);
+            return 2;
+        }
+    }
+    if (!o->model || !o->nimages) {
+        fprintf(stderr, "i2v %s: --model DIR and at least one --image FILE are required; see 'i2v %s --help'\n", cmd, cmd);
+        return 2;
+    }
+    if (o->n < 1 || o->n > 64 || o->frames < 0 || o->temperature < 0) {
+        fprintf(stderr, "i2v %s: -n must be 1..64, --frames and --temperature non-negative\n", cmd);
+        return 2;
+    }
+    return 0;
+}
+
+/* Writes videos (count, T, 3, S, S) as NPY (float32), GIF (cols per row) and a PNG of the last frames. */
+static int write_outputs(const char *dir, const char *name, const real *videos, int count, int T, int S, int cols,
+                         I2vError *e) {
+    char path[1200];
+    if (data_mkdirs(dir, e)) return -1;
+    size_t per = (size_t)T * 3 * S * S;
+    float *f = xmalloc((size_t)count * per * sizeof(float));
+    for (size_t i = 0; i < (size_t)count * per; i++) f[i] = (float)videos[i];
+    size_t shape[5] = {(size_t)count, (size_t)T, 3, (size_t)S, (size_t)S};
+    snprintf(path, sizeof path, "%s/%s.npy", dir, name);
+    int rc = npy_write(path, NPY_F32, 5, shape, f, e);
+    free(f);
+    snprintf(path, sizeof path, "%s/%s.gif", dir, name);
+    if (!rc) rc = write_video_gif(path, videos, (size_t)count, (size_t)T, (size_t)S, (size_t)S, (size_t)cols, e);
+    if (!rc) {   /* the last frames, as visualize_endpoint.py's PNG */
+        real *last = xmalloc((size_t)count * 3 * S * S * sizeof(real));
+        for (int i = 0; i < count; i++)
+            memcpy(last + (size_t)i * 3 * S * S, videos + (size_t)i * per + (size_t)(T - 1) * 3 * S * S,
+                   (size_t)3 * S * S * sizeof(real));
+        snprintf(path, sizeof path, "%s/%s_last.gif", dir, name);
+        rc = write_video_gif(path, last, (size_t)count, 1, (size_t)S, (size_t)S, (size_t)cols, e);
+        free(last);
+    }
+    if (!rc) printf("wrote %s/%s.gif, %s.npy (%d videos of %d frames)\n", dir, name, name, count, T);
+    return rc;
+}
+
+/* sample and control: n videos from each start image (rows: images, or image x end point) */
+static int run_sampling(const char *cmd, InferOpts *o, int control) {
+    Model m;
+    I2vError e;
+    if (model_load(&m, o->model, MODEL_GEN | MODEL_FLOW, o->cinn_file, o->cinn_config, &e)) {
+        fprintf(stderr, "i2v %s: %s\n", cmd, e.msg);
+        return 1;
+    }
+    int rc = 0;
+    if (control && !m.flow.cfg.control)
+        rc = err_set(&e, "%s: this cINN was trained without control (Training.control False); train one with "
+                         "Training.control=True, or use 'i2v sample'", o->model);
+    if (!control && m.flow.cfg.control)
+        rc = err_set(&e, "%s: this cINN expects an end point; use 'i2v control --endpoint x,y,z'", o->model);
+    int S = m.size, T = o->frames ? o->frames : m.frames, Z = m.z_dim, C = m.flow.cond_dim;
+    int rows = o->nimages * (control ? o->nendpoints : 1), total = rows * o->n;
+    if (!rc && control && !o->nendpoints) rc = err_set(&e, "give at least one --endpoint x,y,z");
+    real *x0 = xmalloc((size_t)total * 3 * S * S * sizeof(real)), *cond = xmalloc((size_t)total * C * sizeof(real));
+    real *nu = xmalloc((size_t)total * Z * sizeof(real)), *z = xmalloc((size_t)total * Z * sizeof(real));
+    double *ctl = xcalloc((size_t)total * 3, sizeof(double));
+    for (int r = 0; r < rows && !rc; r++) {
+        int img = control ? r / o->nendpoints : r;
+        real *first = x0 + (size_t)r * o->n * 3 * S * S;
+        if (read_start_image(o->images[img], S, first, &e)) rc = -1;
+        for (int k = 1; k < o->n && !rc; k++) memcpy(first + (size_t)k * 3 * S * S, first, (size_t)3 * S * S * sizeof(real));
+        for (int k = 0; k < o->n && control; k++) memcpy(ctl + 3 * ((size_t)r * o->n + k), o->endpoints[r % o->nendpoints], 3 * sizeof(double));
+    }
+    Rng rng;
+    rng_seed(&rng, o->seed);
+    if (!rc && o->nu_path) {   /* residuals from a file: (total, Z) or (rows, n, Z), float32 */
+        NpyArray a;
+        if (npy_read(o->nu_path, &a, &e)) rc = -1;
+        else {
+            if (a.dtype != NPY_F32 || a.count != (size_t)total * Z)
+                rc = err_set(&e, "%s: expected %d x %d float32 residuals (images x samples x z_dim), got %zu values",
+                             o->nu_path, total, Z, a.count);
+            for (size_t i = 0; !rc && i < a.count; i++) nu[i] = ((float *)a.data)[i];
+            npy_free(&a);
+        }
+    } else {
+        for (size_t i = 0; i < (size_t)total * Z; i++) nu[i] = (real)(o->temperature * rng_normal(&rng));
+    }
+    real *video = NULL;
+    if (!rc) {
+        model_condition(&m, x0, ctl, total, cond);
+        model_invert(&m, cond, total, nu, 1, NULL, z);
+        video = xmalloc((size_t)total * T * 3 * S * S * sizeof(real));
+        model_decode(&m, x0, z, total, T, video);
+        rc = write_outputs(o->out, control ? "control" : "samples", video, total, T, S, o->n, &e);
+        if (!rc) {   /* the residuals used, so the same videos can be made again with --nu */
+            char path[1200];
+            snprintf(path, sizeof path, "%s/%s_nu.npy", o->out, control ? "control" : "samples");
+            float *f = xmalloc((size_t)total * Z * sizeof(float));
+            for (size_t i = 0; i < (size_t)total * Z; i++) f[i] = (float)nu[i];
+            size_t shape[2] = {(size_t)total, (size_t)Z};
+            rc = npy_write(path, NPY_F32, 2, shape, f, &e);
+            free(f);
+        }
+    }
+    if (rc) fprintf(stderr, "i2v %s: %s\n", cmd, e.msg);
+    free(video);
+    free(x0);
+    free(cond);
+    free(nu);
+    free(z);
+    free(ctl);
+    model_free(&m);
+    return rc ? 1 : 0;
+}
+
+static const char sample_help[] =
+    "  --model DIR          a model folder (i2v train-stage1, train-ae and train-cinn write one)\n"
+    "  --image FILE         a start frame (PNG, JPEG, PPM), resized to the model's size; repeat for more\n"
+    "  -n N                 videos per start frame (4)          --frames T   frames per video (the model's)\n"
+    "  --seed N             (249, as the official scripts)      --temperature t   nu ~ t N(0, I) (1)\n"
+    "  --nu FILE.npy        residuals instead of random ones (float32, images x n x z_dim), e.g. a *_nu.npy\n"
+    "  --cinn FILE --cinn-config FILE   another cINN of the folder (default cinn.safetensors)\n"
+    "  --out DIR            where the GIF, the NPY (videos x T x 3 x S x S) and the last-frame image go (samples)\n";
+
+static int cmd_sample(int argc, char **argv) {
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: i2v sample --model DIR --image FILE [--image FILE ...] [options]\n"
+               "  Samples videos that start from each image: nu ~ N(0, I), z = cINN^-1(nu | x0), video = G(x0, z).\n%s",
+               sample_help);
+        return 0;
+    }
+    InferOpts o;
+    int rc = parse_infer_args("sample", argc, argv, &o);
+    return rc ? rc : run_sampling("sample", &o, 0);
+}
+
+static int cmd_control(int argc, char **argv) {
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: i2v control --model DIR --image FILE --endpoint x,y,z [--endpoint ...] [options]\n"
+               "  Videos driven to an end point (BAIR: the normalised end-effector position of the last frame;\n"
+               "  the synthetic set: x / S, y / S, speed / max speed), with a cINN trained with Training.control=True.\n"
+               "%s",
+               sample_help);
+        return 0;
+    }
+    InferOpts o;
+    int rc = parse_infer_args("control", argc, argv, &o);
+    return rc ? rc : run_sampling("control", &o, 1);
+}
+
+/* transfer: the motion of a driving clip onto other start frames (Model.transfer) */
+static int cmd_transfer(int argc, char **argv) {
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: i2v transfer --model DIR --driving FOLDER --image FILE [--image FILE ...] [--out DIR]\n"
+               "  Encodes the driving clip (its frames in natural order; frame 0 is its start frame) with the stage-1\n"
+               "  posterior mean, maps it to the residual nu = cINN(mu | e(x0 of the clip)), and decodes\n"
+               "  z' = cINN^-1(nu | e(x0')) for every target start frame x0'. Writes transfer.gif: the driving clip\n"
+               "  followed by the transferred videos.\n");
+        return 0;
+    }
+    InferOpts o;
+    int rc = parse_infer_args("transfer", argc, argv, &o);
+    if (rc) return rc;
+    if (!o.driving) {
+        fprintf(stderr, "i2v transfer: --driving FOLDER (the frames of the driving clip) is required\n");
+        return 2;
+    }
+    Model m;
+    I2vError e;
+    if (model_load(&m, o.model, MODEL_ALL, o.cinn_file, o.cinn_config, &e)) {
+        fprintf(stderr, "i2v transfer: %s\n", e.msg);
+        return 1;
+    }
+    int S = m.size, T = m.frames + 1, Z = m.z_dim, C = m.flow.cond_dim, n = o.nimages;
+    size_t frame = (size_t)3 * S * S;
+    real *clip = xmalloc((size_t)T * frame * sizeof(real)), *x0 = xmalloc((size_t)n * frame * sizeof(real));
+    real *z = xmalloc((size_t)(n > 1 ? n : 1) * Z * sizeof(real)), *nu = xmalloc((size_t)n * Z * sizeof(real));
+    real *cond = xmalloc((size_t)n * C * sizeof(real)), *out = NULL;
+    double ctl[3] = {0, 0, 0};
+    char **names = NULL;
+    size_t count = 0;
+    rc = m.flow.cfg.control ? err_set(&e, "transfer needs a cINN without control") : 0;
+    if (!rc) rc = data_list_dir(o.driving, 0, &names, &count, &e);
+    if (!rc && count < (size_t)T)
+        rc = err_set(&e, "%s: the driving clip needs %d frames (a start frame and %d more), found %zu files", o.driving, T,
+                     T - 1, count);
+    for (int t = 0; t < T && !rc; t++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", o.driving, names[t]);
+        rc = read_start_image(path, S, clip + (size_t)t * frame, &e);
+    }
+    for (int i = 0; i < n && !rc; i++) rc = read_start_image(o.images[i], S, x0 + (size_t)i * frame, &e);
+    if (!rc) {
+        model_encode(&m, clip, 1, T, NULL, z);                /* the posterior mean of the driving clip */
+        model_condition(&m, clip, ctl, 1, cond);              /* e of its own start frame */
+        model_residual(&m, z, cond, 1, nu);                   /* nu = cINN(mu | e(x0)) */
+        for (int i = 1; i < n; i++) memcpy(nu + (size_t)i * Z, nu, (size_t)Z * sizeof(real));
+        double *ctls = xcalloc((size_t)n * 3, sizeof(double));
+        model_condition(&m, x0, ctls, n, cond);
+        free(ctls);
+        model_invert(&m, cond, n, nu, 1, NULL, z);            /* z' = cINN^-1(nu | e(x0')) */
+        int F = m.frames;
+        out = xmalloc((size_t)(n + 1) * F * frame * sizeof(real));
+        memcpy(out, clip + frame, (size_t)F * frame * sizeof(real));   /* the driving clip's frames 1..F */
+        model_decode(&m, x0, z, n, F, out + (size_t)F * frame);
+        rc = write_outputs(o.out, "transfer", out, n + 1, F, S, n + 1, &e);
+    }
+    if (rc) fprintf(stderr, "i2v transfer: %s\n", e.msg);
+    data_free_names(names, count);
+    free(clip);
+    free(x0);
+    free(z);
+    free(nu);
+    free(cond);
+    free(out);
+    model_free(&m);
+    return rc ? 1 : 0;
+}
+
+/* ---- prepare: data sets on disk ------------------------------------------------------------------------------ */
+
+static int cmd_prepare(int argc, char **argv) {
+    const char *usage_text =
+        "usage: i2v prepare bair --tfrecords DIR --out DIR [--split train]\n"
+        "         converts BAIR's TFRecords (softmotion30_44k/<split>/*.tfrecords) to the folder layout the loader\n"
+        "         reads: <out>/<split>/<record>/<k>/<i>.png and endeffector_positions.csv (as convert_bair.py)\n"
+        "       i2v prepare synthetic --out DIR [--layout bair|landscape|iper|dtdb] [--videos N] [--size S] [--seed N]\n"
+        "         writes the built-in synthetic set in a paper data set's folder layout (to try the real loaders,\n"
+        "         or to get start frames for 'i2v sample')\n";
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        printf("%s", usage_text);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *what = argv[1], *tfr = NULL, *out = NULL, *split = "train", *layout = "bair";
+    int videos = 8, size = 64;
+    uint64_t seed = 1;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf(stderr, "i2v prepare: '%s' needs a value\n%s", a, usage_text);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--tfrecords")) tfr = v;
+        else if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--split")) split = v;
+        else if (!strcmp(a, "--layout")) layout = v;
+        else if (!strcmp(a, "--videos")) videos = atoi(v);
+        else if (!strcmp(a, "--size")) size = atoi(v);
+        else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
+        else {
+            fprintf(stderr, "i2v prepare: unknown option '%s'\n%s", a, usage_text);
+            return 2;
+        }
+    }
+    I2vError e;
+    if (!out) {
+        fprintf(stderr, "i2v prepare: --out DIR is required\n%s", usage_text);
+        return 2;
+    }
+    if (!strcmp(what, "bair")) {
+        if (!tfr) {
+            fprintf(stderr, "i2v prepare bair: --tfrecords DIR is required\n");
+            return 2;
+        }
+        size_t n;
+        if (bair_convert(tfr, out, split, &n, &e)) {
+            fprintf(stderr, "i2v prepare: %s\n", e.msg);
+            return 1;
+        }
+        printf("wrote %zu trajectories under %s/%s\n", n, out, split);
+        return 0;
+    }
+    if (!strcmp(what, "synthetic")) {
+        DataConfig dc;
+        data_config_default(&dc);
+        SynthConfig sc;
+        synth_config_from(&dc, &sc);
+        SynthExport ex;
+        memset(&ex, 0, sizeof ex);
+        if (data_set_from_name(layout, &ex.layout, &e) || ex.layout == DATA_SYNTHETIC || videos < 1 || size < 8) {
+            fprintf(stderr, "i2v prepare: --layout bair|landscape|iper|dtdb, --videos >= 1, --size >= 8\n");
+            return 2;
+        }
+        ex.nvideos[0] = ex.nvideos[1] = ex.nvideos[2] = videos;
+        ex.frames = 30;
+        ex.size = size;
+        snprintf(ex.texture, sizeof ex.texture, "clouds");
+        snprintf(ex.image_format, sizeof ex.image_format, "png");
+        if (synth_export(&sc, seed, &ex, out, &e)) {
+            fprintf(stderr, "i2v prepare: %s\n", e.msg);
+            return 1;
+        }
+        printf("wrote %d synthetic videos per split in the %s layout under %s\n", videos, layout, out);
+        return 0;
+    }
+    fprintf(stderr, "i2v prepare: unknown data set '%s'\n%s", what, usage_text);
+    return 2;
+}
+
+/* ---- evaluate and demo ---------------------------------------------------------------------------------------- */
+
+static int cmd_evaluate(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        printf("usage: i2v evaluate --model DIR [--clips N] [--samples K] [--split eval|test] [--seed N]\n"
+               "                    [--control-cinn FILE --control-config FILE] [--report FILE]\n"
+               "  Measures a model folder on held-out clips of its data set: stage-1 reconstruction (L1, PSNR, SSIM,\n"
+               "  and the repeat-x0 baseline), the cINN's negative log-likelihood, and on the synthetic set the\n"
+               "  motion statistics (energy distance of sampled vs true end displacements, with the still-video and\n"
+               "  truth-vs-truth references) and, given a controlled cINN, the end-point error. key=value lines.\n");
+        return argc < 2 ? 2 : 0;
+    }
+    EvalOpts o = {NULL, NULL, NULL, 32, 4, 249, 2};
+    const char *report = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf(stderr, "i2v evaluate: '%s' needs a value\n", a);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--model")) o.model = v;
+        else if (!strcmp(a, "--clips")) o.clips = atoi(v);
+        else if (!strcmp(a, "--samples")) o.samples = atoi(v);
+        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--split")) o.split = !strcmp(v, "eval") ? 1 : 2;
+        else if (!strcmp(a, "--control-cinn")) o.control_cinn = v;
+        else if (!strcmp(a, "--control-config")) o.control_config = v;
+        else if (!strcmp(a, "--report")) report = v;
+        else {
+            fprintf(stderr, "i2v evaluate: unknown option '%s'; see 'i2v evaluate --help'\n", a);
+            return 2;
+        }
+    }
+    if (!o.model) {
+        fprintf(stderr, "i2v evaluate: --model DIR is required\n");
+        return 2;
+    }
+    EvalReport r;
+    I2vError e;
+    if (evaluate_model(&o, &r, &e) || report_write(&r, report, &e)) {
+        fprintf(stderr, "i2v evaluate: %s\n", e.msg);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_demo(int argc, char **argv) {
+    DemoOpts o = {"demo_out", 12, 42};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("usage: i2v demo [--out DIR] [--minutes M] [--seed N]\n"
+                   "  Trains every stage on the built-in synthetic data set (small widths, 32 x 32 videos) within\n"
+                   "  about M minutes of training (12) and writes into DIR (demo_out): samples.gif, control.gif,\n"
+                   "  transfer.gif and report.txt, plus the models, configs and loss curves.\n");
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "i2v demo: '%s' needs a value; see 'i2v demo --help'\n", a);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--out")) o.out = v;
+        else if (!strcmp(a, "--minutes")) o.minutes = atof(v);
+        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
+        else {
+            fprintf(stderr, "i2v demo: unknown option '%s'; see 'i2v demo --help'\n", a);
+            return 2;
+        }
+    }
+    I2vError e;
+    if (run_demo(&o, &e)) {
+        fprintf(stderr, "i2v demo: %s\n", e.msg);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- the command table ------------------------------------------------------------------------------------ */
 
 typedef struct Command {
@@ -74,6 +612,15 @@ typedef struct Command {
 static int cmd_bench(int argc, char **argv) { return bench_main(argc, argv); }
 
 static const Command commands[] = {
+    {"demo", cmd_demo, "train everything on the built-in synthetic data and show samples (minutes)"},
+    {"train-stage1", cmd_train_stage1, "train the video autoencoder (stage 1)"},
+    {"train-ae", cmd_train_ae, "train the conditioning image autoencoder (stage 2a)"},
+    {"train-cinn", cmd_train_cinn, "train the cINN (stage 2b), optionally with end-point control"},
+    {"sample", cmd_sample, "sample videos from start images"},
+    {"control", cmd_control, "sample videos driven to an end point (a cINN trained with control)"},
+    {"transfer", cmd_transfer, "transfer the motion of a driving clip onto other start images"},
+    {"prepare", cmd_prepare, "convert BAIR TFRecords to frames, or export the synthetic set"},
+    {"evaluate", cmd_evaluate, "measure a model: reconstruction, likelihood, motion statistics, control"},
     {"inspect", cmd_inspect, "list the tensors, config and training state of a checkpoint"},
     {"bench", cmd_bench, "speed benchmarks (gemm, conv, cinn, ae), one key=value line per result"},
 };

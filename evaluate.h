@@ -1,0 +1,48 @@
+/* evaluate.h: what a trained model folder achieves, measured on held-out data, and the demo that trains
+ * one from scratch on the synthetic set and shows it. */
+#ifndef I2V_EVALUATE_H
+#define I2V_EVALUATE_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+typedef struct EvalOpts {
+    const char *model;           /* the model folder */
+    const char *control_cinn;    /* a controlled cINN's file in the folder (NULL: none) */
+    const char *control_config;
+    int clips;                   /* test clips (default 32) */
+    int samples;                 /* sampled videos per clip for the motion statistics (default 4) */
+    uint64_t seed;
+    int split;                   /* DataMode: 1 eval, 2 test */
+} EvalOpts;
+
+typedef struct EvalReport {
+    int clips, samples;
+    double recon_l1, recon_psnr_db, recon_ssim;       /* stage 1: reconstructions from a posterior sample */
+    double repeat_x0_psnr_db;                          /* the baseline that repeats x0 for every frame */
+    double test_nll, test_bits_per_dim;               /* the cINN: -log p(z | x0) in nats (with the constant) */
+    int synthetic;                                     /* the motion figures below need the synthetic set */
+    double motion_distance;                            /* energy distance, sampled vs true end displacements */
+    double motion_distance_static;                     /* the same for videos that never move */
+    double motion_distance_truth;                      /* the same for a fresh ground-truth sample */
+    double sample_speed_px, true_speed_px;             /* median speeds, px per frame */
+    int has_control;
+    double endpoint_error_px;                          /* controlled samples vs the requested end point */
+    double endpoint_error_uncontrolled_px;             /* uncontrolled samples vs the same end points */
+    double seconds;
+} EvalReport;
+
+int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e);
+/* key=value lines; also into path when not NULL */
+int report_write(const EvalReport *r, const char *path, I2vError *e);
+
+/* The demo: every stage trained on the synthetic set at small widths, then GIFs and a report. */
+typedef struct DemoOpts {
+    const char *out;
+    double minutes;       /* the whole budget (training of the four networks shares it) */
+    uint64_t seed;
+} DemoOpts;
+int run_demo(const DemoOpts *o, I2vError *e);
+
+#endif

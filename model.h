@@ -1,0 +1,58 @@
+/* model.h: the trained model used for inference (get_model.py Model): the stage-1 generator and encoder,
+ * the conditioning encoder and the cINN, loaded from a model folder (run.h), and what they do together:
+ * sample videos from a start frame, drive them to an end point (control), transfer motion. Dimension
+ * legend: N batch, T frames, S image size, Z stage-1 latent size, E condition width. */
+#ifndef I2V_MODEL_H
+#define I2V_MODEL_H
+
+#include "ae.h"
+#include "cond_ae.h"
+#include "flow.h"
+#include "setup.h"
+
+typedef struct Model {
+    StageSetup s1, ae, s2;       /* the configs the stages were trained with */
+    int has_gen, has_enc, has_cond, has_flow;
+    Generator gen;
+    VideoEncoder enc;
+    CondEncoder cond;
+    Flow flow;
+    int size;                    /* S */
+    int frames;                  /* frames the generator makes (16 for the paper's configs) */
+    int z_dim, embed_dim;        /* Z, E */
+    Ctx ctx;                     /* no-grad, eval mode */
+} Model;
+
+/* The cINN's configuration from the stage-2 config and the sizes of the other two stages. */
+FlowConfig flow_config_of(const Stage2Config *s2, int z_dim, int embed_dim);
+
+enum { MODEL_GEN = 1, MODEL_ENC = 2, MODEL_COND = 4, MODEL_FLOW = 8, MODEL_ALL = 15 };
+
+/* Loads the parts asked for from the folder; cinn_file / cinn_config choose the cINN (NULL: the defaults
+ * of run.h), e.g. a second, controlled cINN in the same folder. Errors name the file and what is wrong. */
+int model_load(Model *m, const char *dir, int parts, const char *cinn_file, const char *cinn_config, I2vError *e);
+void model_free(Model *m);
+
+/* e = Enc_cond(x0).mean: x0 (n, 3, S, S) -> out (n, E) */
+void model_embed(Model *m, const real *x0, int n, real *out);
+/* The condition of the cINN: e, followed in control mode by the one-hot of each clip's end point. */
+void model_condition(Model *m, const real *x0, const double *control, int n, real *out);
+/* The stage-1 posterior of clips (n, T, 3, S, S) whose frames 1..T-1 are encoded: its mean, or a sample
+ * drawn from rng when rng is not NULL. z (n, Z). */
+void model_encode(Model *m, const real *clips, int n, int T, Rng *rng, real *z);
+/* video (n, frames, 3, S, S) = Gen(x0, z); longer videos than the generator makes are continued by
+ * re-conditioning on the last frame with the same z, as Model.forward does (without its batch slicing). */
+void model_decode(Model *m, const real *x0, const real *z, int n, int frames, real *video);
+/* z = cINN^-1(nu | cond): nu (n, Z) given, or drawn as temperature * N(0, I) from rng when nu is NULL. */
+void model_invert(Model *m, const real *cond, int n, const real *nu, double temperature, Rng *rng, real *z);
+/* nu = cINN(z | cond) (transfer's first half). */
+void model_residual(Model *m, const real *z, const real *cond, int n, real *nu);
+
+/* Writes videos (n, T, 3, H, W) in [-1, 1] side by side (cols per row) as a looping GIF. */
+int write_video_gif(const char *path, const real *videos, size_t n, size_t T, size_t H, size_t W, size_t cols,
+                    I2vError *e);
+/* Reads a start image (PNG, JPEG, PPM) and resizes it to S x S as the official scripts do (bilinear,
+ * align_corners False, no antialiasing): out (3, S, S) in [-1, 1]. */
+int read_start_image(const char *path, int S, real *out, I2vError *e);
+
+#endif
