@@ -59,7 +59,7 @@ $(B)/runner: tests/runner.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-test: $(B)/runner $(TESTS32) $(TESTS64)
+test: i2v $(B)/runner $(TESTS32) $(TESTS64)   # test_program runs ./i2v
 	I2V_QUICK=$(QUICK) $(B)/runner $(TESTS64) $(TESTS32)
 
 bench: i2v

@@ -85,6 +85,7 @@ Stage1Config stage1_config_bair(void) {
     r->w_kl = 1e-5;
     r->subsample_length = 12;
     r->pretrain = 1;
+    r->disc_in_warmup = 1;
     r->n_epochs = 55;
     r->lr = 2e-4;
     r->workers = 20;
@@ -1163,7 +1164,7 @@ static void split_batch(Ctx *c, const Stage1Config *cfg, const Tensor *seq, Tens
 static void train_step_body(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats *st) {
     Ctx *c = &s->ctx;
     const TrainingConfig *tc = &s->cfg.Training;
-    int gan = epoch >= tc->pretrain;
+    int gan = epoch >= tc->pretrain, disc = gan || tc->disc_in_warmup;
     c->training = 1;
     c->grad_enabled = 1;
     Tensor *orig, *x0;
@@ -1190,53 +1191,58 @@ static void train_step_body(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats
     Tensor *real_frames = t_index_select(c, t_reshape(c, orig, 4, DIMS(N * T, 3, H, W)), 0, SPATIAL_FRAMES, idx);
 
     /* 3-4. D_t step: hinge loss on (fake, orig) windows and the gradient penalty at the real window */
-    c->grad_enabled = gan;
-    Tensor *dt_fake = disc_t_forward(c, &s->disc_t, t_detach(c, fake_win), NULL, NULL);
-    c->grad_enabled = gan || tc->w_GP != 0;
-    if (tc->w_GP != 0) real_win->requires_grad = 1;
-    DiscTrace trace;
-    Tensor *dt_real = disc_t_forward(c, &s->disc_t, real_win, NULL, &trace);
-    Tensor *loss_dt = t_scale(c, t_add(c, t_hinge_d_real(c, dt_real), t_hinge_d_fake(c, dt_fake)), (real)0.5);
-    Tensor *gp_surrogate = NULL;
+    Tensor *loss_dt = NULL, *dt_real = NULL, *loss_ds = NULL, *ds_real = NULL;
     double gp = 0;
-    if (tc->w_GP != 0) {
-        gp = disc_t_gradient_penalty(c, &s->disc_t, real_win, dt_real, &trace, gan ? &gp_surrogate : NULL);
-        real_win->requires_grad = 0;   /* x's own gradient is not needed by anything that follows */
-    }
-    if (gan) {
-        Tensor *obj = gp_surrogate ? t_add(c, loss_dt, t_scale(c, gp_surrogate, (real)tc->w_GP)) : loss_dt;
-        paramset_zero_grad(&s->disc_t.ps);
-        backward(c, obj);
-        if (!c->dry) adam_step(&s->opt_dt);
-    }
+    if (disc) {
+        c->grad_enabled = gan;
+        Tensor *dt_fake = disc_t_forward(c, &s->disc_t, t_detach(c, fake_win), NULL, NULL);
+        c->grad_enabled = gan || tc->w_GP != 0;
+        if (tc->w_GP != 0) real_win->requires_grad = 1;
+        DiscTrace trace;
+        dt_real = disc_t_forward(c, &s->disc_t, real_win, NULL, &trace);
+        loss_dt = t_scale(c, t_add(c, t_hinge_d_real(c, dt_real), t_hinge_d_fake(c, dt_fake)), (real)0.5);
+        Tensor *gp_surrogate = NULL;
+        if (tc->w_GP != 0) {
+            gp = disc_t_gradient_penalty(c, &s->disc_t, real_win, dt_real, &trace, gan ? &gp_surrogate : NULL);
+            real_win->requires_grad = 0;   /* x's own gradient is not needed by anything that follows */
+        }
+        if (gan) {
+            Tensor *obj = gp_surrogate ? t_add(c, loss_dt, t_scale(c, gp_surrogate, (real)tc->w_GP)) : loss_dt;
+            paramset_zero_grad(&s->disc_t.ps);
+            backward(c, obj);
+            if (!c->dry) adam_step(&s->opt_dt);
+        }
 
-    /* 5. D_s step on the 20 frames */
-    c->grad_enabled = gan;
-    Tensor *ds_fake = patchgan_forward(c, &s->disc_s, t_detach(c, fake_frames));
-    Tensor *ds_real = patchgan_forward(c, &s->disc_s, real_frames);
-    Tensor *loss_ds = t_scale(c, t_add(c, t_hinge_d_real(c, ds_real), t_hinge_d_fake(c, ds_fake)), (real)0.5);
-    if (gan) {
-        paramset_zero_grad(&s->disc_s.ps);
-        backward(c, loss_ds);
-        if (!c->dry) adam_step(&s->opt_ds);
+        /* 5. D_s step on the 20 frames */
+        c->grad_enabled = gan;
+        Tensor *ds_fake = patchgan_forward(c, &s->disc_s, t_detach(c, fake_frames));
+        ds_real = patchgan_forward(c, &s->disc_s, real_frames);
+        loss_ds = t_scale(c, t_add(c, t_hinge_d_real(c, ds_real), t_hinge_d_fake(c, ds_fake)), (real)0.5);
+        if (gan) {
+            paramset_zero_grad(&s->disc_s.ps);
+            backward(c, loss_ds);
+            if (!c->dry) adam_step(&s->opt_ds);
+        }
+        c->grad_enabled = 1;
     }
-    c->grad_enabled = 1;
 
     /* 6. AE step against the updated discriminators (during warm-up their terms are only logged) */
     set_trainable(&s->disc_t.ps, 0);
     set_trainable(&s->disc_s.ps, 0);
-    Tensor *ds_fake2 = patchgan_forward(c, &s->disc_s, gan ? fake_frames : t_detach(c, fake_frames));
-    Tensor *gen_s = t_hinge_g(c, ds_fake2);
-    Tensor *fm_fake[AE_STAGES], *fm_real[AE_STAGES];
-    Tensor *dt_fake2 = disc_t_forward(c, &s->disc_t, gan ? fake_win : t_detach(c, fake_win), fm_fake, NULL);
-    Tensor *dt_real2 = disc_t_forward(c, &s->disc_t, real_win, fm_real, NULL);
-    Tensor *gen_t = t_hinge_g(c, dt_fake2);
-    Tensor *fmap = NULL;   /* loss.py fmap_loss(metric='L1'): the mean of the four per-stage L1 means */
-    for (int l = 0; l < AE_STAGES; l++) {
-        Tensor *term = t_l1_loss(c, fm_fake[l], fm_real[l]);
-        fmap = fmap ? t_add(c, fmap, term) : term;
+    Tensor *gen_s = NULL, *gen_t = NULL, *fmap = NULL, *ds_fake2 = NULL, *dt_fake2 = NULL, *dt_real2 = NULL;
+    if (disc) {
+        ds_fake2 = patchgan_forward(c, &s->disc_s, gan ? fake_frames : t_detach(c, fake_frames));
+        gen_s = t_hinge_g(c, ds_fake2);
+        Tensor *fm_fake[AE_STAGES], *fm_real[AE_STAGES];
+        dt_fake2 = disc_t_forward(c, &s->disc_t, gan ? fake_win : t_detach(c, fake_win), fm_fake, NULL);
+        dt_real2 = disc_t_forward(c, &s->disc_t, real_win, fm_real, NULL);
+        gen_t = t_hinge_g(c, dt_fake2);
+        for (int l = 0; l < AE_STAGES; l++) {   /* loss.py fmap_loss(metric='L1'): the mean of the stage L1 means */
+            Tensor *term = t_l1_loss(c, fm_fake[l], fm_real[l]);
+            fmap = fmap ? t_add(c, fmap, term) : term;
+        }
+        fmap = t_scale(c, fmap, (real)(1.0 / AE_STAGES));
     }
-    fmap = t_scale(c, fmap, (real)(1.0 / AE_STAGES));
     Tensor *percep = NULL;
     if (tc->w_percep != 0) {
         Tensor *all_real = t_reshape(c, orig, 4, DIMS(N * T, 3, H, W)),

@@ -91,6 +91,10 @@ typedef struct TrainingConfig {         /* section Training */
     double weight_decay;
     double lr_gamma;
     char FVD[16];                       /* 'FVD' or 'DTFVD': the monitor's I3D */
+    int disc_in_warmup;                 /* not a YAML key of the official files: 1 (official) runs both
+                                           discriminators during the warm-up epochs too, only to log their
+                                           losses; 0 skips them there (a CPU speed option: the updates and
+                                           the AE loss are the same, only those logged values are 0) */
 } TrainingConfig;
 
 typedef struct AeDataConfig {           /* the part of section Data that stage 1 needs */

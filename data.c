@@ -51,6 +51,7 @@ void data_config_default(DataConfig *c) {
     c->synth_speed_min = 0.5;
     c->synth_speed_max = 3.0;
     c->synth_texture = 1;
+    c->synth_object_scale = 1;
 }
 
 int data_set_from_name(const char *name, DataSet *out, I2vError *err) {
@@ -106,6 +107,8 @@ int data_config_check(const DataConfig *c, I2vError *err) {
         if (c->synth_distractors < 0 || c->synth_distractors > SYNTH_MAX_DISTRACTORS)
             return err_set(err, "Data.synth_distractors = %d: expected 0..%d", c->synth_distractors,
                            SYNTH_MAX_DISTRACTORS);
+        if (!(c->synth_object_scale >= 0.5 && c->synth_object_scale <= 2.5))
+            return err_set(err, "Data.synth_object_scale = %g: expected 0.5 to 2.5", c->synth_object_scale);
         if (!(c->synth_texture >= 0 && c->synth_texture <= 1))
             return err_set(err, "Data.synth_texture = %g: expected a contrast in [0, 1]", c->synth_texture);
         if (!(c->synth_occluder >= 0 && c->synth_occluder <= 1))

@@ -67,6 +67,7 @@ typedef struct DataConfig {
     double synth_occluder;   /* probability of a static grey occluding bar */
     double synth_speed_min, synth_speed_max;   /* speed range in pixels per frame at S = 64 (scaled with S) */
     double synth_texture;    /* contrast of the background texture: 1 as designed, 0 a flat grey */
+    double synth_object_scale; /* size of the objects relative to the design (radius 0.09-0.14 S): 1 */
 } DataConfig;
 
 /* The synthetic set at 64 x 64, T = 17, no augmentation, 4096 / 256 / 256 clips, jitter values of the
@@ -102,6 +103,7 @@ typedef struct SynthConfig {
     double occluder_prob;
     double speed_min, speed_max;   /* px per frame at S = 64 */
     double texture;                /* background texture contrast, 0..1 */
+    double object_scale;           /* object radii times this */
 } SynthConfig;
 
 /* Ground truth of one synthetic video. The main object is the one to track; its colour is known. */

@@ -5,6 +5,7 @@
  * demo live in run.c (they share the model folder and the checkpoint logic).
  * What it is not: where any network or kernel is defined.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -637,6 +638,11 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+#ifdef SIGXFSZ
+    /* past a file-size limit (ulimit -f) a write should fail with EFBIG, which the savers report by name and
+     * recover from, instead of killing the program mid-checkpoint */
+    signal(SIGXFSZ, SIG_IGN);
+#endif
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return argc < 2 ? 2 : 0;

@@ -66,7 +66,9 @@ void progress_step(Progress *p, long step, int epoch, const double *values) {
     p->t_last_print = t;
     double rate = p->count / (t - p->t_start + 1e-9);
     char eta[32];
-    format_duration((p->total - step - 1) / (rate + 1e-12), eta, sizeof eta);
+    double left = (p->total - step - 1) / (rate + 1e-12);
+    if (p->time_limit > 0 && p->time_limit - (t - p->t_start) < left) left = p->time_limit - (t - p->t_start);
+    format_duration(left, eta, sizeof eta);
     char line[512];
     int k = 0;
     if (p->tty) {

@@ -20,6 +20,7 @@ typedef struct Progress {
     double t_start, t_last_print;
     int tty;                         /* stderr is a terminal: redraw one line */
     double print_every;              /* seconds between plain lines when not a terminal */
+    double time_limit;               /* seconds the run may take (0: none): the ETA is the sooner end */
     FILE *csv;                       /* one row per step: step, epoch, seconds, then each series */
     char csv_path[1024];
 } Progress;

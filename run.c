@@ -304,6 +304,7 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
         rc = -1;
         goto done;
     }
+    p.time_limit = o->max_seconds;
     int T = cfg->Data.sequence_length, S = cfg->Data.img_size, bs = cfg->Training.bs;
     Tensor *seq = tensor_alloc(5, DIMS(bs, T, 3, S, S));
     double t0 = progress_now();
@@ -503,6 +504,7 @@ int train_cond_ae(const TrainOpts *o, I2vError *e) {
     long total = o->max_steps > 0 ? o->max_steps : (long)L.nbatches * cfg->Training.n_epochs;
     Progress p;
     if ((rc = progress_init(&p, "cond AE", total, 7, cae_series, csv, o->resume, e))) goto done_loader;
+    p.time_limit = o->max_seconds;
     int S = cfg->Data.img_size, bs = cfg->Training.bs;
     Tensor *x = tensor_alloc(4, DIMS(bs, 3, S, S));
     double t0 = progress_now(), last_recon = 0;
@@ -721,6 +723,7 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
         write_text(cfg_path, setup.yaml, e);
         long total = o->max_steps > 0 ? o->max_steps : (long)L.nbatches * cfg->Training.n_epochs;
         if (!(rc = progress_init(&p, "cINN", total, 4, cinn_series, csv, o->resume, e))) have_progress = 1;
+        p.time_limit = o->max_seconds;
     }
     Ctx c;
     ctx_init(&c);

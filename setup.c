@@ -51,6 +51,7 @@ static const ConfigField data_fields[] = {
     FIELD("Data.synth_speed_min", F_DOUBLE, DataConfig, synth_speed_min),
     FIELD("Data.synth_speed_max", F_DOUBLE, DataConfig, synth_speed_max),
     FIELD("Data.synth_texture", F_DOUBLE, DataConfig, synth_texture),
+    FIELD("Data.synth_object_scale", F_DOUBLE, DataConfig, synth_object_scale),
 };
 
 /* ---- stage 1 (stage1_VAE/configs) -------------------------------------------------------------------- */
@@ -105,6 +106,7 @@ static const ConfigField stage1_fields[] = {
     FIELD("Training.weight_decay", F_DOUBLE, Stage1Config, Training.weight_decay),
     FIELD("Training.lr_gamma", F_DOUBLE, Stage1Config, Training.lr_gamma),
     STRFIELD("Training.FVD", Stage1Config, Training.FVD),
+    FIELD("Training.disc_in_warmup", F_BOOL, Stage1Config, Training.disc_in_warmup),      /* i2v key */
     FIELD("Data.sequence_length", F_INT, Stage1Config, Data.sequence_length),
     FIELD("Data.img_size", F_INT, Stage1Config, Data.img_size),
     STRFIELD("Data.dataset", Stage1Config, Data.dataset),

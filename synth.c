@@ -50,6 +50,7 @@ void synth_config_from(const DataConfig *c, SynthConfig *sc) {
     sc->speed_min = c->synth_speed_min;
     sc->speed_max = c->synth_speed_max;
     sc->texture = c->synth_texture;
+    sc->object_scale = c->synth_object_scale;
 }
 
 static double uniform(Rng *r, double lo, double hi) { return lo + (hi - lo) * rng_uniform(r); }
@@ -318,10 +319,11 @@ void synth_video(const SynthConfig *sc, uint64_t seed, uint64_t index, real *vid
     t->size = S;
     t->frames = T;
     double hue = uniform(&r, 0, 2 * I2V_PI);
-    draw_object(&r, sc, scale, hue, 0.09, 0.14, &t->main);
+    draw_object(&r, sc, scale, hue, 0.09 * sc->object_scale, 0.14 * sc->object_scale, &t->main);
     t->ndistractors = (int)rng_below(&r, (uint32_t)sc->max_distractors + 1);
     for (int k = 0; k < t->ndistractors; k++)
-        draw_object(&r, sc, scale, hue + uniform(&r, 2 * I2V_PI / 3, 4 * I2V_PI / 3), 0.07, 0.12, &t->distractor[k]);
+        draw_object(&r, sc, scale, hue + uniform(&r, 2 * I2V_PI / 3, 4 * I2V_PI / 3), 0.07 * sc->object_scale, 0.12 * sc->object_scale,
+                    &t->distractor[k]);
     if (rng_uniform(&r) < sc->occluder_prob) {
         t->has_occluder = 1;
         double w = uniform(&r, 0.08, 0.14) * S, c = uniform(&r, 0.25, 0.75) * S;

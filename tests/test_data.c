@@ -365,7 +365,7 @@ static void test_fuzz(void) {
         fuzz_example(payload, n, &st, 0);
     }
     /* 3. a BAIR trajectory Example through bair_example_decode */
-    SynthConfig sc = {64, BAIR_FRAMES, 1, 0, 0.5, 3.0, 1.0};
+    SynthConfig sc = {64, BAIR_FRAMES, 1, 0, 0.5, 3.0, 1.0, 1.0};
     real *video = xmalloc((size_t)BAIR_FRAMES * 3 * 64 * 64 * sizeof(real));
     uint8_t *rgb = xmalloc((size_t)BAIR_FRAMES * 64 * 64 * 3);
     SynthTruth *t = xmalloc(sizeof *t);
@@ -414,7 +414,7 @@ static void test_fuzz(void) {
 
 /* ==== the synthetic set =========================================================================================== */
 static void test_synth(void) {
-    SynthConfig sc = {64, 17, 2, 0.3, 0.5, 3.0, 1.0};
+    SynthConfig sc = {64, 17, 2, 0.3, 0.5, 3.0, 1.0, 1.0};
     size_t vn = (size_t)17 * 3 * 64 * 64;
     real *a = xmalloc(vn * sizeof(real)), *b = xmalloc(vn * sizeof(real));
     SynthTruth *ta = xmalloc(sizeof *ta), *tb = xmalloc(sizeof *tb);
@@ -464,7 +464,7 @@ static void test_track(void) {
     int sizes[2] = {64, 32};
     for (int si = 0; si < 2; si++) {
         int S = sizes[si], T = 17;
-        SynthConfig sc = {S, T, 2, 0.3, 0.5, 3.0, 1.0};
+        SynthConfig sc = {S, T, 2, 0.3, 0.5, 3.0, 1.0, 1.0};
         size_t vn = (size_t)T * 3 * S * S;
         real *v = xmalloc(vn * sizeof(real)), *q = xmalloc(vn * sizeof(real));
         uint8_t *rgb = xmalloc((size_t)T * S * S * 3);
@@ -723,7 +723,7 @@ static void base_config(DataConfig *c, const char *dataset, const char *root, in
 }
 
 static void test_bair(void) {
-    SynthConfig sc = {64, BAIR_FRAMES, 1, 0.25, 0.5, 3.0, 1.0};
+    SynthConfig sc = {64, BAIR_FRAMES, 1, 0.25, 0.5, 3.0, 1.0, 1.0};
     SynthExport ex = {DATA_BAIR, {6, 2, 2}, BAIR_FRAMES, 64, "", ""};
     char root[DATA_PATH_MAX];
     tmp_path(root, sizeof root, "bair");
@@ -797,7 +797,7 @@ static void test_bair(void) {
 }
 
 static void test_bair_convert(void) {
-    SynthConfig sc = {64, BAIR_FRAMES, 1, 0, 0.5, 3.0, 1.0};
+    SynthConfig sc = {64, BAIR_FRAMES, 1, 0, 0.5, 3.0, 1.0, 1.0};
     char tfr[DATA_PATH_MAX], out[DATA_PATH_MAX], path[DATA_PATH_MAX];
     tmp_path(tfr, sizeof tfr, "tfr");
     tmp_path(out, sizeof out, "bair_conv");
@@ -867,7 +867,7 @@ static void test_bair_convert(void) {
 }
 
 static void test_landscape(void) {
-    SynthConfig sc = {40, 12, 1, 0.25, 0.5, 3.0, 1.0};
+    SynthConfig sc = {40, 12, 1, 0.25, 0.5, 3.0, 1.0, 1.0};
     SynthExport ex = {DATA_LANDSCAPE, {3, 2, 2}, 12, 40, "", ""};
     char root[DATA_PATH_MAX];
     tmp_path(root, sizeof root, "landscape");
@@ -926,7 +926,7 @@ static void test_landscape(void) {
 }
 
 static void test_iper(void) {
-    SynthConfig sc = {48, 10, 1, 0.25, 0.5, 3.0, 1.0};
+    SynthConfig sc = {48, 10, 1, 0.25, 0.5, 3.0, 1.0, 1.0};
     SynthExport ex = {DATA_IPER, {4, 2, 3}, 10, 48, "", ""};
     char root[DATA_PATH_MAX];
     tmp_path(root, sizeof root, "iper");
@@ -960,7 +960,7 @@ static void test_iper(void) {
 }
 
 static void test_dtdb(void) {
-    SynthConfig sc = {40, 10, 1, 0.25, 0.5, 3.0, 1.0};
+    SynthConfig sc = {40, 10, 1, 0.25, 0.5, 3.0, 1.0, 1.0};
     const char *fmts[2] = {"png", "jpg"};
     for (int fi = 0; fi < 2; fi++) {
         SynthExport ex = {DATA_DTDB, {3, 2, 0}, 10, 40, "fire", ""};
@@ -1171,7 +1171,7 @@ static void test_speed(void) {
     if (!quick_mode()) check(best < 0.05, "a synthetic batch takes %.1f ms (< 50 ms)", best * 1e3);
     dataset_close(&ds);
     /* decoding: the same batch from PNGs in the BAIR layout */
-    SynthConfig sc = {64, BAIR_FRAMES, 1, 0.25, 0.5, 3.0, 1.0};
+    SynthConfig sc = {64, BAIR_FRAMES, 1, 0.25, 0.5, 3.0, 1.0, 1.0};
     SynthExport ex = {DATA_BAIR, {8, 1, 1}, BAIR_FRAMES, 64, "", ""};
     char root[DATA_PATH_MAX];
     tmp_path(root, sizeof root, "speed_bair");
