@@ -502,7 +502,13 @@ int bench_main(int argc, char **argv) {
     }
     for (int i = 0; i < n; i++)
         if (!strcmp(argv[1], benches[i].name)) return benches[i].run(argc - 2, argv + 2);
-    fprintf(stderr, "i2v bench: unknown benchmark '%s'; available:\n", argv[1]);
-    for (int i = 0; i < n; i++) fprintf(stderr, "  %-6s %s\n", benches[i].name, benches[i].help);
-    return 2;
+    int help = !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h");
+    FILE *out = help ? stdout : stderr;
+    if (help)
+        fprintf(out, "usage: i2v bench [NAME [key=value ...]]\n"
+                     "  Runs every benchmark, or the one named; one key=value line per result (best of reps\n"
+                     "  after a warm-up). I2V_THREADS sets the thread count of the 'all threads' lines.\n");
+    else fprintf(out, "i2v bench: unknown benchmark '%s'; available:\n", argv[1]);
+    for (int i = 0; i < n; i++) fprintf(out, "  %-6s %s\n", benches[i].name, benches[i].help);
+    return help ? 0 : 2;
 }

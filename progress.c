@@ -17,6 +17,10 @@ double progress_now(void) {
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+/* 0: decide by isatty; > 0: plain lines every that many seconds (two runs sharing one terminal) */
+static double plain_every;
+void progress_force_plain(double every_seconds) { plain_every = every_seconds; }
+
 int progress_init(Progress *p, const char *title, long total, int nseries, const char *const *names,
                   const char *csv_path, int resume, I2vError *e) {
     memset(p, 0, sizeof *p);
@@ -26,8 +30,8 @@ int progress_init(Progress *p, const char *title, long total, int nseries, const
     p->nseries = nseries;
     for (int i = 0; i < nseries; i++) p->names[i] = names[i];
     p->t_start = p->t_last_print = progress_now();
-    p->tty = isatty(fileno(stderr));
-    p->print_every = 10;
+    p->tty = plain_every > 0 ? 0 : isatty(fileno(stderr));
+    p->print_every = plain_every > 0 ? plain_every : 10;
     if (csv_path) {
         snprintf(p->csv_path, sizeof p->csv_path, "%s", csv_path);
         int exists = resume && access(csv_path, F_OK) == 0;

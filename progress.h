@@ -36,6 +36,10 @@ void progress_finish(Progress *p);
 /* Draws every series of a CSV written by Progress as an SVG line chart (one panel per series). */
 int progress_plot_svg(const char *csv_path, const char *svg_path, I2vError *e);
 
+/* From now on print plain lines every that many seconds, terminal or not (0: back to the default); the
+ * demo sets it when two trainings run side by side and share stderr. */
+void progress_force_plain(double every_seconds);
+
 double progress_now(void);   /* monotonic seconds */
 
 #endif

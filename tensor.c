@@ -204,12 +204,14 @@ void ctx_init(Ctx *c) {
 void ctx_free(Ctx *c) {
     arena_free(&c->arena);
     free(c->tape);
+    free(c->free_grads);
     free(c->scratch);
     memset(c, 0, sizeof *c);
 }
 
 void ctx_reset(Ctx *c) {
     c->ntape = 0;
+    c->nfree_grads = 0;
     arena_reset(&c->arena);
     c->dry_bytes = 0;
 }
@@ -391,6 +393,40 @@ int needs_grad(Ctx *c, const Tensor *t) {
     return 1;
 }
 
+/* The smallest released gradient buffer that holds n reals (taken off the list), else a new one. */
+static real *reuse_grad_buffer(Ctx *c, size_t n) {
+    size_t bytes = align_up(n * sizeof(real), ARENA_ALIGN), best = c->nfree_grads;
+    for (size_t i = 0; i < c->nfree_grads; i++)
+        if (c->free_grads[i].bytes >= bytes && (best == c->nfree_grads || c->free_grads[i].bytes < c->free_grads[best].bytes))
+            best = i;
+    if (best == c->nfree_grads) return arena_reals(c, n);
+    real *p = c->free_grads[best].ptr;
+    c->free_grads[best] = c->free_grads[--c->nfree_grads];
+    return p;
+}
+
+/* After node n ran its backward, the gradient of its output is dead, unless the caller reads it: the
+ * tensor backward started from and grad_of's targets keep theirs (and an op writing in place, whose
+ * output is also its input, keeps it for the op before). */
+static void release_grad_buffer(Ctx *c, const Node *n, const Tensor *seed) {
+    Tensor *t = n->out;
+    if (t == seed || t->is_param || t->grad_pass != c->pass) return;
+    for (int i = 0; i < c->ntargets; i++)
+        if (c->targets[i] == t) return;
+    for (int i = 0; i < n->nin; i++)
+        if (n->in[i] == t) return;
+    if (c->nfree_grads == c->free_grads_cap) {
+        c->free_grads_cap = c->free_grads_cap ? 2 * c->free_grads_cap : 64;
+        c->free_grads = realloc(c->free_grads, c->free_grads_cap * sizeof *c->free_grads);
+        I2V_ASSERT(c->free_grads, "out of memory growing the list of free gradient buffers");
+    }
+    c->free_grads[c->nfree_grads].ptr = t->grad;
+    c->free_grads[c->nfree_grads].bytes = align_up(t->numel * sizeof(real), ARENA_ALIGN);
+    c->nfree_grads++;
+    t->grad = NULL;
+    t->grad_pass = 0;
+}
+
 real *grad_buf(Ctx *c, Tensor *t) {
     if (t->is_param && !c->redirect) {   /* accumulates across passes, zeroed by the user */
         t->grad_seen = 1;
@@ -402,7 +438,7 @@ real *grad_buf(Ctx *c, Tensor *t) {
         I2V_ASSERT(0, "gradient requested for parameter '%s' that is not a target", t->name ? t->name : "?");
     }
     if (t->grad_pass != c->pass) {
-        t->grad = arena_reals(c, t->numel);
+        t->grad = reuse_grad_buffer(c, t->numel);
         if (t->grad) memset(t->grad, 0, t->numel * sizeof(real));
         t->grad_pass = c->pass;
     }
@@ -429,9 +465,12 @@ static void walk_back(Ctx *c, Tensor *y, const real *dy) {
         for (int k = 0; k < n->nin; k++)
             if (needs_grad(c, n->in[k])) {
                 wanted = 1;
-                if (c->dry) grad_buf(c, n->in[k]);   /* a dry run sizes the buffers, computes nothing */
+                /* the input gradients are taken here, in input order, in a dry run as in a real one, so the
+                 * two reuse the same released buffers and the dry run's size holds */
+                grad_buf(c, n->in[k]);
             }
         if (wanted && !c->dry) n->op->backward(c, n);
+        release_grad_buffer(c, n, y);
     }
 }
 

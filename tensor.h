@@ -131,6 +131,11 @@ struct Ctx {
     int ntargets;
     Tensor **targets;             /* grad_of's targets */
     real **target_grads;          /* and their buffers */
+    /* Gradient buffers of intermediate tensors whose producing op has run its backward: nothing reads
+     * them again, so later gradients of the same pass reuse them (best fit), as a framework frees them.
+     * A dry run keeps the same list (sizes only), so it sizes the arena for the reuse. */
+    struct FreeGrad { real *ptr; size_t bytes; } *free_grads;
+    size_t nfree_grads, free_grads_cap;
     /* scratch memory for kernels (im2col workspaces, ...), reused by every op, grown on demand */
     void *scratch;
     size_t scratch_bytes;

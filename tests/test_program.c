@@ -99,6 +99,27 @@ static void test_pipeline(void) {
     check(run("./i2v sample --model %s --image %s -n 3 --nu %s/samples_nu.npy --out %s", m, img, a, b) == 0 &&
               same_files(fa, fb),
           "residuals read from a file reproduce the sampled videos");
+    /* longer videos than the generator makes: the first 8 frames are the plain sample's (same residuals), the
+     * rest continue from the last frame as the new start frame */
+    check(run("./i2v sample --model %s --image %s -n 3 --nu %s/samples_nu.npy --frames 12 --out %s", m, img, a, b) == 0,
+          "sample --frames 12 runs");
+    NpyArray short_v = {0}, long_v = {0};
+    I2vError ne;
+    if (check(!npy_read(fa, &short_v, &ne) && !npy_read(fb, &long_v, &ne), "read both sample files") &&
+        check(short_v.ndim == 5 && long_v.ndim == 5 && long_v.shape[1] == 12 && short_v.shape[1] == 8 &&
+                  long_v.shape[0] == 3,
+              "12 frames from an 8-frame generator (shapes %zu and %zu frames)", long_v.shape[1], short_v.shape[1])) {
+        size_t frame = short_v.count / (short_v.shape[0] * short_v.shape[1]);
+        int same = 1, moved = 0;
+        for (size_t v = 0; v < 3; v++) {
+            const float *sv = (const float *)short_v.data + v * 8 * frame, *lv = (const float *)long_v.data + v * 12 * frame;
+            same &= !memcmp(sv, lv, 8 * frame * sizeof(float));
+            moved |= memcmp(lv + 7 * frame, lv + 8 * frame, frame * sizeof(float)) != 0;
+        }
+        check(same && moved, "the first 8 frames equal the plain sample's and the video goes on");
+    }
+    npy_free(&short_v);
+    npy_free(&long_v);
     check(run("./i2v transfer --model %s --driving %s --image %s --out %s/t", m, drive, img, dir) == 0,
           "transfer runs");
     check(run("./i2v evaluate --model %s --clips 2 --samples 1", m) == 0 && output_has("recon_psnr_db="),
