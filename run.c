@@ -104,6 +104,67 @@ static int all_finite(const double *v, int n, int *bad) {
 
 static double seconds_since(double t0) { return progress_now() - t0; }
 
+/* What differs between the three stages' loops: the step, the end of an epoch, the checkpoint and the
+ * sample GIF. `self` is the stage's run state. */
+typedef struct LoopStage {
+    const char *title;                       /* "stage 1", for messages */
+    const char *ckpt;                        /* the checkpoint path, for messages */
+    int nseries;
+    const char *const *series;               /* the loss names, as in the CSV */
+    void *self;
+    void (*step)(void *self, const DataBatch *b, int epoch, double *values);
+    void (*end_epoch)(void *self, int epoch);   /* schedulers, validation */
+    int (*save)(void *self, const LoopState *ls, I2vError *e);
+    void (*sample)(void *self, long long step); /* NULL for none; step < 0: the one at the end */
+} LoopStage;
+
+/* The epoch loop of the official main.py files: steps until the epochs, --steps or --minutes run out or
+ * Ctrl-C; at the end of each epoch the stage's schedulers and validation, then a checkpoint; a checkpoint
+ * every save_every steps, and at the end. A loss that is not finite stops the run. */
+static int train_loop(const TrainOpts *o, const LoopStage *st, DataLoader *L, int n_epochs, Progress *p, LoopState *ls,
+                      I2vError *e) {
+    double v[PROGRESS_MAX_SERIES], t0 = progress_now();
+    int rc = 0;
+    run_install_sigint();
+    for (;;) {
+        if (ls->epoch >= n_epochs || (o->max_steps > 0 && ls->step >= o->max_steps) ||
+            (o->max_seconds > 0 && seconds_since(t0) >= o->max_seconds) || run_interrupted)
+            break;
+        const DataBatch *b;
+        int got = loader_next(L, &b, e);
+        if (got < 0) {
+            rc = -1;
+            break;
+        }
+        if (got == 1) {   /* end of an epoch */
+            st->end_epoch(st->self, (int)ls->epoch);
+            ls->epoch++;
+            ls->position = 0;
+            if ((rc = st->save(st->self, ls, e))) break;
+            continue;
+        }
+        st->step(st->self, b, (int)ls->epoch, v);
+        int bad;
+        if (!all_finite(v, st->nseries, &bad)) {
+            rc = err_set(e, "%s: loss '%s' became %g at step %lld; stopped. The last good state is the last "
+                            "checkpoint, %s (its step is in the metadata); try a lower Training.lr",
+                         st->title, st->series[bad], v[bad], ls->step + 1, st->ckpt);
+            break;
+        }
+        ls->step++;
+        ls->position = (long long)L->position;
+        progress_step(p, ls->step - 1, (int)ls->epoch, v);
+        if (o->save_every > 0 && ls->step % o->save_every == 0 && (rc = st->save(st->self, ls, e))) break;
+        if (st->sample && o->sample_every > 0 && ls->step % o->sample_every == 0) st->sample(st->self, ls->step);
+    }
+    progress_finish(p);
+    if (!rc) rc = st->save(st->self, ls, e);
+    if (!rc && st->sample) st->sample(st->self, -1);
+    if (!rc && run_interrupted)
+        fprintf(stderr, "interrupted: saved %s at step %lld; continue with --resume\n", st->ckpt, ls->step);
+    return rc;
+}
+
 /* ================================================================================================== */
 /* stage 1: the video autoencoder (stage1_VAE/main.py)                                                  */
 /* ================================================================================================== */
@@ -252,11 +313,50 @@ static void stage1_validate(Stage1 *s, const Dataset *eval, uint64_t seed, int m
     loader_free(&L);
 }
 
+/* stage 1 in the shared loop */
+typedef struct Stage1Run {
+    Stage1 *s;
+    const Dataset *eval;
+    uint64_t seed;
+    const char *ckpt, *yaml, *out;
+    int eval_batches;
+    Tensor *seq;   /* the batch, (bs, T, 3, S, S) */
+} Stage1Run;
+
+static void stage1_loop_step(void *self, const DataBatch *b, int epoch, double *v) {
+    Stage1Run *r = self;
+    memcpy(r->seq->data, b->video, r->seq->numel * sizeof(real));
+    Stage1Stats st;
+    stage1_train_step(r->s, r->seq, epoch, &st);
+    stage1_values(&st, v);
+}
+
+static void stage1_loop_end_epoch(void *self, int epoch) {
+    Stage1Run *r = self;
+    stage1_end_epoch(r->s, epoch);
+    Stage1Stats v;
+    stage1_validate(r->s, r->eval, r->seed, r->eval_batches, &v);
+    fprintf(stderr, "stage 1 epoch %d: validation L1 %.4f, PSNR %.2f dB, KL %.3g\n", epoch, v.l1, v.psnr_fixed, v.kl);
+}
+
+static int stage1_loop_save(void *self, const LoopState *ls, I2vError *e) {
+    Stage1Run *r = self;
+    return stage1_save(r->s, r->ckpt, ls, r->seed, r->yaml, e);
+}
+
+static void stage1_loop_sample(void *self, long long step) {
+    Stage1Run *r = self;
+    char gif[DATA_PATH_MAX];
+    if (step < 0) snprintf(gif, sizeof gif, "%s/samples_stage1.gif", r->out);
+    else snprintf(gif, sizeof gif, "%s/samples_stage1_%06lld.gif", r->out, step);
+    stage1_sample_gif(r->s, r->eval, r->seed, gif);
+}
+
 int train_stage1(const TrainOpts *o, I2vError *e) {
     StageSetup setup;
     if (setup_load(STAGE1, o->config, o->noverrides, o->overrides, &setup, e)) return -1;
     Stage1Config *cfg = &setup.s1;
-    char ckpt[DATA_PATH_MAX], cfg_path[DATA_PATH_MAX], csv[DATA_PATH_MAX], gif[DATA_PATH_MAX];
+    char ckpt[DATA_PATH_MAX], cfg_path[DATA_PATH_MAX], csv[DATA_PATH_MAX];
     if (data_mkdirs(o->out, e) || path_in(ckpt, sizeof ckpt, o->out, STAGE1_FILE, e) ||
         path_in(cfg_path, sizeof cfg_path, o->out, STAGE1_CONFIG, e) ||
         path_in(csv, sizeof csv, o->out, "stage1_losses.csv", e)) {
@@ -282,7 +382,7 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
     Dataset train, eval;
     DataConfig dc = setup.data;
     int rc = dataset_open(&train, &dc, DATA_TRAIN, seed, e);
-    if (!rc) rc = dataset_open(&eval, &dc, DATA_EVAL, seed, e);
+    if (!rc && (rc = dataset_open(&eval, &dc, DATA_EVAL, seed, e))) dataset_close(&train);
     if (rc) {
         stage1_free(&s);
         setup_free(&setup);
@@ -306,60 +406,11 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
     }
     p.time_limit = o->max_seconds;
     int T = cfg->Data.sequence_length, S = cfg->Data.img_size, bs = cfg->Training.bs;
-    Tensor *seq = tensor_alloc(5, DIMS(bs, T, 3, S, S));
-    double t0 = progress_now();
-    run_install_sigint();
-    for (;;) {
-        if (ls.epoch >= cfg->Training.n_epochs || (o->max_steps > 0 && ls.step >= o->max_steps) ||
-            (o->max_seconds > 0 && seconds_since(t0) >= o->max_seconds) || run_interrupted)
-            break;
-        const DataBatch *b;
-        int got = loader_next(&L, &b, e);
-        if (got < 0) {
-            rc = -1;
-            break;
-        }
-        if (got == 1) {   /* end of an epoch: schedulers, validation, checkpoint */
-            stage1_end_epoch(&s, (int)ls.epoch);
-            Stage1Stats v;
-            stage1_validate(&s, &eval, seed, o->eval_batches, &v);
-            fprintf(stderr, "stage 1 epoch %lld: validation L1 %.4f, PSNR %.2f dB, KL %.3g\n", ls.epoch, v.l1,
-                    v.psnr_fixed, v.kl);
-            ls.epoch++;
-            ls.position = 0;
-            if ((rc = stage1_save(&s, ckpt, &ls, seed, setup.yaml, e))) break;
-            continue;
-        }
-        memcpy(seq->data, b->video, seq->numel * sizeof(real));
-        Stage1Stats st;
-        stage1_train_step(&s, seq, (int)ls.epoch, &st);
-        double v[11];
-        stage1_values(&st, v);
-        int bad;
-        if (!all_finite(v, 11, &bad)) {
-            rc = err_set(e, "stage 1: loss '%s' became %g at step %lld; stopped. The last good state is the last "
-                            "checkpoint, %s (step saved in its metadata); try a lower Training.lr",
-                         stage1_series[bad], v[bad], ls.step + 1, ckpt);
-            break;
-        }
-        ls.step++;
-        ls.position = (long long)L.position;
-        progress_step(&p, ls.step - 1, (int)ls.epoch, v);
-        if (o->save_every > 0 && ls.step % o->save_every == 0 && (rc = stage1_save(&s, ckpt, &ls, seed, setup.yaml, e)))
-            break;
-        if (o->sample_every > 0 && ls.step % o->sample_every == 0) {
-            snprintf(gif, sizeof gif, "%s/samples_stage1_%06lld.gif", o->out, ls.step);
-            stage1_sample_gif(&s, &eval, seed, gif);
-        }
-    }
-    progress_finish(&p);
-    if (!rc) rc = stage1_save(&s, ckpt, &ls, seed, setup.yaml, e);
-    if (!rc) {
-        snprintf(gif, sizeof gif, "%s/samples_stage1.gif", o->out);
-        stage1_sample_gif(&s, &eval, seed, gif);
-        if (run_interrupted) fprintf(stderr, "interrupted: saved %s at step %lld; continue with --resume\n", ckpt, ls.step);
-    }
-    tensor_free(seq);
+    Stage1Run r = {&s, &eval, seed, ckpt, setup.yaml, o->out, o->eval_batches, tensor_alloc(5, DIMS(bs, T, 3, S, S))};
+    LoopStage st = {"stage 1", ckpt, 11, stage1_series, &r, stage1_loop_step, stage1_loop_end_epoch, stage1_loop_save,
+                    stage1_loop_sample};
+    rc = train_loop(o, &st, &L, cfg->Training.n_epochs, &p, &ls, e);
+    tensor_free(r.seq);
 done:
     loader_free(&L);
     dataset_close(&train);
@@ -453,11 +504,50 @@ static void cae_sample_gif(CondAe *s, const Dataset *eval, uint64_t seed, const 
     batch_free(&b);
 }
 
+/* the conditioning AE in the shared loop */
+typedef struct CaeRun {
+    CondAe *s;
+    const Dataset *eval;
+    uint64_t seed;
+    const char *ckpt, *yaml, *out;
+    Tensor *x;           /* the batch of start frames */
+    double last_recon;   /* the last step's reconstruction loss, for the plateau schedulers */
+} CaeRun;
+
+static void cae_loop_step(void *self, const DataBatch *b, int epoch, double *v) {
+    CaeRun *r = self;
+    memcpy(r->x->data, b->video, r->x->numel * sizeof(real));
+    CondAeStats st;
+    cond_ae_train_step(r->s, r->x, epoch, &st, NULL);
+    r->last_recon = st.loss_recon;
+    cae_values(&st, v);
+}
+
+/* the plateau schedulers see the last batch's loss (official quirk) */
+static void cae_loop_end_epoch(void *self, int epoch) {
+    (void)epoch;
+    CaeRun *r = self;
+    cond_ae_end_epoch(r->s, r->last_recon);
+}
+
+static int cae_loop_save(void *self, const LoopState *ls, I2vError *e) {
+    CaeRun *r = self;
+    return cae_save(r->s, r->ckpt, ls, r->seed, r->yaml, e);
+}
+
+static void cae_loop_sample(void *self, long long step) {
+    CaeRun *r = self;
+    char gif[DATA_PATH_MAX];
+    if (step < 0) snprintf(gif, sizeof gif, "%s/samples_cond_ae.gif", r->out);
+    else snprintf(gif, sizeof gif, "%s/samples_cond_ae_%06lld.gif", r->out, step);
+    cae_sample_gif(r->s, r->eval, r->seed, gif);
+}
+
 int train_cond_ae(const TrainOpts *o, I2vError *e) {
     StageSetup setup;
     if (setup_load(STAGE_AE, o->config, o->noverrides, o->overrides, &setup, e)) return -1;
     CondAeConfig *cfg = &setup.ae;
-    char ckpt[DATA_PATH_MAX], cfg_path[DATA_PATH_MAX], csv[DATA_PATH_MAX], gif[DATA_PATH_MAX];
+    char ckpt[DATA_PATH_MAX], cfg_path[DATA_PATH_MAX], csv[DATA_PATH_MAX];
     if (data_mkdirs(o->out, e) || path_in(ckpt, sizeof ckpt, o->out, COND_AE_FILE, e) ||
         path_in(cfg_path, sizeof cfg_path, o->out, COND_AE_CONFIG, e) ||
         path_in(csv, sizeof csv, o->out, "cond_ae_losses.csv", e)) {
@@ -506,57 +596,11 @@ int train_cond_ae(const TrainOpts *o, I2vError *e) {
     if ((rc = progress_init(&p, "cond AE", total, 7, cae_series, csv, o->resume, e))) goto done_loader;
     p.time_limit = o->max_seconds;
     int S = cfg->Data.img_size, bs = cfg->Training.bs;
-    Tensor *x = tensor_alloc(4, DIMS(bs, 3, S, S));
-    double t0 = progress_now(), last_recon = 0;
-    run_install_sigint();
-    for (;;) {
-        if (ls.epoch >= cfg->Training.n_epochs || (o->max_steps > 0 && ls.step >= o->max_steps) ||
-            (o->max_seconds > 0 && seconds_since(t0) >= o->max_seconds) || run_interrupted)
-            break;
-        const DataBatch *b;
-        int got = loader_next(&L, &b, e);
-        if (got < 0) {
-            rc = -1;
-            break;
-        }
-        if (got == 1) {   /* end of epoch: the plateau schedulers see the last batch's loss (official quirk) */
-            cond_ae_end_epoch(&s, last_recon);
-            ls.epoch++;
-            ls.position = 0;
-            if ((rc = cae_save(&s, ckpt, &ls, seed, setup.yaml, e))) break;
-            continue;
-        }
-        memcpy(x->data, b->video, x->numel * sizeof(real));
-        CondAeStats st;
-        cond_ae_train_step(&s, x, (int)ls.epoch, &st, NULL);
-        last_recon = st.loss_recon;
-        double v[7];
-        cae_values(&st, v);
-        int bad;
-        if (!all_finite(v, 7, &bad)) {
-            rc = err_set(e, "cond AE: loss '%s' became %g at step %lld; stopped. The last good state is the last "
-                            "checkpoint, %s; try a lower Training.lr",
-                         cae_series[bad], v[bad], ls.step + 1, ckpt);
-            break;
-        }
-        ls.step++;
-        ls.position = (long long)L.position;
-        progress_step(&p, ls.step - 1, (int)ls.epoch, v);
-        if (o->save_every > 0 && ls.step % o->save_every == 0 && (rc = cae_save(&s, ckpt, &ls, seed, setup.yaml, e)))
-            break;
-        if (o->sample_every > 0 && ls.step % o->sample_every == 0) {
-            snprintf(gif, sizeof gif, "%s/samples_cond_ae_%06lld.gif", o->out, ls.step);
-            cae_sample_gif(&s, &eval, seed, gif);
-        }
-    }
-    progress_finish(&p);
-    if (!rc) rc = cae_save(&s, ckpt, &ls, seed, setup.yaml, e);
-    if (!rc) {
-        snprintf(gif, sizeof gif, "%s/samples_cond_ae.gif", o->out);
-        cae_sample_gif(&s, &eval, seed, gif);
-        if (run_interrupted) fprintf(stderr, "interrupted: saved %s at step %lld; continue with --resume\n", ckpt, ls.step);
-    }
-    tensor_free(x);
+    CaeRun r = {&s, &eval, seed, ckpt, setup.yaml, o->out, tensor_alloc(4, DIMS(bs, 3, S, S)), 0};
+    LoopStage st = {"cond AE", ckpt, 7, cae_series, &r, cae_loop_step, cae_loop_end_epoch, cae_loop_save,
+                    cae_loop_sample};
+    rc = train_loop(o, &st, &L, cfg->Training.n_epochs, &p, &ls, e);
+    tensor_free(r.x);
 done_loader:
     loader_free(&L);
 done:
@@ -638,6 +682,43 @@ static double cinn_validate(Model *m, Flow *f, Ctx *c, const Dataset *eval, uint
     return count ? total / count : NAN;
 }
 
+/* the cINN in the shared loop */
+typedef struct CinnRun {
+    Model *m;            /* the frozen encoders and the flow being trained */
+    Adam *opt;
+    StepLR *sched;
+    Rng *noise;          /* the stage-1 posterior's samples */
+    const Dataset *eval;
+    uint64_t seed;
+    const char *ckpt, *yaml;
+    int bs_eval, eval_batches;
+    Ctx *c;
+    real *z, *cond;      /* a batch's latents and conditions */
+} CinnRun;
+
+static void cinn_loop_step(void *self, const DataBatch *b, int epoch, double *v) {
+    (void)epoch;
+    CinnRun *r = self;
+    batch_latents(r->m, b, r->noise, r->z, r->cond);
+    FlowStepStats st;
+    flow_train_step(r->c, &r->m->flow, r->opt, r->z, r->cond, (int)b->n, &st);
+    double vals[4] = {st.loss, st.nll, st.logdet, st.bits_per_dim};
+    memcpy(v, vals, sizeof vals);
+}
+
+static void cinn_loop_end_epoch(void *self, int epoch) {
+    CinnRun *r = self;
+    double val = cinn_validate(r->m, &r->m->flow, r->c, r->eval, r->seed, r->bs_eval, *r->noise, r->eval_batches);
+    fprintf(stderr, "cINN epoch %d: validation loss %.4f nats (%.4f bits/dim), lr %.3g\n", epoch, val,
+            flow_bits_per_dim(val, r->m->flow.cfg.z_dim), r->opt->lr);
+    steplr_step(r->sched, r->opt);
+}
+
+static int cinn_loop_save(void *self, const LoopState *ls, I2vError *e) {
+    CinnRun *r = self;
+    return cinn_save(&r->m->flow, r->opt, r->sched, r->noise, r->ckpt, ls, r->seed, r->yaml, e);
+}
+
 int train_cinn(const TrainOpts *o, I2vError *e) {
     StageSetup setup;
     if (setup_load(STAGE2, o->config, o->noverrides, o->overrides, &setup, e)) return -1;
@@ -717,63 +798,22 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
     /* the official loader keeps the last partial batch (drop_last False) */
     if (!rc && !(rc = loader_init(&L, &train, (size_t)cfg->Training.bs, 1, 0, 1, seed, e))) have_loader = 1;
     Progress p;
-    int have_progress = 0;
     if (!rc) {
         loader_seek(&L, (uint64_t)ls.epoch, (size_t)ls.position);
         write_text(cfg_path, setup.yaml, e);
         long total = o->max_steps > 0 ? o->max_steps : (long)L.nbatches * cfg->Training.n_epochs;
-        if (!(rc = progress_init(&p, "cINN", total, 4, cinn_series, csv, o->resume, e))) have_progress = 1;
+        rc = progress_init(&p, "cINN", total, 4, cinn_series, csv, o->resume, e);
         p.time_limit = o->max_seconds;
     }
     Ctx c;
     ctx_init(&c);
     int bs = cfg->Training.bs;
-    real *z = xmalloc((size_t)bs * fc.z_dim * sizeof(real)), *cond = xmalloc((size_t)bs * f->cond_dim * sizeof(real));
-    double t0 = progress_now();
-    run_install_sigint();
-    while (!rc) {
-        if (ls.epoch >= cfg->Training.n_epochs || (o->max_steps > 0 && ls.step >= o->max_steps) ||
-            (o->max_seconds > 0 && seconds_since(t0) >= o->max_seconds) || run_interrupted)
-            break;
-        const DataBatch *b;
-        int got = loader_next(&L, &b, e);
-        if (got < 0) {
-            rc = -1;
-            break;
-        }
-        if (got == 1) {
-            double val = cinn_validate(&m, f, &c, &eval, seed, cfg->Training.bs_eval, noise, o->eval_batches);
-            fprintf(stderr, "cINN epoch %lld: validation loss %.4f nats (%.4f bits/dim), lr %.3g\n", ls.epoch, val,
-                    flow_bits_per_dim(val, fc.z_dim), opt.lr);
-            steplr_step(&sched, &opt);
-            ls.epoch++;
-            ls.position = 0;
-            rc = cinn_save(f, &opt, &sched, &noise, ckpt, &ls, seed, setup.yaml, e);
-            continue;
-        }
-        batch_latents(&m, b, &noise, z, cond);
-        FlowStepStats st;
-        flow_train_step(&c, f, &opt, z, cond, (int)b->n, &st);
-        double v[4] = {st.loss, st.nll, st.logdet, st.bits_per_dim};
-        int bad;
-        if (!all_finite(v, 4, &bad)) {
-            rc = err_set(e, "cINN: '%s' became %g at step %lld; stopped. The last good state is the last checkpoint, "
-                            "%s; try a lower Training.lr",
-                         cinn_series[bad], v[bad], ls.step + 1, ckpt);
-            break;
-        }
-        ls.step++;
-        ls.position = (long long)L.position;
-        progress_step(&p, ls.step - 1, (int)ls.epoch, v);
-        if (o->save_every > 0 && ls.step % o->save_every == 0)
-            rc = cinn_save(f, &opt, &sched, &noise, ckpt, &ls, seed, setup.yaml, e);
-    }
-    if (have_progress) progress_finish(&p);
-    if (!rc) rc = cinn_save(f, &opt, &sched, &noise, ckpt, &ls, seed, setup.yaml, e);
-    if (!rc && run_interrupted)
-        fprintf(stderr, "interrupted: saved %s at step %lld; continue with --resume\n", ckpt, ls.step);
-    free(z);
-    free(cond);
+    CinnRun r = {&m, &opt, &sched, &noise, &eval, seed, ckpt, setup.yaml, cfg->Training.bs_eval, o->eval_batches, &c,
+                 xmalloc((size_t)bs * fc.z_dim * sizeof(real)), xmalloc((size_t)bs * f->cond_dim * sizeof(real))};
+    LoopStage st = {"cINN", ckpt, 4, cinn_series, &r, cinn_loop_step, cinn_loop_end_epoch, cinn_loop_save, NULL};
+    if (!rc) rc = train_loop(o, &st, &L, cfg->Training.n_epochs, &p, &ls, e);
+    free(r.z);
+    free(r.cond);
     ctx_free(&c);
     if (have_loader) loader_free(&L);
     if (opened) {
