@@ -697,64 +697,108 @@ Tensor *video_encoder_sample(Ctx *c, Tensor *mu, Tensor *logvar, Rng *r) {
  * SPADE has P = H W and one = 1, AdaIN P = 1 and one = 0. One op instead of three, so neither the product
  * nor the sum is stored with its gradient (at BAIR's full-resolution blocks each is a 100-270 MB tensor).
  *   y, xn (N, C, T, HW); the backward recomputes the pre-activation from xn, scale and shift. */
+/* The normalise-modulate-activate step that SPADE and AdaIN share, as one op:
+ *   y = lrelu_slope(xn (scale + one) + shift),  xn = GroupNorm_G(x) without affine parameters,
+ * with scale and shift per (n, c, h, w) (SPADE, one = 1) or per (n, c) (AdaIN: instance norm, G = C, one = 0).
+ * One op instead of group_norm + modulate because the normalised xn, as large as x, then need not be kept
+ * for the backward pass: it is recomputed from x and the group statistics (this is most of the difference
+ * in peak memory to a framework that keeps every saved tensor). The forward computes xn exactly as
+ * t_group_norm does, so the numbers are the same as the two separate ops'. */
 typedef struct ModArgs {
     real *y, *dx, *ds, *db;          /* (N, C, T, HW), (N, C, T, HW), (N, C, P), (N, C, P); gradients may be NULL */
-    const real *x, *s, *b, *dy;      /* xn, scale, shift, dL/dy */
-    int T;
+    const real *x, *s, *b, *dy;      /* x (xn in the forward's in-place pass), scale, shift, dL/dy */
+    const real *mean, *rstd;         /* (N, G) group statistics */
+    int C, G, T;
     size_t HW, P;
     real one, slope;
 } ModArgs;
 
-/* one task per (n, c): it owns its slices of every array, so tasks never write the same element */
+/* y = lrelu(y (s + one) + b) in place on the normalised values; one task per (n, c) */
 static void modulate_forward_task(void *arg, int nc, int thread) {
     (void)thread;
     const ModArgs *a = arg;
     const real *s = a->s + (size_t)nc * a->P, *b = a->b + (size_t)nc * a->P;
     for (int t = 0; t < a->T; t++) {
-        size_t off = ((size_t)nc * (size_t)a->T + (size_t)t) * a->HW;
-        const real *x = a->x + off;
-        real *y = a->y + off;
+        real *y = a->y + ((size_t)nc * (size_t)a->T + (size_t)t) * a->HW;
         for (size_t p = 0; p < a->HW; p++) {
             size_t q = a->P == 1 ? 0 : p;
-            real z = x[p] * (s[q] + a->one) + b[q];
+            real z = y[p] * (s[q] + a->one) + b[q];
             y[p] = z > 0 ? z : a->slope * z;
         }
     }
 }
 
-static void modulate_backward_task(void *arg, int nc, int thread) {
+/* dL/dxn of one element, from x (xn recomputed as the forward made it) */
+static inline real modulate_dxn(const ModArgs *a, real x, real mean, real rstd, const real *s, const real *b, size_t q,
+                                real dy, real *xn_out, real *g_out) {
+    real xn = (x - mean) * rstd;
+    real z = xn * (s[q] + a->one) + b[q];
+    real g = z > 0 ? dy : a->slope * dy;
+    *xn_out = xn;
+    *g_out = g;
+    return g * (s[q] + a->one);
+}
+
+/* One task per (n, g), which owns the channels of its group: pass 1 accumulates the scale and shift
+ * gradients and the two group sums of the group-norm backward, pass 2 writes
+ * dx = rstd (dxn - mean(dxn) - xn mean(dxn xn)) (norm.c's group-norm backward without affine parameters). */
+static void modulate_backward_task(void *arg, int i, int thread) {
     (void)thread;
     const ModArgs *a = arg;
-    const real *s = a->s + (size_t)nc * a->P, *b = a->b + (size_t)nc * a->P;
-    real *ds = a->ds ? a->ds + (size_t)nc * a->P : NULL, *db = a->db ? a->db + (size_t)nc * a->P : NULL;
-    double acc_s = 0, acc_b = 0;   /* P = 1: the sums over T H W */
-    for (int t = 0; t < a->T; t++) {
-        size_t off = ((size_t)nc * (size_t)a->T + (size_t)t) * a->HW;
-        const real *x = a->x + off, *dy = a->dy + off;
-        real *dx = a->dx ? a->dx + off : NULL;
-        for (size_t p = 0; p < a->HW; p++) {
-            size_t q = a->P == 1 ? 0 : p;
-            real z = x[p] * (s[q] + a->one) + b[q];
-            real g = z > 0 ? dy[p] : a->slope * dy[p];
-            if (dx) dx[p] += g * (s[q] + a->one);
-            if (a->P == 1) {
-                acc_s += (double)g * x[p];
-                acc_b += g;
-            } else {
-                if (ds) ds[p] += g * x[p];
-                if (db) db[p] += g;
+    int n = i / a->G, g = i % a->G, cpg = a->C / a->G;
+    real mean = a->mean[i], rstd = a->rstd[i];
+    double sh = 0, shx = 0;
+    for (int k = 0; k < cpg; k++) {
+        int nc = n * a->C + g * cpg + k;
+        const real *s = a->s + (size_t)nc * a->P, *b = a->b + (size_t)nc * a->P;
+        real *ds = a->ds ? a->ds + (size_t)nc * a->P : NULL, *db = a->db ? a->db + (size_t)nc * a->P : NULL;
+        double acc_s = 0, acc_b = 0;   /* P = 1: the sums over T H W */
+        for (int t = 0; t < a->T; t++) {
+            size_t off = ((size_t)nc * (size_t)a->T + (size_t)t) * a->HW;
+            const real *x = a->x + off, *dy = a->dy + off;
+            for (size_t p = 0; p < a->HW; p++) {
+                size_t q = a->P == 1 ? 0 : p;
+                real xn, gl, dxn = modulate_dxn(a, x[p], mean, rstd, s, b, q, dy[p], &xn, &gl);
+                sh += dxn;
+                shx += (double)dxn * xn;
+                if (a->P == 1) {
+                    acc_s += (double)gl * xn;
+                    acc_b += gl;
+                } else {
+                    if (ds) ds[p] += gl * xn;
+                    if (db) db[p] += gl;
+                }
+            }
+        }
+        if (a->P == 1) {
+            if (ds) ds[0] += (real)acc_s;
+            if (db) db[0] += (real)acc_b;
+        }
+    }
+    if (!a->dx) return;
+    double m = (double)cpg * (double)a->T * (double)a->HW;
+    real mh = (real)(sh / m), mhx = (real)(shx / m);
+    for (int k = 0; k < cpg; k++) {
+        int nc = n * a->C + g * cpg + k;
+        const real *s = a->s + (size_t)nc * a->P, *b = a->b + (size_t)nc * a->P;
+        for (int t = 0; t < a->T; t++) {
+            size_t off = ((size_t)nc * (size_t)a->T + (size_t)t) * a->HW;
+            const real *x = a->x + off, *dy = a->dy + off;
+            real *dx = a->dx + off;
+            for (size_t p = 0; p < a->HW; p++) {
+                size_t q = a->P == 1 ? 0 : p;
+                real xn, gl, dxn = modulate_dxn(a, x[p], mean, rstd, s, b, q, dy[p], &xn, &gl);
+                dx[p] += rstd * (dxn - mh - xn * mhx);
             }
         }
     }
-    if (a->P == 1) {
-        if (ds) ds[0] += (real)acc_s;
-        if (db) db[0] += (real)acc_b;
-    }
 }
 
-static ModArgs modulate_args(const Tensor *x, const Tensor *scale, real one, real slope) {
+static ModArgs modulate_args(const Tensor *x, const Tensor *scale, int G, real one, real slope) {
     ModArgs a;
     memset(&a, 0, sizeof a);
+    a.C = x->shape[1];
+    a.G = G;
     a.T = x->shape[2];
     a.HW = (size_t)x->shape[3] * (size_t)x->shape[4];
     a.P = scale->numel / ((size_t)x->shape[0] * (size_t)x->shape[1]);
@@ -765,39 +809,48 @@ static ModArgs modulate_args(const Tensor *x, const Tensor *scale, real one, rea
 
 static void modulate_backward_op(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *scale = n->in[1], *shift = n->in[2];
-    ModArgs a = modulate_args(x, scale, n->rarg[0], n->rarg[1]);
+    ModArgs a = modulate_args(x, scale, n->iarg[0], n->rarg[0], n->rarg[1]);
     a.x = x->data;
     a.s = scale->data;
     a.b = shift->data;
+    a.mean = n->aux[0]->data;
+    a.rstd = n->aux[1]->data;
     a.dy = n->out->grad;
     a.dx = needs_grad(c, x) ? grad_buf(c, x) : NULL;
     a.ds = needs_grad(c, scale) ? grad_buf(c, scale) : NULL;
     a.db = needs_grad(c, shift) ? grad_buf(c, shift) : NULL;
-    parallel_for(x->shape[0] * x->shape[1], modulate_backward_task, &a);
+    parallel_for(x->shape[0] * a.G, modulate_backward_task, &a);
 }
-static const OpInfo OP_MODULATE_LRELU = {"modulate_lrelu", modulate_backward_op};
+static const OpInfo OP_NORM_MODULATE_LRELU = {"norm_modulate_lrelu", modulate_backward_op};
 
-/* xn (N, C, T, H, W); scale, shift (N, C, 1, H, W) or (N, C, 1, 1, 1) -> (N, C, T, H, W) */
-static Tensor *t_modulate_lrelu(Ctx *c, Tensor *xn, Tensor *scale, Tensor *shift, real one, real slope) {
-    I2V_ASSERT(xn->ndim == 5 && shape_equal(scale, shift) && scale->ndim == 5 && scale->shape[0] == xn->shape[0] &&
-                   scale->shape[1] == xn->shape[1] && scale->shape[2] == 1 &&
-                   ((scale->shape[3] == xn->shape[3] && scale->shape[4] == xn->shape[4]) ||
-                    (scale->shape[3] == 1 && scale->shape[4] == 1)),
-               "modulate: scale and shift must be (N, C, 1, H, W) or (N, C, 1, 1, 1) for x (N, C, T, H, W)");
-    Tensor *y = tensor_new_like(c, xn);
+/* x (N, C, T, H, W); scale, shift (N, C, 1, H, W) or (N, C, 1, 1, 1) -> (N, C, T, H, W) */
+static Tensor *t_norm_modulate_lrelu(Ctx *c, Tensor *x, int G, Tensor *scale, Tensor *shift, real one, real slope) {
+    I2V_ASSERT(x->ndim == 5 && shape_equal(scale, shift) && scale->ndim == 5 && scale->shape[0] == x->shape[0] &&
+                   scale->shape[1] == x->shape[1] && scale->shape[2] == 1 &&
+                   ((scale->shape[3] == x->shape[3] && scale->shape[4] == x->shape[4]) ||
+                    (scale->shape[3] == 1 && scale->shape[4] == 1)) &&
+                   G >= 1 && x->shape[1] % G == 0,
+               "norm_modulate: scale and shift must be (N, C, 1, H, W) or (N, C, 1, 1, 1) for x (N, C, T, H, W), "
+               "and C a multiple of the %d groups", G);
+    int N = x->shape[0], C = x->shape[1];
+    Tensor *y = tensor_new_like(c, x), *mean = tensor_new(c, 1, DIMS(N * G)), *rstd = tensor_new(c, 1, DIMS(N * G));
     if (!c->dry) {
-        ModArgs a = modulate_args(xn, scale, one, slope);
+        group_norm_forward(y->data, mean->data, rstd->data, x->data, NULL, NULL, N, C, x->numel / ((size_t)N * C), G,
+                           GN_EPS);
+        ModArgs a = modulate_args(x, scale, G, one, slope);
         a.y = y->data;
-        a.x = xn->data;
         a.s = scale->data;
         a.b = shift->data;
-        parallel_for(xn->shape[0] * xn->shape[1], modulate_forward_task, &a);
+        parallel_for(N * C, modulate_forward_task, &a);
     }
-    Tensor *in[3] = {xn, scale, shift};
-    Node *n = record(c, &OP_MODULATE_LRELU, y, 3, in);
+    Tensor *in[3] = {x, scale, shift};
+    Node *n = record(c, &OP_NORM_MODULATE_LRELU, y, 3, in);
     if (n) {
+        n->iarg[0] = G;
         n->rarg[0] = one;
         n->rarg[1] = slope;
+        n->aux[0] = mean;
+        n->aux[1] = rstd;
     }
     return y;
 }
@@ -822,14 +875,13 @@ static void spade_declare(Spade *s, ParamSet *ps, const char *prefix, int C, int
  * start frame (align_corners=True), repeated over T.  x (N, C, T, H, W), x0 (N, 3, H0, W0). */
 static Tensor *spade_lrelu_forward(Ctx *c, Spade *s, Tensor *x, Tensor *x0) {
     int N = x->shape[0], C = x->shape[1], H = x->shape[3], W = x->shape[4];
-    Tensor *normalized = t_group_norm(c, x, s->groups, GN_EPS, NULL, NULL);
     Tensor *y = (x0->shape[2] == H && x0->shape[3] == W) ? x0 : t_resize_bilinear(c, x0, H, W);
     y = t_leaky_relu(c, conv_apply(c, &s->conv, s->conv.weight, y, 1), LRELU_SLOPE);
     Tensor *gamma = conv_apply(c, &s->conv_gamma, s->conv_gamma.weight, y, 1);
     Tensor *beta = conv_apply(c, &s->conv_beta, s->conv_beta.weight, y, 1);
     gamma = t_reshape(c, gamma, 5, DIMS(N, C, 1, H, W));
     beta = t_reshape(c, beta, 5, DIMS(N, C, 1, H, W));
-    return t_modulate_lrelu(c, normalized, gamma, beta, 1, LRELU_SLOPE);
+    return t_norm_modulate_lrelu(c, x, s->groups, gamma, beta, 1, LRELU_SLOPE);
 }
 
 static void adain_declare(AdaIN *a, ParamSet *ps, const char *prefix, int C, int z_dim) {
@@ -845,11 +897,10 @@ static void adain_declare(AdaIN *a, ParamSet *ps, const char *prefix, int C, int
  * x (N, C, T, H, W), z (N, Z) */
 static Tensor *adain_lrelu_forward(Ctx *c, AdaIN *a, Tensor *x, Tensor *z) {
     int N = x->shape[0], C = a->C;
-    Tensor *normalized = t_instance_norm(c, x, GN_EPS);
     Tensor *gb = t_linear(c, z, a->weight, a->bias);   /* (N, 2C) */
     Tensor *gamma = t_reshape(c, t_slice(c, gb, 1, 0, C), 5, DIMS(N, C, 1, 1, 1));
     Tensor *beta = t_reshape(c, t_slice(c, gb, 1, C, C), 5, DIMS(N, C, 1, 1, 1));
-    return t_modulate_lrelu(c, normalized, gamma, beta, 0, LRELU_SLOPE);
+    return t_norm_modulate_lrelu(c, x, C, gamma, beta, 0, LRELU_SLOPE);
 }
 
 void gen_block_declare(GenBlock *b, ParamSet *ps, const char *prefix, int n_in, int n_out, int z_dim, int spectral,

@@ -393,7 +393,9 @@ int needs_grad(Ctx *c, const Tensor *t) {
     return 1;
 }
 
-/* The smallest released gradient buffer that holds n reals (taken off the list), else a new one. */
+/* The smallest released gradient buffer that holds n reals, else a new one. What a block has beyond the
+ * request, if that is worth keeping, goes back on the list. */
+enum { GRAD_SPLIT_BYTES = 64 * 1024 };
 static real *reuse_grad_buffer(Ctx *c, size_t n) {
     size_t bytes = align_up(n * sizeof(real), ARENA_ALIGN), best = c->nfree_grads;
     for (size_t i = 0; i < c->nfree_grads; i++)
@@ -401,7 +403,13 @@ static real *reuse_grad_buffer(Ctx *c, size_t n) {
             best = i;
     if (best == c->nfree_grads) return arena_reals(c, n);
     real *p = c->free_grads[best].ptr;
-    c->free_grads[best] = c->free_grads[--c->nfree_grads];
+    size_t rest = c->free_grads[best].bytes - bytes;
+    if (rest >= GRAD_SPLIT_BYTES) {   /* the tail of a larger block stays free (a dry run has no pointers) */
+        c->free_grads[best].ptr = p ? p + bytes / sizeof(real) : NULL;
+        c->free_grads[best].bytes = rest;
+    } else {
+        c->free_grads[best] = c->free_grads[--c->nfree_grads];
+    }
     return p;
 }
 
