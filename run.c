@@ -115,8 +115,16 @@ typedef struct LoopStage {
     void (*step)(void *self, const DataBatch *b, int epoch, double *values);
     void (*end_epoch)(void *self, int epoch);   /* schedulers, validation */
     int (*save)(void *self, const LoopState *ls, I2vError *e);
-    void (*sample)(void *self, long long step); /* NULL for none; step < 0: the one at the end */
+    void (*sample)(void *self, const char *gif_path);   /* NULL for none */
+    const char *sample_stem;                 /* sample GIFs: <out>/<stem>_<step>.gif, and <stem>.gif at the end */
 } LoopStage;
+
+static void loop_sample(const TrainOpts *o, const LoopStage *st, long long step) {
+    char gif[DATA_PATH_MAX];
+    if (step < 0) snprintf(gif, sizeof gif, "%s/%s.gif", o->out, st->sample_stem);
+    else snprintf(gif, sizeof gif, "%s/%s_%06lld.gif", o->out, st->sample_stem, step);
+    st->sample(st->self, gif);
+}
 
 /* The epoch loop of the official main.py files: steps until the epochs, --steps or --minutes run out or
  * Ctrl-C; at the end of each epoch the stage's schedulers and validation, then a checkpoint; a checkpoint
@@ -155,11 +163,11 @@ static int train_loop(const TrainOpts *o, const LoopStage *st, DataLoader *L, in
         ls->position = (long long)L->position;
         progress_step(p, ls->step - 1, (int)ls->epoch, v);
         if (o->save_every > 0 && ls->step % o->save_every == 0 && (rc = st->save(st->self, ls, e))) break;
-        if (st->sample && o->sample_every > 0 && ls->step % o->sample_every == 0) st->sample(st->self, ls->step);
+        if (st->sample && o->sample_every > 0 && ls->step % o->sample_every == 0) loop_sample(o, st, ls->step);
     }
     progress_finish(p);
     if (!rc) rc = st->save(st->self, ls, e);
-    if (!rc && st->sample) st->sample(st->self, -1);
+    if (!rc && st->sample) loop_sample(o, st, -1);
     if (!rc && run_interrupted)
         fprintf(stderr, "interrupted: saved %s at step %lld; continue with --resume\n", st->ckpt, ls->step);
     return rc;
@@ -318,7 +326,7 @@ typedef struct Stage1Run {
     Stage1 *s;
     const Dataset *eval;
     uint64_t seed;
-    const char *ckpt, *yaml, *out;
+    const char *ckpt, *yaml;
     int eval_batches;
     Tensor *seq;   /* the batch, (bs, T, 3, S, S) */
 } Stage1Run;
@@ -344,11 +352,8 @@ static int stage1_loop_save(void *self, const LoopState *ls, I2vError *e) {
     return stage1_save(r->s, r->ckpt, ls, r->seed, r->yaml, e);
 }
 
-static void stage1_loop_sample(void *self, long long step) {
+static void stage1_loop_sample(void *self, const char *gif) {
     Stage1Run *r = self;
-    char gif[DATA_PATH_MAX];
-    if (step < 0) snprintf(gif, sizeof gif, "%s/samples_stage1.gif", r->out);
-    else snprintf(gif, sizeof gif, "%s/samples_stage1_%06lld.gif", r->out, step);
     stage1_sample_gif(r->s, r->eval, r->seed, gif);
 }
 
@@ -406,9 +411,9 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
     }
     p.time_limit = o->max_seconds;
     int T = cfg->Data.sequence_length, S = cfg->Data.img_size, bs = cfg->Training.bs;
-    Stage1Run r = {&s, &eval, seed, ckpt, setup.yaml, o->out, o->eval_batches, tensor_alloc(5, DIMS(bs, T, 3, S, S))};
+    Stage1Run r = {&s, &eval, seed, ckpt, setup.yaml, o->eval_batches, tensor_alloc(5, DIMS(bs, T, 3, S, S))};
     LoopStage st = {"stage 1", ckpt, 11, stage1_series, &r, stage1_loop_step, stage1_loop_end_epoch, stage1_loop_save,
-                    stage1_loop_sample};
+                    stage1_loop_sample, "samples_stage1"};
     rc = train_loop(o, &st, &L, cfg->Training.n_epochs, &p, &ls, e);
     tensor_free(r.seq);
 done:
@@ -509,7 +514,7 @@ typedef struct CaeRun {
     CondAe *s;
     const Dataset *eval;
     uint64_t seed;
-    const char *ckpt, *yaml, *out;
+    const char *ckpt, *yaml;
     Tensor *x;           /* the batch of start frames */
     double last_recon;   /* the last step's reconstruction loss, for the plateau schedulers */
 } CaeRun;
@@ -535,11 +540,8 @@ static int cae_loop_save(void *self, const LoopState *ls, I2vError *e) {
     return cae_save(r->s, r->ckpt, ls, r->seed, r->yaml, e);
 }
 
-static void cae_loop_sample(void *self, long long step) {
+static void cae_loop_sample(void *self, const char *gif) {
     CaeRun *r = self;
-    char gif[DATA_PATH_MAX];
-    if (step < 0) snprintf(gif, sizeof gif, "%s/samples_cond_ae.gif", r->out);
-    else snprintf(gif, sizeof gif, "%s/samples_cond_ae_%06lld.gif", r->out, step);
     cae_sample_gif(r->s, r->eval, r->seed, gif);
 }
 
@@ -596,9 +598,9 @@ int train_cond_ae(const TrainOpts *o, I2vError *e) {
     if ((rc = progress_init(&p, "cond AE", total, 7, cae_series, csv, o->resume, e))) goto done_loader;
     p.time_limit = o->max_seconds;
     int S = cfg->Data.img_size, bs = cfg->Training.bs;
-    CaeRun r = {&s, &eval, seed, ckpt, setup.yaml, o->out, tensor_alloc(4, DIMS(bs, 3, S, S)), 0};
+    CaeRun r = {&s, &eval, seed, ckpt, setup.yaml, tensor_alloc(4, DIMS(bs, 3, S, S)), 0};
     LoopStage st = {"cond AE", ckpt, 7, cae_series, &r, cae_loop_step, cae_loop_end_epoch, cae_loop_save,
-                    cae_loop_sample};
+                    cae_loop_sample, "samples_cond_ae"};
     rc = train_loop(o, &st, &L, cfg->Training.n_epochs, &p, &ls, e);
     tensor_free(r.x);
 done_loader:
@@ -810,7 +812,7 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
     int bs = cfg->Training.bs;
     CinnRun r = {&m, &opt, &sched, &noise, &eval, seed, ckpt, setup.yaml, cfg->Training.bs_eval, o->eval_batches, &c,
                  xmalloc((size_t)bs * fc.z_dim * sizeof(real)), xmalloc((size_t)bs * f->cond_dim * sizeof(real))};
-    LoopStage st = {"cINN", ckpt, 4, cinn_series, &r, cinn_loop_step, cinn_loop_end_epoch, cinn_loop_save, NULL};
+    LoopStage st = {"cINN", ckpt, 4, cinn_series, &r, cinn_loop_step, cinn_loop_end_epoch, cinn_loop_save, NULL, NULL};
     if (!rc) rc = train_loop(o, &st, &L, cfg->Training.n_epochs, &p, &ls, e);
     free(r.z);
     free(r.cond);
