@@ -7,6 +7,7 @@
  * stage 1 learns to reconstruct synthetic videos. */
 #include <math.h>
 
+#include "compare.h"
 #include "ae.h"
 #include "data.h"
 #include "gemm.h"
@@ -15,23 +16,6 @@
 #include "safetensors.h"
 
 static Rng rng;
-
-static double max_abs(const real *a, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (fabs(a[i]) > m) m = fabs(a[i]);
-    return m;
-}
-
-/* NaN anywhere counts as an infinite difference */
-static double max_abs_diff(const real *a, const real *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
-    }
-    return m;
-}
 
 static Tensor *rand_tensor(int ndim, const int *shape, double lo, double hi) {
     Tensor *t = tensor_alloc(ndim, shape);

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <unistd.h>
 
+#include "compare.h"
 #include "cond_ae.h"
 #include "conv.h"
 #include "data.h"
@@ -16,23 +17,6 @@
 #include "safetensors.h"
 
 static Rng rng;
-
-static double max_abs(const real *a, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (fabs(a[i]) > m) m = fabs(a[i]);
-    return m;
-}
-
-/* NaN anywhere counts as an infinite difference */
-static double max_abs_diff(const real *a, const real *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
-    }
-    return m;
-}
 
 /* ==== configs ============================================================================================ */
 static void test_configs(void) {

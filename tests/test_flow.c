@@ -3,6 +3,7 @@
  * conditional density whose entropy is known in closed form. */
 #include <math.h>
 
+#include "compare.h"
 #include "flow.h"
 #include "gradcheck.h"
 #include "safetensors.h"
@@ -27,23 +28,6 @@ static Tensor *random_batch(Ctx *c, int n, int d, double scale) {
     Tensor *t = tensor_new(c, 2, DIMS(n, d));
     for (size_t i = 0; i < t->numel; i++) t->data[i] = (real)(scale * rng_normal(&rng));
     return t;
-}
-
-static double max_abs(const real *a, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (fabs(a[i]) > m) m = fabs(a[i]);
-    return m;
-}
-
-/* NaN anywhere counts as an infinite difference, so a broken flow cannot pass by producing NaN */
-static double max_abs_diff(const real *a, const real *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
-    }
-    return m;
 }
 
 /* ---- names and counts ------------------------------------------------------------------------------- */

@@ -4,27 +4,12 @@
  * messages for a missing file and a mis-shaped tensor. */
 #include <math.h>
 
+#include "compare.h"
 #include "gradcheck.h"
 #include "lpips.h"
 #include "safetensors.h"
 
 static Rng rng;
-
-static double max_abs(const real *a, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (fabs(a[i]) > m) m = fabs(a[i]);
-    return m;
-}
-
-static double max_abs_diff(const real *a, const real *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
-    }
-    return m;
-}
 
 static const LpipsConfig small = {{4, 8, 16, 32, 32}};
 

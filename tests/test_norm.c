@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "compare.h"
 #include "gradcheck.h"
 #include "gemm.h"
 #include "norm.h"
@@ -25,15 +26,6 @@ static void dims_ncs(const Tensor *x, int *N, int *C, size_t *S) {
     *C = x->shape[1];
     *S = 1;
     for (int i = 2; i < x->ndim; i++) *S *= (size_t)x->shape[i];
-}
-
-static double max_abs_diff(const real *a, const real *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (d > m || isnan(d)) m = isnan(d) ? INFINITY : d;
-    }
-    return m;
 }
 
 /* tolerances of value tests: float rounding in the float build, near-exact in the double build */

@@ -4,6 +4,7 @@
  * parameter gradients, power iteration, eval mode) and loading by official names. */
 #include <math.h>
 
+#include "compare.h"
 #include "conv.h"
 #include "gradcheck.h"
 #include "norm.h"
@@ -11,23 +12,6 @@
 #include "safetensors.h"
 
 static Rng rng;
-
-static double max_abs(const real *a, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (fabs(a[i]) > m) m = fabs(a[i]);
-    return m;
-}
-
-/* NaN anywhere counts as an infinite difference */
-static double max_abs_diff(const real *a, const real *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = isnan(d) ? INFINITY : d;
-    }
-    return m;
-}
 
 /* ---- names, order, count (STATE_DICT.md T4) -------------------------------------------------------- */
 static void test_names_and_counts(void) {
