@@ -177,12 +177,7 @@ static void pack_b(int tb, const real *B, size_t ldb, size_t p0, size_t kc, size
     for (size_t jq = 0; jq < nc; jq += NR) {
         size_t w = nc - jq < NR ? nc - jq : NR;
         real *d = dst + jq * kc;
-        if (!tb && w == NR)   /* whole panel rows: vector copies (a memcpy call per 128-byte row costs more) */
-            for (size_t p = 0; p < kc; p++) {
-                const real *src = B + (p0 + p) * ldb + j0 + jq;
-                for (int v = 0; v < NV; v++) vstore(d + p * NR + (size_t)v * VLEN, vload(src + (size_t)v * VLEN));
-            }
-        else if (!tb)
+        if (!tb)
             for (size_t p = 0; p < kc; p++) memcpy(d + p * NR, B + (p0 + p) * ldb + j0 + jq, w * sizeof(real));
         else  /* B is stored n x k */
             transpose_copy(B + (j0 + jq) * ldb + p0, ldb, w, kc, d, NR);
