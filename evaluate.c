@@ -422,7 +422,7 @@ static int train_side_by_side(const char *what_a, TrainFn a, const TrainOpts *ta
 }
 
 int run_demo(const DemoOpts *o, I2vError *e) {
-    double t0 = progress_now(), budget = (o->minutes > 0 ? o->minutes : 12) * 60;
+    double t0 = progress_now(), budget = (o->minutes > 0 ? o->minutes : DEMO_MINUTES) * 60;
     StageSetup s1, ae, s2, s2c;
     demo_configs(&s1, &ae, &s2, &s2c);
     char cdir[DATA_PATH_MAX], p1[DATA_PATH_MAX], pa[DATA_PATH_MAX], p2[DATA_PATH_MAX], p2c[DATA_PATH_MAX];

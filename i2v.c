@@ -571,14 +571,15 @@ static int cmd_evaluate(int argc, char **argv) {
 }
 
 static int cmd_demo(int argc, char **argv) {
-    DemoOpts o = {"demo_out", 12, 42};   /* the measured demo: about 11 minutes in all */
+    DemoOpts o = {"demo_out", DEMO_MINUTES, 42};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             printf("usage: i2v demo [--out DIR] [--minutes M] [--seed N]\n"
                    "  Trains every stage on the built-in synthetic data set (small widths, 32 x 32 videos) within\n"
-                   "  about M minutes of training (12) and writes into DIR (demo_out): samples.gif, control.gif,\n"
-                   "  transfer.gif and report.txt, plus the models, configs and loss curves.\n");
+                   "  about M minutes of training (%d) and writes into DIR (demo_out): samples.gif, control.gif,\n"
+                   "  transfer.gif and report.txt, plus the models, configs and loss curves.\n",
+                   DEMO_MINUTES);
             return 0;
         }
         if (!v) {

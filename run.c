@@ -660,11 +660,12 @@ static int cinn_restore(Flow *f, Adam *opt, StepLR *sched, Rng *noise, const cha
 }
 
 /* Mean loss over the eval split (or max_batches of it), with a copy of the noise stream. */
-static double cinn_validate(Model *m, Flow *f, Ctx *c, const Dataset *eval, uint64_t seed, int bs, Rng noise,
+static double cinn_validate(Model *m, Ctx *c, const Dataset *eval, uint64_t seed, int bs, Rng noise,
                             int max_batches) {
     DataLoader L;
     I2vError e;
     if (loader_init(&L, eval, (size_t)bs, 0, 0, 0, seed, &e)) return NAN;
+    Flow *f = &m->flow;
     real *z = xmalloc((size_t)bs * f->cfg.z_dim * sizeof(real)), *cond = xmalloc((size_t)bs * f->cond_dim * sizeof(real));
     double total = 0;
     long count = 0;
@@ -710,7 +711,7 @@ static void cinn_loop_step(void *self, const DataBatch *b, int epoch, double *v)
 
 static void cinn_loop_end_epoch(void *self, int epoch) {
     CinnRun *r = self;
-    double val = cinn_validate(r->m, &r->m->flow, r->c, r->eval, r->seed, r->bs_eval, *r->noise, r->eval_batches);
+    double val = cinn_validate(r->m, r->c, r->eval, r->seed, r->bs_eval, *r->noise, r->eval_batches);
     fprintf(stderr, "cINN epoch %d: validation loss %.4f nats (%.4f bits/dim), lr %.3g\n", epoch, val,
             flow_bits_per_dim(val, r->m->flow.cfg.z_dim), r->opt->lr);
     steplr_step(r->sched, r->opt);
