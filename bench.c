@@ -85,7 +85,8 @@ typedef struct GemmShape {
 
 /* Square sizes; the im2col GEMM of a 3x3x3 conv 256->256 on a 4x16x16 video (Cout x Cin*27 times
  * Cin*27 x T*H*W); the cINN subnetwork's linear layers at batch 50: forward y = x W^T (tb = 1) at
- * 96->512, 512->512 and 512->32, and the weight gradient dW = dy^T x (ta = 1). */
+ * 96->512, 512->512 and 512->32, the input gradient dx = dy W (B read in place) and the weight
+ * gradient dW = dy^T x (ta = 1). */
 static const GemmShape gemm_shapes[] = {
     {256, 256, 256, 0, 0, "square"},
     {512, 512, 512, 0, 0, "square"},
@@ -95,6 +96,7 @@ static const GemmShape gemm_shapes[] = {
     {50, 512, 96, 0, 1, "cinn_linear"},
     {50, 512, 512, 0, 1, "cinn_linear"},
     {50, 32, 512, 0, 1, "cinn_linear"},
+    {50, 512, 512, 0, 0, "cinn_input_grad"},
     {512, 512, 50, 1, 0, "cinn_weight_grad"},
 };
 

@@ -21,6 +21,14 @@
  * and A with ta = 1 are transposed while packing, VLEN x VLEN blocks at a time in registers. (The scalar
  * build packs A p-major instead; see AST below.)
  *
+ * Small m (one A block: the cINN's batch of 50): each B micro-panel is used by the few row tiles right
+ * after it is made and never again, so packing buys nothing and costs a pass over B that waits on memory.
+ * There B with tb = 0 is read in place, rows ldb apart, and the micro-kernel prefetches the rows it will
+ * reach a few k steps later. (B with tb = 1 is still transposed into a panel: its NR columns are rows of
+ * the stored matrix.) Every micro-kernel also prefetches its C tile when it starts, so the tile's reads
+ * and writes at the end find it in cache: the weight gradient of a linear layer (k = 50) is a GEMM
+ * whose time was half waiting for C.
+ *
  * Threads: a C matrix is cut into a grid of rectangles, one per thread, on micro-tile boundaries; each
  * thread runs the five loops on its rectangle with its own packing buffers (no barrier inside a GEMM).
  * Every element of C is summed in the same order (p = 0..k-1 within KC blocks, blocks in order) whatever
@@ -206,22 +214,32 @@ static inline void tile_store(vreal acc[MR][NV], real *c, size_t ldc, real alpha
     }
 }
 
+/* How many k steps ahead the micro-kernel prefetches B rows it reads in place: far enough to cover a
+ * trip to memory (16 steps of MR x NV FMAs are a few hundred cycles), near enough to stay in L1. */
+enum { B_PREFETCH_ROWS = 16, LINE_REALS = 64 / (int)sizeof(real) };
+
 /* The only loop is over k: per step, NV vector loads of B and MR broadcasts of A feed MR*NV FMAs into
- * accumulators that stay in registers. Edge tiles (rows < MR or cols < NR) go through a local tile so
- * the arithmetic on every element of C is the same as in a full tile. */
-static void micro_kernel(size_t kc, const real *restrict a, const real *restrict b, real *restrict c,
-                         size_t ldc, size_t rows, size_t cols, real alpha, real beta) {
+ * accumulators that stay in registers. B's rows are ldbp apart: NR in a packed panel, ldb when B is read
+ * in place (then the rows B_PREFETCH_ROWS ahead are prefetched; the caller passes only full panels).
+ * Edge tiles (rows < MR or cols < NR) go through a local tile so the arithmetic on every element of C is
+ * the same as in a full tile. */
+static void micro_kernel(size_t kc, const real *restrict a, const real *restrict b, size_t ldbp,
+                         real *restrict c, size_t ldc, size_t rows, size_t cols, real alpha, real beta) {
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j += LINE_REALS) simd_prefetch_write(c + i * ldc + j);
     vreal acc[MR][NV];
     for (int i = 0; i < MR; i++)
         for (int v = 0; v < NV; v++) acc[i][v] = vzero();
     for (size_t p = 0; p < kc; p++) {
+        if (ldbp != NR)
+            for (int j = 0; j < NR; j += LINE_REALS) simd_prefetch(b + B_PREFETCH_ROWS * ldbp + j);
         vreal bv[NV];
         for (int v = 0; v < NV; v++) bv[v] = vload(b + v * VLEN);
         for (int i = 0; i < MR; i++) {
             vreal ai = vset1(a[(size_t)i * A_RS + p * A_CS]);
             for (int v = 0; v < NV; v++) acc[i][v] = vfma(ai, bv[v], acc[i][v]);
         }
-        b += NR;
+        b += ldbp;
     }
     if (rows == MR && cols == NR) {
         tile_store(acc, c, ldc, alpha, beta);
@@ -270,26 +288,36 @@ static real *pack_buffer(PackBuf *b, size_t count) {
     return b->p;
 }
 
+/* B is read in place (see the top of the file) when tb = 0, the rectangle's rows fit one A block, and
+ * B's rows are at most 4 KB apart: rows a large power of two apart would all land in a few cache sets and
+ * evict each other before the next row tile reads them again (measured: the generator's convolutions
+ * with ldb of 1K-16K became 4% slower). */
+enum { B_IN_PLACE_MAX_LDB = 4096 / (int)sizeof(real) };
+
 /* The five loops on the rectangle rows [r0, r1) x columns [c0, c1) of C. */
 static void gemm_rect(const GemmArgs *g, size_t r0, size_t r1, size_t c0, size_t c1) {
     size_t mc_max = r1 - r0 < MC ? r1 - r0 : MC, nc_max = c1 - c0 < NC ? c1 - c0 : NC;
     real *pa = pack_buffer(&tl_pack_a, (mc_max + MR - 1) / MR * MR * AST);
     real *pb = pack_buffer(&tl_pack_b, (g->k < KC ? g->k : KC) * ((nc_max + NR - 1) / NR * NR));
+    int b_in_place = !g->tb && r1 - r0 <= MC && g->ldb <= B_IN_PLACE_MAX_LDB;
     for (size_t jc = c0; jc < c1; jc += NC) {
         size_t nc = c1 - jc < NC ? c1 - jc : NC;
+        size_t full = b_in_place ? nc / NR * NR : 0;   /* columns read in place; the rest is packed */
         for (size_t pc = 0; pc < g->k; pc += KC) {
             size_t kc = g->k - pc < KC ? g->k - pc : KC;
             real beta = pc == 0 ? g->beta : 1;  /* later k blocks add to what the first one wrote */
-            pack_b(g->tb, g->B, g->ldb, pc, kc, jc, nc, pb);
+            if (full < nc) pack_b(g->tb, g->B, g->ldb, pc, kc, jc + full, nc - full, pb + full * kc);
             for (size_t ic = r0; ic < r1; ic += MC) {
                 size_t mc = r1 - ic < MC ? r1 - ic : MC;
                 pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, pa);
                 for (size_t jr = 0; jr < nc; jr += NR) {
                     size_t cols = nc - jr < NR ? nc - jr : NR;
+                    const real *b = jr < full ? g->B + pc * g->ldb + jc + jr : pb + jr * kc;
+                    size_t ldbp = jr < full ? g->ldb : NR;
                     for (size_t ir = 0; ir < mc; ir += MR) {
                         size_t rows = mc - ir < MR ? mc - ir : MR;
-                        micro_kernel(kc, pa + ir * AST, pb + jr * kc, g->C + (ic + ir) * g->ldc + jc + jr,
-                                     g->ldc, rows, cols, g->alpha, beta);
+                        micro_kernel(kc, pa + ir * AST, b, ldbp, g->C + (ic + ir) * g->ldc + jc + jr, g->ldc,
+                                     rows, cols, g->alpha, beta);
                     }
                 }
             }

@@ -135,8 +135,10 @@ static inline void vtranspose(vreal r[VLEN]) { (void)r; }  /* a 1x1 block is its
 /* A hint to the cache, and a polite spin-wait; both no-ops in the portable build. */
 #if !defined(I2V_PORTABLE) && defined(__GNUC__)
 static inline void simd_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+static inline void simd_prefetch_write(void *p) { __builtin_prefetch(p, 1, 3); }
 #else
 static inline void simd_prefetch(const void *p) { (void)p; }
+static inline void simd_prefetch_write(void *p) { (void)p; }
 #endif
 #if !defined(I2V_PORTABLE) && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 static inline void simd_pause(void) { __builtin_ia32_pause(); }

@@ -243,6 +243,8 @@ int main(void) {
     static const int shapes[][3] = {
         {1, 1, 1}, {7, 13, 5}, {1000, 3, 999}, {3, 1000, 17}, {129, 257, 65}, {50, 512, 96}, {33, 65, 300},
         {250, 40, 600}, {17, 2100, 20}, {10, 32, 256}, {16, 16, 16}, {2, 1, 700},
+        /* small m with B read in place (tb = 0): several k blocks; full panels beside a packed edge */
+        {20, 100, 1100}, {240, 70, 30},
     };
     int nshapes = (int)(sizeof shapes / sizeof *shapes);
     double t0 = now_seconds();
