@@ -106,7 +106,7 @@ void adam_step(Adam *opt) {
             Tensor *t = ps->t[i];
             if (!t->is_param || !t->grad_seen) continue;
             size_t off = (size_t)(t->data - ps->values);
-            AdamRun r = {t->data, t->grad, opt->exp_avg[s] + off, opt->exp_avg_sq[s] + off,
+            AdamRun r = {t->data, param_grad(t), opt->exp_avg[s] + off, opt->exp_avg_sq[s] + off,
                          opt->amsgrad ? opt->max_exp_avg_sq[s] + off : NULL, t->numel};
             job.runs[job.nruns++] = r;
         }

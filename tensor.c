@@ -435,11 +435,12 @@ static void release_grad_buffer(Ctx *c, const Node *n, const Tensor *seed) {
     t->grad_pass = 0;
 }
 
-real *grad_buf(Ctx *c, Tensor *t) {
-    if (t->is_param && !c->redirect) {   /* accumulates across passes, zeroed by the user */
-        t->grad_seen = 1;
-        return t->grad;
-    }
+/* A parameter's own gradient accumulates across passes (zeroed by the user), unless grad_of redirects it. */
+static int owns_grad(const Ctx *c, const Tensor *t) { return t->is_param && !c->redirect; }
+
+/* Everything but a parameter's own gradient: a target's buffer in grad_of, else this pass's buffer,
+ * taken (and zeroed) the first time. */
+static real *pass_grad_buf(Ctx *c, Tensor *t) {
     if (t->is_param) {
         for (int i = 0; i < c->ntargets; i++)
             if (c->targets[i] == t) return c->target_grads[i];
@@ -450,6 +451,21 @@ real *grad_buf(Ctx *c, Tensor *t) {
         if (t->grad) memset(t->grad, 0, t->numel * sizeof(real));
         t->grad_pass = c->pass;
     }
+    return t->grad;
+}
+
+real *grad_buf(Ctx *c, Tensor *t) {
+    if (!owns_grad(c, t)) return pass_grad_buf(c, t);
+    t->grad_seen = 1;
+    return param_grad(t);
+}
+
+real *grad_buf_beta(Ctx *c, Tensor *t, real *beta) {
+    *beta = 1;
+    if (!owns_grad(c, t) || !t->grad_zero) return grad_buf(c, t);
+    t->grad_seen = 1;
+    t->grad_zero = 0;   /* the caller's GEMM overwrites it */
+    *beta = 0;
     return t->grad;
 }
 
@@ -474,8 +490,9 @@ static void walk_back(Ctx *c, Tensor *y, const real *dy) {
             if (needs_grad(c, n->in[k])) {
                 wanted = 1;
                 /* the input gradients are taken here, in input order, in a dry run as in a real one, so the
-                 * two reuse the same released buffers and the dry run's size holds */
-                grad_buf(c, n->in[k]);
+                 * two reuse the same released buffers and the dry run's size holds (a parameter's own
+                 * gradient is no pass buffer: the op takes it, maybe with grad_buf_beta) */
+                if (!owns_grad(c, n->in[k])) pass_grad_buf(c, n->in[k]);
             }
         if (wanted && !c->dry) n->op->backward(c, n);
         release_grad_buffer(c, n, y);
@@ -642,7 +659,14 @@ size_t paramset_count(const ParamSet *ps) {
 }
 
 void paramset_zero_grad(ParamSet *ps) {
-    if (ps->grads) memset(ps->grads, 0, ps->nvalues * sizeof(real));
+    for (int i = 0; i < ps->n; i++)
+        if (ps->t[i]->is_param) ps->t[i]->grad_zero = 1;
+}
+
+real *param_grad(Tensor *t) {
+    if (t->grad_zero && t->grad) memset(t->grad, 0, t->numel * sizeof(real));
+    t->grad_zero = 0;
+    return t->grad;
 }
 
 /* ==================================================================================================== */
@@ -1264,7 +1288,10 @@ static void linear_backward(Ctx *c, Node *n) {
     int dout = w->shape[0], din = w->shape[1];
     int m = (int)(x->numel / (size_t)din);
     if (needs_grad(c, x)) gemm(0, 0, m, din, dout, 1, y->grad, dout, w->data, din, 1, grad_buf(c, x), din);
-    if (needs_grad(c, w)) gemm(1, 0, dout, din, m, 1, y->grad, dout, x->data, din, 1, grad_buf(c, w), din);
+    if (needs_grad(c, w)) {
+        real beta, *dw = grad_buf_beta(c, w, &beta);
+        gemm(1, 0, dout, din, m, 1, y->grad, dout, x->data, din, beta, dw, din);
+    }
     if (needs_grad(c, b)) {
         real *db = grad_buf(c, b);
         for (int i = 0; i < m; i++)

@@ -92,6 +92,8 @@ struct Tensor {
     unsigned char is_param;       /* a trainable parameter, owned by a ParamSet */
     unsigned char grad_seen;      /* a parameter that has received a gradient at least once (PyTorch's
                                      optimisers skip parameters whose .grad is still None) */
+    unsigned char grad_zero;      /* a parameter whose .grad is zero but has not been written yet (see
+                                     paramset_zero_grad); read it through param_grad */
     const char *name;             /* official state_dict key for parameters and buffers; NULL otherwise */
 };
 
@@ -178,6 +180,9 @@ void tensor_copy_data(Tensor *dst, const Tensor *src);
 Node *record(Ctx *c, const OpInfo *op, Tensor *out, int nin, Tensor *const *in);
 int needs_grad(Ctx *c, const Tensor *t);   /* inside a backward: does t want a gradient in this pass? */
 real *grad_buf(Ctx *c, Tensor *t);         /* inside a backward: t's gradient buffer, zeroed on first use */
+/* The same for an op that writes the whole gradient with a GEMM: *beta is 0 when the buffer holds no
+ * gradient yet (it is then not zeroed first), 1 when the GEMM must add to it. */
+real *grad_buf_beta(Ctx *c, Tensor *t, real *beta);
 
 /* d loss / d p for every parameter (and marked input) that loss depends on, accumulated into p->grad.
  * Marked inputs (requires_grad set by the caller, not parameters) get their gradient in x->grad for this
@@ -230,7 +235,12 @@ Tensor *buffer_new(ParamSet *ps, const char *name, DType dt, int ndim, const int
 void paramset_alloc(ParamSet *ps);
 Tensor *paramset_find(const ParamSet *ps, const char *name);
 size_t paramset_count(const ParamSet *ps);     /* trainable elements (what ARCHITECTURE.md 0.1 counts) */
+/* Zeroes every .grad without touching memory: each parameter is marked, and the first op that takes its
+ * gradient in a backward pass either zeroes it or, like a weight gradient GEMM (beta 0), overwrites it.
+ * That saves a pass over all the gradients and a read of them per step. Code that reads a gradient
+ * after backward calls param_grad, which zeroes one that no op took. */
 void paramset_zero_grad(ParamSet *ps);
+real *param_grad(Tensor *t);
 
 /* ---- ops --------------------------------------------------------------------------------------------
  * Every op takes the context first, returns a new arena tensor and never writes its inputs. Shapes are

@@ -299,6 +299,49 @@ static void test_gradients(void) {
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) tensor_free(all[i]);
 }
 
+/* A weight gradient written by a GEMM with beta 0 (grad_buf_beta) after zero_grad: the first op to take
+ * it in a pass (the linear, last on the tape) overwrites whatever the buffer held, the next (a bmm on the
+ * same weight) adds, and a pass without zero_grad adds to the previous one. */
+static void test_lazy_zero_grad(void) {
+    ParamSet ps;
+    paramset_init(&ps);
+    Tensor *w = param_new(&ps, "w", 2, DIMS(2, 3));
+    paramset_alloc(&ps);
+    for (int i = 0; i < 6; i++) w->data[i] = (real)(0.25 * i - 0.5);
+    real xs[12], vs[8];
+    for (int i = 0; i < 12; i++) xs[i] = (real)(0.1 * i - 0.3);
+    for (int i = 0; i < 8; i++) vs[i] = (real)(0.2 * i - 0.7);
+    /* L = sum(v W) + sum(x W^T): dL/dW_jk = sum_n v_nj + sum_n x_nk */
+    double want[6];
+    for (int j = 0; j < 2; j++)
+        for (int k = 0; k < 3; k++) {
+            want[j * 3 + k] = 0;
+            for (int n = 0; n < 4; n++) want[j * 3 + k] += vs[n * 2 + j] + xs[n * 3 + k];
+        }
+    Ctx c;
+    ctx_init(&c);
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass != 1) {
+            for (int i = 0; i < 6; i++) w->grad[i] = 1e6;   /* stale values the GEMM must not add to */
+            paramset_zero_grad(&ps);
+        }
+        Tensor *x = tensor_new(&c, 2, DIMS(4, 3)), *v = tensor_new(&c, 3, DIMS(1, 4, 2));
+        memcpy(x->data, xs, sizeof xs);
+        memcpy(v->data, vs, sizeof vs);
+        Tensor *first = t_sum_all(&c, t_bmm(&c, v, t_reshape(&c, w, 3, DIMS(1, 2, 3)), 0, 0));
+        Tensor *L = t_add(&c, first, t_sum_all(&c, t_linear(&c, x, w, NULL)));
+        backward(&c, L);
+        int ok = !w->grad_zero;
+        double times = pass == 1 ? 2 : 1;   /* pass 1 did not zero: it adds to pass 0 */
+        for (int i = 0; i < 6; i++) ok &= close_enough(w->grad[i], times * want[i], 1e-5, 1e-5);
+        check(ok, "pass %d: the weight gradient is %g x the analytic one (first use overwrites, then adds)", pass,
+              times);
+        ctx_reset(&c);
+    }
+    ctx_free(&c);
+    paramset_free(&ps);
+}
+
 /* ---- tape semantics -------------------------------------------------------------------------------- */
 static void test_tape(void) {
     ParamSet ps;
@@ -351,11 +394,14 @@ static void test_tape(void) {
     for (int i = 0; i < 3; i++) ok &= close_enough(g->data[i], 2 * tanh(i + 1.0), 1e-6, 1e-6);
     check(ok, "grad_of with respect to an activation");
     paramset_zero_grad(&ps);
-    check(w->grad[0] == 0 && u->grad[2] == 0, "zero_grad clears the parameter set");
+    check(w->grad_zero && u->grad_zero && param_grad(w)[0] == 0 && param_grad(u)[2] == 0,
+          "zero_grad marks the parameter set, and param_grad reads zeros");
+    paramset_zero_grad(&ps);
     /* detach: no gradient flows through */
     Tensor *L3 = t_sum_all(&c, t_mul(&c, t_detach(&c, w), u));
     backward(&c, L3);
-    check(w->grad[1] == 0 && close_enough(u->grad[1], 2, 1e-7, 0), "detach stops the gradient");
+    check(w->grad_zero && param_grad(w)[1] == 0 && !u->grad_zero && close_enough(u->grad[1], 2, 1e-7, 0),
+          "detach stops the gradient (w's stays unwritten and reads zero)");
     /* a marked input gets its gradient */
     ctx_reset(&c);
     Tensor *x = tensor_new(&c, 1, DIMS(3));
@@ -551,6 +597,7 @@ int main(void) {
     test_values();
     test_gradients();
     test_tape();
+    test_lazy_zero_grad();
     test_paramset();
     test_gradient_penalty();
     test_dry_run_and_steady_state();
