@@ -121,9 +121,21 @@ void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, 
 #define GEMM_NC (2048 / GEMM_NR * GEMM_NR)  /* B block KC x NC (4 MB) stays in L3; large so A is repacked rarely */
 #endif
 
-enum { MR = GEMM_MR, NR = GEMM_NR, KC = GEMM_KC, MC = GEMM_MC, NC = GEMM_NC, NV = GEMM_NR / VLEN };
+/* A second micro-tile height, for row counts that MR pads badly. Each GEMM takes whichever of the two
+ * pads fewer rows: 64 rows are 70 with MR = 10 but 64 with 8, 50 rows are 50 with 10 but 56 with 8
+ * (measured: the small stage-1 step is 6% faster with 8, the cINN step 10-15% slower). An element of C
+ * gets the same FMAs in the same order with either, so the choice never changes a result. */
+#if defined(SIMD_AVX512) && !defined(GEMM_MR_ALT)
+#define GEMM_MR_ALT 8
+#elif !defined(GEMM_MR_ALT)
+#define GEMM_MR_ALT GEMM_MR  /* one height: the others were not measured with two */
+#endif
 
-/* Layout of a packed A micro-panel: element (i, p) at i*A_RS + p*A_CS, panels MR*AST apart.
+enum { MR = GEMM_MR, MR_ALT = GEMM_MR_ALT, NR = GEMM_NR, KC = GEMM_KC, MC = GEMM_MC, NC = GEMM_NC,
+       NV = GEMM_NR / VLEN };
+
+/* Layout of a packed A micro-panel: element (i, p) at i*A_RS + p*A_CS, panels mr*AST apart (mr: the
+ * GEMM's tile height, MR or MR_ALT).
  * Vector builds use i-major rows (A_CS = 1) at a stride AST of KC plus one cache line, so the MR rows
  * do not fall into the same L1 sets (a stride of exactly 2 KB would put every other row in one set). The scalar build uses p-major panels (A_RS = 1): then compilers vectorise the micro-kernel
  * along a row of C, whereas with i-major rows they vectorise along k and keep nothing in registers. */
@@ -134,7 +146,9 @@ enum { AST = GEMM_KC, A_RS = 1, A_CS = GEMM_MR };
 #endif
 
 _Static_assert(GEMM_NR % VLEN == 0, "NR must be a multiple of the vector length");
-_Static_assert(GEMM_MC % GEMM_MR == 0, "MC must be a multiple of MR");
+_Static_assert(GEMM_MC % GEMM_MR == 0 && GEMM_MC % GEMM_MR_ALT == 0, "MC must be a multiple of both heights");
+_Static_assert(GEMM_MR_ALT <= GEMM_MR, "the tile arrays are MR tall");
+_Static_assert(VLEN > 1 || GEMM_MR_ALT == GEMM_MR, "the scalar build's A layout has MR in it (A_CS)");
 _Static_assert(GEMM_NC % GEMM_NR == 0, "NC must be a multiple of NR");
 
 /* ==================================================================================================== */
@@ -159,13 +173,14 @@ static void transpose_copy(const real *src, size_t lds, size_t rows, size_t cols
         for (size_t c = 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c];
 }
 
-/* A block (rows i0.., mc of them; k from p0, kc of them) into MR-row micro-panels in the layout above.
- * Rows from mc up to the next multiple of MR are zero, so the micro-kernel never needs a row count. */
-static void pack_a(int ta, const real *A, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, real *dst) {
-    for (size_t q = 0; q * MR < mc; q++) {
-        size_t rows = mc - q * MR < MR ? mc - q * MR : MR;
-        real *d = dst + q * MR * AST;
-        const real *src = ta ? A + p0 * lda + i0 + q * MR : A + (i0 + q * MR) * lda + p0;
+/* A block (rows i0.., mc of them; k from p0, kc of them) into mr-row micro-panels in the layout above.
+ * Rows from mc up to the next multiple of mr are zero, so the micro-kernel never needs a row count. */
+static void pack_a(int ta, const real *A, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, size_t mr,
+                   real *dst) {
+    for (size_t q = 0; q * mr < mc; q++) {
+        size_t rows = mc - q * mr < mr ? mc - q * mr : mr;
+        real *d = dst + q * mr * AST;
+        const real *src = ta ? A + p0 * lda + i0 + q * mr : A + (i0 + q * mr) * lda + p0;
         if (!ta && A_CS == 1)       /* rows to rows */
             for (size_t i = 0; i < rows; i++) memcpy(d + i * A_RS, src + i * lda, kc * sizeof(real));
         else if (!ta)               /* rows to columns */
@@ -174,7 +189,7 @@ static void pack_a(int ta, const real *A, size_t lda, size_t i0, size_t mc, size
             for (size_t p = 0; p < kc; p++) memcpy(d + p * A_CS, src + p * lda, rows * sizeof(real));
         else                        /* columns to rows */
             transpose_copy(src, lda, kc, rows, d, A_RS);
-        for (size_t i = rows; i < MR; i++)
+        for (size_t i = rows; i < mr; i++)
             for (size_t p = 0; p < kc; p++) d[i * A_RS + p * A_CS] = 0;
     }
 }
@@ -198,15 +213,15 @@ static void pack_b(int tb, const real *B, size_t ldb, size_t p0, size_t kc, size
 /* micro-kernel                                                                                          */
 /* ==================================================================================================== */
 
-/* c (an MR x NR tile with row stride ldc) = alpha acc + beta c; beta == 0 never reads c. */
-static inline void tile_store(vreal acc[MR][NV], real *c, size_t ldc, real alpha, real beta) {
+/* c (an mr x NR tile with row stride ldc) = alpha acc + beta c; beta == 0 never reads c. */
+static inline void tile_store(const int mr, vreal acc[MR][NV], real *c, size_t ldc, real alpha, real beta) {
     vreal va = vset1(alpha);
     if (beta == 0) {
-        for (int i = 0; i < MR; i++)
+        for (int i = 0; i < mr; i++)
             for (int v = 0; v < NV; v++) vstore(c + (size_t)i * ldc + (size_t)v * VLEN, vmul(va, acc[i][v]));
     } else {
         vreal vb = vset1(beta);
-        for (int i = 0; i < MR; i++)
+        for (int i = 0; i < mr; i++)
             for (int v = 0; v < NV; v++) {
                 real *cp = c + (size_t)i * ldc + (size_t)v * VLEN;
                 vstore(cp, vfma(vb, vload(cp), vmul(va, acc[i][v])));
@@ -218,31 +233,33 @@ static inline void tile_store(vreal acc[MR][NV], real *c, size_t ldc, real alpha
  * trip to memory (16 steps of MR x NV FMAs are a few hundred cycles), near enough to stay in L1. */
 enum { B_PREFETCH_ROWS = 16, LINE_REALS = 64 / (int)sizeof(real) };
 
-/* The only loop is over k: per step, NV vector loads of B and MR broadcasts of A feed MR*NV FMAs into
- * accumulators that stay in registers. B's rows are ldbp apart: NR in a packed panel, ldb when B is read
- * in place (then the rows B_PREFETCH_ROWS ahead are prefetched; the caller passes only full panels).
- * Edge tiles (rows < MR or cols < NR) go through a local tile so the arithmetic on every element of C is
+/* The only loop is over k: per step, NV vector loads of B and mr broadcasts of A feed mr*NV FMAs into
+ * accumulators that stay in registers. mr is a constant (MR or MR_ALT) in the two kernels below, which
+ * the compiler builds from this one body. B's rows are ldbp apart: NR in a packed panel, ldb when B is
+ * read in place (then the rows B_PREFETCH_ROWS ahead are prefetched; the caller passes only full panels).
+ * Edge tiles (rows < mr or cols < NR) go through a local tile so the arithmetic on every element of C is
  * the same as in a full tile. */
-static void micro_kernel(size_t kc, const real *restrict a, const real *restrict b, size_t ldbp,
-                         real *restrict c, size_t ldc, size_t rows, size_t cols, real alpha, real beta) {
+static inline void micro_kernel_body(const int mr, size_t kc, const real *restrict a, const real *restrict b,
+                                     size_t ldbp, real *restrict c, size_t ldc, size_t rows, size_t cols,
+                                     real alpha, real beta) {
     for (size_t i = 0; i < rows; i++)
         for (size_t j = 0; j < cols; j += LINE_REALS) simd_prefetch_write(c + i * ldc + j);
     vreal acc[MR][NV];
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < mr; i++)
         for (int v = 0; v < NV; v++) acc[i][v] = vzero();
     for (size_t p = 0; p < kc; p++) {
         if (ldbp != NR)
             for (int j = 0; j < NR; j += LINE_REALS) simd_prefetch(b + B_PREFETCH_ROWS * ldbp + j);
         vreal bv[NV];
         for (int v = 0; v < NV; v++) bv[v] = vload(b + v * VLEN);
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < mr; i++) {
             vreal ai = vset1(a[(size_t)i * A_RS + p * A_CS]);
             for (int v = 0; v < NV; v++) acc[i][v] = vfma(ai, bv[v], acc[i][v]);
         }
         b += ldbp;
     }
-    if (rows == MR && cols == NR) {
-        tile_store(acc, c, ldc, alpha, beta);
+    if (rows == (size_t)mr && cols == NR) {
+        tile_store(mr, acc, c, ldc, alpha, beta);
         return;
     }
     real tile[MR * NR];
@@ -250,8 +267,18 @@ static void micro_kernel(size_t kc, const real *restrict a, const real *restrict
         memset(tile, 0, sizeof tile);
         for (size_t i = 0; i < rows; i++) memcpy(tile + i * NR, c + i * ldc, cols * sizeof(real));
     }
-    tile_store(acc, tile, NR, alpha, beta);
+    tile_store(mr, acc, tile, NR, alpha, beta);
     for (size_t i = 0; i < rows; i++) memcpy(c + i * ldc, tile + i * NR, cols * sizeof(real));
+}
+
+static void micro_kernel(size_t kc, const real *restrict a, const real *restrict b, size_t ldbp,
+                         real *restrict c, size_t ldc, size_t rows, size_t cols, real alpha, real beta) {
+    micro_kernel_body(MR, kc, a, b, ldbp, c, ldc, rows, cols, alpha, beta);
+}
+
+static void micro_kernel_alt(size_t kc, const real *restrict a, const real *restrict b, size_t ldbp,
+                             real *restrict c, size_t ldc, size_t rows, size_t cols, real alpha, real beta) {
+    micro_kernel_body(MR_ALT, kc, a, b, ldbp, c, ldc, rows, cols, alpha, beta);
 }
 
 /* ==================================================================================================== */
@@ -265,6 +292,7 @@ typedef struct GemmArgs {
     const real *A, *B;
     size_t lda, ldb, ldc;
     real *C;
+    size_t mr;             /* the micro-tile height: MR or MR_ALT */
     int gm, gn;            /* the thread grid: gm row blocks x gn column blocks */
 } GemmArgs;
 
@@ -297,7 +325,8 @@ enum { B_IN_PLACE_MAX_LDB = 4096 / (int)sizeof(real) };
 /* The five loops on the rectangle rows [r0, r1) x columns [c0, c1) of C. */
 static void gemm_rect(const GemmArgs *g, size_t r0, size_t r1, size_t c0, size_t c1) {
     size_t mc_max = r1 - r0 < MC ? r1 - r0 : MC, nc_max = c1 - c0 < NC ? c1 - c0 : NC;
-    real *pa = pack_buffer(&tl_pack_a, (mc_max + MR - 1) / MR * MR * AST);
+    size_t mr = g->mr;
+    real *pa = pack_buffer(&tl_pack_a, (mc_max + mr - 1) / mr * mr * AST);
     real *pb = pack_buffer(&tl_pack_b, (g->k < KC ? g->k : KC) * ((nc_max + NR - 1) / NR * NR));
     int b_in_place = !g->tb && r1 - r0 <= MC && g->ldb <= B_IN_PLACE_MAX_LDB;
     for (size_t jc = c0; jc < c1; jc += NC) {
@@ -309,15 +338,16 @@ static void gemm_rect(const GemmArgs *g, size_t r0, size_t r1, size_t c0, size_t
             if (full < nc) pack_b(g->tb, g->B, g->ldb, pc, kc, jc + full, nc - full, pb + full * kc);
             for (size_t ic = r0; ic < r1; ic += MC) {
                 size_t mc = r1 - ic < MC ? r1 - ic : MC;
-                pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, pa);
+                pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, mr, pa);
                 for (size_t jr = 0; jr < nc; jr += NR) {
                     size_t cols = nc - jr < NR ? nc - jr : NR;
                     const real *b = jr < full ? g->B + pc * g->ldb + jc + jr : pb + jr * kc;
                     size_t ldbp = jr < full ? g->ldb : NR;
-                    for (size_t ir = 0; ir < mc; ir += MR) {
-                        size_t rows = mc - ir < MR ? mc - ir : MR;
-                        micro_kernel(kc, pa + ir * AST, b, ldbp, g->C + (ic + ir) * g->ldc + jc + jr, g->ldc,
-                                     rows, cols, g->alpha, beta);
+                    for (size_t ir = 0; ir < mc; ir += mr) {
+                        size_t rows = mc - ir < mr ? mc - ir : mr;
+                        real *c = g->C + (ic + ir) * g->ldc + jc + jr;
+                        if (mr == MR) micro_kernel(kc, pa + ir * AST, b, ldbp, c, g->ldc, rows, cols, g->alpha, beta);
+                        else micro_kernel_alt(kc, pa + ir * AST, b, ldbp, c, g->ldc, rows, cols, g->alpha, beta);
                     }
                 }
             }
@@ -329,9 +359,9 @@ static void gemm_rect(const GemmArgs *g, size_t r0, size_t r1, size_t c0, size_t
 static void gemm_task(void *arg, int t, int thread) {
     (void)thread;
     const GemmArgs *g = arg;
-    size_t tm = (g->m + MR - 1) / MR, tn = (g->n + NR - 1) / NR;   /* micro-tiles per dimension */
+    size_t tm = (g->m + g->mr - 1) / g->mr, tn = (g->n + NR - 1) / NR;   /* micro-tiles per dimension */
     size_t bi = (size_t)(t / g->gn), bj = (size_t)(t % g->gn);
-    size_t r0 = tm * bi / g->gm * MR, r1 = tm * (bi + 1) / g->gm * MR;
+    size_t r0 = tm * bi / g->gm * g->mr, r1 = tm * (bi + 1) / g->gm * g->mr;
     size_t c0 = tn * bj / g->gn * NR, c1 = tn * (bj + 1) / g->gn * NR;
     if (r1 > g->m) r1 = g->m;
     if (c1 > g->n) c1 = g->n;
@@ -345,11 +375,11 @@ static void choose_grid(GemmArgs *g, int nthreads) {
     g->gm = g->gn = 1;
     double fmas = (double)g->m * g->n * g->k;
     if (nthreads <= 1 || fmas < 2e5) return;
-    size_t tm = (g->m + MR - 1) / MR, tn = (g->n + NR - 1) / NR;
+    size_t tm = (g->m + g->mr - 1) / g->mr, tn = (g->n + NR - 1) / NR;
     double best = -1;
     for (int gm = 1; gm <= nthreads; gm++) {
         int gn = nthreads / gm;
-        double rows = (double)((tm + gm - 1) / gm * MR), cols = (double)((tn + gn - 1) / gn * NR);
+        double rows = (double)((tm + gm - 1) / gm * g->mr), cols = (double)((tn + gn - 1) / gn * NR);
         double cost = rows * cols / 16 + rows + cols;
         if (best < 0 || cost < best) {
             best = cost;
@@ -381,6 +411,8 @@ void gemm(int ta, int tb, int m, int n, int k, real alpha, const real *A, int ld
     GemmArgs g = {.ta = ta, .tb = tb, .m = (size_t)m, .n = (size_t)n, .k = (size_t)k, .alpha = alpha,
                   .beta = beta, .A = A, .B = B, .lda = (size_t)lda, .ldb = (size_t)ldb, .ldc = (size_t)ldc,
                   .C = C};
+    size_t pad = ((size_t)m + MR - 1) / MR * MR, pad_alt = ((size_t)m + MR_ALT - 1) / MR_ALT * MR_ALT;
+    g.mr = pad_alt < pad ? MR_ALT : MR;
     choose_grid(&g, pool_in_task() ? 1 : threads_count());
     if (g.gm * g.gn == 1)
         gemm_rect(&g, 0, g.m, 0, g.n);

@@ -245,6 +245,8 @@ int main(void) {
         {250, 40, 600}, {17, 2100, 20}, {10, 32, 256}, {16, 16, 16}, {2, 1, 700},
         /* small m with B read in place (tb = 0): several k blocks; full panels beside a packed edge */
         {20, 100, 1100}, {240, 70, 30},
+        /* rows that the shorter micro-tile pads less (MR_ALT where there is one), over two row blocks */
+        {264, 40, 70},
     };
     int nshapes = (int)(sizeof shapes / sizeof *shapes);
     double t0 = now_seconds();
