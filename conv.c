@@ -259,7 +259,9 @@ static void col2vol(real *dx, const real *col, size_t ldc, const ConvGeom *g, si
  *                  y_t (Cout, Nq) += w_abd (Cout, Cin) xp_{t s0 - p0 + a} (Cin, Nq) shifted by b Wp + d,
  *              where xp is the frame padded in H and W and positions are counted on the padded grid
  *              (q = h Wp + w, Nq = (Ho - 1) Wp + Wo; the Wp - Wo columns past each row are computed and
- *              dropped). B is read straight from xp with ldb = the padded frame stride: no vol2col. Taps
+ *              dropped). Rows share their padding: one gap of p2 zeros ends a row and starts the next, so
+ *              Wp = W + p2, not W + 2 p2 (a tap past the right edge reads the next row's gap), which halves
+ *              the dropped columns. B is read straight from xp with ldb = the padded frame stride: no vol2col. Taps
  *              that fall on padding frames are skipped. The weight gradient is the same walk with
  *              dw_abd += dy_t xp^T. Each GEMM has K = Cin, small enough to stay in cache.
  *   vol2col    everything else (strided H/W, small frames, few input channels): col tiles + GEMM.
@@ -281,16 +283,26 @@ static size_t weight_count(const ConvGeom *g) { return (size_t)g->cout * (size_t
 
 static int weight_copy_ok(const ConvGeom *g) { return weight_count(g) * sizeof(real) <= CONV_WCOPY_BYTES; }
 
-/* The padded frame (Hp, Wp) and the padded-grid positions Nq of one output frame. */
-static size_t frame_hwp(const ConvGeom *g) { return (size_t)(g->in[1] + 2 * g->p[1]) * (size_t)(g->in[2] + 2 * g->p[2]); }
+/* The padded frame: Hp = H + 2 p1 rows of Wp = W + p2 (each row's p2 leading zeros are also the right
+ * padding of the row before), then p2 zeros that end the last row; and the padded-grid positions Nq of
+ * one output frame. */
+static int frame_wp(const ConvGeom *g) { return g->in[2] + g->p[2]; }
+static size_t frame_hwp(const ConvGeom *g) {
+    return (size_t)(g->in[1] + 2 * g->p[1]) * (size_t)frame_wp(g) + (size_t)g->p[2];
+}
 static size_t frame_nq(const ConvGeom *g) {
-    return (size_t)(g->out[1] - 1) * (size_t)(g->in[2] + 2 * g->p[2]) + (size_t)g->out[2];
+    return (size_t)(g->out[1] - 1) * (size_t)frame_wp(g) + (size_t)g->out[2];
 }
 
 /* The shifted lowering pays for the dropped columns and for one GEMM per tap with K = Cin: it wins when
- * Cin fills a GEMM panel and the padded rows are not much wider than the output rows. */
+ * Cin fills a GEMM panel, the padded rows are not much wider than the output rows, and a frame has
+ * enough positions to pay for the GEMM's packing of each tap's weights (measured on 8x8 and 4x4 frames
+ * with 256 channels: 1.7 and 3.2 times slower than vol2col). Shared row padding needs p2 <= k2 - 1, so
+ * that an output row (Wo = W + 2 p2 - k2 + 1) fits in Wp. */
+enum { SHIFTED_MIN_POSITIONS = 128 };
 static int use_shifted(const ConvGeom *g) {
     if (g->s[1] != 1 || g->s[2] != 1 || is_pointwise(g) || !weight_copy_ok(g) || g->cin < 16) return 0;
+    if (g->p[2] > g->k[2] - 1 || frame_nq(g) < SHIFTED_MIN_POSITIONS) return 0;
     size_t frames = (size_t)g->cin * (size_t)g->k[0] * frame_hwp(g) + (size_t)g->cout * frame_nq(g);
     if (frames * sizeof(real) > col_bytes) return 0;   /* the padded frames obey the column budget */
     return (double)frame_nq(g) <= 1.2 * (double)g->out[1] * (double)g->out[2];
@@ -422,7 +434,7 @@ static int frame_valid(const ConvGeom *g, int t, int a) {
 static void pad_frames(const FrameJob *j, size_t c0, size_t c1) {
     const ConvGeom *g = j->g;
     const int *I = g->in, *p = g->p;
-    int Wp = I[2] + 2 * p[2], k0 = g->k[0];
+    int Wp = frame_wp(g), k0 = g->k[0];
     size_t hwp = frame_hwp(g);
     for (size_t c = c0; c < c1; c++)
         for (int a = 0; a < k0; a++) {
@@ -431,13 +443,12 @@ static void pad_frames(const FrameJob *j, size_t c0, size_t c1) {
             real *dst = j->xp + (c * (size_t)k0 + (size_t)a) * hwp;
             const real *src = j->xn + (c * (size_t)I[0] + (size_t)ti) * (size_t)I[1] * I[2];
             memset(dst, 0, (size_t)p[1] * Wp * sizeof(real));
-            for (int h = 0; h < I[1]; h++) {
+            for (int h = 0; h < I[1]; h++) {   /* the gap, then the row: the next gap closes it */
                 real *row = dst + (size_t)(h + p[1]) * Wp;
                 memset(row, 0, (size_t)p[2] * sizeof(real));
                 memcpy(row + p[2], src + (size_t)h * I[2], (size_t)I[2] * sizeof(real));
-                memset(row + p[2] + I[2], 0, (size_t)p[2] * sizeof(real));
             }
-            memset(dst + (size_t)(I[1] + p[1]) * Wp, 0, (size_t)p[1] * Wp * sizeof(real));
+            memset(dst + (size_t)(I[1] + p[1]) * Wp, 0, ((size_t)p[1] * Wp + (size_t)p[2]) * sizeof(real));
         }
 }
 
@@ -451,7 +462,7 @@ static void frame_prepare_task(void *arg, int part, int thread) {
     pad_frames(j, c0, c1);
     if (!j->dyn) return;
     const int *O = g->out;
-    int Wp = g->in[2] + 2 * g->p[2];
+    int Wp = frame_wp(g);
     size_t nq = frame_nq(g);
     split_range((size_t)g->cout, j->nparts, part, 1, &c0, &c1);
     for (size_t c = c0; c < c1; c++) {
@@ -470,7 +481,7 @@ static void frame_forward_task(void *arg, int part, int thread) {
     const FrameJob *j = arg;
     const ConvGeom *g = j->g;
     const int *O = g->out;
-    int k0 = g->k[0], k1 = g->k[1], k2 = g->k[2], Wp = g->in[2] + 2 * g->p[2];
+    int k0 = g->k[0], k1 = g->k[1], k2 = g->k[2], Wp = frame_wp(g);
     size_t hwp = frame_hwp(g), nq = frame_nq(g), ci_n = (size_t)g->cin, co_n = (size_t)g->cout, q0, q1;
     split_range(nq, j->nparts, part, CONV_TILE_ALIGN, &q0, &q1);
     if (q0 >= q1) return;
@@ -510,7 +521,7 @@ static void frame_dw_task(void *arg, int part, int thread) {
     (void)thread;
     const FrameJob *j = arg;
     const ConvGeom *g = j->g;
-    int k0 = g->k[0], k1 = g->k[1], k2 = g->k[2], Wp = g->in[2] + 2 * g->p[2];
+    int k0 = g->k[0], k1 = g->k[1], k2 = g->k[2], Wp = frame_wp(g);
     size_t hwp = frame_hwp(g), nq = frame_nq(g), ci_n = (size_t)g->cin, co_n = (size_t)g->cout, c0, c1;
     split_range(ci_n, j->nparts, part, 1, &c0, &c1);
     if (c0 >= c1) return;
