@@ -33,12 +33,14 @@ TESTSRC := $(wildcard tests/test_*.c)
 TESTS32 := $(patsubst tests/%.c, $(B)/f32/%, $(TESTSRC))
 TESTS64 := $(patsubst tests/%.c, $(B)/f64/%, $(TESTSRC))
 
-.PHONY: all test bench clean
+.PHONY: all test bench clean i2v
 .SECONDARY:   # keep the object files between builds
 all: i2v
 
+# ./i2v is the binary of the variant just built: checked on every make (phony), copied when it differs,
+# so `make` after `make PORTABLE=1` brings the native binary back although ./i2v is newer than it.
 i2v: $(B)/f32/i2v
-	cp $< $@.new && mv -f $@.new $@   # a rename works even while an old ./i2v is running
+	@cmp -s $< $@ || { echo "cp $< $@"; cp $< $@.new && mv -f $@.new $@; }   # a rename works while an old ./i2v runs
 
 $(B)/f32/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
