@@ -259,10 +259,10 @@ static void col2vol(real *dx, const real *col, size_t ldc, const ConvGeom *g, si
  *                  y_t (Cout, Nq) += w_abd (Cout, Cin) xp_{t s0 - p0 + a} (Cin, Nq) shifted by b Wp + d,
  *              where xp is the frame padded in H and W and positions are counted on the padded grid
  *              (q = h Wp + w, Nq = (Ho - 1) Wp + Wo; the Wp - Wo columns past each row are computed and
- *              dropped). Rows share their padding: one gap of p2 zeros ends a row and starts the next, so
- *              Wp = W + p2, not W + 2 p2 (a tap past the right edge reads the next row's gap), which halves
- *              the dropped columns. B is read straight from xp with ldb = the padded frame stride: no vol2col. Taps
- *              that fall on padding frames are skipped. The weight gradient is the same walk with
+ *              dropped). Rows share their padding: one gap of p2 zeros ends a row and starts the next,
+ *              so Wp = W + p2, not W + 2 p2 (a tap past the right edge reads the next row's gap), which
+ *              halves the dropped columns. B is read straight from xp with ldb = the padded frame stride:
+ *              no vol2col. Taps that fall on padding frames are skipped. The weight gradient is the same walk with
  *              dw_abd += dy_t xp^T. Each GEMM has K = Cin, small enough to stay in cache.
  *   vol2col    everything else (strided H/W, small frames, few input channels): col tiles + GEMM.
  * The input gradient of a stride-1 convolution is the forward convolution of dy with the flipped kernel

@@ -135,10 +135,11 @@ enum { MR = GEMM_MR, MR_ALT = GEMM_MR_ALT, NR = GEMM_NR, KC = GEMM_KC, MC = GEMM
        NV = GEMM_NR / VLEN };
 
 /* Layout of a packed A micro-panel: element (i, p) at i*A_RS + p*A_CS, panels mr*AST apart (mr: the
- * GEMM's tile height, MR or MR_ALT).
- * Vector builds use i-major rows (A_CS = 1) at a stride AST of KC plus one cache line, so the MR rows
- * do not fall into the same L1 sets (a stride of exactly 2 KB would put every other row in one set). The scalar build uses p-major panels (A_RS = 1): then compilers vectorise the micro-kernel
- * along a row of C, whereas with i-major rows they vectorise along k and keep nothing in registers. */
+ * GEMM's tile height, MR or MR_ALT). Vector builds use i-major rows (A_CS = 1) at a stride AST of KC plus
+ * one cache line, so the rows do not fall into the same L1 sets (a stride of exactly 2 KB would put every
+ * other row in one set). The scalar build uses p-major panels (A_RS = 1): then compilers vectorise the
+ * micro-kernel along a row of C, whereas with i-major rows they vectorise along k and keep nothing in
+ * registers. */
 #if VLEN > 1
 enum { AST = GEMM_KC + 64 / (int)sizeof(real), A_RS = AST, A_CS = 1 };
 #else
@@ -318,8 +319,9 @@ static real *pack_buffer(PackBuf *b, size_t count) {
 
 /* B is read in place (see the top of the file) when tb = 0, the rectangle's rows fit one A block, and
  * B's rows are at most 4 KB apart: rows a large power of two apart would all land in a few cache sets and
- * evict each other before the next row tile reads them again (measured: the generator's convolutions
- * with ldb of 1K-16K became 4% slower). */
+ * evict each other before the next row tile reads them again. (Measured without the bound: the BAIR
+ * generator's convolutions, ldb 1K-16K, 4% slower in one run, within the machine's noise in others; the
+ * small config's 3% faster.) */
 enum { B_IN_PLACE_MAX_LDB = 4096 / (int)sizeof(real) };
 
 /* The five loops on the rectangle rows [r0, r1) x columns [c0, c1) of C. */
