@@ -4,6 +4,7 @@
 #   make PORTABLE=1 ...  no intrinsics and no -march=native (any C11 compiler)
 #   make SAN=1 test      AddressSanitizer + UndefinedBehaviorSanitizer
 #   make QUICK=1 test    skip the slow learning tests (SAN and PORTABLE runs do this by default)
+#   make check-long      checks too long for make test (stage 1 against repeating x0: 17 minutes)
 #   make bench           the speed benchmarks (./i2v bench)
 CC      ?= cc
 OPT     ?= -O3
@@ -33,7 +34,7 @@ TESTSRC := $(wildcard tests/test_*.c)
 TESTS32 := $(patsubst tests/%.c, $(B)/f32/%, $(TESTSRC))
 TESTS64 := $(patsubst tests/%.c, $(B)/f64/%, $(TESTSRC))
 
-.PHONY: all test bench clean i2v
+.PHONY: all test check-long bench clean i2v
 .SECONDARY:   # keep the object files between builds
 all: i2v
 
@@ -57,12 +58,19 @@ $(B)/f32/test_%: tests/test_%.c $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) $(HEADE
 $(B)/f64/test_%: tests/test_%.c $(patsubst %.c, $(B)/f64/%.o, $(LIBSRC)) $(HEADERS)
 	$(CC) $(CFLAGS) -DI2V_DOUBLE -I. $< $(patsubst %.c, $(B)/f64/%.o, $(LIBSRC)) -o $@ $(LDLIBS)
 
+$(B)/f32/long_%: tests/long_%.c $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) $(HEADERS)
+	$(CC) $(CFLAGS) -I. $< $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) -o $@ $(LDLIBS)
+
 $(B)/runner: tests/runner.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 test: i2v $(B)/runner $(TESTS32) $(TESTS64)   # test_program runs ./i2v
 	I2V_QUICK=$(QUICK) $(B)/runner $(TESTS64) $(TESTS32)
+
+# checks too long for `make test` (about 17 minutes on 2 cores): stage 1 against the repeat-x0 baseline
+check-long: $(B)/runner $(B)/f32/long_learning
+	$(B)/runner $(B)/f32/long_learning
 
 bench: i2v
 	./i2v bench

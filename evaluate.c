@@ -215,6 +215,15 @@ int report_write(const EvalReport *r, const char *path, I2vError *e) {
 /* the demo                                                                                              */
 /* ==================================================================================================== */
 
+void demo_world(DataConfig *c) {
+    c->synth_distractors = 0;
+    c->synth_occluder = 0;
+    c->synth_texture = 0;
+    c->synth_object_scale = 2.2;
+    c->synth_speed_min = 1.5;
+    c->synth_speed_max = 4;
+}
+
 /* The demo's configs: the synthetic set at 32 x 32 with 8 frames to predict, small widths everywhere. */
 static void demo_configs(StageSetup *s1, StageSetup *ae, StageSetup *s2, StageSetup *s2c) {
     memset(s1, 0, sizeof *s1);
@@ -226,14 +235,7 @@ static void demo_configs(StageSetup *s1, StageSetup *ae, StageSetup *s2, StageSe
     s1->data.synth_train = 512;
     s1->data.synth_eval = 32;
     s1->data.synth_test = 64;
-    /* an easier world than the default synthetic set, so that minutes suffice: one large object on a flat
-     * background, no distractors or occluders, moving 0.75 to 2 pixels per frame at 32x32 */
-    s1->data.synth_distractors = 0;
-    s1->data.synth_occluder = 0;
-    s1->data.synth_texture = 0;
-    s1->data.synth_object_scale = 2.2;
-    s1->data.synth_speed_min = 1.5;
-    s1->data.synth_speed_max = 4;
+    demo_world(&s1->data);   /* 0.75 to 2 pixels per frame at 32x32 */
     s1->data.workers = 1;
     s1->s1.Training.bs = 8;
     s1->s1.Training.bs_eval = 8;

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+#include "data.h"
 #include "err.h"
 
 typedef struct EvalOpts {
@@ -45,5 +46,9 @@ typedef struct DemoOpts {
     uint64_t seed;
 } DemoOpts;
 int run_demo(const DemoOpts *o, I2vError *e);
+/* The demo's synthetic world, easier than the default so that minutes suffice: one large object on a flat
+ * background, no distractors or occluders, moving 1.5 to 4 pixels per frame at 64 x 64 (scaled with the
+ * size). Sets only those fields of c. */
+void demo_world(DataConfig *c);
 
 #endif
