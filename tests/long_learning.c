@@ -1,7 +1,7 @@
 /* long_learning.c (make check-long): stage 1 beats the baseline that repeats x0 for every frame.
  *
  * The tiny stage-1 config trains on the demo's synthetic world (one large object on a flat background,
- * 0.75 to 2 pixels per frame at 32x32: see demo_configs in evaluate.c) with the reconstruction and KL
+ * 0.75 to 2 pixels per frame at 32x32: demo_world in evaluate.c) with the reconstruction and KL
  * terms only, and is evaluated on clips of another stream. Repeating x0 scores about 21.3 dB there; the
  * check asks for 3 dB more, on average over the 8 predicted frames of 32 held-out clips.
  * Measured (2 cores, 1026 s): +3.59 dB after the 2400 steps (-1.22 after 400, +0.62 after 1200, +3.17
@@ -9,7 +9,6 @@
  * checks learning there). Deterministic for a given thread count. */
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "ae.h"
 #include "check.h"
