@@ -157,7 +157,7 @@ _Static_assert(GEMM_NC % GEMM_NR == 0, "NC must be a multiple of NR");
 /* ==================================================================================================== */
 
 /* dst[c * ldd + r] = src[r * lds + c] for an r x c region: VLEN x VLEN blocks in registers, scalar edges. */
-static void transpose_copy(const real *src, size_t lds, size_t rows, size_t cols, real *dst, size_t ldd) {
+void transpose_copy(const real *src, size_t lds, size_t rows, size_t cols, real *dst, size_t ldd) {
     size_t r = 0;
     for (; r + VLEN <= rows; r += VLEN) {
         size_t c = 0;
@@ -290,9 +290,11 @@ typedef struct GemmArgs {
     int ta, tb;
     size_t m, n, k;
     real alpha, beta;
-    const real *A, *B;
+    const real *A;
+    const real *const *B;  /* nb products C[t] = A B[t] (gemm: one) */
+    real *const *C;
+    int nb;
     size_t lda, ldb, ldc;
-    real *C;
     size_t mr;             /* the micro-tile height: MR or MR_ALT */
     int gm, gn;            /* the thread grid: gm row blocks x gn column blocks */
 } GemmArgs;
@@ -318,38 +320,44 @@ static real *pack_buffer(PackBuf *b, size_t count) {
 }
 
 /* B is read in place (see the top of the file) when tb = 0, the rectangle's rows fit one A block, and
- * B's rows are at most 4 KB apart: rows a large power of two apart would all land in a few cache sets and
- * evict each other before the next row tile reads them again. (Measured without the bound: the BAIR
- * generator's convolutions, ldb 1K-16K, 4% slower in one run, within the machine's noise in others; the
- * small config's 3% faster.) */
-enum { B_IN_PLACE_MAX_LDB = 4096 / (int)sizeof(real) };
+ * B's row stride is not a multiple of 4 KB: rows 4 KB apart all land in the same few cache sets and evict
+ * each other before the next row tile reads them again. Measured (1 thread, m 128, n 1024, k 256): in
+ * place 107-112 GFLOP/s for strides of 1040-3104 floats, 86-89 for 1024, 2048 and 3072; packed 104-106.
+ * The shifted convolution's padded frames (strides of 3-13 K floats) are read this way. */
+enum { B_IN_PLACE_BAD_STRIDE = 4096 / (int)sizeof(real) };
+static int b_stride_ok(size_t ldb) { return ldb % B_IN_PLACE_BAD_STRIDE != 0; }
 
-/* The five loops on the rectangle rows [r0, r1) x columns [c0, c1) of C. */
+/* The five loops on the rectangle rows [r0, r1) x columns [c0, c1) of every product's C. One product:
+ * its B block is packed once and serves every A block. Several (they share A): each A block is packed
+ * once and serves every product, whose B is packed (if it is not read in place) where it is used. */
 static void gemm_rect(const GemmArgs *g, size_t r0, size_t r1, size_t c0, size_t c1) {
     size_t mc_max = r1 - r0 < MC ? r1 - r0 : MC, nc_max = c1 - c0 < NC ? c1 - c0 : NC;
     size_t mr = g->mr;
     real *pa = pack_buffer(&tl_pack_a, (mc_max + mr - 1) / mr * mr * AST);
     real *pb = pack_buffer(&tl_pack_b, (g->k < KC ? g->k : KC) * ((nc_max + NR - 1) / NR * NR));
-    int b_in_place = !g->tb && r1 - r0 <= MC && g->ldb <= B_IN_PLACE_MAX_LDB;
+    int b_in_place = !g->tb && r1 - r0 <= MC && b_stride_ok(g->ldb);
     for (size_t jc = c0; jc < c1; jc += NC) {
         size_t nc = c1 - jc < NC ? c1 - jc : NC;
         size_t full = b_in_place ? nc / NR * NR : 0;   /* columns read in place; the rest is packed */
         for (size_t pc = 0; pc < g->k; pc += KC) {
             size_t kc = g->k - pc < KC ? g->k - pc : KC;
             real beta = pc == 0 ? g->beta : 1;  /* later k blocks add to what the first one wrote */
-            if (full < nc) pack_b(g->tb, g->B, g->ldb, pc, kc, jc + full, nc - full, pb + full * kc);
             for (size_t ic = r0; ic < r1; ic += MC) {
                 size_t mc = r1 - ic < MC ? r1 - ic : MC;
                 pack_a(g->ta, g->A, g->lda, ic, mc, pc, kc, mr, pa);
-                for (size_t jr = 0; jr < nc; jr += NR) {
-                    size_t cols = nc - jr < NR ? nc - jr : NR;
-                    const real *b = jr < full ? g->B + pc * g->ldb + jc + jr : pb + jr * kc;
-                    size_t ldbp = jr < full ? g->ldb : NR;
-                    for (size_t ir = 0; ir < mc; ir += mr) {
-                        size_t rows = mc - ir < mr ? mc - ir : mr;
-                        real *c = g->C + (ic + ir) * g->ldc + jc + jr;
-                        if (mr == MR) micro_kernel(kc, pa + ir * AST, b, ldbp, c, g->ldc, rows, cols, g->alpha, beta);
-                        else micro_kernel_alt(kc, pa + ir * AST, b, ldbp, c, g->ldc, rows, cols, g->alpha, beta);
+                for (int t = 0; t < g->nb; t++) {
+                    if (full < nc && (g->nb > 1 || ic == r0))
+                        pack_b(g->tb, g->B[t], g->ldb, pc, kc, jc + full, nc - full, pb + full * kc);
+                    for (size_t jr = 0; jr < nc; jr += NR) {
+                        size_t cols = nc - jr < NR ? nc - jr : NR;
+                        const real *b = jr < full ? g->B[t] + pc * g->ldb + jc + jr : pb + jr * kc;
+                        size_t ldbp = jr < full ? g->ldb : NR;
+                        for (size_t ir = 0; ir < mc; ir += mr) {
+                            size_t rows = mc - ir < mr ? mc - ir : mr;
+                            real *c = g->C[t] + (ic + ir) * g->ldc + jc + jr;
+                            if (mr == MR) micro_kernel(kc, pa + ir * AST, b, ldbp, c, g->ldc, rows, cols, g->alpha, beta);
+                            else micro_kernel_alt(kc, pa + ir * AST, b, ldbp, c, g->ldc, rows, cols, g->alpha, beta);
+                        }
                     }
                 }
             }
@@ -393,26 +401,28 @@ static void choose_grid(GemmArgs *g, int nthreads) {
 
 static int pool_in_task(void);
 
-void gemm(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda, const real *B, int ldb,
-          real beta, real *C, int ldc) {
-    I2V_ASSERT(m >= 0 && n >= 0 && k >= 0, "gemm: negative size m=%d n=%d k=%d", m, n, k);
+/* The checks, the degenerate cases and the thread grid shared by gemm and gemm_shared_a. */
+static void gemm_run(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda,
+                     const real *const *B, int ldb, real beta, real *const *C, int ldc, int nb) {
+    I2V_ASSERT(m >= 0 && n >= 0 && k >= 0 && nb >= 0, "gemm: negative size m=%d n=%d k=%d nb=%d", m, n, k, nb);
     I2V_ASSERT(ldc >= (n > 0 ? n : 1), "gemm: ldc=%d < n=%d", ldc, n);
     I2V_ASSERT(lda >= ((ta ? m : k) > 0 ? (ta ? m : k) : 1), "gemm: lda=%d too small (ta=%d m=%d k=%d)", lda, ta,
                m, k);
     I2V_ASSERT(ldb >= ((tb ? k : n) > 0 ? (tb ? k : n) : 1), "gemm: ldb=%d too small (tb=%d n=%d k=%d)", ldb, tb,
                n, k);
-    if (m == 0 || n == 0) return;
+    if (m == 0 || n == 0 || nb == 0) return;
     if (k == 0 || alpha == 0) {  /* C = beta C without touching A or B, as BLAS does */
-        for (size_t i = 0; i < (size_t)m; i++)
-            for (size_t j = 0; j < (size_t)n; j++) {
-                real *c = &C[i * (size_t)ldc + j];
-                *c = beta == 0 ? 0 : beta * *c;
-            }
+        for (int t = 0; t < nb; t++)
+            for (size_t i = 0; i < (size_t)m; i++)
+                for (size_t j = 0; j < (size_t)n; j++) {
+                    real *c = &C[t][i * (size_t)ldc + j];
+                    *c = beta == 0 ? 0 : beta * *c;
+                }
         return;
     }
     GemmArgs g = {.ta = ta, .tb = tb, .m = (size_t)m, .n = (size_t)n, .k = (size_t)k, .alpha = alpha,
-                  .beta = beta, .A = A, .B = B, .lda = (size_t)lda, .ldb = (size_t)ldb, .ldc = (size_t)ldc,
-                  .C = C};
+                  .beta = beta, .A = A, .B = B, .C = C, .nb = nb, .lda = (size_t)lda, .ldb = (size_t)ldb,
+                  .ldc = (size_t)ldc};
     size_t pad = ((size_t)m + MR - 1) / MR * MR, pad_alt = ((size_t)m + MR_ALT - 1) / MR_ALT * MR_ALT;
     g.mr = pad_alt < pad ? MR_ALT : MR;
     choose_grid(&g, pool_in_task() ? 1 : threads_count());
@@ -420,6 +430,16 @@ void gemm(int ta, int tb, int m, int n, int k, real alpha, const real *A, int ld
         gemm_rect(&g, 0, g.m, 0, g.n);
     else
         parallel_for(g.gm * g.gn, gemm_task, &g);
+}
+
+void gemm(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda, const real *B, int ldb,
+          real beta, real *C, int ldc) {
+    gemm_run(ta, tb, m, n, k, alpha, A, lda, &B, ldb, beta, &C, ldc, 1);
+}
+
+void gemm_shared_a(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda,
+                   const real *const *B, int ldb, real beta, real *const *C, int ldc, int nb) {
+    gemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, nb);
 }
 
 /* ==================================================================================================== */

@@ -17,8 +17,16 @@
 
 void gemm(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda, const real *B, int ldb,
           real beta, real *C, int ldc);
+/* C[t] = alpha op(A) op(B[t]) + beta C[t] for t < nb: nb products that share A, which is packed once per
+ * block for all of them instead of once per product (the shifted convolution's weight gradient: one dy
+ * frame against every tap's shifted input). Same sizes and strides for every product. */
+void gemm_shared_a(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda,
+                   const real *const *B, int ldb, real beta, real *const *C, int ldc, int nb);
 void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda, const real *B,
                 int ldb, real beta, real *C, int ldc);
+
+/* dst[c * ldd + r] = src[r * lds + c] for a rows x cols region (GEMM packing and the convolutions). */
+void transpose_copy(const real *src, size_t lds, size_t rows, size_t cols, real *dst, size_t ldd);
 
 /* Thread pool: created once, reused by every op. I2V_THREADS sets the count (default: all cores).
  * parallel_for runs task(arg, i, thread) for i in [0, ntasks) on the pool and returns when all are done;

@@ -150,6 +150,56 @@ static void test_degenerate(void) {
     check(1, "m=0");
 }
 
+/* gemm_shared_a: nb products sharing A give the same bits as nb calls of gemm. The B operands overlap
+ * (each starts a few rows and columns after the one before, as the convolution's shifted frames do), and
+ * the shapes cover B read in place, B packed (tb = 1, a 4 KB row stride, m over one A block) and
+ * several k blocks. */
+static void test_shared_a(void) {
+    typedef struct { int ta, tb, m, n, k, ldb, nb, threads; real beta; } SharedCase;
+    const SharedCase cases[] = {
+        {0, 0, 64, 200, 70, 203, 5, 1, 1},      /* B in place, edge panel packed */
+        {0, 0, 64, 200, 70, 1024, 3, 1, 0},     /* a 4 KB stride: packed */
+        {1, 0, 300, 45, 600, 47, 4, 1, 1},      /* two A blocks, two k blocks */
+        {0, 1, 33, 40, 90, 95, 6, 1, 0.5},      /* B transposed while packing */
+        {0, 0, 70, 130, 50, 140, 3, 3, 1},      /* the thread grid */
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        SharedCase c = cases[ci];
+        int lda = c.ta ? c.m : c.k, brows = c.tb ? c.n : c.k, ldc = c.n + 1;
+        size_t bstep = 3 * (size_t)c.ldb + 2, csz = (size_t)c.m * ldc;
+        threads_set(c.threads);
+        real *A = alloc_random((size_t)(c.ta ? c.k : c.m) * lda);
+        real *B = alloc_random((size_t)brows * c.ldb + bstep * (size_t)c.nb);
+        real *C0 = alloc_random(csz * (size_t)c.nb), *got = xmalloc(csz * c.nb * sizeof(real));
+        real *want = xmalloc(csz * c.nb * sizeof(real));
+        memcpy(got, C0, csz * c.nb * sizeof(real));
+        memcpy(want, C0, csz * c.nb * sizeof(real));
+        const real *bp[8];
+        real *cp[8];
+        for (int t = 0; t < c.nb; t++) {
+            bp[t] = B + bstep * (size_t)t;
+            cp[t] = got + csz * (size_t)t;
+            gemm(c.ta, c.tb, c.m, c.n, c.k, (real)0.9, A, lda, bp[t], c.ldb, c.beta, want + csz * (size_t)t, ldc);
+        }
+        gemm_shared_a(c.ta, c.tb, c.m, c.n, c.k, (real)0.9, A, lda, bp, c.ldb, c.beta, cp, ldc, c.nb);
+        check(!memcmp(got, want, csz * c.nb * sizeof(real)),
+              "gemm_shared_a ta=%d tb=%d m=%d n=%d k=%d ldb=%d nb=%d threads=%d: differs from %d gemm calls", c.ta,
+              c.tb, c.m, c.n, c.k, c.ldb, c.nb, c.threads, c.nb);
+        /* and one product against the oracle, so a bug shared with gemm cannot hide */
+        memcpy(want, C0, csz * sizeof(real));
+        gemm_naive(c.ta, c.tb, c.m, c.n, c.k, (real)0.9, A, lda, bp[0], c.ldb, c.beta, want, ldc);
+        double worst = 0;
+        for (size_t i = 0; i < (size_t)c.m; i++)
+            for (size_t j = 0; j < (size_t)c.n; j++) {
+                double err = fabs((double)got[i * ldc + j] - want[i * ldc + j]);
+                double tol = (c.k + 4) * UNIT_ROUNDOFF * (0.9 * c.k + fabs(c.beta * C0[i * ldc + j]));
+                if (err / tol > worst) worst = err / tol;
+            }
+        check(worst <= 1, "gemm_shared_a case %zu: product 0 is %.3g x the bound from the oracle", ci, worst);
+        free(A); free(B); free(C0); free(got); free(want);
+    }
+}
+
 /* ---- thread pool ----------------------------------------------------------------------------------- */
 
 typedef struct PoolProbe {
@@ -247,6 +297,8 @@ int main(void) {
         {20, 100, 1100}, {240, 70, 30},
         /* rows that the shorter micro-tile pads less (MR_ALT where there is one), over two row blocks */
         {264, 40, 70},
+        /* B rows 4 KB apart (packed) and rows far apart but not a multiple of 4 KB (in place) */
+        {30, 1024, 40}, {20, 1500, 40},
     };
     int nshapes = (int)(sizeof shapes / sizeof *shapes);
     double t0 = now_seconds();
@@ -255,6 +307,7 @@ int main(void) {
     if (!quick_mode()) sweep(shapes, nshapes, 2);
     test_determinism();
     test_degenerate();
+    test_shared_a();
     test_pool();
     printf("test_gemm: %.1f s\n", now_seconds() - t0);
     return check_summary("test_gemm");
