@@ -173,13 +173,18 @@ static void valid_cols(int ow0, int n, int s, int off, int iw, int *jlo, int *jh
 }
 
 /* Rows [r0, r1) and output positions [q0, q0 + len) of the column matrix of one sample:
- * col[(r - r0) ldc + j] for x (Cin, T, H, W). A row is walked one output row (fixed t, h) at a time. */
+ * col[(r - r0) ldc + j] for x (Cin, T, H, W). A row is walked one output row (fixed t, h) at a time.
+ * Rows are (ci, kd, kh, kw), the order of the weights, or kd-major (see use_frame_skip). */
 static void vol2col(real *col, size_t ldc, const real *x, const ConvGeom *g, size_t r0, size_t r1, size_t q0,
-                    size_t len) {
+                    size_t len, int kd_major) {
     const int *I = g->in, *O = g->out, *k = g->k, *s = g->s, *p = g->p;
-    size_t isz = vol3(I), kvol = vol3(k);
+    size_t isz = vol3(I), kvol = vol3(k), khw = (size_t)k[1] * k[2];
     for (size_t r = r0; r < r1; r++) {
-        size_t ci = r / kvol, kr = r % kvol;
+        size_t ci = r / kvol, kr = r % kvol;   /* row (ci, kd, kh, kw), or (kd, ci, kh, kw) when kd_major */
+        if (kd_major) {
+            ci = r / khw % (size_t)g->cin;
+            kr = r / (khw * (size_t)g->cin) * khw + r % khw;
+        }
         int a = (int)(kr / ((size_t)k[1] * k[2])), bb = (int)(kr / (size_t)k[2] % (size_t)k[1]), d = (int)(kr % (size_t)k[2]);
         const real *xc = x + ci * isz;
         real *dst = col + (r - r0) * ldc;
@@ -347,9 +352,23 @@ static ColPlan col_plan(const ConvGeom *g) {
     return c;
 }
 
+/* Frame skipping in vol2col: when one tile holds a whole sample's columns and the kernel reaches padding
+ * frames, the rows are ordered kd-major, (kd, ci, kh, kw), and so is a copy of the weights. The rows
+ * that read an output frame's padding frames are then one block at either end, which the GEMM leaves
+ * out: frames with the same valid kernel frames go to one GEMM with K cut to those. The small frames
+ * lowered this way lose much to padding frames: a third of the taps on 2-frame clips, two thirds on
+ * 1-frame ones. */
+static int use_frame_skip(const ConvGeom *g) {
+    ColPlan c = col_plan(g);
+    return !is_pointwise(g) && g->p[0] > 0 && c.pt == vol3(g->out) && c.kc == (size_t)g->cin * vol3(g->k) &&
+           weight_copy_ok(g);
+}
+
+/* a column tile, plus the kd-major weight copy when frames are skipped */
 static size_t col_workspace(const ConvGeom *g) {
     ColPlan c = col_plan(g);
-    return is_pointwise(g) ? 0 : c.pt * c.kc;
+    if (is_pointwise(g)) return 0;
+    return c.pt * c.kc + (use_frame_skip(g) ? weight_count(g) : 0);
 }
 
 /* Workspace of one lowering, not counting a weight copy: the padded frames and one output frame of
@@ -653,13 +672,47 @@ static void shifted_dw(real *dwt, const real *dy, const real *x, const ConvGeom 
 
 /* ---- vol2col ------------------------------------------------------------------------------------- */
 
+/* The kernel frames a in [*a0, *a1) that read an input frame (t s0 - p0 + a inside the video) for output
+ * frame t. */
+static void frame_taps(const ConvGeom *g, int t, int *a0, int *a1) {
+    int first = t * g->s[0] - g->p[0];
+    *a0 = first < 0 ? -first : 0;
+    *a1 = g->in[0] - first < g->k[0] ? g->in[0] - first : g->k[0];
+    if (*a1 < *a0) *a1 = *a0;
+}
+
+/* Output frames [t0, *t1) with the same kernel frames [*a0, *a1) as frame t0. */
+static void frame_group(const ConvGeom *g, int t0, int *t1, int *a0, int *a1) {
+    frame_taps(g, t0, a0, a1);
+    int b0, b1;
+    for (*t1 = t0 + 1; *t1 < g->out[0]; (*t1)++) {
+        frame_taps(g, *t1, &b0, &b1);
+        if (b0 != *a0 || b1 != *a1) break;
+    }
+}
+
+/* The kd-major weights of frame skipping. back = 0: dst (Cout, kd, Cin, kh, kw) = src (Cout, Cin, kd, kh, kw);
+ * back = 1: dst (Cout, Cin, kd, kh, kw) += src (Cout, kd, Cin, kh, kw) (the weight gradient). */
+static void weights_kd_major(real *dst, const real *src, const ConvGeom *g, int back) {
+    size_t k0 = (size_t)g->k[0], khw = (size_t)g->k[1] * g->k[2], ci_n = (size_t)g->cin;
+    for (size_t co = 0; co < (size_t)g->cout; co++)
+        for (size_t a = 0; a < k0; a++)
+            for (size_t ci = 0; ci < ci_n; ci++) {
+                size_t kd_major = ((co * k0 + a) * ci_n + ci) * khw, ci_major = ((co * ci_n + ci) * k0 + a) * khw;
+                if (back)
+                    for (size_t e = 0; e < khw; e++) dst[ci_major + e] += src[kd_major + e];
+                else
+                    memcpy(dst + kd_major, src + ci_major, khw * sizeof(real));
+            }
+}
+
 /* vol2col of rows [r0, r1) of one tile into col (r1 - r0, len), the rows split evenly over the threads. */
 typedef struct ColJob {
     real *col;
     const real *xn;        /* one sample (Cin, T, H, W) */
     const ConvGeom *g;
     size_t r0, r1, q0, len;
-    int nparts;
+    int nparts, kd_major;
 } ColJob;
 
 static void vol2col_task(void *arg, int part, int thread) {
@@ -667,13 +720,58 @@ static void vol2col_task(void *arg, int part, int thread) {
     const ColJob *j = arg;
     size_t a, b;
     split_range(j->r1 - j->r0, j->nparts, part, 1, &a, &b);
-    if (a < b) vol2col(j->col + a * j->len, j->len, j->xn, j->g, j->r0 + a, j->r0 + b, j->q0, j->len);
+    if (a < b) vol2col(j->col + a * j->len, j->len, j->xn, j->g, j->r0 + a, j->r0 + b, j->q0, j->len, j->kd_major);
 }
 
 static void vol2col_parallel(real *col, const real *xn, const ConvGeom *g, size_t r0, size_t r1, size_t q0,
-                             size_t len) {
-    ColJob j = {col, xn, g, r0, r1, q0, len, threads_count()};
+                             size_t len, int kd_major) {
+    ColJob j = {col, xn, g, r0, r1, q0, len, threads_count(), kd_major};
     parallel_for(j.nparts, vol2col_task, &j);
+}
+
+/* col_forward with frame skipping: ws holds the kd-major weights, then the columns of one sample. */
+static void frames_forward(real *y, const real *x, const real *w, const real *b, const ConvGeom *g, real *ws,
+                           real beta) {
+    size_t K = (size_t)g->cin * vol3(g->k), P = vol3(g->out), isz = vol3(g->in), fsz = (size_t)g->out[1] * g->out[2];
+    size_t per_a = K / (size_t)g->k[0];   /* rows of one kernel frame */
+    real *wk = ws, *col = ws + weight_count(g);
+    weights_kd_major(wk, w, g, 0);
+    for (int n = 0; n < g->n; n++) {
+        const real *xn = x + (size_t)n * g->cin * isz;
+        real *yn = y + (size_t)n * g->cout * P;
+        vol2col_parallel(col, xn, g, 0, K, 0, P, 1);
+        for (int t0 = 0, t1, a0, a1; t0 < g->out[0]; t0 = t1) {
+            frame_group(g, t0, &t1, &a0, &a1);
+            size_t q0 = (size_t)t0 * fsz, len = (size_t)(t1 - t0) * fsz;
+            gemm(0, 0, g->cout, (int)len, (int)((size_t)(a1 - a0) * per_a), 1, wk + (size_t)a0 * per_a, (int)K,
+                 col + (size_t)a0 * per_a * P + q0, (int)P, beta, yn + q0, (int)P);   /* k = 0: y = beta y */
+        }
+        if (b)
+            for (int co = 0; co < g->cout; co++) {
+                real *row = yn + (size_t)co * P, bv = b[co];
+                for (size_t q = 0; q < P; q++) row[q] += bv;
+            }
+    }
+}
+
+/* dw += the weight gradient with frame skipping: ws holds the kd-major gradient, then the columns. */
+static void frames_dw(real *dw, const real *dy, const real *x, const ConvGeom *g, real *ws) {
+    size_t K = (size_t)g->cin * vol3(g->k), P = vol3(g->out), isz = vol3(g->in), fsz = (size_t)g->out[1] * g->out[2];
+    size_t per_a = K / (size_t)g->k[0];
+    real *dwk = ws, *col = ws + weight_count(g);
+    memset(dwk, 0, weight_count(g) * sizeof(real));
+    for (int n = 0; n < g->n; n++) {
+        const real *dyn = dy + (size_t)n * g->cout * P, *xn = x + (size_t)n * g->cin * isz;
+        vol2col_parallel(col, xn, g, 0, K, 0, P, 1);
+        for (int t0 = 0, t1, a0, a1; t0 < g->out[0]; t0 = t1) {
+            frame_group(g, t0, &t1, &a0, &a1);
+            size_t q0 = (size_t)t0 * fsz, len = (size_t)(t1 - t0) * fsz;
+            if (a0 < a1)
+                gemm(0, 1, g->cout, (int)((size_t)(a1 - a0) * per_a), (int)len, 1, dyn + q0, (int)P,
+                     col + (size_t)a0 * per_a * P + q0, (int)P, 1, dwk + (size_t)a0 * per_a, (int)K);
+        }
+    }
+    weights_kd_major(dw, dwk, g, 1);
 }
 
 /* y (N, Cout, P) = (beta = 0) or += (beta = 1) conv(x, w) + b with w (Cout, K); for pointwise
@@ -682,6 +780,10 @@ static void col_forward(real *y, const real *x, const real *w, const real *b, co
                         real beta, int wt) {
     size_t K = (size_t)g->cin * vol3(g->k), P = vol3(g->out), isz = vol3(g->in);
     ColPlan c = col_plan(g);
+    if (use_frame_skip(g)) {
+        frames_forward(y, x, w, b, g, ws, beta);
+        return;
+    }
     for (int n = 0; n < g->n; n++) {
         const real *xn = x + (size_t)n * g->cin * isz;
         real *yn = y + (size_t)n * g->cout * P;
@@ -693,7 +795,7 @@ static void col_forward(real *y, const real *x, const real *w, const real *b, co
             } else {
                 for (size_t r0 = 0; r0 < K; r0 += c.kc) {   /* the first chunk writes, later ones add */
                     size_t r1 = min_sz(K, r0 + c.kc);
-                    vol2col_parallel(ws, xn, g, r0, r1, q0, len);
+                    vol2col_parallel(ws, xn, g, r0, r1, q0, len, 0);
                     gemm(0, 0, g->cout, (int)len, (int)(r1 - r0), 1, w + r0, (int)K, ws, (int)len, r0 ? 1 : beta,
                          yn + q0, (int)P);
                 }
@@ -711,6 +813,10 @@ static void col_forward(real *y, const real *x, const real *w, const real *b, co
 static void col_dw(real *dw, const real *dy, const real *x, const ConvGeom *g, real *ws) {
     size_t K = (size_t)g->cin * vol3(g->k), P = vol3(g->out), isz = vol3(g->in);
     ColPlan c = col_plan(g);
+    if (use_frame_skip(g)) {
+        frames_dw(dw, dy, x, g, ws);
+        return;
+    }
     for (int n = 0; n < g->n; n++) {
         const real *dyn = dy + (size_t)n * g->cout * P, *xn = x + (size_t)n * g->cin * isz;
         for (size_t q0 = 0; q0 < P; q0 += c.pt) {
@@ -720,7 +826,7 @@ static void col_dw(real *dw, const real *dy, const real *x, const ConvGeom *g, r
                 const real *col = xn + r0 * P + q0;   /* pointwise: the rows of col are x's channels */
                 int ldcol = (int)P;
                 if (!is_pointwise(g)) {
-                    vol2col_parallel(ws, xn, g, r0, r1, q0, len);
+                    vol2col_parallel(ws, xn, g, r0, r1, q0, len, 0);
                     col = ws;
                     ldcol = (int)len;
                 }

@@ -248,6 +248,10 @@ static const Case cases[] = {
     {"odd (3,2,4) s(3,1,2) p(1,1,2)", 1, 2, 3, {7, 5, 9}, {3, 2, 4}, {3, 1, 2}, {1, 1, 2}},
     {"stride > kernel (1,2,2) s(1,3,3)", 1, 3, 2, {2, 8, 7}, {1, 2, 2}, {1, 3, 3}, {0, 0, 0}},
     {"padding > kernel - 1 (1,2,2) p2", 1, 2, 3, {2, 4, 3}, {1, 2, 2}, {1, 1, 1}, {0, 2, 2}},
+    /* vol2col skipping padding frames: output frames with no input frame at all, one-frame clips */
+    {"vol2col frames of padding only (1,3,3) p1", 2, 4, 3, {2, 3, 5}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}},
+    {"vol2col one frame 4x4, T padding", 2, 6, 5, {1, 4, 4}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
+    {"vol2col (3,3,3) p(2,1,1) on one frame", 1, 5, 4, {1, 4, 4}, {3, 3, 3}, {1, 1, 1}, {2, 1, 1}},
     /* Cin >= 16 on frames wide enough for the shifted walk (see conv.c); some also flip into it */
     {"shifted 3x3x3 s1 p1", 2, 16, 5, {3, 5, 12}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
     {"shifted 3x3x3 s1 p1, dx shifted too", 1, 16, 17, {4, 4, 14}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
