@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "gemm.h"
+#include "sums.h"
 
 /* x (N, C, *) as N, C, S */
 static void ncs(const Tensor *x, const char *op, int *N, int *C, size_t *S) {
@@ -51,15 +52,9 @@ typedef struct GroupArgs {
 
 /* Two passes (mean, then the squared deviations) so a large mean does not cancel the variance. */
 static void group_stats(const real *x, size_t m, double eps, double *mean, double *rstd) {
-    double s = 0;
-    for (size_t j = 0; j < m; j++) s += x[j];
-    double mu = s / (double)m, v = 0;
-    for (size_t j = 0; j < m; j++) {
-        double d = x[j] - mu;
-        v += d * d;
-    }
+    double mu = sum_d(x, m) / (double)m;
     *mean = mu;
-    *rstd = 1.0 / sqrt(v / (double)m + eps);
+    *rstd = 1.0 / sqrt(sum_sq_dev_d(x, m, mu) / (double)m + eps);
 }
 
 static void gn_forward_task(void *arg, int i, int thread) {
@@ -100,10 +95,8 @@ static void gn_param_grad_task(void *arg, int ch, int thread) {
         size_t off = ((size_t)n * a->C + ch) * a->S;
         real mean = a->cmean[n * a->G + g], rstd = a->crstd[n * a->G + g];
         const real *x = a->x + off, *dy = a->dy + off;
-        for (size_t s = 0; s < a->S; s++) {
-            sw += dy[s] * ((x[s] - mean) * rstd);
-            sb += dy[s];
-        }
+        sw += rstd * dot_dev_d(dy, x, a->S, mean);
+        sb += sum_d(dy, a->S);
     }
     if (a->dweight) a->dweight[ch] += (real)sw;
     if (a->dbias) a->dbias[ch] += (real)sb;
@@ -121,11 +114,9 @@ static void gn_backward_task(void *arg, int i, int thread) {
     double sh = 0, shx = 0;
     for (int k = 0; k < cpg; k++) {
         real w = a->weight ? a->weight[g * cpg + k] : 1;
-        for (size_t s = k * a->S; s < (k + 1) * a->S; s++) {
-            double h = dy[s] * w;
-            sh += h;
-            shx += h * ((x[s] - mean) * rstd);
-        }
+        const real *dyc = dy + (size_t)k * a->S, *xc = x + (size_t)k * a->S;
+        sh += w * sum_d(dyc, a->S);
+        shx += w * rstd * dot_dev_d(dyc, xc, a->S, mean);
     }
     real mh = (real)(sh / (double)m), mhx = (real)(shx / (double)m);
     for (int k = 0; k < cpg; k++) {
@@ -497,15 +488,9 @@ static void bn_forward_task(void *arg, int ch, int thread) {
     real mean, rstd;
     if (a->batch) {
         double s = 0;
-        for (int n = 0; n < a->N; n++) {
-            const real *x = a->x + ((size_t)n * a->C + ch) * a->S;
-            for (size_t j = 0; j < a->S; j++) s += x[j];
-        }
+        for (int n = 0; n < a->N; n++) s += sum_d(a->x + ((size_t)n * a->C + ch) * a->S, a->S);
         double mu = s / (double)count, v = 0;
-        for (int n = 0; n < a->N; n++) {
-            const real *x = a->x + ((size_t)n * a->C + ch) * a->S;
-            for (size_t j = 0; j < a->S; j++) v += (x[j] - mu) * (x[j] - mu);
-        }
+        for (int n = 0; n < a->N; n++) v += sum_sq_dev_d(a->x + ((size_t)n * a->C + ch) * a->S, a->S, mu);
         mean = (real)mu;
         rstd = (real)(1.0 / sqrt(v / (double)count + a->eps));
         if (a->rmean) {   /* normalise with the biased variance, track the unbiased one (as PyTorch) */
@@ -547,10 +532,8 @@ static void bn_backward_task(void *arg, int ch, int thread) {
     double sdy = 0, sdyx = 0;
     for (int n = 0; n < a->N; n++) {
         size_t off = ((size_t)n * a->C + ch) * a->S;
-        for (size_t j = 0; j < a->S; j++) {
-            sdy += a->dy[off + j];
-            sdyx += a->dy[off + j] * ((a->x[off + j] - mean) * rstd);
-        }
+        sdy += sum_d(a->dy + off, a->S);
+        sdyx += rstd * dot_dev_d(a->dy + off, a->x + off, a->S, mean);
     }
     if (a->dweight) a->dweight[ch] += (real)sdyx;
     if (a->dbias) a->dbias[ch] += (real)sdy;
@@ -662,19 +645,10 @@ static void mat_vec_task(void *arg, int blk, int thread) {
     const SnArgs *s = arg;
     int r0, r1;
     row_range(s, blk, &r0, &r1);
-    for (int i = r0; i < r1; i++) {
-        const real *row = s->w + (size_t)i * s->k;
-        double acc = 0;
-        for (size_t j = 0; j < s->k; j++) acc += (double)row[j] * s->v[j];
-        s->vec[i] = (real)(s->scale * acc);
-    }
+    for (int i = r0; i < r1; i++) s->vec[i] = (real)(s->scale * dot_d(s->w + (size_t)i * s->k, s->v, s->k));
 }
 
-static double norm2(const real *x, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-    return sqrt(s);
-}
+static double norm2(const real *x, size_t n) { return sqrt(dot_d(x, x, n)); }
 
 void spectral_norm_power_iteration(real *u, real *v, const real *w, int Cout, size_t K, double eps) {
     SnArgs s = {.vec = v, .w = w, .u = u, .rows = Cout, .nblocks = sn_blocks(Cout), .k = K, .scale = 1};
@@ -695,12 +669,7 @@ static void sigma_task(void *arg, int blk, int thread) {
     int r0, r1;
     row_range(s, blk, &r0, &r1);
     double acc = 0;
-    for (int i = r0; i < r1; i++) {
-        const real *row = s->w + (size_t)i * s->k;
-        double d = 0;
-        for (size_t j = 0; j < s->k; j++) d += (double)row[j] * s->v[j];
-        acc += s->u[i] * d;
-    }
+    for (int i = r0; i < r1; i++) acc += s->u[i] * dot_d(s->w + (size_t)i * s->k, s->v, s->k);
     s->partial[blk] = acc;
 }
 
@@ -710,9 +679,10 @@ static void dot_task(void *arg, int blk, int thread) {
     SnArgs *s = arg;
     int r0, r1;
     row_range(s, blk, &r0, &r1);
-    double acc = 0;
-    for (size_t p = (size_t)r0 * s->k; p < (size_t)r1 * s->k; p++) acc += (double)s->dw[p] * s->w[p];
-    s->partial[blk] = acc;
+    s->partial[blk] = 0;
+    if (r1 <= r0) return;   /* the last blocks may be empty */
+    size_t p0 = (size_t)r0 * s->k;
+    s->partial[blk] = dot_d(s->dw + p0, s->w + p0, (size_t)(r1 - r0) * s->k);
 }
 
 static double sum_partials(const SnArgs *s) {
