@@ -24,6 +24,7 @@
 #include "conv.h"
 #include "gemm.h"
 #include "norm.h"
+#include "sums.h"
 
 #define GN_EPS ((real)1e-5)
 #define LRELU_SLOPE ((real)0.2)
@@ -747,23 +748,23 @@ static void modulate_backward_task(void *arg, int i, int thread) {
     const ModArgs *a = arg;
     int n = i / a->G, g = i % a->G, cpg = a->C / a->G;
     real mean = a->mean[i], rstd = a->rstd[i];
-    double sh = 0, shx = 0;
+    double sh[SUM_LANES] = {0}, shx[SUM_LANES] = {0};   /* partial sums by p mod SUM_LANES (sums.h) */
     for (int k = 0; k < cpg; k++) {
         int nc = n * a->C + g * cpg + k;
         const real *s = a->s + (size_t)nc * a->P, *b = a->b + (size_t)nc * a->P;
         real *ds = a->ds ? a->ds + (size_t)nc * a->P : NULL, *db = a->db ? a->db + (size_t)nc * a->P : NULL;
-        double acc_s = 0, acc_b = 0;   /* P = 1: the sums over T H W */
+        double acc_s[SUM_LANES] = {0}, acc_b[SUM_LANES] = {0};   /* P = 1: the sums over T H W */
         for (int t = 0; t < a->T; t++) {
             size_t off = ((size_t)nc * (size_t)a->T + (size_t)t) * a->HW;
             const real *x = a->x + off, *dy = a->dy + off;
             for (size_t p = 0; p < a->HW; p++) {
-                size_t q = a->P == 1 ? 0 : p;
+                size_t q = a->P == 1 ? 0 : p, l = p % SUM_LANES;
                 real xn, gl, dxn = modulate_dxn(a, x[p], mean, rstd, s, b, q, dy[p], &xn, &gl);
-                sh += dxn;
-                shx += (double)dxn * xn;
+                sh[l] += dxn;
+                shx[l] += (double)dxn * xn;
                 if (a->P == 1) {
-                    acc_s += (double)gl * xn;
-                    acc_b += gl;
+                    acc_s[l] += (double)gl * xn;
+                    acc_b[l] += gl;
                 } else {
                     if (ds) ds[p] += gl * xn;
                     if (db) db[p] += gl;
@@ -771,13 +772,13 @@ static void modulate_backward_task(void *arg, int i, int thread) {
             }
         }
         if (a->P == 1) {
-            if (ds) ds[0] += (real)acc_s;
-            if (db) db[0] += (real)acc_b;
+            if (ds) ds[0] += (real)sum_lanes(acc_s, 0);
+            if (db) db[0] += (real)sum_lanes(acc_b, 0);
         }
     }
     if (!a->dx) return;
     double m = (double)cpg * (double)a->T * (double)a->HW;
-    real mh = (real)(sh / m), mhx = (real)(shx / m);
+    real mh = (real)(sum_lanes(sh, 0) / m), mhx = (real)(sum_lanes(shx, 0) / m);
     for (int k = 0; k < cpg; k++) {
         int nc = n * a->C + g * cpg + k;
         const real *s = a->s + (size_t)nc * a->P, *b = a->b + (size_t)nc * a->P;

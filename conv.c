@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "gemm.h"
+#include "sums.h"
 
 /* The budget for a column tile (vol2col) or for the padded frames of the shifted walk. The GEMM repacks
  * the weights once per column tile, so a tile must be wide (hundreds of positions even for K = 27648). */
@@ -418,6 +419,21 @@ static void weights_by_tap(real *wt, const real *w, const ConvGeom *g, int flip)
                     for (size_t co = co0; co < co1; co++)
                         for (size_t ci = ci0; ci < ci1; ci++) dst[co * ci_n + ci] = w[(co * ci_n + ci) * kvol + t];
                 }
+            }
+        }
+}
+
+/* dw (Cout, Cin, kvol) += dwt (kvol, Cout, Cin): the shifted walk's weight gradient back in the weights'
+ * layout, in the same 16 x 16 blocks. */
+static void weights_from_tap(real *dw, const real *dwt, const ConvGeom *g) {
+    size_t kvol = vol3(g->k), co_n = (size_t)g->cout, ci_n = (size_t)g->cin;
+    for (size_t co0 = 0; co0 < co_n; co0 += WT_BLOCK)
+        for (size_t ci0 = 0; ci0 < ci_n; ci0 += WT_BLOCK) {
+            size_t co1 = min_sz(co_n, co0 + WT_BLOCK), ci1 = min_sz(ci_n, ci0 + WT_BLOCK);
+            for (size_t t = 0; t < kvol; t++) {
+                const real *src = dwt + t * co_n * ci_n;
+                for (size_t co = co0; co < co1; co++)
+                    for (size_t ci = ci0; ci < ci1; ci++) dw[(co * ci_n + ci) * kvol + t] += src[co * ci_n + ci];
             }
         }
 }
@@ -903,17 +919,14 @@ static void db_task(void *arg, int part, int thread) {
     split_range((size_t)j->g->cout, j->nparts, part, 1, &c0, &c1);
     for (size_t co = c0; co < c1; co++) {
         double acc = 0;
-        for (int n = 0; n < j->g->n; n++) {
-            const real *row = j->dy + ((size_t)n * j->g->cout + co) * j->P;
-            for (size_t q = 0; q < j->P; q++) acc += row[q];
-        }
+        for (int n = 0; n < j->g->n; n++) acc += sum_d(j->dy + ((size_t)n * j->g->cout + co) * j->P, j->P);
         j->db[co] += (real)acc;
     }
 }
 
 void conv3d_backward(real *dx, real *dw, real *db, const real *dy, const real *x, const real *w,
                      const ConvGeom *g, real *ws) {
-    size_t kvol = vol3(g->k), nw = weight_count(g);
+    size_t nw = weight_count(g);
     if (vol3(g->out) == 0 || g->n == 0) return;
     if (db) {
         DbJob j = {db, dy, g, vol3(g->out), threads_count()};
@@ -923,10 +936,7 @@ void conv3d_backward(real *dx, real *dw, real *db, const real *dy, const real *x
         if (use_shifted(g)) {
             memset(ws, 0, nw * sizeof(real));
             shifted_dw(ws, dy, x, g, ws + nw);
-            size_t co_n = (size_t)g->cout, ci_n = (size_t)g->cin;
-            for (size_t co = 0; co < co_n; co++)
-                for (size_t ci = 0; ci < ci_n; ci++)
-                    for (size_t t = 0; t < kvol; t++) dw[(co * ci_n + ci) * kvol + t] += ws[(t * co_n + co) * ci_n + ci];
+            weights_from_tap(dw, ws, g);
         } else {
             col_dw(dw, dy, x, g, ws);
         }
@@ -1082,11 +1092,13 @@ static void upsample_task(void *arg, int part, int thread) {
                 if (!j->backward) {
                     const real *x = j->in + pl * isz + src;
                     real *y = j->out + pl * osz + dst;
-                    for (int w = 0; w < OW; w++) y[w] = x[w / f[2]];
+                    for (int w = 0; w < I[2]; w++)
+                        for (int r = 0; r < f[2]; r++) y[w * f[2] + r] = x[w];
                 } else {
                     const real *dy = j->in + pl * osz + dst;
                     real *dx = j->out + pl * isz + src;
-                    for (int w = 0; w < OW; w++) dx[w / f[2]] += dy[w];
+                    for (int w = 0; w < I[2]; w++)
+                        for (int r = 0; r < f[2]; r++) dx[w] += dy[w * f[2] + r];
                 }
             }
 }
