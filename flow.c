@@ -370,8 +370,7 @@ void flow_train_step(Ctx *ctx, Flow *f, Adam *opt, const real *z, const real *co
     Tensor *nu = flow_forward(ctx, f, zt, ct, &logdet);
     Tensor *loss = flow_loss(ctx, nu, logdet);
     paramset_zero_grad(&f->ps);
-    backward(ctx, loss);
-    adam_step(opt);
+    adam_backward_step(opt, ctx, loss);   /* backward, then Adam; each weight updated as its gradient is made */
     if (st) fill_stats(nu, logdet, loss, f->cfg.z_dim, st);
     ctx_reset(ctx);
 }

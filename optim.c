@@ -45,17 +45,10 @@ typedef struct AdamRun {
     size_t n;
 } AdamRun;
 
-typedef struct AdamJob {
-    const Adam *opt;
-    AdamRun *runs;
-    int nruns;
-    double step_size, sqrt_bc2;
-} AdamJob;
-
 /* restrict: p, g, m, v and vmax never overlap, which lets the compiler vectorise the loops. */
-static void adam_update(const AdamJob *job, const AdamRun *r, size_t lo, size_t hi) {
-    const real b1 = (real)job->opt->beta1, b2 = (real)job->opt->beta2, wd = (real)job->opt->weight_decay;
-    const real eps = (real)job->opt->eps, step_size = (real)job->step_size, sqrt_bc2 = (real)job->sqrt_bc2;
+static void adam_update(const Adam *opt, const AdamRun *r, size_t lo, size_t hi) {
+    const real b1 = (real)opt->beta1, b2 = (real)opt->beta2, wd = (real)opt->weight_decay;
+    const real eps = (real)opt->eps, step_size = (real)opt->step_size, sqrt_bc2 = (real)opt->sqrt_bc2;
     real *restrict p = r->p, *restrict m = r->m, *restrict v = r->v, *restrict vmax = r->vmax;
     const real *restrict g = r->g;
     if (vmax) {   /* AMSGrad: the denominator uses the running maximum of v */
@@ -81,6 +74,27 @@ static void adam_update(const AdamJob *job, const AdamRun *r, size_t lo, size_t 
     }
 }
 
+/* Elements [off, off + n) of parameter t, which lives in set s; its gradient must be written (param_grad). */
+static AdamRun adam_run_of(const Adam *opt, int s, Tensor *t, size_t off, size_t n) {
+    size_t at = (size_t)(t->data - opt->sets[s]->values) + off;
+    AdamRun r = {t->data + off, t->grad + off, opt->exp_avg[s] + at, opt->exp_avg_sq[s] + at,
+                 opt->amsgrad ? opt->max_exp_avg_sq[s] + at : NULL, n};
+    return r;
+}
+
+/* A step starts by counting itself and fixing the bias corrections for every update in it. */
+static void adam_begin(Adam *opt) {
+    opt->step++;
+    opt->step_size = opt->lr / (1 - pow(opt->beta1, (double)opt->step));
+    opt->sqrt_bc2 = sqrt(1 - pow(opt->beta2, (double)opt->step));
+}
+
+typedef struct AdamJob {
+    const Adam *opt;
+    AdamRun *runs;
+    int nruns;
+} AdamJob;
+
 /* Threads take equal slices of every run; the arithmetic per element does not depend on the split. */
 static void adam_task(void *arg, int t, int thread) {
     (void)thread;
@@ -89,14 +103,13 @@ static void adam_task(void *arg, int t, int thread) {
     for (int k = 0; k < job->nruns; k++) {
         const AdamRun *r = &job->runs[k];
         size_t lo = r->n * (size_t)t / (size_t)nt, hi = r->n * (size_t)(t + 1) / (size_t)nt;
-        adam_update(job, r, lo, hi);
+        adam_update(job->opt, r, lo, hi);
     }
 }
 
-void adam_step(Adam *opt) {
-    opt->step++;
-    double bc1 = 1 - pow(opt->beta1, (double)opt->step), bc2 = 1 - pow(opt->beta2, (double)opt->step);
-    AdamJob job = {opt, NULL, 0, opt->lr / bc1, sqrt(bc2)};
+/* Updates every parameter that has a gradient, except those updated in backward pass `done_pass` (0: none). */
+static void adam_update_all(Adam *opt, unsigned done_pass) {
+    AdamJob job = {opt, NULL, 0};
     int cap = 0;
     for (int s = 0; s < opt->nsets; s++) cap += opt->sets[s]->n;
     job.runs = xmalloc((size_t)(cap ? cap : 1) * sizeof *job.runs);
@@ -104,15 +117,42 @@ void adam_step(Adam *opt) {
         ParamSet *ps = opt->sets[s];
         for (int i = 0; i < ps->n; i++) {
             Tensor *t = ps->t[i];
-            if (!t->is_param || !t->grad_seen) continue;
-            size_t off = (size_t)(t->data - ps->values);
-            AdamRun r = {t->data, param_grad(t), opt->exp_avg[s] + off, opt->exp_avg_sq[s] + off,
-                         opt->amsgrad ? opt->max_exp_avg_sq[s] + off : NULL, t->numel};
-            job.runs[job.nruns++] = r;
+            if (!t->is_param || !t->grad_seen || (done_pass && t->update_pass == done_pass)) continue;
+            param_grad(t);   /* zeroes a gradient that no op wrote */
+            job.runs[job.nruns++] = adam_run_of(opt, s, t, 0, t->numel);
         }
     }
-    parallel_for(threads_count(), adam_task, &job);
+    if (job.nruns) parallel_for(threads_count(), adam_task, &job);
     free(job.runs);
+}
+
+void adam_step(Adam *opt) {
+    adam_begin(opt);
+    adam_update_all(opt, 0);
+}
+
+/* ParamUpdate.apply for backward_update: the same update on a piece of one parameter. */
+static void adam_apply(void *arg, Tensor *t, size_t off, size_t n) {
+    const Adam *opt = arg;
+    for (int s = 0; s < opt->nsets; s++)
+        if (t->data >= opt->sets[s]->values && t->data < opt->sets[s]->values + opt->sets[s]->nvalues) {
+            AdamRun r = adam_run_of(opt, s, t, off, n);
+            adam_update(opt, &r, 0, n);
+            return;
+        }
+    /* not this optimiser's: another network's parameter on the same tape (the discriminator under the
+     * generator's loss), whose gradient waits for its own optimiser */
+}
+
+void adam_backward_step(Adam *opt, Ctx *c, Tensor *loss) {
+    if (c->dry) {
+        backward(c, loss);
+        return;
+    }
+    adam_begin(opt);
+    ParamUpdate update = {adam_apply, opt};
+    backward_update(c, loss, &update);
+    adam_update_all(opt, c->pass);   /* what the pass did not reach: parameters with an older gradient */
 }
 
 /* ---- schedulers -------------------------------------------------------------------------------------- */

@@ -15,6 +15,7 @@ typedef struct Adam {
     double lr, beta1, beta2, eps, weight_decay;
     int amsgrad;
     int64_t step;                        /* updates done (PyTorch keeps one per parameter; all move together) */
+    double step_size, sqrt_bc2;          /* lr / (1 - b1^step) and sqrt(1 - b2^step) of the step in progress */
     int nsets;
     ParamSet *sets[ADAM_MAX_SETS];
     real *exp_avg[ADAM_MAX_SETS];        /* first moment, same layout as sets[i]->values */
@@ -30,6 +31,11 @@ void adam_free(Adam *opt);
  *   g = grad + wd * p;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  [vmax = max(vmax, v)]
  *   p -= lr / (1 - b1^t) * m / (sqrt(v or vmax) / sqrt(1 - b2^t) + eps) */
 void adam_step(Adam *opt);
+/* backward(c, loss) then adam_step(opt) in one pass: each parameter is updated inside the backward as soon
+ * as its gradient is final (tensor.h's backward_update), a weight as each tile of its gradient GEMM is
+ * stored, so the update's reads and writes overlap the GEMMs and the gradient is read back from cache.
+ * Bitwise the same result as the two calls. In a dry run it is backward alone. */
+void adam_backward_step(Adam *opt, Ctx *c, Tensor *loss);
 
 /* Schedulers change opt->lr; step them once per epoch as the official training loops do. */
 typedef struct StepLR {

@@ -469,6 +469,36 @@ real *grad_buf_beta(Ctx *c, Tensor *t, real *beta) {
     return t->grad;
 }
 
+/* backward_update: p's gradient is final. The op that wrote it may have updated p already. */
+static void update_param(Ctx *c, Tensor *p) {
+    if (c->dry || p->update_pass == c->pass || !p->grad_seen) return;
+    param_grad(p);   /* zeroes a gradient that no op wrote */
+    c->update->apply(c->update->opt, p, 0, p->numel);
+    p->update_pass = c->pass;
+}
+
+/* Inside an op's backward in backward_update: this op is the last to add to parameter p's gradient, so it
+ * may update p itself as it writes the gradient (it then sets p->update_pass). */
+static int last_use(const Ctx *c, const Tensor *p) {
+    return c->update && owns_grad(c, p) && p->uses_left == 1;
+}
+
+/* Node n's backward, when its output received a gradient in this pass: the gradients of its inputs that
+ * need one. Then its output's gradient buffer is free for later nodes. */
+static void run_node_backward(Ctx *c, Node *n, const Tensor *y) {
+    int wanted = 0;   /* single-input backwards rely on this: they run only if their input needs it */
+    for (int k = 0; k < n->nin; k++)
+        if (needs_grad(c, n->in[k])) {
+            wanted = 1;
+            /* the input gradients are taken here, in input order, in a dry run as in a real one, so the
+             * two reuse the same released buffers and the dry run's size holds (a parameter's own
+             * gradient is no pass buffer: the op takes it, maybe with grad_buf_beta) */
+            if (!owns_grad(c, n->in[k])) pass_grad_buf(c, n->in[k]);
+        }
+    if (wanted && !c->dry) n->op->backward(c, n);
+    release_grad_buffer(c, n, y);
+}
+
 /* Walks the tape from the last node to the first. A node runs when its output received a gradient in
  * this pass (and, inside grad_of, leads back to a target). */
 static void walk_back(Ctx *c, Tensor *y, const real *dy) {
@@ -484,18 +514,10 @@ static void walk_back(Ctx *c, Tensor *y, const real *dy) {
     for (size_t i = c->ntape; i-- > 0;) {
         Node *n = &c->tape[i];
         Tensor *o = n->out;
-        if (o->grad_pass != c->pass || !needs_grad(c, o)) continue;
-        int wanted = 0;   /* single-input backwards rely on this: they run only if their input needs it */
-        for (int k = 0; k < n->nin; k++)
-            if (needs_grad(c, n->in[k])) {
-                wanted = 1;
-                /* the input gradients are taken here, in input order, in a dry run as in a real one, so the
-                 * two reuse the same released buffers and the dry run's size holds (a parameter's own
-                 * gradient is no pass buffer: the op takes it, maybe with grad_buf_beta) */
-                if (!owns_grad(c, n->in[k])) pass_grad_buf(c, n->in[k]);
-            }
-        if (wanted && !c->dry) n->op->backward(c, n);
-        release_grad_buffer(c, n, y);
+        if (o->grad_pass == c->pass && needs_grad(c, o)) run_node_backward(c, n, y);
+        if (c->update)   /* whether it ran or not, this node adds nothing more to its parameters' gradients */
+            for (int k = 0; k < n->nin; k++)
+                if (n->in[k] && n->in[k]->is_param && --n->in[k]->uses_left == 0) update_param(c, n->in[k]);
     }
 }
 
@@ -511,6 +533,20 @@ void backward_seed(Ctx *c, Tensor *y, const real *dy) {
 }
 
 void backward(Ctx *c, Tensor *loss) { backward_seed(c, loss, NULL); }
+
+void backward_update(Ctx *c, Tensor *loss, const ParamUpdate *update) {
+    /* count each parameter's uses on the tape; walk_back counts them down */
+    for (size_t i = 0; i < c->ntape; i++)
+        for (int k = 0; k < c->tape[i].nin; k++)
+            if (c->tape[i].in[k] && c->tape[i].in[k]->is_param) c->tape[i].in[k]->uses_left = 0;
+    for (size_t i = 0; i < c->ntape; i++)
+        for (int k = 0; k < c->tape[i].nin; k++)
+            if (c->tape[i].in[k] && c->tape[i].in[k]->is_param) c->tape[i].in[k]->uses_left++;
+    new_pass(c);
+    c->update = update;
+    walk_back(c, loss, NULL);
+    c->update = NULL;
+}
 
 void grad_of(Ctx *c, Tensor *y, int n, Tensor *const *wrt, Tensor **out) {
     new_pass(c);
@@ -1282,15 +1318,45 @@ Tensor *t_index_select(Ctx *c, Tensor *x, int axis, int nidx, const int64_t *idx
 /* linear algebra                                                                                        */
 /* ==================================================================================================== */
 
+/* dW = dy^T x (dout x din) in blocks of rows, each updated by the optimiser right after its GEMM while it
+ * is still in cache (backward_update). The blocks go to the threads; each GEMM runs on its own thread. */
+enum { UPDATE_BLOCK_ROWS = 20 };   /* 20 x 512 floats: 40 KB of gradient (best of 10 to 160 rows here) */
+typedef struct WeightGradUpdate {
+    const ParamUpdate *update;
+    Tensor *w;
+    const real *dy, *x;
+    int m;
+    real beta;
+    real *dw;
+} WeightGradUpdate;
+
+static void weight_grad_update_block(void *arg, int i, int thread) {
+    (void)thread;
+    const WeightGradUpdate *u = arg;
+    int dout = u->w->shape[0], din = u->w->shape[1];
+    int o0 = i * UPDATE_BLOCK_ROWS, rows = dout - o0 < UPDATE_BLOCK_ROWS ? dout - o0 : UPDATE_BLOCK_ROWS;
+    size_t off = (size_t)o0 * din;
+    gemm(1, 0, rows, din, u->m, 1, u->dy + o0, dout, u->x, din, u->beta, u->dw + off, din);
+    u->update->apply(u->update->opt, u->w, off, (size_t)rows * din);
+}
+
+static void weight_grad_update(Ctx *c, Tensor *w, const real *dy, const real *x, int m, real beta, real *dw) {
+    WeightGradUpdate u = {c->update, w, dy, x, m, beta, dw};
+    parallel_for((w->shape[0] + UPDATE_BLOCK_ROWS - 1) / UPDATE_BLOCK_ROWS, weight_grad_update_block, &u);
+    w->update_pass = c->pass;
+}
+
 /* linear: x (M, Din) as rows, y = x W^T + b. Backward: dx += dy W, dW += dy^T x, db += column sums of dy. */
 static void linear_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
     int dout = w->shape[0], din = w->shape[1];
     int m = (int)(x->numel / (size_t)din);
+    /* dx first: in backward_update the weight's gradient may update W as soon as it is made */
     if (needs_grad(c, x)) gemm(0, 0, m, din, dout, 1, y->grad, dout, w->data, din, 1, grad_buf(c, x), din);
     if (needs_grad(c, w)) {
         real beta, *dw = grad_buf_beta(c, w, &beta);
-        gemm(1, 0, dout, din, m, 1, y->grad, dout, x->data, din, beta, dw, din);
+        if (last_use(c, w)) weight_grad_update(c, w, y->grad, x->data, m, beta, dw);
+        else gemm(1, 0, dout, din, m, 1, y->grad, dout, x->data, din, beta, dw, din);
     }
     if (needs_grad(c, b)) {
         real *db = grad_buf(c, b);

@@ -94,6 +94,9 @@ struct Tensor {
                                      optimisers skip parameters whose .grad is still None) */
     unsigned char grad_zero;      /* a parameter whose .grad is zero but has not been written yet (see
                                      paramset_zero_grad); read it through param_grad */
+    unsigned uses_left;           /* backward_update: ops on the tape that still have to run their
+                                     backward before this parameter's gradient is final */
+    unsigned update_pass;         /* backward_update: the pass in which this parameter was updated */
     const char *name;             /* official state_dict key for parameters and buffers; NULL otherwise */
 };
 
@@ -130,6 +133,7 @@ struct Ctx {
     int dry;                      /* 1: dry run, shapes and memory only, no arithmetic */
     size_t dry_bytes;             /* a dry run's count of the data bytes it would have allocated */
     int redirect;                 /* inside grad_of: parameter gradients go to the caller's buffers */
+    const struct ParamUpdate *update; /* inside backward_update: the optimiser step to apply */
     int ntargets;
     Tensor **targets;             /* grad_of's targets */
     real **target_grads;          /* and their buffers */
@@ -190,6 +194,22 @@ real *grad_buf_beta(Ctx *c, Tensor *t, real *beta);
 void backward(Ctx *c, Tensor *loss);
 /* The same with an explicit seed gradient dy (same shape as y). */
 void backward_seed(Ctx *c, Tensor *y, const real *dy);
+/* An optimiser step fused into the backward pass. apply(opt, p, off, n) updates the elements [off, off + n)
+ * of parameter p from its gradient p->grad, with the same arithmetic however the elements are split. */
+typedef struct ParamUpdate {
+    void (*apply)(void *opt, Tensor *p, size_t off, size_t n);
+    void *opt;
+} ParamUpdate;
+/* backward(c, loss), and every parameter that has a gradient (grad_seen) is updated as soon as that gradient
+ * is final: right after the backward of the first op on the tape that uses it, or, for a linear layer's
+ * weight, block of rows by block of rows as its gradient GEMM makes them, while they are in cache. The
+ * result is bitwise what backward and then a separate optimiser step give: every op that reads a
+ * parameter's value in its backward runs before the parameter's first use, or is that use (and an op
+ * computes its input gradients before its weight's). So don't read a parameter in a backward through an
+ * unrecorded alias (t_detach): that would see the new value. Parameters not on this tape are not touched;
+ * each updated one gets update_pass = c->pass. */
+void backward_update(Ctx *c, Tensor *loss, const ParamUpdate *update);
+
 /* d y / d wrt[i] for chosen tensors (parameters or activations), returned as new arena tensors; no
  * parameter's .grad is touched. y must have one element. */
 void grad_of(Ctx *c, Tensor *y, int n, Tensor *const *wrt, Tensor **out);

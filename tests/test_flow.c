@@ -260,6 +260,53 @@ static void test_gradients(int control) {
     flow_free(&f);
 }
 
+/* ---- the training step ------------------------------------------------------------------------------------ */
+/* flow_train_step runs Adam inside the backward pass; it must equal forward, backward, adam_step exactly
+ * (the first step also initialises ActNorm from the batch). */
+static void test_train_step(int control) {
+    FlowConfig cfg = {.z_dim = 6, .embed_dim = 3, .hidden = 45, .depth = 1, .n_flows = 3, .control = control};
+    Flow f[2];
+    Adam opt[2];
+    for (int k = 0; k < 2; k++) {
+        Rng r;
+        rng_seed(&r, 11);
+        flow_build(&f[k], &cfg, &r);
+        adam_init(&opt[k], 1e-3, 0.9, 0.99, 1e-8, 0, 1);
+        adam_add_params(&opt[k], &f[k].ps);
+    }
+    int n = 7;
+    real *z = xmalloc((size_t)n * 6 * sizeof(real)), *e = xmalloc((size_t)n * f[0].cond_dim * sizeof(real));
+    Ctx c;
+    ctx_init(&c);
+    int same = 1;
+    for (int step = 0; step < 3; step++) {
+        for (int i = 0; i < n * 6; i++) z[i] = (real)rng_normal(&rng);
+        for (int i = 0; i < n * f[0].cond_dim; i++) e[i] = (real)rng_normal(&rng);
+        FlowStepStats st;
+        flow_train_step(&c, &f[0], &opt[0], z, e, n, &st);
+        Tensor *zt = tensor_new(&c, 2, DIMS(n, 6)), *et = tensor_new(&c, 2, DIMS(n, f[1].cond_dim)), *ld;
+        memcpy(zt->data, z, zt->numel * sizeof(real));
+        memcpy(et->data, e, et->numel * sizeof(real));
+        Tensor *nu = flow_forward(&c, &f[1], zt, et, &ld);   /* sets ld: keep it out of flow_loss's arguments */
+        Tensor *loss = flow_loss(&c, nu, ld);
+        paramset_zero_grad(&f[1].ps);
+        backward(&c, loss);
+        adam_step(&opt[1]);
+        same &= st.loss == loss->data[0];
+        ctx_reset(&c);
+        same &= !memcmp(f[0].ps.values, f[1].ps.values, f[0].ps.nvalues * sizeof(real));
+    }
+    check(same, "flow_train_step (Adam inside the backward, control %d) equals forward, backward, adam_step "
+          "bitwise over three steps", control);
+    ctx_free(&c);
+    free(z);
+    free(e);
+    for (int k = 0; k < 2; k++) {
+        adam_free(&opt[k]);
+        flow_free(&f[k]);
+    }
+}
+
 /* ---- ActNorm initialisation ----------------------------------------------------------------------------- */
 static void test_actnorm_init(void) {
     FlowConfig cfg = flow_config_bair();
@@ -482,6 +529,8 @@ int main(void) {
     test_logdets();
     test_gradients(0);
     test_gradients(1);
+    test_train_step(0);
+    test_train_step(1);
     test_actnorm_init();
     test_endpoint();
     test_official(0);

@@ -1,6 +1,8 @@
-/* test_optim.c: Adam / AMSGrad against values computed by hand from PyTorch's update rule, and the
- * learning-rate schedulers against PyTorch's documented sequences. */
+/* test_optim.c: Adam / AMSGrad against values computed by hand from PyTorch's update rule, Adam fused
+ * into the backward pass against backward then Adam, and the learning-rate schedulers against PyTorch's
+ * documented sequences. */
 #include "check.h"
+#include "gemm.h"
 #include "optim.h"
 
 /* The reference: PyTorch's Adam written out in double for one scalar parameter. */
@@ -49,6 +51,99 @@ static void test_adam(int amsgrad, double wd) {
     check(unused->data[0] == 7, "a parameter that never received a gradient is not updated");
     adam_free(&opt);
     paramset_free(&ps);
+}
+
+/* ---- Adam inside the backward pass (adam_backward_step) ------------------------------------------------ */
+
+/* A small network that meets every case of backward_update: w1 has 45 rows, so its fused update runs in
+ * blocks of 20, 20 and 5 rows; w2 is used twice (its gradient is final only after its first use, and both
+ * uses read its value for the input gradient); `late` is used only in step 0, so later steps update it
+ * from a zero gradient as PyTorch does; `foreign` is on the tape but belongs to no optimiser. */
+typedef struct FusedNet {
+    ParamSet ps, other;
+    Tensor *w1, *b1, *w2, *late, *foreign;
+} FusedNet;
+
+static void fused_net_build(FusedNet *n, uint64_t seed) {
+    paramset_init(&n->ps);
+    paramset_init(&n->other);
+    n->w1 = param_new(&n->ps, "w1", 2, DIMS(45, 7));
+    n->b1 = param_new(&n->ps, "b1", 1, DIMS(45));
+    n->w2 = param_new(&n->ps, "w2", 2, DIMS(3, 45));
+    n->late = param_new(&n->ps, "late", 1, DIMS(4));
+    n->foreign = param_new(&n->other, "foreign", 1, DIMS(3));
+    paramset_alloc(&n->ps);
+    paramset_alloc(&n->other);
+    Rng r;
+    rng_seed(&r, seed);
+    Tensor *all[5] = {n->w1, n->b1, n->w2, n->late, n->foreign};
+    for (int i = 0; i < 5; i++) tensor_fill_normal(all[i], &r, 0, 0.5);
+}
+
+static Tensor *fused_net_loss(Ctx *c, FusedNet *n, int step) {
+    Rng r;
+    rng_seed(&r, 100 + (uint64_t)step);   /* the same batch for both runs */
+    Tensor *x = tensor_new(c, 2, DIMS(5, 7));
+    tensor_fill_normal(x, &r, 0, 1);
+    Tensor *h = t_leaky_relu(c, t_linear(c, x, n->w1, n->b1), 0.1f);
+    Tensor *y1 = t_linear(c, h, n->w2, NULL), *y2 = t_linear(c, t_square(c, h), n->w2, NULL);
+    Tensor *loss = t_add(c, t_sum_all(c, t_mul(c, t_tanh(c, y1), y2)), t_sum_all(c, t_mul(c, y1, n->foreign)));
+    if (step == 0) loss = t_add(c, loss, t_sum_all(c, t_square(c, n->late)));
+    return loss;
+}
+
+static int same_values(const Tensor *a, const Tensor *b, const real *ga, const real *gb) {
+    return !memcmp(a->data, b->data, a->numel * sizeof(real)) && (!ga || !memcmp(ga, gb, a->numel * sizeof(real)));
+}
+
+static void test_fused(int amsgrad, double wd) {
+    FusedNet a, b;
+    fused_net_build(&a, 5);
+    fused_net_build(&b, 5);
+    Adam oa, ob;
+    adam_init(&oa, 1e-2, 0.9, 0.99, 1e-8, wd, amsgrad);
+    adam_init(&ob, 1e-2, 0.9, 0.99, 1e-8, wd, amsgrad);
+    adam_add_params(&oa, &a.ps);
+    adam_add_params(&ob, &b.ps);
+    Ctx c;
+    ctx_init(&c);
+    real w1_before = a.w1->data[0], late_before = a.late->data[0];
+    int all_same = 1, in_pass = 1;
+    for (int step = 0; step < 3; step++) {
+        paramset_zero_grad(&a.ps);
+        paramset_zero_grad(&a.other);
+        backward(&c, fused_net_loss(&c, &a, step));
+        adam_step(&oa);
+        ctx_reset(&c);
+        threads_set(step % 2 ? 1 : 2);   /* the fused update's row blocks on one thread and on two */
+        paramset_zero_grad(&b.ps);
+        paramset_zero_grad(&b.other);
+        adam_backward_step(&ob, &c, fused_net_loss(&c, &b, step));
+        in_pass &= b.w1->update_pass == c.pass && b.b1->update_pass == c.pass && b.w2->update_pass == c.pass &&
+                   (b.late->update_pass == c.pass) == (step == 0);
+        ctx_reset(&c);
+        Tensor *ta[5] = {a.w1, a.b1, a.w2, a.late, a.foreign}, *tb[5] = {b.w1, b.b1, b.w2, b.late, b.foreign};
+        for (int i = 0; i < 5; i++) {
+            int same = same_values(ta[i], tb[i], param_grad(ta[i]), param_grad(tb[i]));
+            if (!same) printf("  step %d: '%s' differs\n", step, ta[i]->name);
+            all_same &= same;
+        }
+    }
+    threads_set(1);
+    check(all_same, "Adam in the backward pass (amsgrad %d, weight decay %g): parameters and gradients bitwise "
+          "equal to backward then adam_step over three steps", amsgrad, wd);
+    check(in_pass, "the parameters on the tape were updated inside the backward pass, the others after it");
+    check(a.w1->data[0] != w1_before && a.late->data[0] != late_before && ob.step == 3,
+          "the steps moved the parameters (also one whose gradient was zero) and were counted");
+    check(!memcmp(a.foreign->data, b.foreign->data, 3 * sizeof(real)) && a.foreign->grad[0] != 0,
+          "a parameter of no optimiser on the tape gets its gradient and is not updated");
+    ctx_free(&c);
+    adam_free(&oa);
+    adam_free(&ob);
+    paramset_free(&a.ps);
+    paramset_free(&a.other);
+    paramset_free(&b.ps);
+    paramset_free(&b.other);
 }
 
 /* AMSGrad must differ from Adam on this sequence, otherwise the test above proves nothing about the max. */
@@ -102,6 +197,8 @@ int main(void) {
     test_adam(1, 1e-2);
     test_adam(0, 1e-5);
     test_amsgrad_matters();
+    test_fused(1, 0);
+    test_fused(0, 1e-2);
     test_schedulers();
     return check_summary("test_optim");
 }
