@@ -46,6 +46,9 @@ size_t conv3d_workspace(const ConvGeom *g);
 /* The budget for a column tile or the padded frames of the shifted walk (0: the default, 32 MB). Tests
  * make it tiny to get many tiles from small shapes (which also turns the shifted walk off). */
 void conv_set_tile_bytes(size_t bytes);
+/* The lowering conv.c chooses for g, for the forward (what 'y'), the weight gradient ('w') or the input
+ * gradient ('x'): "pointwise", "shifted", "vol2col" or "col2vol". For tests and benchmarks. */
+const char *conv3d_lowering(const ConvGeom *g, char what);
 void conv3d_forward(real *y, const real *x, const real *w, const real *b, const ConvGeom *g, real *ws);
 void conv3d_backward(real *dx, real *dw, real *db, const real *dy, const real *x, const real *w,
                      const ConvGeom *g, real *ws);

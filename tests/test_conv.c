@@ -252,18 +252,25 @@ static const Case cases[] = {
     {"vol2col frames of padding only (1,3,3) p1", 2, 4, 3, {2, 3, 5}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}},
     {"vol2col one frame 4x4, T padding", 2, 6, 5, {1, 4, 4}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
     {"vol2col (3,3,3) p(2,1,1) on one frame", 1, 5, 4, {1, 4, 4}, {3, 3, 3}, {1, 1, 1}, {2, 1, 1}},
-    /* Cin >= 16 on frames wide enough for the shifted walk (see conv.c); some also flip into it */
-    {"shifted 3x3x3 s1 p1", 2, 16, 5, {3, 5, 12}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
-    {"shifted 3x3x3 s1 p1, dx shifted too", 1, 16, 17, {4, 4, 14}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
-    {"shifted 3x3x3 s(2,1,1) p1", 1, 16, 4, {5, 3, 12}, {3, 3, 3}, {2, 1, 1}, {1, 1, 1}},
-    {"shifted 2-D 4x4 s1 p1", 2, 16, 3, {1, 6, 13}, {1, 4, 4}, {1, 1, 1}, {0, 1, 1}},
-    {"shifted one frame, T padding (head_0)", 1, 16, 16, {1, 3, 12}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
+    /* Cin >= 16 on frames with enough positions for the shifted walk (see conv.c), which compare_case checks
+     * for the cases named "shifted"; some also flip into it. Below 32 input channels the weight gradient
+     * goes through vol2col. */
+    {"shifted 3x3x3 s1 p1", 2, 16, 5, {3, 10, 12}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
+    {"shifted 3x3x3 s1 p1, dx shifted too", 1, 16, 17, {4, 10, 14}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
+    {"shifted 3x3x3 s(2,1,1) p1", 1, 16, 4, {5, 10, 12}, {3, 3, 3}, {2, 1, 1}, {1, 1, 1}},
+    {"shifted 2-D 4x4 s1 p1", 2, 16, 3, {1, 12, 13}, {1, 4, 4}, {1, 1, 1}, {0, 1, 1}},
+    {"shifted one frame, T padding (head_0)", 1, 16, 16, {1, 10, 12}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
     {"p > k - 1 (1,2,2) p(0,2,2): vol2col, rows cannot share padding", 1, 16, 3, {2, 4, 12}, {1, 2, 2}, {1, 1, 1},
      {0, 2, 2}},
-    {"shifted p = k - 1 (1,3,3) p(0,2,2): no dropped columns", 1, 16, 3, {2, 4, 12}, {1, 3, 3}, {1, 1, 1}, {0, 2, 2}},
-    {"shifted 3x3x3 p(1,1,0): no W padding", 1, 16, 4, {2, 5, 12}, {3, 3, 3}, {1, 1, 1}, {1, 1, 0}},
+    {"shifted p = k - 1 (1,3,3) p(0,2,2): no dropped columns", 1, 16, 3, {2, 10, 12}, {1, 3, 3}, {1, 1, 1}, {0, 2, 2}},
+    {"shifted 3x3x3 p(1,1,0): no W padding", 1, 16, 4, {2, 12, 12}, {3, 3, 3}, {1, 1, 1}, {1, 1, 0}},
     {"shifted 1x5x5 p2 on 8x16 frames", 1, 16, 5, {1, 8, 16}, {1, 5, 5}, {1, 1, 1}, {0, 2, 2}},
-    {"shifted frames of padding only (1,3,3) p1", 1, 16, 3, {2, 3, 12}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}},
+    {"shifted frames of padding only (1,3,3) p1", 1, 16, 3, {2, 10, 12}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}},
+    /* Cin >= 32: the weight gradient by the shifted walk too (threads split each frame's taps), with an
+     * even number of (sample, frame) pairs (whole frames to the threads) and an odd one (frames split) */
+    {"shifted dw 3x3x3 s1 p1, 2 x 3 frames", 2, 32, 5, {3, 10, 12}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
+    {"shifted dw 3x3x3 s1 p1, 1 x 3 frames", 1, 32, 7, {3, 10, 13}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
+    {"shifted dw one frame, T padding", 1, 33, 6, {1, 10, 12}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
 };
 
 typedef struct Results {
@@ -321,6 +328,14 @@ static void compare_case(const Case *cs, int nthreads, size_t tile_bytes) {
     check(e <= tol_for(pred), "%s: dw relative error %.3g", what, e);
     e = rel_err(r.db, db_ref, (size_t)g.cout);
     check(e <= tol_for(pred), "%s: db relative error %.3g", what, e);
+    if (tile_bytes == 0 && !strncmp(cs->name, "shifted", 7)) {   /* the case reaches the path it names */
+        int dw_shifted = !strncmp(cs->name, "shifted dw", 10), dx_shifted = strstr(cs->name, "dx shifted") != NULL;
+        check(!strcmp(conv3d_lowering(&g, 'y'), "shifted") &&
+                  !strcmp(conv3d_lowering(&g, 'w'), dw_shifted ? "shifted" : "vol2col") &&
+                  (!dx_shifted || !strcmp(conv3d_lowering(&g, 'x'), "shifted")),
+              "%s: forward by %s, weight gradient by %s, input gradient by %s", what, conv3d_lowering(&g, 'y'),
+              conv3d_lowering(&g, 'w'), conv3d_lowering(&g, 'x'));
+    }
     /* a rerun with the same thread count gives the same bits */
     run_fast(&r2, &g, x, w, b, dy, dx0, dw0, db0);
     check(same_bits(r.y, r2.y, ny) && same_bits(r.dx, r2.dx, nx) && same_bits(r.dw, r2.dw, nw) &&
