@@ -664,8 +664,12 @@ static void frame_dw_task(void *arg, int part, int thread) {
         if (lo >= hi) continue;
         int n = 0;
         for (int i = 0; i < k0 * k2; i++) {   /* taps (a, bb, d), a = i / k2, d = i % k2 */
-            int a = i / k2, d = i % k2;
-            if (frame_valid(g, j->t, a) && index++ >= first && index <= last) {
+            int a = i / k2, d = i % k2, mine = 0;
+            if (frame_valid(g, j->t, a)) {
+                mine = index >= first && index < last;
+                index++;
+            }
+            if (mine) {
                 xs[n] = j->xp + ((size_t)a * hwp + (size_t)bb * Wp + (size_t)d + lo) * ci_n;
                 dtap[n] = j->dwt + ((size_t)(a * k1 + bb) * k2 + d) * co_n * ci_n;
                 n++;
