@@ -39,7 +39,7 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e);
 int report_write(const EvalReport *r, const char *path, I2vError *e);
 
 /* The demo: every stage trained on the synthetic set at small widths, then GIFs and a report. */
-#define DEMO_MINUTES 12   /* the default budget; the measured demo takes about 11 minutes in all */
+#define DEMO_MINUTES 12   /* the default budget; the measured demo takes about 11.5 minutes in all */
 typedef struct DemoOpts {
     const char *out;
     double minutes;       /* the whole budget (training of the four networks shares it); <= 0: DEMO_MINUTES */
