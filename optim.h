@@ -32,9 +32,10 @@ void adam_free(Adam *opt);
  *   p -= lr / (1 - b1^t) * m / (sqrt(v or vmax) / sqrt(1 - b2^t) + eps) */
 void adam_step(Adam *opt);
 /* backward(c, loss) then adam_step(opt) in one pass: each parameter is updated inside the backward as soon
- * as its gradient is final (tensor.h's backward_update), a weight as each tile of its gradient GEMM is
- * stored, so the update's reads and writes overlap the GEMMs and the gradient is read back from cache.
- * Bitwise the same result as the two calls. In a dry run it is backward alone. */
+ * as its gradient is final (tensor.h's backward_update), a linear layer's weight 20 rows at a time right
+ * after the GEMM that makes those rows of its gradient, so the gradient is read back from cache and no
+ * separate pass over every parameter follows. Bitwise the same result as the two calls. In a dry run it
+ * is backward alone. */
 void adam_backward_step(Adam *opt, Ctx *c, Tensor *loss);
 
 /* Schedulers change opt->lr; step them once per epoch as the official training loops do. */
