@@ -174,6 +174,15 @@ void transpose_copy(const real *src, size_t lds, size_t rows, size_t cols, real 
         for (size_t c = 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c];
 }
 
+/* dst[0 .. n) = src[0 .. n) in vector moves (see SIMD_KEEP_LOOPS): packing rows with memcpy took a
+ * quarter of a GEMM with few columns on an Intel Xeon (m 256, n 64, k 4608; 128 x 1056 x 128: 92 against
+ * 147 GFLOP/s). */
+SIMD_KEEP_LOOPS static void copy_reals(real *restrict dst, const real *restrict src, size_t n) {
+    size_t i = 0;
+    for (; i + VLEN <= n; i += VLEN) vstore(dst + i, vload(src + i));
+    for (; i < n; i++) dst[i] = src[i];
+}
+
 /* A block (rows i0.., mc of them; k from p0, kc of them) into mr-row micro-panels in the layout above.
  * Rows from mc up to the next multiple of mr are zero, so the micro-kernel never needs a row count. */
 static void pack_a(int ta, const real *A, size_t lda, size_t i0, size_t mc, size_t p0, size_t kc, size_t mr,
@@ -183,11 +192,11 @@ static void pack_a(int ta, const real *A, size_t lda, size_t i0, size_t mc, size
         real *d = dst + q * mr * AST;
         const real *src = ta ? A + p0 * lda + i0 + q * mr : A + (i0 + q * mr) * lda + p0;
         if (!ta && A_CS == 1)       /* rows to rows */
-            for (size_t i = 0; i < rows; i++) memcpy(d + i * A_RS, src + i * lda, kc * sizeof(real));
+            for (size_t i = 0; i < rows; i++) copy_reals(d + i * A_RS, src + i * lda, kc);
         else if (!ta)               /* rows to columns */
             transpose_copy(src, lda, rows, kc, d, A_CS);
         else if (A_RS == 1)         /* A is stored k x m: columns to columns */
-            for (size_t p = 0; p < kc; p++) memcpy(d + p * A_CS, src + p * lda, rows * sizeof(real));
+            for (size_t p = 0; p < kc; p++) copy_reals(d + p * A_CS, src + p * lda, rows);
         else                        /* columns to rows */
             transpose_copy(src, lda, kc, rows, d, A_RS);
         for (size_t i = rows; i < mr; i++)
@@ -201,8 +210,13 @@ static void pack_b(int tb, const real *B, size_t ldb, size_t p0, size_t kc, size
     for (size_t jq = 0; jq < nc; jq += NR) {
         size_t w = nc - jq < NR ? nc - jq : NR;
         real *d = dst + jq * kc;
-        if (!tb)
-            for (size_t p = 0; p < kc; p++) memcpy(d + p * NR, B + (p0 + p) * ldb + j0 + jq, w * sizeof(real));
+        if (!tb && w == NR)   /* a full panel row: NV vector moves, unrolled */
+            for (size_t p = 0; p < kc; p++) {
+                const real *src = B + (p0 + p) * ldb + j0 + jq;
+                for (int v = 0; v < NV; v++) vstore(d + p * NR + v * VLEN, vload(src + v * VLEN));
+            }
+        else if (!tb)
+            for (size_t p = 0; p < kc; p++) copy_reals(d + p * NR, B + (p0 + p) * ldb + j0 + jq, w);
         else  /* B is stored n x k */
             transpose_copy(B + (j0 + jq) * ldb + p0, ldb, w, kc, d, NR);
         if (w < NR)
@@ -266,10 +280,10 @@ static inline void micro_kernel_body(const int mr, size_t kc, const real *restri
     real tile[MR * NR];
     if (beta != 0) {
         memset(tile, 0, sizeof tile);
-        for (size_t i = 0; i < rows; i++) memcpy(tile + i * NR, c + i * ldc, cols * sizeof(real));
+        for (size_t i = 0; i < rows; i++) copy_reals(tile + i * NR, c + i * ldc, cols);
     }
     tile_store(mr, acc, tile, NR, alpha, beta);
-    for (size_t i = 0; i < rows; i++) memcpy(c + i * ldc, tile + i * NR, cols * sizeof(real));
+    for (size_t i = 0; i < rows; i++) copy_reals(c + i * ldc, tile + i * NR, cols);
 }
 
 static void micro_kernel(size_t kc, const real *restrict a, const real *restrict b, size_t ldbp,

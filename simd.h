@@ -132,6 +132,15 @@ static inline vreal vfma(vreal a, vreal b, vreal c) { return a * b + c; }
 static inline void vtranspose(vreal r[VLEN]) { (void)r; }  /* a 1x1 block is its own transpose */
 #endif
 
+/* GCC turns a copy loop into a memcpy call, and with -march=native on recent Intel cores expands memcpy
+ * of a size it cannot see into `rep movsq`, whose start-up costs tens of cycles: too much for the rows
+ * of a few hundred bytes the GEMM packs. Functions marked with this keep their loops. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SIMD_KEEP_LOOPS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define SIMD_KEEP_LOOPS
+#endif
+
 /* A hint to the cache, and a polite spin-wait; both no-ops in the portable build. */
 #if !defined(I2V_PORTABLE) && defined(__GNUC__)
 static inline void simd_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
