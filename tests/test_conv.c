@@ -252,6 +252,9 @@ static const Case cases[] = {
     {"vol2col frames of padding only (1,3,3) p1", 2, 4, 3, {2, 3, 5}, {1, 3, 3}, {1, 1, 1}, {1, 1, 1}},
     {"vol2col one frame 4x4, T padding", 2, 6, 5, {1, 4, 4}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
     {"vol2col (3,3,3) p(2,1,1) on one frame", 1, 5, 4, {1, 4, 4}, {3, 3, 3}, {1, 1, 1}, {2, 1, 1}},
+    /* small frames put several samples side by side in one GEMM; with a 64 KB budget this one goes 2 + 1,
+     * in frame groups of 1, 3 and 1 frames */
+    {"vol2col samples side by side, 3 samples", 3, 6, 5, {5, 3, 3}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}},
     /* Cin >= 16 on frames with enough positions for the shifted walk (see conv.c), which compare_case checks
      * for the cases named "shifted"; some also flip into it. Below 32 input channels the weight gradient
      * goes through vol2col. */
@@ -374,6 +377,7 @@ static void test_fast_vs_naive(void) {
             compare_case(&cases[i], th, 0);      /* default budget: one tile, or the shifted walk */
             compare_case(&cases[i], th, 2048);   /* tiny budget: vol2col tiles of 16 positions, starting mid-row */
             compare_case(&cases[i], th, 16384);  /* all positions, the rows in chunks of whole channels */
+            compare_case(&cases[i], th, 65536);  /* fewer samples side by side than the batch holds */
         }
 }
 
