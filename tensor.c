@@ -11,6 +11,7 @@
  * contributions. The tape is a flat array; backward() walks it in reverse. Dimension legend: N batch,
  * C channels, T frames, H, W, D features.
  */
+#define _DEFAULT_SOURCE   /* glibc: MADV_HUGEPAGE in <sys/mman.h> (see big_alloc) */
 #include "tensor.h"
 
 #include <tgmath.h>  /* exp, tanh, ... follow the type of `real` */
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "gemm.h"
 
@@ -131,12 +133,30 @@ struct ArenaChunk {
 
 static size_t align_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
+/* Activations, workspaces, parameters and their gradients: blocks of at least HUGE_MIN bytes are
+ * aligned to 2 MB and offered to the kernel for transparent huge pages (Linux's MADV_HUGEPAGE; where
+ * THP is set to `madvise`, nothing else gets them). The convolutions read their operands in place, rows
+ * kilobytes apart: with 4 KB pages a 128-row GEMM panel spans 128 pages, more than the first-level
+ * TLB holds. Elsewhere (no MADV_HUGEPAGE) this is a plain 64-byte-aligned allocation. */
+enum { HUGE_MIN = 4 << 20, HUGE_PAGE = 2 << 20 };
+static void *big_alloc(size_t bytes) {
+#ifdef MADV_HUGEPAGE
+    if (bytes >= HUGE_MIN) {
+        size_t size = align_up(bytes, HUGE_PAGE);
+        void *p = aligned_alloc(HUGE_PAGE, size);
+        if (p) madvise(p, size, MADV_HUGEPAGE);   /* advice only: failure changes nothing */
+        return p;
+    }
+#endif
+    return aligned_alloc(ARENA_ALIGN, align_up(bytes ? bytes : 1, ARENA_ALIGN));
+}
+
 static ArenaChunk *chunk_new(size_t size) {
     ArenaChunk *ch = xmalloc(sizeof *ch);
     ch->next = NULL;
     ch->size = size;
     ch->used = 0;
-    ch->mem = aligned_alloc(ARENA_ALIGN, align_up(size, ARENA_ALIGN));
+    ch->mem = big_alloc(size);
     I2V_ASSERT(ch->mem, "out of memory: arena chunk of %zu bytes", size);
     return ch;
 }
@@ -220,7 +240,7 @@ void *ctx_scratch(Ctx *c, size_t bytes) {
     if (bytes > c->scratch_bytes) {
         free(c->scratch);
         c->scratch_bytes = align_up(bytes, ARENA_ALIGN);
-        c->scratch = aligned_alloc(ARENA_ALIGN, c->scratch_bytes);
+        c->scratch = big_alloc(c->scratch_bytes);
         I2V_ASSERT(c->scratch, "out of memory: scratch of %zu bytes", bytes);
     }
     if (bytes > c->peak_scratch) c->peak_scratch = bytes;
@@ -656,8 +676,8 @@ void paramset_alloc(ParamSet *ps) {
         else bbytes += align_up(t->numel * dtype_size(t->dtype), ARENA_ALIGN);
     }
     ps->nvalues = nvalues;
-    ps->values = aligned_alloc(ARENA_ALIGN, align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
-    ps->grads = aligned_alloc(ARENA_ALIGN, align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
+    ps->values = big_alloc(align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
+    ps->grads = big_alloc(align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
     ps->buffers = aligned_alloc(ARENA_ALIGN, bbytes + ARENA_ALIGN);
     I2V_ASSERT(ps->values && ps->grads && ps->buffers, "out of memory for %zu parameters", nvalues);
     memset(ps->values, 0, nvalues * sizeof(real));
