@@ -729,15 +729,60 @@ static void modulate_forward_task(void *arg, int nc, int thread) {
     }
 }
 
-/* dL/dxn of one element, from x (xn recomputed as the forward made it) */
-static inline real modulate_dxn(const ModArgs *a, real x, real mean, real rstd, const real *s, const real *b, size_t q,
-                                real dy, real *xn_out, real *g_out) {
+/* dL/dxn of one element, from x (xn recomputed as the forward made it); sc = scale + one */
+static inline real modulate_dxn(const ModArgs *a, real x, real mean, real rstd, real sc, real shift, real dy,
+                                real *xn_out, real *g_out) {
     real xn = (x - mean) * rstd;
-    real z = xn * (s[q] + a->one) + b[q];
+    real z = xn * sc + shift;
     real g = z > 0 ? dy : a->slope * dy;
     *xn_out = xn;
     *g_out = g;
-    return g * (s[q] + a->one);
+    return g * sc;
+}
+
+/* Pass 1 over positions p0 .. p0 + lanes - 1 of one frame of one channel: lane l of the sums takes
+ * position p0 + l. AdaIN (P = 1): the scale and shift gradients go to acc_s, acc_b; SPADE: to ds[p], db[p].
+ * No branch inside a loop, so that the compiler vectorises the lanes. */
+static inline void modulate_block_sums(const ModArgs *a, size_t p0, int lanes, const real *restrict x,
+                                       const real *restrict dy, const real *restrict s, const real *restrict b,
+                                       real mean, real rstd, real *restrict ds, real *restrict db,
+                                       double *restrict sh, double *restrict shx, double *restrict acc_s,
+                                       double *restrict acc_b) {
+    real xn[SUM_LANES], gl[SUM_LANES];
+    x += p0;
+    dy += p0;
+    if (a->P == 1) {
+        for (int l = 0; l < lanes; l++) {
+            real dxn = modulate_dxn(a, x[l], mean, rstd, s[0] + a->one, b[0], dy[l], &xn[l], &gl[l]);
+            sh[l] += dxn;
+            shx[l] += (double)dxn * xn[l];
+            acc_s[l] += (double)gl[l] * xn[l];
+            acc_b[l] += gl[l];
+        }
+        return;
+    }
+    s += p0;
+    b += p0;
+    for (int l = 0; l < lanes; l++) {
+        real dxn = modulate_dxn(a, x[l], mean, rstd, s[l] + a->one, b[l], dy[l], &xn[l], &gl[l]);
+        sh[l] += dxn;
+        shx[l] += (double)dxn * xn[l];
+    }
+    if (ds)
+        for (int l = 0; l < lanes; l++) ds[p0 + (size_t)l] += gl[l] * xn[l];
+    if (db)
+        for (int l = 0; l < lanes; l++) db[p0 + (size_t)l] += gl[l];
+}
+
+/* Pass 1 over one frame of one channel (HW values), lane l taking the positions p = l mod SUM_LANES:
+ * whole blocks of SUM_LANES (a constant trip count, which the compiler vectorises), then the rest. */
+static void modulate_frame_sums(const ModArgs *a, const real *x, const real *dy, const real *s, const real *b,
+                                real mean, real rstd, real *ds, real *db, double *sh, double *shx, double *acc_s,
+                                double *acc_b) {
+    size_t p0 = 0;
+    for (; p0 + SUM_LANES <= a->HW; p0 += SUM_LANES)
+        modulate_block_sums(a, p0, SUM_LANES, x, dy, s, b, mean, rstd, ds, db, sh, shx, acc_s, acc_b);
+    modulate_block_sums(a, p0, (int)(a->HW - p0), x, dy, s, b, mean, rstd, ds, db, sh, shx, acc_s, acc_b);
 }
 
 /* One task per (n, g), which owns the channels of its group: pass 1 accumulates the scale and shift
@@ -756,20 +801,7 @@ static void modulate_backward_task(void *arg, int i, int thread) {
         double acc_s[SUM_LANES] = {0}, acc_b[SUM_LANES] = {0};   /* P = 1: the sums over T H W */
         for (int t = 0; t < a->T; t++) {
             size_t off = ((size_t)nc * (size_t)a->T + (size_t)t) * a->HW;
-            const real *x = a->x + off, *dy = a->dy + off;
-            for (size_t p = 0; p < a->HW; p++) {
-                size_t q = a->P == 1 ? 0 : p, l = p % SUM_LANES;
-                real xn, gl, dxn = modulate_dxn(a, x[p], mean, rstd, s, b, q, dy[p], &xn, &gl);
-                sh[l] += dxn;
-                shx[l] += (double)dxn * xn;
-                if (a->P == 1) {
-                    acc_s[l] += (double)gl * xn;
-                    acc_b[l] += gl;
-                } else {
-                    if (ds) ds[p] += gl * xn;
-                    if (db) db[p] += gl;
-                }
-            }
+            modulate_frame_sums(a, a->x + off, a->dy + off, s, b, mean, rstd, ds, db, sh, shx, acc_s, acc_b);
         }
         if (a->P == 1) {
             if (ds) ds[0] += (real)sum_lanes(acc_s, 0);
@@ -788,7 +820,7 @@ static void modulate_backward_task(void *arg, int i, int thread) {
             real *dx = a->dx + off;
             for (size_t p = 0; p < a->HW; p++) {
                 size_t q = a->P == 1 ? 0 : p;
-                real xn, gl, dxn = modulate_dxn(a, x[p], mean, rstd, s, b, q, dy[p], &xn, &gl);
+                real xn, gl, dxn = modulate_dxn(a, x[p], mean, rstd, s[q] + a->one, b[q], dy[p], &xn, &gl);
                 dx[p] += rstd * (dxn - mh - xn * mhx);
             }
         }
