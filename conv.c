@@ -173,24 +173,56 @@ static void valid_cols(int ow0, int n, int s, int off, int iw, int *jlo, int *jh
     *jhi = hi;
 }
 
+/* Input channel and kernel tap of a row of the column matrix; rows go (ci, kd, kh, kw), or (kd, ci, kh, kw)
+ * when kd_major. col_row_next steps to the next row without the divisions (a row of a 4x4 frame's
+ * columns is a few values, and the divisions took longer than copying them). */
+typedef struct ColRow {
+    int ci, a, bb, d;
+} ColRow;
+
+static ColRow col_row(const ConvGeom *g, size_t r, int kd_major) {
+    size_t kvol = vol3(g->k), khw = (size_t)g->k[1] * g->k[2];
+    size_t ci = r / kvol, kr = r % kvol;
+    if (kd_major) {
+        ci = r / khw % (size_t)g->cin;
+        kr = r / (khw * (size_t)g->cin) * khw + r % khw;
+    }
+    ColRow c = {(int)ci, (int)(kr / khw), (int)(kr / (size_t)g->k[2] % (size_t)g->k[1]), (int)(kr % (size_t)g->k[2])};
+    return c;
+}
+
+static void col_row_next(const ConvGeom *g, ColRow *c, int kd_major) {
+    if (++c->d < g->k[2]) return;
+    c->d = 0;
+    if (++c->bb < g->k[1]) return;
+    c->bb = 0;
+    if (kd_major) {
+        if (++c->ci < g->cin) return;
+        c->ci = 0;
+        c->a++;
+    } else if (++c->a == g->k[0]) {
+        c->a = 0;
+        c->ci++;
+    }
+}
+
 /* Rows [r0, r1) and output positions [q0, q0 + len) of the column matrix of one sample:
  * col[(r - r0) ldc + j] for x (Cin, T, H, W). A row is walked one output row (fixed t, h) at a time.
  * Rows are (ci, kd, kh, kw), the order of the weights, or kd-major (see use_frame_skip). */
 static void vol2col(real *col, size_t ldc, const real *x, const ConvGeom *g, size_t r0, size_t r1, size_t q0,
                     size_t len, int kd_major) {
-    const int *I = g->in, *O = g->out, *k = g->k, *s = g->s, *p = g->p;
-    size_t isz = vol3(I), kvol = vol3(k), khw = (size_t)k[1] * k[2];
-    for (size_t r = r0; r < r1; r++) {
-        size_t ci = r / kvol, kr = r % kvol;   /* row (ci, kd, kh, kw), or (kd, ci, kh, kw) when kd_major */
-        if (kd_major) {
-            ci = r / khw % (size_t)g->cin;
-            kr = r / (khw * (size_t)g->cin) * khw + r % khw;
-        }
-        int a = (int)(kr / ((size_t)k[1] * k[2])), bb = (int)(kr / (size_t)k[2] % (size_t)k[1]), d = (int)(kr % (size_t)k[2]);
-        const real *xc = x + ci * isz;
+    const int *I = g->in, *O = g->out, *s = g->s, *p = g->p;
+    size_t isz = vol3(I);
+    int ow0 = (int)(q0 % (size_t)O[2]), oh0 = (int)(q0 / (size_t)O[2] % (size_t)O[1]);
+    int ot0 = (int)(q0 / ((size_t)O[1] * O[2]));
+    ColRow cr = col_row(g, r0, kd_major);
+    for (size_t r = r0; r < r1; r++, col_row_next(g, &cr, kd_major)) {
+        int a = cr.a, bb = cr.bb, d = cr.d;
+        const real *xc = x + (size_t)cr.ci * isz;
         real *dst = col + (r - r0) * ldc;
-        int ow = (int)(q0 % (size_t)O[2]), oh = (int)(q0 / (size_t)O[2] % (size_t)O[1]);
-        int ot = (int)(q0 / ((size_t)O[1] * O[2]));
+        int ow = ow0, oh = oh0, ot = ot0;
+        int off = d - p[2], row_lo, row_hi;   /* the valid columns of a whole output row, found once */
+        valid_cols(0, O[2], s[2], off, I[2], &row_lo, &row_hi);
         size_t left = len;
         while (left > 0) {
             int seg = (int)min_sz((size_t)(O[2] - ow), left);
@@ -199,8 +231,8 @@ static void vol2col(real *col, size_t ldc, const real *x, const ConvGeom *g, siz
                 memset(dst, 0, (size_t)seg * sizeof(real));
             } else {
                 const real *xrow = xc + ((size_t)ti * I[1] + hi) * I[2];
-                int off = d - p[2], jlo, jhi;
-                valid_cols(ow, seg, s[2], off, I[2], &jlo, &jhi);
+                int jlo = row_lo, jhi = row_hi;
+                if (ow != 0 || seg != O[2]) valid_cols(ow, seg, s[2], off, I[2], &jlo, &jhi);
                 for (int j = 0; j < jlo; j++) dst[j] = 0;
                 if (s[2] == 1) {
                     memcpy(dst + jlo, xrow + ow + jlo + off, (size_t)(jhi - jlo) * sizeof(real));
@@ -815,18 +847,23 @@ enum { KD_COPY, KD_FLIP, KD_BACK };
 static void weights_kd_major(real *dst, const real *src, const ConvGeom *g, int mode, int a0, int a1) {
     size_t k0 = (size_t)g->k[0], khw = (size_t)g->k[1] * g->k[2], kvol = k0 * khw;
     size_t ci_n = (size_t)g->cin, co_n = (size_t)g->cout;
+    /* the kd-major side in order; the mode is decided outside the loops, which the compiler then unrolls */
     for (size_t co = 0; co < co_n; co++)
-        for (size_t a = (size_t)a0; a < (size_t)a1; a++)
-            for (size_t ci = 0; ci < ci_n; ci++) {
-                size_t kd = ((co * k0 + a) * ci_n + ci) * khw, cm = ((co * ci_n + ci) * k0 + a) * khw;
-                size_t rev = (ci * co_n + co) * kvol + kvol - 1 - a * khw;   /* KD_FLIP: tap e at rev - e */
-                if (mode == KD_COPY)
-                    for (size_t e = 0; e < khw; e++) dst[kd + e] = src[cm + e];
-                else if (mode == KD_FLIP)
-                    for (size_t e = 0; e < khw; e++) dst[kd + e] = src[rev - e];
-                else
-                    for (size_t e = 0; e < khw; e++) dst[cm + e] += src[kd + e];
-            }
+        for (size_t a = (size_t)a0; a < (size_t)a1; a++) {
+            size_t kd0 = (co * k0 + a) * ci_n * khw;   /* (co, a, 0, 0, 0) in the kd-major layout */
+            real *kd = dst + kd0;
+            const real *kds = src + kd0;
+            if (mode == KD_COPY)
+                for (size_t ci = 0; ci < ci_n; ci++)
+                    for (size_t e = 0; e < khw; e++) kd[ci * khw + e] = src[(co * ci_n + ci) * kvol + a * khw + e];
+            else if (mode == KD_FLIP)   /* tap a khw + e of (co, ci) is tap kvol-1-(a khw + e) of (ci, co) */
+                for (size_t ci = 0; ci < ci_n; ci++)
+                    for (size_t e = 0; e < khw; e++)
+                        kd[ci * khw + e] = src[(ci * co_n + co) * kvol + kvol - 1 - a * khw - e];
+            else
+                for (size_t ci = 0; ci < ci_n; ci++)
+                    for (size_t e = 0; e < khw; e++) dst[(co * ci_n + ci) * kvol + a * khw + e] += kds[ci * khw + e];
+        }
 }
 
 /* vol2col of rows [r0, r1) of one tile into col (r1 - r0 rows, ldc apart, len columns), the rows split
