@@ -333,9 +333,21 @@ static size_t frame_nq(const ConvGeom *g) {
     return (size_t)(g->out[1] - 1) * (size_t)frame_wp(g) + (size_t)g->out[2];
 }
 
-/* Reals of one thread's padded frames and output frame in the shifted walk. */
+/* The forward's GEMMs that reach the end of a frame compute up to a GEMM panel of positions past it, so
+ * that their last panel is full and read in place instead of packed apart for every tap (on 16x16 frames
+ * Nq = 271, 15 columns into the ninth panel). The output frame's rows are frame_ldq apart to hold them,
+ * and the padded frames are followed by a panel of zeros for the reads past the last one. The extra
+ * columns are dropped with the others; those below Nq read padding rows, which add zeros. */
+static size_t frame_ldq(const ConvGeom *g) { return frame_nq(g) + (size_t)gemm_panel_width() - 1; }
+
+/* Reals of one thread's padded frames, their trailing panel and output frame in the shifted walk. */
 static size_t shifted_frame_reals(const ConvGeom *g) {
-    return (size_t)g->cin * (size_t)g->k[0] * frame_hwp(g) + (size_t)g->cout * frame_nq(g);
+    return (size_t)g->cin * (size_t)g->k[0] * frame_hwp(g) + (size_t)gemm_panel_width() + (size_t)g->cout * frame_ldq(g);
+}
+
+/* The output frame (or gathered dy) in a thread's workspace, after the padded frames and their panel. */
+static real *frame_out(const ConvGeom *g, real *xp) {
+    return xp + (size_t)g->cin * (size_t)g->k[0] * frame_hwp(g) + (size_t)gemm_panel_width();
 }
 
 /* The shifted lowering pays for the dropped columns and for one GEMM per tap with K = Cin: it wins when
@@ -647,9 +659,11 @@ static void frame_forward_task(void *arg, int part, int thread) {
     const ConvGeom *g = j->g;
     const int *O = g->out;
     int k0 = g->k[0], k1 = g->k[1], k2 = g->k[2], Wp = frame_wp(g);
-    size_t hwp = frame_hwp(g), nq = frame_nq(g), ci_n = (size_t)g->cin, co_n = (size_t)g->cout, q0, q1;
+    size_t hwp = frame_hwp(g), nq = frame_nq(g), ldq = frame_ldq(g), ci_n = (size_t)g->cin, co_n = (size_t)g->cout;
+    size_t q0, q1, panel = (size_t)gemm_panel_width();
     split_range(nq, j->nparts, part, CONV_TILE_ALIGN, &q0, &q1);
     if (q0 >= q1) return;
+    size_t q_end = q1 == nq ? ldq : q1;   /* the part at the frame's end may compute up to ldq (frame_ldq) */
     int first = 1;   /* yq[:, q0:q1) not written yet */
     for (int a = 0; a < k0; a++) {
         if (!frame_valid(g, j->t, a)) continue;
@@ -660,22 +674,24 @@ static void frame_forward_task(void *arg, int part, int thread) {
             hi = hi < q1 ? hi : q1;
             if (lo >= hi) continue;
             if (first && (lo > q0 || hi < q1)) {   /* this tap leaves some positions unwritten */
-                for (size_t c = 0; c < co_n; c++) memset(j->yq + c * nq + q0, 0, (q1 - q0) * sizeof(real));
+                for (size_t c = 0; c < co_n; c++) memset(j->yq + c * ldq + q0, 0, (q_end - q0) * sizeof(real));
                 first = 0;
             }
+            size_t n = hi - lo, ldb = (size_t)k0 * hwp;
+            if (q_end > q1) n = min_sz(min_sz((n + panel - 1) / panel * panel, q_end - lo), ldb);
             for (int d = 0; d < k2; d++) {
                 const real *wtap = j->wt + ((size_t)(a * k1 + bb) * k2 + d) * co_n * ci_n;
                 const real *xs = j->xp + (size_t)a * hwp + (size_t)bb * Wp + d + lo;
-                gemm(0, 0, g->cout, (int)(hi - lo), g->cin, 1, wtap, g->cin, xs, (int)((size_t)k0 * hwp),
-                     first ? 0 : 1, j->yq + lo, (int)nq);
+                gemm(0, 0, g->cout, (int)n, g->cin, 1, wtap, g->cin, xs, (int)ldb, first ? 0 : 1, j->yq + lo,
+                     (int)ldq);
                 first = 0;
             }
         }
     }
     if (first)   /* the window saw only padding */
-        for (size_t c = 0; c < co_n; c++) memset(j->yq + c * nq + q0, 0, (q1 - q0) * sizeof(real));
+        for (size_t c = 0; c < co_n; c++) memset(j->yq + c * ldq + q0, 0, (q1 - q0) * sizeof(real));
     for (size_t c = 0; c < co_n; c++) {
-        const real *q = j->yq + c * nq;
+        const real *q = j->yq + c * ldq;
         real *y = j->yn + (c * (size_t)O[0] + (size_t)j->t) * (size_t)O[1] * O[2];
         real bv = j->b ? j->b[c] : 0;
         /* walk [q0, q1) one padded row at a time, dropping the columns w >= Wo */
@@ -752,7 +768,7 @@ static void frame_whole_task(void *arg, int i, int thread) {
     j.t = i % g->out[0];
     j.nparts = 1;
     j.xp = fj->base.xp + (size_t)thread * fj->ws_per_thread;
-    j.yq = j.xp + (size_t)g->cin * (size_t)g->k[0] * frame_hwp(g);
+    j.yq = frame_out(g, j.xp);
     j.xn = fj->x + (size_t)n * g->cin * vol3(g->in);
     j.yn = fj->y + (size_t)n * g->cout * vol3(g->out);
     frame_prepare_task(&j, 0, thread);
@@ -769,8 +785,10 @@ static int frames_to_threads(const ConvGeom *g) {
 static void shifted_forward(real *y, const real *x, const real *wt, const real *b, const ConvGeom *g, real *ws,
                             real beta) {
     size_t ci_n = (size_t)g->cin, co_n = (size_t)g->cout;
-    FrameJob j = {g, ws, ws + ci_n * (size_t)g->k[0] * frame_hwp(g), NULL, NULL, NULL, wt, NULL, b, beta, 0,
-                  threads_count()};
+    FrameJob j = {g, ws, frame_out(g, ws), NULL, NULL, NULL, wt, NULL, b, beta, 0, threads_count()};
+    size_t panel = (size_t)gemm_panel_width();
+    for (int t = 0; t < threads_count(); t++)   /* the zeros after each thread's padded frames */
+        memset(frame_out(g, ws + (size_t)t * shifted_frame_reals(g)) - panel, 0, panel * sizeof(real));
     if (frames_to_threads(g)) {
         FramesJob fj = {j, x, y, shifted_frame_reals(g)};
         parallel_for(g->n * g->out[0], frame_whole_task, &fj);
@@ -789,8 +807,7 @@ static void shifted_forward(real *y, const real *x, const real *wt, const real *
 /* dwt (kvol, Cout, Cin) += the weight gradient, by the same walk. */
 static void shifted_dw(real *dwt, const real *dy, const real *x, const ConvGeom *g, real *ws) {
     size_t ci_n = (size_t)g->cin, co_n = (size_t)g->cout;
-    FrameJob j = {g, ws, ws + ci_n * (size_t)g->k[0] * frame_hwp(g), NULL, NULL, NULL, NULL, dwt, NULL, 0, 0,
-                  threads_count()};
+    FrameJob j = {g, ws, frame_out(g, ws), NULL, NULL, NULL, NULL, dwt, NULL, 0, 0, threads_count()};
     for (int n = 0; n < g->n; n++) {
         j.xn = x + (size_t)n * ci_n * vol3(g->in);
         j.dyn = dy + (size_t)n * co_n * vol3(g->out);

@@ -451,6 +451,8 @@ void gemm(int ta, int tb, int m, int n, int k, real alpha, const real *A, int ld
     gemm_run(ta, tb, m, n, k, alpha, A, lda, &B, ldb, beta, &C, ldc, 1);
 }
 
+int gemm_panel_width(void) { return NR; }
+
 void gemm_shared_a(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda,
                    const real *const *B, int ldb, real beta, real *const *C, int ldc, int nb) {
     gemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, nb);

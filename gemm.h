@@ -22,6 +22,9 @@ void gemm(int ta, int tb, int m, int n, int k, real alpha, const real *A, int ld
  * frame against every tap's shifted input). Same sizes and strides for every product. */
 void gemm_shared_a(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda,
                    const real *const *B, int ldb, real beta, real *const *C, int ldc, int nb);
+/* The width of the GEMM's column panels: a caller that may compute a few columns past n (into space it
+ * owns) rounds n up to a multiple of it, so that no panel is partly empty and packed apart. */
+int gemm_panel_width(void);
 void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda, const real *B,
                 int ldb, real beta, real *C, int ldc);
 
