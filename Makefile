@@ -8,7 +8,7 @@
 #   make bench           the speed benchmarks (./i2v bench)
 CC      ?= cc
 OPT     ?= -O3
-CFLAGS  := -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -pthread -fno-math-errno $(OPT)
+CFLAGS  := -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -pthread -fno-math-errno -I. $(OPT)
 LDLIBS  := -lm -pthread
 VARIANT := opt
 
@@ -28,8 +28,10 @@ endif
 QUICK ?= 0
 
 B       := build/$(VARIANT)
-LIBSRC  := $(filter-out i2v.c, $(wildcard *.c))
-HEADERS := $(wildcard *.h) $(wildcard tests/*.h)
+# The library: the root's files (but the program's main) and every role folder.
+DIRS    := base kernels ops networks formats datasets program
+LIBSRC  := $(filter-out i2v.c, $(wildcard *.c)) $(foreach d, $(DIRS), $(wildcard $(d)/*.c))
+HEADERS := $(wildcard *.h) $(foreach d, $(DIRS), $(wildcard $(d)/*.h)) $(wildcard tests/*.h)
 TESTSRC := $(wildcard tests/test_*.c)
 TESTS32 := $(patsubst tests/%.c, $(B)/f32/%, $(TESTSRC))
 TESTS64 := $(patsubst tests/%.c, $(B)/f64/%, $(TESTSRC))
@@ -54,12 +56,12 @@ $(B)/f32/i2v: $(B)/f32/i2v.o $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC))
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(B)/f32/test_%: tests/test_%.c $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) $(HEADERS)
-	$(CC) $(CFLAGS) -I. $< $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $< $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) -o $@ $(LDLIBS)
 $(B)/f64/test_%: tests/test_%.c $(patsubst %.c, $(B)/f64/%.o, $(LIBSRC)) $(HEADERS)
-	$(CC) $(CFLAGS) -DI2V_DOUBLE -I. $< $(patsubst %.c, $(B)/f64/%.o, $(LIBSRC)) -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) -DI2V_DOUBLE $< $(patsubst %.c, $(B)/f64/%.o, $(LIBSRC)) -o $@ $(LDLIBS)
 
 $(B)/f32/long_%: tests/long_%.c $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) $(HEADERS)
-	$(CC) $(CFLAGS) -I. $< $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $< $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) -o $@ $(LDLIBS)
 
 $(B)/runner: tests/runner.c
 	@mkdir -p $(dir $@)

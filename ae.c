@@ -21,10 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv.h"
-#include "gemm.h"
-#include "norm.h"
-#include "sums.h"
+#include "kernels/conv.h"
+#include "kernels/gemm.h"
+#include "kernels/norm.h"
+#include "kernels/sums.h"
 
 #define GN_EPS ((real)1e-5)
 #define LRELU_SLOPE ((real)0.2)

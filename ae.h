@@ -15,10 +15,10 @@
 #ifndef I2V_AE_H
 #define I2V_AE_H
 
-#include "err.h"
-#include "lpips.h"
-#include "optim.h"
-#include "patchgan.h"
+#include "base/base.h"
+#include "networks/lpips.h"
+#include "ops/optim.h"
+#include "networks/patchgan.h"
 #include "tensor.h"
 
 /* ==== configs (stage1_VAE/configs/<name>_config.yaml) ============================================================

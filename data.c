@@ -21,7 +21,7 @@
 #include <sys/types.h>
 
 #include "data.h"
-#include "image.h"
+#include "formats/image.h"
 
 const double bair_pos_m[3] = {0.42638585, -0.3080245, 0.19146784};
 const double bair_pos_r[3] = {0.42850533, 0.54029283, 0.12564658};

@@ -30,7 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "err.h"
+#include "base/base.h"
 #include "tensor.h"
 
 #define DATA_PATH_MAX 4096   /* every path buffer of the data code */

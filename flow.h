@@ -12,7 +12,7 @@
 #ifndef I2V_FLOW_H
 #define I2V_FLOW_H
 
-#include "optim.h"
+#include "ops/optim.h"
 #include "tensor.h"
 
 typedef struct FlowConfig {

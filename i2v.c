@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench.h"
+#include "program/bench.h"
 #include "data.h"
-#include "evaluate.h"
-#include "image.h"
-#include "model.h"
-#include "run.h"
-#include "safetensors.h"
+#include "program/evaluate.h"
+#include "formats/image.h"
+#include "program/model.h"
+#include "program/run.h"
+#include "formats/safetensors.h"
 #include "tensor.h"
 
 /* ---- inspect: what a checkpoint holds ----------------------------------------------------------------- */

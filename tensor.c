@@ -21,7 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 /* ==================================================================================================== */
 /* invariants and memory                                                                                 */

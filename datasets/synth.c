@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "data.h"
-#include "image.h"
+#include "formats/image.h"
 
 #define SS 4   /* samples per pixel along each axis: coverage in steps of 1/16, centroids good to ~0.05 px */
 

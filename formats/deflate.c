@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image.h"
+#include "formats/image.h"
 
 /* ==================================================================================================== */
 /* checksums                                                                                              */

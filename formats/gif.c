@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image.h"
+#include "formats/image.h"
 
 /* ==================================================================================================== */
 /* growable byte buffer                                                                                  */

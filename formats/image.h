@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "base/base.h"
 #include "tensor.h"
 
 /* ---- the image type ---------------------------------------------------------------------------------- */

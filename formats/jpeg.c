@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image.h"
+#include "formats/image.h"
 
 /* zigzag position k -> natural (row-major) index, T.81 figure A.6 */
 static const uint8_t zigzag[64] = {0,  1,  8,  16, 9,  2,  3,  10, 17, 24, 32, 25, 18, 11, 4,  5,

@@ -12,7 +12,7 @@
  * All data is little-endian in the file and is decoded byte by byte, so the host's byte order and the
  * (absent) alignment of tensors inside the buffer do not matter.
  */
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 #include <errno.h>
 #include <fcntl.h>

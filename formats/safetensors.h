@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "err.h"
+#include "base/base.h"
 #include "tensor.h"
 
 #define ST_MAXDIM 8                         /* dimensions a file tensor may have (i2v tensors: 5) */

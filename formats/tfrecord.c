@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "data.h"
-#include "image.h"
+#include "formats/image.h"
 
 /* ==== CRC-32C ============================================================================================= */
 static uint32_t crc32c_table[8][256];

@@ -19,13 +19,13 @@
  * into one element and every element is summed in a fixed order, so results are reproducible.
  * Dimension legend: N batch, C channels, T frames, H, W, K = Cin kT kH kW, P = To Ho Wo, kvol = kT kH kW.
  */
-#include "conv.h"
+#include "kernels/conv.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "gemm.h"
-#include "sums.h"
+#include "kernels/gemm.h"
+#include "kernels/sums.h"
 
 /* The budget for a column tile (vol2col) or for the padded frames of the shifted walk. The GEMM repacks
  * the weights once per column tile, so a tile must be wide (hundreds of positions even for K = 27648). */

@@ -34,7 +34,7 @@
  * Every element of C is summed in the same order (p = 0..k-1 within KC blocks, blocks in order) whatever
  * the thread count or the grid, so the result does not depend on the number of threads at all.
  */
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -45,7 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "simd.h"
+#include "kernels/simd.h"
 
 /* ==================================================================================================== */
 /* naive oracle                                                                                          */

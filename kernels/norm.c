@@ -10,13 +10,13 @@
  * M = (C/G) * S the values in one group, Cout x K a weight seen as a matrix. Every reduction accumulates in
  * double: a group of the stage-1 generator holds up to 16 channels x 16 x 64 x 64 = 1M values.
  */
-#include "norm.h"
+#include "kernels/norm.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "gemm.h"
-#include "sums.h"
+#include "kernels/gemm.h"
+#include "kernels/sums.h"
 
 /* x (N, C, *) as N, C, S */
 static void ncs(const Tensor *x, const char *op, int *N, int *C, size_t *S) {

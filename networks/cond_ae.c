@@ -10,7 +10,7 @@
  * Dimension legend: N batch, C channels, H, W height and width, S = in_size, Z = z_dim, K classes, E class
  * embedding, c the condition width of a GBlock (split + E).
  */
-#include "cond_ae.h"
+#include "networks/cond_ae.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conv.h"
-#include "norm.h"
-#include "safetensors.h"
+#include "kernels/conv.h"
+#include "kernels/norm.h"
+#include "formats/safetensors.h"
 
 /* ==================================================================================================== */
 /* configs                                                                                                */

@@ -18,11 +18,11 @@
 #ifndef I2V_COND_AE_H
 #define I2V_COND_AE_H
 
-#include "config.h"
-#include "err.h"
-#include "lpips.h"
-#include "optim.h"
-#include "patchgan.h"
+#include "program/config.h"
+#include "base/base.h"
+#include "networks/lpips.h"
+#include "ops/optim.h"
+#include "networks/patchgan.h"
 #include "tensor.h"
 
 /* ==== configs ===========================================================================================

@@ -7,15 +7,15 @@
  * (same network, EVALUATION.md 2.4), a downloader, or trainable (every tensor is a frozen buffer).
  * Dimension legend: N batch, C channels, H, W spatial size; k the slice (0..4), C_k its width.
  */
-#include "lpips.h"
+#include "networks/lpips.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "conv.h"
-#include "safetensors.h"
+#include "kernels/conv.h"
+#include "formats/safetensors.h"
 
 /* VGG16 `features` convs used by the 5 slices: position in the Sequential and slice */
 static const int vgg_index[LPIPS_CONVS] = {0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28};

@@ -18,7 +18,7 @@
 #ifndef I2V_LPIPS_H
 #define I2V_LPIPS_H
 
-#include "err.h"
+#include "base/base.h"
 #include "tensor.h"
 
 #define LPIPS_SLICES 5

@@ -5,14 +5,14 @@
  * backward comes from the tape. What it is not: losses or update steps (the callers own those).
  * Dimension legend: N batch, C channels, H, W spatial size; K = Cin * 4 * 4 (a conv weight as a matrix).
  */
-#include "patchgan.h"
+#include "networks/patchgan.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "conv.h"
-#include "norm.h"
+#include "kernels/conv.h"
+#include "kernels/norm.h"
 
 #define PATCH_KERNEL 4   /* kw = 4 */
 #define PATCH_PAD 1      /* padw = 1 */

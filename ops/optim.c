@@ -2,13 +2,13 @@
  * Mirrors torch.optim.Adam (_functional.adam, non-foreach path), torch.optim.lr_scheduler.StepLR,
  * ExponentialLR and ReduceLROnPlateau. Not here: saving the state (the program writes the moment blocks
  * and these structs' fields into its checkpoints). */
-#include "optim.h"
+#include "ops/optim.h"
 
 #include <tgmath.h>  /* sqrt follows the type of `real` */
 #include <stdlib.h>
 #include <string.h>
 
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 void adam_init(Adam *opt, double lr, double beta1, double beta2, double eps, double weight_decay, int amsgrad) {
     memset(opt, 0, sizeof *opt);

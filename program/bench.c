@@ -14,11 +14,11 @@
 #include <time.h>
 
 #include "ae.h"
-#include "bench.h"
-#include "conv.h"
+#include "program/bench.h"
+#include "kernels/conv.h"
 #include "flow.h"
-#include "gemm.h"
-#include "simd.h"
+#include "kernels/gemm.h"
+#include "kernels/simd.h"
 
 static double bench_now(void) {
     struct timespec ts;

@@ -1,5 +1,5 @@
 /* ckpt.c: saving and restoring training state beside the weights (ckpt.h). */
-#include "ckpt.h"
+#include "program/ckpt.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -6,8 +6,8 @@
 #ifndef I2V_CKPT_H
 #define I2V_CKPT_H
 
-#include "optim.h"
-#include "safetensors.h"
+#include "ops/optim.h"
+#include "formats/safetensors.h"
 
 /* Adam: tensors "optim.<name>.exp_avg.<set prefix><param>" (and exp_avg_sq, max_exp_avg_sq), a U8 tensor
  * of which parameters have received gradients, metadata optim.<name>.step / lr / ... */

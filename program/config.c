@@ -8,7 +8,7 @@
  * What it is not: a general YAML parser (no anchors, nested block lists, multi-line strings or documents).
  * The official configs use none of these; a file that does gets an error naming the line.
  */
-#include "config.h"
+#include "program/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image.h"    /* read_file_bytes */
+#include "formats/image.h"    /* read_file_bytes */
 #include "tensor.h"   /* xmalloc */
 
 /* ---- nodes ------------------------------------------------------------------------------------------ */

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "err.h"
+#include "base/base.h"
 
 typedef enum CfgKind { CFG_SCALAR, CFG_LIST, CFG_MAP } CfgKind;
 

@@ -7,7 +7,7 @@
  * point it is asked for. Then `run_demo`, which trains all stages on the synthetic set and reports this.
  * What it is not: the feature-network metrics of the paper (FVD, FID, LPIPS, diversity).
  */
-#include "evaluate.h"
+#include "program/evaluate.h"
 
 #include <errno.h>
 #include <math.h>
@@ -18,12 +18,12 @@
 #include <unistd.h>
 
 #include "data.h"
-#include "gemm.h"
-#include "image.h"
-#include "metrics.h"
-#include "model.h"
-#include "progress.h"
-#include "run.h"
+#include "kernels/gemm.h"
+#include "formats/image.h"
+#include "program/metrics.h"
+#include "program/model.h"
+#include "program/progress.h"
+#include "program/run.h"
 
 /* ---- motion of one video, by tracking its object -------------------------------------------------------- */
 

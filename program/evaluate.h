@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "data.h"
-#include "err.h"
+#include "base/base.h"
 
 typedef struct EvalOpts {
     const char *model;           /* the model folder */

@@ -1,7 +1,7 @@
 /* metrics.c: L1, PSNR and SSIM (metrics.h). SSIM follows pytorch_lightning's functional ssim: a separable
  * Gaussian filter applied to x, y, x^2, y^2 and xy on reflect-padded images, the SSIM map from the local
  * statistics, its padded border cropped, and the mean. */
-#include "metrics.h"
+#include "program/metrics.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,15 +1,15 @@
 /* model.c: loading a model folder and running its networks for inference (model.h), as get_model.py's
  * Model does: eval mode everywhere (spectral norm with the stored u and v), no gradients.
  * What it is not: training (run.c) or the command line (i2v.c). */
-#include "model.h"
+#include "program/model.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "image.h"
-#include "run.h"
-#include "safetensors.h"
+#include "formats/image.h"
+#include "program/run.h"
+#include "formats/safetensors.h"
 
 FlowConfig flow_config_of(const Stage2Config *s2, int z_dim, int embed_dim) {
     FlowConfig f;

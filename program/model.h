@@ -6,9 +6,9 @@
 #define I2V_MODEL_H
 
 #include "ae.h"
-#include "cond_ae.h"
+#include "networks/cond_ae.h"
 #include "flow.h"
-#include "setup.h"
+#include "program/setup.h"
 
 typedef struct Model {
     StageSetup s1, ae, s2;       /* the configs the stages were trained with */

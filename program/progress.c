@@ -1,7 +1,7 @@
 /* progress.c: progress bar, per-step CSV log, SVG loss curves and the end-of-run summary (progress.h).
  * What it is not: a plotting library; the SVG is a plain multi-panel line chart, enough to see whether
  * losses go down. */
-#include "progress.h"
+#include "program/progress.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-#include "err.h"
+#include "base/base.h"
 
 #define PROGRESS_MAX_SERIES 24
 

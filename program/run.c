@@ -9,7 +9,7 @@
  * noise, window and dropout streams) or is a pure function of (seed, epoch, item) (the data). Validation
  * and sample GIFs run on copies of the streams, so how often they run does not change training.
  */
-#include "run.h"
+#include "program/run.h"
 
 #include <math.h>
 #include <signal.h>
@@ -18,11 +18,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ckpt.h"
-#include "image.h"
-#include "model.h"
-#include "progress.h"
-#include "setup.h"
+#include "program/ckpt.h"
+#include "formats/image.h"
+#include "program/model.h"
+#include "program/progress.h"
+#include "program/setup.h"
 
 volatile int run_interrupted;
 

@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "err.h"
+#include "base/base.h"
 
 #define STAGE1_FILE "stage1.safetensors"
 #define STAGE1_CONFIG "config_stage1.yaml"

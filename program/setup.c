@@ -1,7 +1,7 @@
 /* setup.c: binding tables from the official YAML keys to the structs of each stage, and config loading
  * by file or by name (setup.h). The tables list every key of the official files: the ones a stage uses,
  * the ones it ignores (Logging, save paths, wandb settings) and i2v's own (marked "i2v key"). */
-#include "setup.h"
+#include "program/setup.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -11,8 +11,8 @@
 #define I2V_SETUP_H
 
 #include "ae.h"
-#include "cond_ae.h"
-#include "config.h"
+#include "networks/cond_ae.h"
+#include "program/config.h"
 #include "data.h"
 #include "flow.h"
 

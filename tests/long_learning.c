@@ -13,8 +13,8 @@
 #include "ae.h"
 #include "check.h"
 #include "data.h"
-#include "evaluate.h"
-#include "gemm.h"
+#include "program/evaluate.h"
+#include "kernels/gemm.h"
 #include "held_out.h"
 
 enum { BATCH = 8, STEPS = 2400, EVAL_EVERY = 400, EVAL_BATCHES = 4 };

@@ -10,11 +10,11 @@
 #include "compare.h"
 #include "ae.h"
 #include "data.h"
-#include "gemm.h"
+#include "kernels/gemm.h"
 #include "gradcheck.h"
 #include "held_out.h"
-#include "norm.h"
-#include "safetensors.h"
+#include "kernels/norm.h"
+#include "formats/safetensors.h"
 
 static Rng rng;
 

@@ -4,7 +4,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "ckpt.h"
+#include "program/ckpt.h"
 #include "flow.h"
 
 static const FlowConfig small = {.z_dim = 4, .embed_dim = 2, .hidden = 16, .depth = 1, .n_flows = 3};

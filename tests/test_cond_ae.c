@@ -8,13 +8,13 @@
 #include <unistd.h>
 
 #include "compare.h"
-#include "cond_ae.h"
-#include "conv.h"
+#include "networks/cond_ae.h"
+#include "kernels/conv.h"
 #include "data.h"
-#include "gemm.h"
+#include "kernels/gemm.h"
 #include "gradcheck.h"
-#include "norm.h"
-#include "safetensors.h"
+#include "kernels/norm.h"
+#include "formats/safetensors.h"
 
 static Rng rng;
 

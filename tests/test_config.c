@@ -3,7 +3,7 @@
 #include <stddef.h>
 
 #include "check.h"
-#include "config.h"
+#include "program/config.h"
 #include "tensor.h"
 
 typedef struct Demo {

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "check.h"
-#include "conv.h"
-#include "gemm.h"
+#include "kernels/conv.h"
+#include "kernels/gemm.h"
 #include "gradcheck.h"
 #include "tensor.h"
 

@@ -14,10 +14,10 @@
 
 #include "ae.h"
 #include "check.h"
-#include "lpips.h"
-#include "model.h"
-#include "patchgan.h"
-#include "safetensors.h"
+#include "networks/lpips.h"
+#include "program/model.h"
+#include "networks/patchgan.h"
+#include "formats/safetensors.h"
 
 #define FIX "tests/data/convert/"
 #define TOOL "python3 tools/convert_official.py"

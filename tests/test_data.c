@@ -17,7 +17,7 @@
 
 #include "check.h"
 #include "data.h"
-#include "image.h"
+#include "formats/image.h"
 
 #define FIXTURE "tests/data/data/example.tfrecords"
 

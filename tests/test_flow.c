@@ -6,7 +6,7 @@
 #include "compare.h"
 #include "flow.h"
 #include "gradcheck.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 static Rng rng;
 

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "image.h"
+#include "formats/image.h"
 
 #define DATA "tests/data/"
 

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #include "check.h"
-#include "gemm.h"
+#include "kernels/gemm.h"
 
 #ifdef I2V_DOUBLE
 #define UNIT_ROUNDOFF (DBL_EPSILON / 2)

@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "check.h"
-#include "image.h"
+#include "formats/image.h"
 
 #define DATA "tests/data/"
 

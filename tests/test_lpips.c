@@ -6,8 +6,8 @@
 
 #include "compare.h"
 #include "gradcheck.h"
-#include "lpips.h"
-#include "safetensors.h"
+#include "networks/lpips.h"
+#include "formats/safetensors.h"
 
 static Rng rng;
 

@@ -1,6 +1,6 @@
 /* test_metrics.c: PSNR and SSIM against values known in closed form. */
 #include "check.h"
-#include "metrics.h"
+#include "program/metrics.h"
 
 int main(void) {
     enum { N = 2, C = 3, H = 16, W = 20 };

@@ -10,8 +10,8 @@
 #include "check.h"
 #include "compare.h"
 #include "gradcheck.h"
-#include "gemm.h"
-#include "norm.h"
+#include "kernels/gemm.h"
+#include "kernels/norm.h"
 
 static Rng rng;
 

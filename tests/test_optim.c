@@ -2,8 +2,8 @@
  * into the backward pass against backward then Adam, and the learning-rate schedulers against PyTorch's
  * documented sequences. */
 #include "check.h"
-#include "gemm.h"
-#include "optim.h"
+#include "kernels/gemm.h"
+#include "ops/optim.h"
 
 /* The reference: PyTorch's Adam written out in double for one scalar parameter. */
 static double ref_adam(double p, const double *grads, int steps, double lr, double b1, double b2, double eps,

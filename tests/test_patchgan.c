@@ -5,11 +5,11 @@
 #include <math.h>
 
 #include "compare.h"
-#include "conv.h"
+#include "kernels/conv.h"
 #include "gradcheck.h"
-#include "norm.h"
-#include "patchgan.h"
-#include "safetensors.h"
+#include "kernels/norm.h"
+#include "networks/patchgan.h"
+#include "formats/safetensors.h"
 
 static Rng rng;
 

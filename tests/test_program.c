@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "image.h"
-#include "setup.h"
+#include "formats/image.h"
+#include "program/setup.h"
 
 static char dir[256];
 

@@ -2,7 +2,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "progress.h"
+#include "program/progress.h"
 
 int main(void) {
     char csv[64], svg[64];

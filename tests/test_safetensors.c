@@ -9,7 +9,7 @@
  * Not here: model-specific checkpoints (their tests load their own ParamSets).
  */
 #include "check.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 #include "tensor.h"
 
 #include <signal.h>
