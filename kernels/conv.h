@@ -1,11 +1,8 @@
-/* conv.h: convolutions, pooling and resampling of images (N, C, H, W) and videos (N, C, T, H, W).
+/* conv.h: the raw-array kernels of convolutions, pooling and resampling of images (N, C, H, W) and videos
+ * (N, C, T, H, W); the tape ops over them are in ops/conv.h.
  *
- * Two layers, as everywhere in i2v:
- *   kernels  work on raw contiguous arrays, argument order (outputs, saved values, inputs, parameters,
- *            sizes, workspace); forward writes (=), backward accumulates (+=) into every non-NULL
- *            gradient. A CUDA build mirrors each one with a `_cuda` suffix and the same arguments.
- *   tape ops `t_...(Ctx *c, ...)` check shapes, allocate the output in the arena, call the kernel unless
- *            the context is a dry run, and record themselves for the backward pass.
+ * Kernels work on raw contiguous arrays, argument order (outputs, saved values, inputs, parameters, sizes,
+ * workspace); forward writes (=), backward accumulates (+=) into every non-NULL gradient.
  * A 2-D op is its 3-D kernel with T = 1 and a kernel/stride of 1 and padding 0 along T, so there is one
  * kernel per op. Layouts follow PyTorch: weights (Cout, Cin, kT, kH, kW) / (Cout, Cin, kH, kW), no groups,
  * no dilation. Output sizes: out = floor((in + 2 p - k) / s) + 1 per axis.
@@ -15,7 +12,9 @@
 #ifndef I2V_CONV_H
 #define I2V_CONV_H
 
-#include "tensor.h"
+#include <stddef.h>
+
+#include "base/base.h"
 
 /* ---- geometry -------------------------------------------------------------------------------------- */
 /* One convolution or pooling window geometry; axes are always (T, H, W). Pooling: cin == cout == C. */
@@ -71,31 +70,5 @@ void upsample_nearest3d_backward(real *dx, const real *dy, size_t nc, const int 
  * the source coordinate i (in - 1) / (out - 1), or 0 when out == 1. */
 void resize_bilinear_forward(real *y, const real *x, size_t nc, int ih, int iw, int oh, int ow);
 void resize_bilinear_backward(real *dx, const real *dy, size_t nc, int ih, int iw, int oh, int ow);
-
-/* ---- tape ops ------------------------------------------------------------------------------------- */
-/* x (N, Cin, H, W), w (Cout, Cin, kH, kW), b (Cout) or NULL, stride/pad (H, W) -> (N, Cout, Ho, Wo) */
-Tensor *t_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride[2], const int pad[2]);
-/* x (N, Cin, T, H, W), w (Cout, Cin, kT, kH, kW), b (Cout) or NULL, stride/pad (T, H, W)
- * -> (N, Cout, To, Ho, Wo) */
-Tensor *t_conv3d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride[3], const int pad[3]);
-
-/* x (N, C, H, W) -> (N, C, Ho, Wo); k, s, p per axis (H, W); p <= k / 2 as in PyTorch */
-Tensor *t_maxpool2d(Ctx *c, Tensor *x, const int k[2], const int s[2], const int p[2]);
-Tensor *t_avgpool2d(Ctx *c, Tensor *x, const int k[2], const int s[2], const int p[2]);
-/* x (N, C, T, H, W) -> (N, C, To, Ho, Wo); k, s, p per axis (T, H, W) */
-Tensor *t_maxpool3d(Ctx *c, Tensor *x, const int k[3], const int s[3], const int p[3]);
-Tensor *t_avgpool3d(Ctx *c, Tensor *x, const int k[3], const int s[3], const int p[3]);
-/* Tangent of max pooling (for forward-mode derivatives): x and tx of one shape -> ty like the pooled x.
- * The gradient flows to tx only; x just selects the argmax. */
-Tensor *t_maxpool2d_jvp(Ctx *c, Tensor *x, Tensor *tx, const int k[2], const int s[2], const int p[2]);
-Tensor *t_maxpool3d_jvp(Ctx *c, Tensor *x, Tensor *tx, const int k[3], const int s[3], const int p[3]);
-/* Global average pooling (adaptive to size 1): x (N, C, ...) -> (N, C, 1, ...) with the rank kept. */
-Tensor *t_global_avgpool(Ctx *c, Tensor *x);
-
-/* Nearest upsampling: x (N, C, H, W) -> (N, C, H f0, W f1); x (N, C, T, H, W) -> (N, C, T f0, H f1, W f2) */
-Tensor *t_upsample_nearest2d(Ctx *c, Tensor *x, const int f[2]);
-Tensor *t_upsample_nearest3d(Ctx *c, Tensor *x, const int f[3]);
-/* Bilinear resize, align_corners = True: x (N, C, H, W) -> (N, C, oh, ow) */
-Tensor *t_resize_bilinear(Ctx *c, Tensor *x, int oh, int ow);
 
 #endif
