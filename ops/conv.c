@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels/conv.h"
+#include "kernels/pool.h"
 
 /* which pooling op a node is */
 enum PoolKind { POOL_MAX_FWD, POOL_MAX_JVP, POOL_AVG_FWD };
