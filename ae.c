@@ -389,7 +389,7 @@ static Tensor *norm_apply(Ctx *c, const AeNorm *n, Tensor *x) {
 
 /* sigma = u . (W_mat v) as a 0-D tensor, after one power iteration in training mode (as t_spectral_norm);
  * its backward adds g u v^T with the u, v of this call. */
-static void sigma_backward_op(Ctx *c, Node *n) {
+static void t_spectral_sigma_backward(Ctx *c, Node *n) {
     Tensor *w = n->in[0];
     real g = n->out->grad[0], *dw = grad_buf(c, w);
     const real *u = n->aux[0]->data, *v = n->aux[1]->data;
@@ -400,7 +400,7 @@ static void sigma_backward_op(Ctx *c, Node *n) {
         for (size_t j = 0; j < K; j++) row[j] += gu * v[j];
     }
 }
-static const OpInfo OP_SN_SIGMA = {"spectral_sigma", sigma_backward_op};
+static const OpInfo OP_SN_SIGMA = {"spectral_sigma", t_spectral_sigma_backward};
 
 static Tensor *t_spectral_sigma(Ctx *c, AeConv *l) {
     int Cout = l->weight->shape[0];
@@ -843,7 +843,7 @@ static ModArgs modulate_args(const Tensor *x, const Tensor *scale, int G, real o
     return a;
 }
 
-static void modulate_backward_op(Ctx *c, Node *n) {
+static void t_norm_modulate_lrelu_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *scale = n->in[1], *shift = n->in[2];
     ModArgs a = modulate_args(x, scale, n->iarg[0], n->rarg[0], n->rarg[1]);
     a.x = x->data;
@@ -857,7 +857,7 @@ static void modulate_backward_op(Ctx *c, Node *n) {
     a.db = needs_grad(c, shift) ? grad_buf(c, shift) : NULL;
     parallel_for(x->shape[0] * a.G, modulate_backward_task, &a);
 }
-static const OpInfo OP_NORM_MODULATE_LRELU = {"norm_modulate_lrelu", modulate_backward_op};
+static const OpInfo OP_NORM_MODULATE_LRELU = {"norm_modulate_lrelu", t_norm_modulate_lrelu_backward};
 
 /* x (N, C, T, H, W); scale, shift (N, C, 1, H, W) or (N, C, 1, 1, 1) -> (N, C, T, H, W) */
 static Tensor *t_norm_modulate_lrelu(Ctx *c, Tensor *x, int G, Tensor *scale, Tensor *shift, real one, real slope) {

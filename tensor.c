@@ -1,15 +1,15 @@
 /* tensor.c: tensors, the arena, the autograd tape, parameter sets, random numbers, and the elementwise,
  * reduction, shape, linear-algebra and loss ops with their backward passes.
  *
- * Not here: convolutions and pooling (conv.c), normalisations (norm.c), the GEMM kernels and threads
- * (gemm.c), optimisers (optim.c), checkpoints (safetensors.c).
+ * Not here: convolutions, pooling and resampling (ops/conv.c), normalisations (ops/norm.c), optimisers
+ * (ops/optim.c), the raw kernels (kernels/), checkpoints (formats/safetensors.c).
  *
- * How an op is written. The public function (t_mul, t_linear, ...) checks shapes, allocates its output in
- * the arena, computes it (unless the context is a dry run) and calls record(), which appends a Node to the
- * tape if gradients are wanted. The op's backward, defined right above it, reads the output's gradient and
- * accumulates (+=) into the gradients of the inputs that need one: a tensor used twice receives both
- * contributions. The tape is a flat array; backward() walks it in reverse. Dimension legend: N batch,
- * C channels, T frames, H, W, D features.
+ * How an op is written: see tensor.h. The public function (t_mul, t_linear, ...) checks shapes, allocates
+ * its output in the arena, computes it (unless the context is a dry run) and calls record(), which appends
+ * a Node to the tape if gradients are wanted. Its tape callback t_xxx_backward, defined right above it,
+ * reads the output's gradient and accumulates (+=) into the gradients of the inputs that need one. The
+ * tape is a flat array; backward() walks it in reverse. Dimension legend: N batch, C channels, T frames,
+ * H, W, D features.
  */
 #define _DEFAULT_SOURCE   /* glibc: MADV_HUGEPAGE in <sys/mman.h> (see big_alloc) */
 #include "tensor.h"
@@ -750,12 +750,12 @@ static void unary_kernel_backward(real *dx, const real *dy, const real *x, const
     }
 }
 
-static void unary_backward(Ctx *c, Node *n) {
+static void t_unary_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
     unary_kernel_backward(grad_buf(c, x), y->grad, x->data, y->data, x->numel, n->iarg[0], n->rarg[0],
                           n->rarg[1]);
 }
-static const OpInfo OP_UNARY = {"unary", unary_backward};
+static const OpInfo OP_UNARY = {"unary", t_unary_backward};
 
 static Tensor *unary(Ctx *c, Tensor *x, int kind, real p0, real p1) {
     I2V_ASSERT(x->dtype == DT_REAL, "%s of a non-float tensor", unary_names[kind]);
@@ -784,13 +784,13 @@ Tensor *t_scale(Ctx *c, Tensor *x, real s) { return unary(c, x, U_SCALE, s, 0); 
 Tensor *t_add_scalar(Ctx *c, Tensor *x, real s) { return unary(c, x, U_ADD_SCALAR, s, 0); }
 
 /* dropout: the mask (0 or 1/(1-p) per element) is saved for the backward */
-static void dropout_backward(Ctx *c, Node *n) {
+static void t_dropout_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
     const real *mask = n->saved;
     real *dx = grad_buf(c, x);
     for (size_t i = 0; i < x->numel; i++) dx[i] += y->grad[i] * mask[i];
 }
-static const OpInfo OP_DROPOUT = {"dropout", dropout_backward};
+static const OpInfo OP_DROPOUT = {"dropout", t_dropout_backward};
 
 Tensor *t_dropout(Ctx *c, Tensor *x, real p, Rng *r) {
     I2V_ASSERT(p >= 0 && p < 1, "dropout probability %g outside [0, 1)", (double)p);
@@ -903,13 +903,13 @@ static void binary_apply(const Broadcast *p, int kind, int backward_which, real 
                 }
 }
 
-static void binary_backward(Ctx *c, Node *n) {
+static void t_binary_backward(Ctx *c, Node *n) {
     Tensor *a = n->in[0], *b = n->in[1], *y = n->out;
     Broadcast p = broadcast_plan(a, b, binary_names[n->iarg[0]]);
     if (needs_grad(c, a)) binary_apply(&p, n->iarg[0], 0, NULL, y->grad, a->data, b->data, grad_buf(c, a));
     if (needs_grad(c, b)) binary_apply(&p, n->iarg[0], 1, NULL, y->grad, a->data, b->data, grad_buf(c, b));
 }
-static const OpInfo OP_BINARY = {"binary", binary_backward};
+static const OpInfo OP_BINARY = {"binary", t_binary_backward};
 
 static Tensor *binary(Ctx *c, Tensor *a, Tensor *b, int kind) {
     Broadcast p = broadcast_plan(a, b, binary_names[kind]);
@@ -963,7 +963,7 @@ static Reduction reduction_plan(const Tensor *x, unsigned axes, int *out_ndim, i
     return r;
 }
 
-static void reduction_backward(Ctx *c, Node *n) {
+static void t_reduce_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
     int ndim, shape[I2V_MAXDIM];
     Reduction r = reduction_plan(x, (unsigned)n->iarg[0], &ndim, shape, 1);
@@ -980,7 +980,7 @@ static void reduction_backward(Ctx *c, Node *n) {
                     for (int i4 = 0; i4 < s[4]; i4++, i++) dx[i] += scale * dy[o + i4 * r.os[4]];
                 }
 }
-static const OpInfo OP_REDUCE = {"sum", reduction_backward};
+static const OpInfo OP_REDUCE = {"sum", t_reduce_backward};
 
 /* sum (mean = 0) or mean (mean = 1) over the axes in the mask. Accumulates in double so that means over
  * millions of float elements stay accurate. */
@@ -1035,7 +1035,7 @@ static void split_axis(const Tensor *x, int axis, size_t *outer, int *n, size_t 
 }
 
 /* softmax: y = exp(x - max) / sum; backward dx = y * (dy - sum(dy * y)) along the axis */
-static void softmax_backward(Ctx *c, Node *n) {
+static void t_softmax_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
     size_t outer, inner;
     int len;
@@ -1050,7 +1050,7 @@ static void softmax_backward(Ctx *c, Node *n) {
                 dx[base + k * inner] += y->data[base + k * inner] * (y->grad[base + k * inner] - (real)dot);
         }
 }
-static const OpInfo OP_SOFTMAX = {"softmax", softmax_backward};
+static const OpInfo OP_SOFTMAX = {"softmax", t_softmax_backward};
 
 Tensor *t_softmax(Ctx *c, Tensor *x, int axis) {
     size_t outer, inner;
@@ -1082,12 +1082,12 @@ Tensor *t_softmax(Ctx *c, Tensor *x, int axis) {
 /* ==================================================================================================== */
 
 /* reshape shares x's data (ops never write their inputs); its gradient is dy with x's shape */
-static void reshape_backward(Ctx *c, Node *n) {
+static void t_reshape_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     real *dx = grad_buf(c, x);
     for (size_t i = 0; i < x->numel; i++) dx[i] += n->out->grad[i];
 }
-static const OpInfo OP_RESHAPE = {"reshape", reshape_backward};
+static const OpInfo OP_RESHAPE = {"reshape", t_reshape_backward};
 
 Tensor *t_reshape(Ctx *c, Tensor *x, int ndim, const int *shape) {
     int s[I2V_MAXDIM], infer = -1;
@@ -1148,10 +1148,10 @@ static void permute_copy(const Tensor *x, const Tensor *y, const int *perm, cons
                 }
 }
 
-static void permute_backward(Ctx *c, Node *n) {
+static void t_permute_backward(Ctx *c, Node *n) {
     permute_copy(n->in[0], n->out, n->iarg, n->out->grad, grad_buf(c, n->in[0]), 0);
 }
-static const OpInfo OP_PERMUTE = {"permute", permute_backward};
+static const OpInfo OP_PERMUTE = {"permute", t_permute_backward};
 
 Tensor *t_permute(Ctx *c, Tensor *x, const int *perm) {
     int shape[I2V_MAXDIM], seen[I2V_MAXDIM] = {0};
@@ -1178,7 +1178,7 @@ Tensor *t_transpose(Ctx *c, Tensor *x, int a, int b) {
 }
 
 /* concat: each input is (outer, n_i, inner); the output (outer, sum n_i, inner) */
-static void concat_backward(Ctx *c, Node *n) {
+static void t_concat_backward(Ctx *c, Node *n) {
     int axis = n->iarg[0];
     size_t outer, inner;
     int total;
@@ -1195,7 +1195,7 @@ static void concat_backward(Ctx *c, Node *n) {
         start += len;
     }
 }
-static const OpInfo OP_CONCAT = {"concat", concat_backward};
+static const OpInfo OP_CONCAT = {"concat", t_concat_backward};
 
 Tensor *t_concat(Ctx *c, int nx, Tensor *const *xs, int axis) {
     I2V_ASSERT(nx >= 1 && nx <= NODE_MAXIN, "concat of %d tensors (1 to %d)", nx, NODE_MAXIN);
@@ -1227,7 +1227,7 @@ Tensor *t_concat(Ctx *c, int nx, Tensor *const *xs, int axis) {
     return y;
 }
 
-static void slice_backward(Ctx *c, Node *n) {
+static void t_slice_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
     int axis = n->iarg[0], start = n->iarg[1], len = y->shape[axis];
     size_t outer, inner;
@@ -1238,7 +1238,7 @@ static void slice_backward(Ctx *c, Node *n) {
         for (size_t i = 0; i < (size_t)len * inner; i++)
             dx[(o * total + start) * inner + i] += y->grad[o * len * inner + i];
 }
-static const OpInfo OP_SLICE = {"slice", slice_backward};
+static const OpInfo OP_SLICE = {"slice", t_slice_backward};
 
 Tensor *t_slice(Ctx *c, Tensor *x, int axis, int start, int len) {
     size_t outer, inner;
@@ -1270,7 +1270,7 @@ void t_split(Ctx *c, Tensor *x, int axis, int n, const int *sizes, Tensor **out)
     I2V_ASSERT(start == x->shape[axis], "split sizes add up to %d, the axis has %d", start, x->shape[axis]);
 }
 
-static void index_select_backward(Ctx *c, Node *n) {
+static void t_index_select_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
     int axis = n->iarg[0], len = y->shape[axis];
     const int64_t *idx = n->saved;
@@ -1283,7 +1283,7 @@ static void index_select_backward(Ctx *c, Node *n) {
             for (size_t i = 0; i < inner; i++)
                 dx[(o * total + (size_t)idx[j]) * inner + i] += y->grad[(o * len + j) * inner + i];
 }
-static const OpInfo OP_INDEX_SELECT = {"index_select", index_select_backward};
+static const OpInfo OP_INDEX_SELECT = {"index_select", t_index_select_backward};
 
 Tensor *t_index_select(Ctx *c, Tensor *x, int axis, int nidx, const int64_t *idx) {
     size_t outer, inner;
@@ -1343,7 +1343,7 @@ static void weight_grad_update(Ctx *c, Tensor *w, const real *dy, const real *x,
 }
 
 /* linear: x (M, Din) as rows, y = x W^T + b. Backward: dx += dy W, dW += dy^T x, db += column sums of dy. */
-static void linear_backward(Ctx *c, Node *n) {
+static void t_linear_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
     int dout = w->shape[0], din = w->shape[1];
     int m = (int)(x->numel / (size_t)din);
@@ -1360,7 +1360,7 @@ static void linear_backward(Ctx *c, Node *n) {
             for (int j = 0; j < dout; j++) db[j] += y->grad[(size_t)i * dout + j];
     }
 }
-static const OpInfo OP_LINEAR = {"linear", linear_backward};
+static const OpInfo OP_LINEAR = {"linear", t_linear_backward};
 
 Tensor *t_linear(Ctx *c, Tensor *x, Tensor *w, Tensor *b) {
     I2V_ASSERT(w->ndim == 2 && x->ndim >= 1, "linear: weight must be (Dout, Din)");
@@ -1385,7 +1385,7 @@ Tensor *t_linear(Ctx *c, Tensor *x, Tensor *w, Tensor *b) {
 }
 
 /* bmm: per batch y_b = op(a_b) op(b_b). With y = A B: dA = dy B^T, dB = A^T dy (transposed as stored). */
-static void bmm_backward(Ctx *c, Node *n) {
+static void t_bmm_backward(Ctx *c, Node *n) {
     Tensor *a = n->in[0], *b = n->in[1], *y = n->out;
     int ta = n->iarg[0], tb = n->iarg[1];
     int nb = y->shape[0], m = y->shape[1], nn = y->shape[2], k = ta ? a->shape[1] : a->shape[2];
@@ -1404,7 +1404,7 @@ static void bmm_backward(Ctx *c, Node *n) {
         }
     }
 }
-static const OpInfo OP_BMM = {"bmm", bmm_backward};
+static const OpInfo OP_BMM = {"bmm", t_bmm_backward};
 
 Tensor *t_bmm(Ctx *c, Tensor *a, Tensor *b, int ta, int tb) {
     I2V_ASSERT(a->ndim == 3 && b->ndim == 3 && a->shape[0] == b->shape[0], "bmm: needs (B, ., .) tensors with equal B");
@@ -1456,7 +1456,7 @@ static real loss_term_grad(int kind, real a, real b) {
     return 0;
 }
 
-static void loss_backward(Ctx *c, Node *n) {
+static void t_loss_backward(Ctx *c, Node *n) {
     Tensor *a = n->in[0], *b = n->in[1];
     int kind = n->iarg[0];
     real g = n->out->grad[0] * n->rarg[0];
@@ -1467,7 +1467,7 @@ static void loss_backward(Ctx *c, Node *n) {
         if (db) db[i] -= d;
     }
 }
-static const OpInfo OP_LOSS = {"loss", loss_backward};
+static const OpInfo OP_LOSS = {"loss", t_loss_backward};
 
 static Tensor *elementwise_loss(Ctx *c, Tensor *a, Tensor *b, int kind) {
     I2V_ASSERT(!b || a->numel == b->numel, "%s: %zu vs %zu elements", loss_names[kind], a->numel, b->numel);
@@ -1495,7 +1495,7 @@ Tensor *t_hinge_g(Ctx *c, Tensor *logits) { return elementwise_loss(c, logits, N
 
 /* KL(N(mu, e^lv) || N(0, 1)) summed over features, averaged over the batch (the first axis):
  * stage1_VAE/modules/loss.py. d/dmu = mu / N, d/dlv = -0.5 (1 - e^lv) / N. */
-static void kl_backward(Ctx *c, Node *n) {
+static void t_kl_normal_backward(Ctx *c, Node *n) {
     Tensor *mu = n->in[0], *lv = n->in[1];
     real g = n->out->grad[0] * n->rarg[0];
     real *dmu = needs_grad(c, mu) ? grad_buf(c, mu) : NULL, *dlv = needs_grad(c, lv) ? grad_buf(c, lv) : NULL;
@@ -1504,7 +1504,7 @@ static void kl_backward(Ctx *c, Node *n) {
         if (dlv) dlv[i] += g * (real)-0.5 * (1 - exp(lv->data[i]));
     }
 }
-static const OpInfo OP_KL = {"kl_normal", kl_backward};
+static const OpInfo OP_KL = {"kl_normal", t_kl_normal_backward};
 
 Tensor *t_kl_normal(Ctx *c, Tensor *mu, Tensor *logvar) {
     I2V_ASSERT(shape_equal(mu, logvar) && mu->ndim >= 1, "kl_normal: mu and logvar must have one shape (N, ...)");
@@ -1523,13 +1523,13 @@ Tensor *t_kl_normal(Ctx *c, Tensor *mu, Tensor *logvar) {
 }
 
 /* 0.5 sum_d x^2 per sample (stage2_cINN/modules/loss.py, without the constant): d/dx = x */
-static void gaussian_nll_backward(Ctx *c, Node *n) {
+static void t_gaussian_nll_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     size_t per = x->numel / (size_t)x->shape[0];
     real *dx = grad_buf(c, x);
     for (size_t i = 0; i < x->numel; i++) dx[i] += n->out->grad[i / per] * x->data[i];
 }
-static const OpInfo OP_GAUSSIAN_NLL = {"gaussian_nll", gaussian_nll_backward};
+static const OpInfo OP_GAUSSIAN_NLL = {"gaussian_nll", t_gaussian_nll_backward};
 
 Tensor *t_gaussian_nll(Ctx *c, Tensor *x) {
     I2V_ASSERT(x->ndim >= 1 && x->shape[0] > 0, "gaussian_nll: needs (N, ...)");
@@ -1551,7 +1551,7 @@ Tensor *t_gaussian_nll(Ctx *c, Tensor *x) {
 
 /* The tangent of an activation: y = f'(x) * dx. Both x and dx are differentiable inputs:
  * d/d dx = f'(x), d/dx = dx * f''(x) (zero for the piecewise-linear relu and leaky relu). */
-static void unary_jvp_backward(Ctx *c, Node *n) {
+static void t_unary_jvp_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *dx = n->in[1], *y = n->out;
     int kind = n->iarg[0];
     real slope = n->rarg[0];
@@ -1574,7 +1574,7 @@ static void unary_jvp_backward(Ctx *c, Node *n) {
         if (gx) gx[i] += y->grad[i] * dx->data[i] * d2;
     }
 }
-static const OpInfo OP_UNARY_JVP = {"unary_jvp", unary_jvp_backward};
+static const OpInfo OP_UNARY_JVP = {"unary_jvp", t_unary_jvp_backward};
 
 static Tensor *unary_jvp(Ctx *c, Tensor *x, Tensor *dx, int kind, real slope) {
     I2V_ASSERT(shape_equal(x, dx), "%s tangent: x and dx differ in shape", unary_names[kind]);

@@ -91,7 +91,22 @@ struct Tensor {
 typedef struct Ctx Ctx;
 typedef struct Node Node;
 
-/* An op's identity on the tape: its name (for messages) and its backward. */
+/* How an op is written. Two layers:
+ *   kernels/  a raw-array kernel pair xxx_forward / xxx_backward: pointers and sizes, no Tensor, no Ctx,
+ *             argument order (outputs, saved values, inputs, parameters, sizes); the forward writes (=)
+ *             its outputs, the backward accumulates (+=) into every gradient it is given (not NULL), so
+ *             a tensor used twice receives both contributions.
+ *   op layer  (tensor.c for the elementwise, reduction, shape, linear-algebra and loss ops, ops/ for the
+ *             rest) the tape op t_xxx(Ctx *c, ...): it checks shapes, allocates its output in the arena,
+ *             runs xxx_forward unless the context is a dry run, and records a Node whose OpInfo names the
+ *             op's tape callback. The callback of t_xxx is t_xxx_backward(Ctx *c, Node *n), defined right
+ *             above t_xxx: it takes the gradient buffers (grad_buf) and calls xxx_backward. Ops that share
+ *             one node (t_relu, t_tanh, ... are one `unary` node) share one callback named after the node
+ *             (t_unary_backward).
+ * The op layer is the one place that chooses which kernel runs; models (flow.c, ae.c, networks/) compute
+ * only through t_xxx ops. */
+
+/* An op's identity on the tape: its name (for messages) and its backward, t_xxx_backward. */
 typedef struct OpInfo {
     const char *name;
     void (*backward)(Ctx *c, Node *n);

@@ -44,7 +44,7 @@ static ConvGeom conv_geom_of(const Tensor *x, const Tensor *w, const int *stride
     return conv_geom(x->shape[0], x->shape[1], w->shape[0], in, k, stride, pad);
 }
 
-static void conv_backward_op(Ctx *c, Node *n) {
+static void t_conv_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     ConvGeom g = conv_geom_of(x, w, n->iarg, n->iarg + 3);
     real *dx = needs_grad(c, x) ? grad_buf(c, x) : NULL;
@@ -53,7 +53,7 @@ static void conv_backward_op(Ctx *c, Node *n) {
     real *ws = ctx_scratch(c, conv3d_workspace(&g) * sizeof(real));
     conv3d_backward(dx, dw, db, n->out->grad, x->data, w->data, &g, ws);
 }
-static const OpInfo OP_CONV = {"conv", conv_backward_op};
+static const OpInfo OP_CONV = {"conv", t_conv_backward};
 
 static Tensor *conv_op(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride[3], const int pad[3], int nd) {
     I2V_ASSERT(x->ndim == nd + 2 && w->ndim == nd + 2, "conv%dd: input and weight must be %d-D, got %d-D and %d-D",
@@ -104,27 +104,27 @@ static void pool_save_args(Node *n, const int *k, const int *s, const int *p) {
     }
 }
 
-static void maxpool_backward_op(Ctx *c, Node *n) {
+static void t_maxpool_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
     maxpool3d_backward(grad_buf(c, x), n->out->grad, x->data, &g);
 }
-static const OpInfo OP_MAXPOOL = {"maxpool", maxpool_backward_op};
+static const OpInfo OP_MAXPOOL = {"maxpool", t_maxpool_backward};
 
-static void avgpool_backward_op(Ctx *c, Node *n) {
+static void t_avgpool_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
     avgpool3d_backward(grad_buf(c, x), n->out->grad, &g);
 }
-static const OpInfo OP_AVGPOOL = {"avgpool", avgpool_backward_op};
+static const OpInfo OP_AVGPOOL = {"avgpool", t_avgpool_backward};
 
 /* the tangent op: in[0] = tx (the only differentiable input), aux[0] = x (selects the argmax) */
-static void maxpool_jvp_backward_op(Ctx *c, Node *n) {
+static void t_maxpool_jvp_backward(Ctx *c, Node *n) {
     Tensor *tx = n->in[0], *x = n->aux[0];
     ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
     maxpool3d_backward(grad_buf(c, tx), n->out->grad, x->data, &g);
 }
-static const OpInfo OP_MAXPOOL_JVP = {"maxpool_jvp", maxpool_jvp_backward_op};
+static const OpInfo OP_MAXPOOL_JVP = {"maxpool_jvp", t_maxpool_jvp_backward};
 
 static Tensor *pool_op(Ctx *c, int kind, Tensor *x, Tensor *tx, const int *k, const int *s, const int *p) {
     ConvGeom g = pool_geom_of(x, k, s, p);
@@ -180,7 +180,7 @@ Tensor *t_maxpool3d_jvp(Ctx *c, Tensor *x, Tensor *tx, const int k[3], const int
 }
 
 /* ---- global average pooling: the mean of each (sample, channel) plane ------------------------------ */
-static void global_avgpool_backward_op(Ctx *c, Node *n) {
+static void t_global_avgpool_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     size_t nc = n->out->numel, len = nc ? x->numel / nc : 0;
     real *dx = grad_buf(c, x), inv = (real)(1.0 / (double)(len ? len : 1));
@@ -189,7 +189,7 @@ static void global_avgpool_backward_op(Ctx *c, Node *n) {
         for (size_t i = 0; i < len; i++) dx[pl * len + i] += g;
     }
 }
-static const OpInfo OP_GLOBAL_AVGPOOL = {"global_avgpool", global_avgpool_backward_op};
+static const OpInfo OP_GLOBAL_AVGPOOL = {"global_avgpool", t_global_avgpool_backward};
 
 Tensor *t_global_avgpool(Ctx *c, Tensor *x) {
     I2V_ASSERT(x->ndim >= 3, "global_avgpool needs (N, C, ...), got %d-D", x->ndim);
@@ -208,13 +208,13 @@ Tensor *t_global_avgpool(Ctx *c, Tensor *x) {
 }
 
 /* ---- nearest upsampling: iarg[0..2] factors (T, H, W) ---------------------------------------------- */
-static void upsample_backward_op(Ctx *c, Node *n) {
+static void t_upsample_nearest_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     int in[3];
     spatial3(x, in);
     upsample_nearest3d_backward(grad_buf(c, x), n->out->grad, (size_t)x->shape[0] * x->shape[1], in, n->iarg);
 }
-static const OpInfo OP_UPSAMPLE = {"upsample_nearest", upsample_backward_op};
+static const OpInfo OP_UPSAMPLE = {"upsample_nearest", t_upsample_nearest_backward};
 
 static Tensor *upsample_op(Ctx *c, Tensor *x, const int f[3]) {
     int in[3], out[3];
@@ -244,12 +244,12 @@ Tensor *t_upsample_nearest3d(Ctx *c, Tensor *x, const int f[3]) {
 }
 
 /* ---- bilinear resize ------------------------------------------------------------------------------ */
-static void resize_backward_op(Ctx *c, Node *n) {
+static void t_resize_bilinear_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
     resize_bilinear_backward(grad_buf(c, x), y->grad, (size_t)x->shape[0] * x->shape[1], x->shape[2], x->shape[3],
                              y->shape[2], y->shape[3]);
 }
-static const OpInfo OP_RESIZE = {"resize_bilinear", resize_backward_op};
+static const OpInfo OP_RESIZE = {"resize_bilinear", t_resize_bilinear_backward};
 
 Tensor *t_resize_bilinear(Ctx *c, Tensor *x, int oh, int ow) {
     I2V_ASSERT(x->ndim == 4, "resize_bilinear of a %d-D tensor (needs (N, C, H, W))", x->ndim);

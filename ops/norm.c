@@ -36,7 +36,7 @@ static void check_per_channel(const Tensor *p, int C, const char *op, const char
 static const real *data_or_null(const Tensor *t) { return t ? t->data : NULL; }
 static real *grad_or_null(Ctx *c, Tensor *t) { return needs_grad(c, t) ? grad_buf(c, t) : NULL; }
 
-static void group_norm_node_backward(Ctx *c, Node *n) {
+static void t_group_norm_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int N, C;
     size_t S;
@@ -44,7 +44,7 @@ static void group_norm_node_backward(Ctx *c, Node *n) {
     group_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
                         n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
 }
-static const OpInfo OP_GROUP_NORM = {"group_norm", group_norm_node_backward};
+static const OpInfo OP_GROUP_NORM = {"group_norm", t_group_norm_backward};
 
 Tensor *t_group_norm(Ctx *c, Tensor *x, int G, real eps, Tensor *weight, Tensor *bias) {
     int N, C;
@@ -74,7 +74,7 @@ Tensor *t_instance_norm(Ctx *c, Tensor *x, real eps) {
     return t_group_norm(c, x, x->shape[1], eps, NULL, NULL);
 }
 
-static void group_norm_jvp_node_backward(Ctx *c, Node *n) {
+static void t_group_norm_jvp_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *t = n->in[1], *w = n->in[2];
     int N, C;
     size_t S;
@@ -82,7 +82,7 @@ static void group_norm_jvp_node_backward(Ctx *c, Node *n) {
     group_norm_jvp_backward(grad_or_null(c, x), grad_or_null(c, t), grad_or_null(c, w), n->aux[0]->data,
                             n->out->grad, x->data, t->data, data_or_null(w), N, C, S, n->iarg[0]);
 }
-static const OpInfo OP_GROUP_NORM_JVP = {"group_norm_jvp", group_norm_jvp_node_backward};
+static const OpInfo OP_GROUP_NORM_JVP = {"group_norm_jvp", t_group_norm_jvp_backward};
 
 Tensor *t_group_norm_jvp(Ctx *c, Tensor *x, Tensor *dx, int G, real eps, Tensor *weight) {
     int N, C;
@@ -104,7 +104,7 @@ Tensor *t_group_norm_jvp(Ctx *c, Tensor *x, Tensor *dx, int G, real eps, Tensor 
     return y;
 }
 
-static void actnorm_node_backward(Ctx *c, Node *n) {
+static void t_actnorm_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *loc = n->in[1], *scale = n->in[2];
     int N, C;
     size_t S;
@@ -116,7 +116,7 @@ static void actnorm_node_backward(Ctx *c, Node *n) {
         actnorm_affine_backward(grad_or_null(c, x), grad_or_null(c, loc), grad_or_null(c, scale), n->out->grad, x->data,
                          loc->data, scale->data, N, C, S);
 }
-static const OpInfo OP_ACTNORM = {"actnorm", actnorm_node_backward};
+static const OpInfo OP_ACTNORM = {"actnorm", t_actnorm_backward};
 
 /* One node type for both directions; iarg[0] = 1 marks the inverse. */
 static Tensor *actnorm_op(Ctx *c, Tensor *x, Tensor *loc, Tensor *scale, int inverse) {
@@ -154,7 +154,7 @@ int actnorm_init(Tensor *loc, Tensor *scale, const Tensor *x) {
     return actnorm_init_data(loc->data, scale->data, x->data, N, C, S);
 }
 
-static void batch_norm_node_backward(Ctx *c, Node *n) {
+static void t_batch_norm_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int N, C;
     size_t S;
@@ -162,7 +162,7 @@ static void batch_norm_node_backward(Ctx *c, Node *n) {
     batch_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
                         n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
 }
-static const OpInfo OP_BATCH_NORM = {"batch_norm", batch_norm_node_backward};
+static const OpInfo OP_BATCH_NORM = {"batch_norm", t_batch_norm_backward};
 
 Tensor *t_batch_norm(Ctx *c, Tensor *x, Tensor *weight, Tensor *bias, Tensor *running_mean, Tensor *running_var,
                      Tensor *num_batches_tracked, real eps, real momentum) {
@@ -203,7 +203,7 @@ static void weight_matrix(const Tensor *w, const char *op, int *Cout, size_t *K)
     *K = w->numel / (size_t)w->shape[0];
 }
 
-static void spectral_norm_node_backward(Ctx *c, Node *n) {
+static void t_spectral_norm_backward(Ctx *c, Node *n) {
     Tensor *w = n->in[0];
     int Cout;
     size_t K;
@@ -211,7 +211,7 @@ static void spectral_norm_node_backward(Ctx *c, Node *n) {
     spectral_norm_backward(grad_buf(c, w), n->rarg[0], n->aux[0]->data, n->aux[1]->data, n->out->grad, w->data, Cout,
                            K);
 }
-static const OpInfo OP_SPECTRAL_NORM = {"spectral_norm", spectral_norm_node_backward};
+static const OpInfo OP_SPECTRAL_NORM = {"spectral_norm", t_spectral_norm_backward};
 
 Tensor *t_spectral_norm(Ctx *c, Tensor *weight_orig, Tensor *u, Tensor *v) {
     int Cout;
@@ -258,7 +258,7 @@ void spectral_norm_init_uv(Tensor *u, Tensor *v, Rng *r) {
     normal_unit(v, r, SPECTRAL_NORM_EPS, 1);
 }
 
-static void spectral_norm_biggan_node_backward(Ctx *c, Node *n) {
+static void t_spectral_norm_biggan_backward(Ctx *c, Node *n) {
     Tensor *w = n->in[0];
     int Cout;
     size_t K;
@@ -267,7 +267,7 @@ static void spectral_norm_biggan_node_backward(Ctx *c, Node *n) {
     spectral_norm_biggan_backward(grad_buf(c, w), n->aux[0]->data, bu, n->rarg, n->out->grad, w->data, bu + Cout, Cout,
                                   K);
 }
-static const OpInfo OP_SPECTRAL_NORM_BIGGAN = {"spectral_norm_biggan", spectral_norm_biggan_node_backward};
+static const OpInfo OP_SPECTRAL_NORM_BIGGAN = {"spectral_norm_biggan", t_spectral_norm_biggan_backward};
 
 Tensor *t_spectral_norm_biggan(Ctx *c, Tensor *weight_bar, Tensor *u) {
     int Cout;
