@@ -103,6 +103,8 @@ typedef struct Node Node;
  *             above t_xxx: it takes the gradient buffers (grad_buf) and calls xxx_backward. Ops that share
  *             one node (t_relu, t_tanh, ... are one `unary` node) share one callback named after the node
  *             (t_unary_backward).
+ * The per-element formulas the kernels evaluate (activations and their derivatives, loss terms, the
+ * normalisations' affine steps, the Adam update) are written once, in kernels/formulas.h, for any backend.
  * The op layer is the one place that chooses which kernel runs; models (flow.c, ae.c, networks/) compute
  * only through t_xxx ops. */
 
