@@ -15,8 +15,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels/threads.h"
+#include "kernels/formulas.h"
 #include "kernels/sums.h"
+#include "kernels/threads.h"
 
 /* ==================================================================================================== */
 /* group norm                                                                                            */
@@ -55,7 +56,7 @@ static void gn_forward_task(void *arg, int i, int thread) {
         real scale = rstd * (a->weight ? a->weight[ch] : 1), shift = a->bias ? a->bias[ch] : 0;
         const real *xc = x + (size_t)k * a->S;
         real *yc = y + (size_t)k * a->S;
-        for (size_t s = 0; s < a->S; s++) yc[s] = (xc[s] - mean) * scale + shift;
+        for (size_t s = 0; s < a->S; s++) yc[s] = norm_affine(xc[s], mean, scale, shift);
     }
 }
 
@@ -103,7 +104,7 @@ static void gn_backward_task(void *arg, int i, int thread) {
     for (int k = 0; k < cpg; k++) {
         real w = a->weight ? a->weight[g * cpg + k] : 1;
         for (size_t s = k * a->S; s < (k + 1) * a->S; s++)
-            dx[s] += rstd * (dy[s] * w - mh - (x[s] - mean) * rstd * mhx);
+            dx[s] += norm_input_grad(x[s], dy[s], w, mean, rstd, mh, mhx);
     }
 }
 
@@ -230,7 +231,7 @@ static void actnorm_forward_task(void *arg, int row, int thread) {
     int ch = row % a->C;
     const real *x = a->in + (size_t)row * a->S;
     real *y = a->out + (size_t)row * a->S, l = a->loc[ch], sc = a->scale[ch];
-    for (size_t s = 0; s < a->S; s++) y[s] = sc * (x[s] + l);
+    for (size_t s = 0; s < a->S; s++) y[s] = actnorm_f(x[s], l, sc);
 }
 
 void actnorm_affine_forward(real *y, const real *x, const real *loc, const real *scale, int N, int C, size_t S) {
@@ -271,7 +272,7 @@ static void actnorm_inverse_task(void *arg, int row, int thread) {
     int ch = row % a->C;
     const real *y = a->in + (size_t)row * a->S;
     real *x = a->out + (size_t)row * a->S, l = a->loc[ch], sc = a->scale[ch];
-    for (size_t s = 0; s < a->S; s++) x[s] = y[s] / sc - l;
+    for (size_t s = 0; s < a->S; s++) x[s] = actnorm_inverse_f(y[s], l, sc);
 }
 
 void actnorm_affine_inverse_forward(real *x, const real *y, const real *loc, const real *scale, int N, int C,
@@ -369,7 +370,7 @@ static void bn_forward_task(void *arg, int ch, int thread) {
     real scale = rstd * (a->weight ? a->weight[ch] : 1), shift = a->bias ? a->bias[ch] : 0;
     for (int n = 0; n < a->N; n++) {
         size_t off = ((size_t)n * a->C + ch) * a->S;
-        for (size_t j = 0; j < a->S; j++) a->y[off + j] = (a->x[off + j] - mean) * scale + shift;
+        for (size_t j = 0; j < a->S; j++) a->y[off + j] = norm_affine(a->x[off + j], mean, scale, shift);
     }
 }
 
@@ -405,7 +406,7 @@ static void bn_backward_task(void *arg, int ch, int thread) {
     for (int n = 0; n < a->N; n++) {
         size_t off = ((size_t)n * a->C + ch) * a->S;
         for (size_t j = 0; j < a->S; j++)
-            a->dx[off + j] += rstd * (a->dy[off + j] * w - mh - (a->x[off + j] - mean) * rstd * mhx);
+            a->dx[off + j] += norm_input_grad(a->x[off + j], a->dy[off + j], w, mean, rstd, mh, mhx);
     }
 }
 

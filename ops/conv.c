@@ -182,12 +182,8 @@ Tensor *t_maxpool3d_jvp(Ctx *c, Tensor *x, Tensor *tx, const int k[3], const int
 /* ---- global average pooling: the mean of each (sample, channel) plane ------------------------------ */
 static void t_global_avgpool_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
-    size_t nc = n->out->numel, len = nc ? x->numel / nc : 0;
-    real *dx = grad_buf(c, x), inv = (real)(1.0 / (double)(len ? len : 1));
-    for (size_t pl = 0; pl < nc; pl++) {
-        real g = n->out->grad[pl] * inv;
-        for (size_t i = 0; i < len; i++) dx[pl * len + i] += g;
-    }
+    size_t nc = n->out->numel;
+    global_avgpool_backward(grad_buf(c, x), n->out->grad, nc, nc ? x->numel / nc : 0);
 }
 static const OpInfo OP_GLOBAL_AVGPOOL = {"global_avgpool", t_global_avgpool_backward};
 
@@ -197,12 +193,7 @@ Tensor *t_global_avgpool(Ctx *c, Tensor *x) {
     for (int i = 0; i < x->ndim; i++) shape[i] = i < 2 ? x->shape[i] : 1;
     Tensor *y = tensor_new(c, x->ndim, shape);
     size_t nc = y->numel, len = nc ? x->numel / nc : 0;
-    if (!c->dry)
-        for (size_t pl = 0; pl < nc; pl++) {
-            double acc = 0;
-            for (size_t i = 0; i < len; i++) acc += x->data[pl * len + i];
-            y->data[pl] = (real)(acc / (double)(len ? len : 1));
-        }
+    if (!c->dry) global_avgpool_forward(y->data, x->data, nc, len);
     record(c, &OP_GLOBAL_AVGPOOL, y, 1, &x);
     return y;
 }
