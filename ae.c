@@ -387,41 +387,6 @@ static Tensor *norm_apply(Ctx *c, const AeNorm *n, Tensor *x) {
  * same: with y = conv(x, weight_orig), d/dW of L(y / sigma) is conv_dW(x, dy) / sigma - (dy . y) / sigma^2 u v^T,
  * which is spectral_norm_backward applied to the weight gradient conv_dW(x, dy) (bilinearity of conv). */
 
-/* sigma = u . (W_mat v) as a 0-D tensor, after one power iteration in training mode (as t_spectral_norm);
- * its backward adds g u v^T with the u, v of this call. */
-static void t_spectral_sigma_backward(Ctx *c, Node *n) {
-    Tensor *w = n->in[0];
-    real g = n->out->grad[0], *dw = grad_buf(c, w);
-    const real *u = n->aux[0]->data, *v = n->aux[1]->data;
-    size_t K = n->aux[1]->numel;
-    for (int i = 0; i < n->aux[0]->shape[0]; i++) {
-        real gu = g * u[i];
-        real *row = dw + (size_t)i * K;
-        for (size_t j = 0; j < K; j++) row[j] += gu * v[j];
-    }
-}
-static const OpInfo OP_SN_SIGMA = {"spectral_sigma", t_spectral_sigma_backward};
-
-static Tensor *t_spectral_sigma(Ctx *c, AeConv *l) {
-    int Cout = l->weight->shape[0];
-    size_t K = l->v->numel;
-    Tensor *sigma = tensor_new(c, 0, NULL);
-    if (!c->dry) {
-        if (c->training) spectral_norm_power_iteration(l->u->data, l->v->data, l->weight->data, Cout, K, 1e-12);
-        sigma->data[0] = (real)spectral_norm_sigma(l->weight, l->u, l->v);
-    }
-    Node *n = record(c, &OP_SN_SIGMA, sigma, 1, &l->weight);
-    if (n) {   /* copies: a later call's power iteration changes the buffers */
-        n->aux[0] = tensor_new(c, 1, DIMS(Cout));
-        n->aux[1] = tensor_new(c, 1, DIMS((int)K));
-        if (!c->dry) {
-            memcpy(n->aux[0]->data, l->u->data, (size_t)Cout * sizeof(real));
-            memcpy(n->aux[1]->data, l->v->data, K * sizeof(real));
-        }
-    }
-    return sigma;
-}
-
 /* A 3-D convolution with its spectral norm (if any) on the weight or on the output side, whichever stores
  * less: x (N, Cin, T, H, W) -> (N, Cout, T', H', W'). */
 static Tensor *sn_conv3d(Ctx *c, AeConv *l, Tensor *x, int with_bias) {
@@ -430,7 +395,7 @@ static Tensor *sn_conv3d(Ctx *c, AeConv *l, Tensor *x, int with_bias) {
     for (int a = 0; a < 3; a++)
         out *= (size_t)out_size(x->shape[2 + a], l->weight->shape[2 + a], l->stride[a], l->pad[a]);
     if (out >= l->weight->numel) return conv_apply(c, l, ae_conv_weight(c, l), x, with_bias);
-    Tensor *y = t_div(c, conv_apply(c, l, l->weight, x, 0), t_spectral_sigma(c, l));
+    Tensor *y = t_div(c, conv_apply(c, l, l->weight, x, 0), t_spectral_norm_sigma(c, l->weight, l->u, l->v));
     if (with_bias && l->bias) y = t_add(c, y, t_reshape(c, l->bias, 4, DIMS(l->bias->shape[0], 1, 1, 1)));
     return y;
 }
@@ -696,201 +661,6 @@ Tensor *video_encoder_sample(Ctx *c, Tensor *mu, Tensor *logvar, Rng *r) {
 /* 5. the generator (decoder.py, normalization_layer.py)                                                  */
 /* ==================================================================================================== */
 
-/* ---- the modulation of SPADE and AdaIN fused with the LeakyReLU that follows it -----------------------------
- * y = lrelu(xn (scale + one) + shift), scale and shift (N, C, P) repeated over T (and over H, W when P = 1):
- * SPADE has P = H W and one = 1, AdaIN P = 1 and one = 0. One op instead of three, so neither the product
- * nor the sum is stored with its gradient (at BAIR's full-resolution blocks each is a 100-270 MB tensor).
- *   y, xn (N, C, T, HW); the backward recomputes the pre-activation from xn, scale and shift. */
-/* The normalise-modulate-activate step that SPADE and AdaIN share, as one op:
- *   y = lrelu_slope(xn (scale + one) + shift),  xn = GroupNorm_G(x) without affine parameters,
- * with scale and shift per (n, c, h, w) (SPADE, one = 1) or per (n, c) (AdaIN: instance norm, G = C, one = 0).
- * One op instead of group_norm + modulate because the normalised xn, as large as x, then need not be kept
- * for the backward pass: it is recomputed from x and the group statistics (this is most of the difference
- * in peak memory to a framework that keeps every saved tensor). The forward computes xn exactly as
- * t_group_norm does, so the numbers are the same as the two separate ops'. */
-typedef struct ModArgs {
-    real *y, *dx, *ds, *db;          /* (N, C, T, HW), (N, C, T, HW), (N, C, P), (N, C, P); gradients may be NULL */
-    const real *x, *s, *b, *dy;      /* x (xn in the forward's in-place pass), scale, shift, dL/dy */
-    const real *mean, *rstd;         /* (N, G) group statistics */
-    int C, G, T;
-    size_t HW, P;
-    real one, slope;
-} ModArgs;
-
-/* y = lrelu(y (s + one) + b) in place on the normalised values; one task per (n, c) */
-static void modulate_forward_task(void *arg, int nc, int thread) {
-    (void)thread;
-    const ModArgs *a = arg;
-    const real *s = a->s + (size_t)nc * a->P, *b = a->b + (size_t)nc * a->P;
-    for (int t = 0; t < a->T; t++) {
-        real *y = a->y + ((size_t)nc * (size_t)a->T + (size_t)t) * a->HW;
-        for (size_t p = 0; p < a->HW; p++) {
-            size_t q = a->P == 1 ? 0 : p;
-            real z = y[p] * (s[q] + a->one) + b[q];
-            y[p] = z > 0 ? z : a->slope * z;
-        }
-    }
-}
-
-/* dL/dxn of one element, from x (xn recomputed as the forward made it); sc = scale + one */
-static inline real modulate_dxn(const ModArgs *a, real x, real mean, real rstd, real sc, real shift, real dy,
-                                real *xn_out, real *g_out) {
-    real xn = (x - mean) * rstd;
-    real z = xn * sc + shift;
-    real g = z > 0 ? dy : a->slope * dy;
-    *xn_out = xn;
-    *g_out = g;
-    return g * sc;
-}
-
-/* Pass 1 over positions p0 .. p0 + lanes - 1 of one frame of one channel: lane l of the sums takes
- * position p0 + l. AdaIN (P = 1): the scale and shift gradients go to acc_s, acc_b; SPADE: to ds[p], db[p].
- * No branch inside a loop, so that the compiler vectorises the lanes. */
-static inline void modulate_block_sums(const ModArgs *a, size_t p0, int lanes, const real *restrict x,
-                                       const real *restrict dy, const real *restrict s, const real *restrict b,
-                                       real mean, real rstd, real *restrict ds, real *restrict db,
-                                       double *restrict sh, double *restrict shx, double *restrict acc_s,
-                                       double *restrict acc_b) {
-    real xn[SUM_LANES], gl[SUM_LANES];
-    x += p0;
-    dy += p0;
-    if (a->P == 1) {
-        for (int l = 0; l < lanes; l++) {
-            real dxn = modulate_dxn(a, x[l], mean, rstd, s[0] + a->one, b[0], dy[l], &xn[l], &gl[l]);
-            sh[l] += dxn;
-            shx[l] += (double)dxn * xn[l];
-            acc_s[l] += (double)gl[l] * xn[l];
-            acc_b[l] += gl[l];
-        }
-        return;
-    }
-    s += p0;
-    b += p0;
-    for (int l = 0; l < lanes; l++) {
-        real dxn = modulate_dxn(a, x[l], mean, rstd, s[l] + a->one, b[l], dy[l], &xn[l], &gl[l]);
-        sh[l] += dxn;
-        shx[l] += (double)dxn * xn[l];
-    }
-    if (ds)
-        for (int l = 0; l < lanes; l++) ds[p0 + (size_t)l] += gl[l] * xn[l];
-    if (db)
-        for (int l = 0; l < lanes; l++) db[p0 + (size_t)l] += gl[l];
-}
-
-/* Pass 1 over one frame of one channel (HW values), lane l taking the positions p = l mod SUM_LANES:
- * whole blocks of SUM_LANES (a constant trip count, which the compiler vectorises), then the rest. */
-static void modulate_frame_sums(const ModArgs *a, const real *x, const real *dy, const real *s, const real *b,
-                                real mean, real rstd, real *ds, real *db, double *sh, double *shx, double *acc_s,
-                                double *acc_b) {
-    size_t p0 = 0;
-    for (; p0 + SUM_LANES <= a->HW; p0 += SUM_LANES)
-        modulate_block_sums(a, p0, SUM_LANES, x, dy, s, b, mean, rstd, ds, db, sh, shx, acc_s, acc_b);
-    modulate_block_sums(a, p0, (int)(a->HW - p0), x, dy, s, b, mean, rstd, ds, db, sh, shx, acc_s, acc_b);
-}
-
-/* One task per (n, g), which owns the channels of its group: pass 1 accumulates the scale and shift
- * gradients and the two group sums of the group-norm backward, pass 2 writes
- * dx = rstd (dxn - mean(dxn) - xn mean(dxn xn)) (norm.c's group-norm backward without affine parameters). */
-static void modulate_backward_task(void *arg, int i, int thread) {
-    (void)thread;
-    const ModArgs *a = arg;
-    int n = i / a->G, g = i % a->G, cpg = a->C / a->G;
-    real mean = a->mean[i], rstd = a->rstd[i];
-    double sh[SUM_LANES] = {0}, shx[SUM_LANES] = {0};   /* partial sums by p mod SUM_LANES (sums.h) */
-    for (int k = 0; k < cpg; k++) {
-        int nc = n * a->C + g * cpg + k;
-        const real *s = a->s + (size_t)nc * a->P, *b = a->b + (size_t)nc * a->P;
-        real *ds = a->ds ? a->ds + (size_t)nc * a->P : NULL, *db = a->db ? a->db + (size_t)nc * a->P : NULL;
-        double acc_s[SUM_LANES] = {0}, acc_b[SUM_LANES] = {0};   /* P = 1: the sums over T H W */
-        for (int t = 0; t < a->T; t++) {
-            size_t off = ((size_t)nc * (size_t)a->T + (size_t)t) * a->HW;
-            modulate_frame_sums(a, a->x + off, a->dy + off, s, b, mean, rstd, ds, db, sh, shx, acc_s, acc_b);
-        }
-        if (a->P == 1) {
-            if (ds) ds[0] += (real)sum_lanes(acc_s, 0);
-            if (db) db[0] += (real)sum_lanes(acc_b, 0);
-        }
-    }
-    if (!a->dx) return;
-    double m = (double)cpg * (double)a->T * (double)a->HW;
-    real mh = (real)(sum_lanes(sh, 0) / m), mhx = (real)(sum_lanes(shx, 0) / m);
-    for (int k = 0; k < cpg; k++) {
-        int nc = n * a->C + g * cpg + k;
-        const real *s = a->s + (size_t)nc * a->P, *b = a->b + (size_t)nc * a->P;
-        for (int t = 0; t < a->T; t++) {
-            size_t off = ((size_t)nc * (size_t)a->T + (size_t)t) * a->HW;
-            const real *x = a->x + off, *dy = a->dy + off;
-            real *dx = a->dx + off;
-            for (size_t p = 0; p < a->HW; p++) {
-                size_t q = a->P == 1 ? 0 : p;
-                real xn, gl, dxn = modulate_dxn(a, x[p], mean, rstd, s[q] + a->one, b[q], dy[p], &xn, &gl);
-                dx[p] += rstd * (dxn - mh - xn * mhx);
-            }
-        }
-    }
-}
-
-static ModArgs modulate_args(const Tensor *x, const Tensor *scale, int G, real one, real slope) {
-    ModArgs a;
-    memset(&a, 0, sizeof a);
-    a.C = x->shape[1];
-    a.G = G;
-    a.T = x->shape[2];
-    a.HW = (size_t)x->shape[3] * (size_t)x->shape[4];
-    a.P = scale->numel / ((size_t)x->shape[0] * (size_t)x->shape[1]);
-    a.one = one;
-    a.slope = slope;
-    return a;
-}
-
-static void t_norm_modulate_lrelu_backward(Ctx *c, Node *n) {
-    Tensor *x = n->in[0], *scale = n->in[1], *shift = n->in[2];
-    ModArgs a = modulate_args(x, scale, n->iarg[0], n->rarg[0], n->rarg[1]);
-    a.x = x->data;
-    a.s = scale->data;
-    a.b = shift->data;
-    a.mean = n->aux[0]->data;
-    a.rstd = n->aux[1]->data;
-    a.dy = n->out->grad;
-    a.dx = needs_grad(c, x) ? grad_buf(c, x) : NULL;
-    a.ds = needs_grad(c, scale) ? grad_buf(c, scale) : NULL;
-    a.db = needs_grad(c, shift) ? grad_buf(c, shift) : NULL;
-    parallel_for(x->shape[0] * a.G, modulate_backward_task, &a);
-}
-static const OpInfo OP_NORM_MODULATE_LRELU = {"norm_modulate_lrelu", t_norm_modulate_lrelu_backward};
-
-/* x (N, C, T, H, W); scale, shift (N, C, 1, H, W) or (N, C, 1, 1, 1) -> (N, C, T, H, W) */
-static Tensor *t_norm_modulate_lrelu(Ctx *c, Tensor *x, int G, Tensor *scale, Tensor *shift, real one, real slope) {
-    I2V_ASSERT(x->ndim == 5 && shape_equal(scale, shift) && scale->ndim == 5 && scale->shape[0] == x->shape[0] &&
-                   scale->shape[1] == x->shape[1] && scale->shape[2] == 1 &&
-                   ((scale->shape[3] == x->shape[3] && scale->shape[4] == x->shape[4]) ||
-                    (scale->shape[3] == 1 && scale->shape[4] == 1)) &&
-                   G >= 1 && x->shape[1] % G == 0,
-               "norm_modulate: scale and shift must be (N, C, 1, H, W) or (N, C, 1, 1, 1) for x (N, C, T, H, W), "
-               "and C a multiple of the %d groups", G);
-    int N = x->shape[0], C = x->shape[1];
-    Tensor *y = tensor_new_like(c, x), *mean = tensor_new(c, 1, DIMS(N * G)), *rstd = tensor_new(c, 1, DIMS(N * G));
-    if (!c->dry) {
-        group_norm_forward(y->data, mean->data, rstd->data, x->data, NULL, NULL, N, C, x->numel / ((size_t)N * C), G,
-                           GN_EPS);
-        ModArgs a = modulate_args(x, scale, G, one, slope);
-        a.y = y->data;
-        a.s = scale->data;
-        a.b = shift->data;
-        parallel_for(N * C, modulate_forward_task, &a);
-    }
-    Tensor *in[3] = {x, scale, shift};
-    Node *n = record(c, &OP_NORM_MODULATE_LRELU, y, 3, in);
-    if (n) {
-        n->iarg[0] = G;
-        n->rarg[0] = one;
-        n->rarg[1] = slope;
-        n->aux[0] = mean;
-        n->aux[1] = rstd;
-    }
-    return y;
-}
-
 /* Spade: GroupNorm groups start at `groups` and go down until they divide C (normalization_layer.py). */
 static void spade_declare(Spade *s, ParamSet *ps, const char *prefix, int C, int groups, int hidden) {
     char name[AE_NAME_MAX];
@@ -917,7 +687,7 @@ static Tensor *spade_lrelu_forward(Ctx *c, Spade *s, Tensor *x, Tensor *x0) {
     Tensor *beta = conv_apply(c, &s->conv_beta, s->conv_beta.weight, y, 1);
     gamma = t_reshape(c, gamma, 5, DIMS(N, C, 1, H, W));
     beta = t_reshape(c, beta, 5, DIMS(N, C, 1, H, W));
-    return t_norm_modulate_lrelu(c, x, s->groups, gamma, beta, 1, LRELU_SLOPE);
+    return t_norm_modulate_lrelu(c, x, s->groups, GN_EPS, gamma, beta, 1, LRELU_SLOPE);
 }
 
 static void adain_declare(AdaIN *a, ParamSet *ps, const char *prefix, int C, int z_dim) {
@@ -936,7 +706,7 @@ static Tensor *adain_lrelu_forward(Ctx *c, AdaIN *a, Tensor *x, Tensor *z) {
     Tensor *gb = t_linear(c, z, a->weight, a->bias);   /* (N, 2C) */
     Tensor *gamma = t_reshape(c, t_slice(c, gb, 1, 0, C), 5, DIMS(N, C, 1, 1, 1));
     Tensor *beta = t_reshape(c, t_slice(c, gb, 1, C, C), 5, DIMS(N, C, 1, 1, 1));
-    return t_norm_modulate_lrelu(c, x, C, gamma, beta, 0, LRELU_SLOPE);
+    return t_norm_modulate_lrelu(c, x, C, GN_EPS, gamma, beta, 0, LRELU_SLOPE);
 }
 
 void gen_block_declare(GenBlock *b, ParamSet *ps, const char *prefix, int n_in, int n_out, int z_dim, int spectral,

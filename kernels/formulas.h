@@ -117,6 +117,12 @@ static inline I2V_HD real norm_affine(real x, real mean, real scale, real shift)
 static inline I2V_HD real norm_input_grad(real x, real dy, real w, real mean, real rstd, real mh, real mhx) {
     return rstd * (dy * w - mh - (x - mean) * rstd * mhx);
 }
+/* the same from the normalised value xn = (x - mean) rstd and h = dy w */
+static inline I2V_HD real norm_input_grad_xn(real h, real xn, real rstd, real mh, real mhx) {
+    return rstd * (h - mh - xn * mhx);
+}
+/* SPADE / AdaIN: the modulated value xn sc + shift, sc = scale + 1 (SPADE) or scale (AdaIN) */
+static inline I2V_HD real modulate_f(real xn, real sc, real shift) { return xn * sc + shift; }
 /* ActNorm: y = scale (x + loc) and its inverse x = y / scale - loc */
 static inline I2V_HD real actnorm_f(real x, real loc, real scale) { return scale * (x + loc); }
 static inline I2V_HD real actnorm_inverse_f(real y, real loc, real scale) { return y / scale - loc; }

@@ -536,6 +536,19 @@ double spectral_norm_sigma_d(const real *w, const real *u, const real *v, int Co
     return sum_partials(&s);
 }
 
+void spectral_norm_sigma_forward(real *sigma, const real *w, const real *u, const real *v, int Cout, size_t K) {
+    sigma[0] = (real)spectral_norm_sigma_d(w, u, v, Cout, K);
+}
+
+void spectral_norm_sigma_backward(real *dw, const real *dsigma, const real *u, const real *v, int Cout, size_t K) {
+    real g = dsigma[0];
+    for (int i = 0; i < Cout; i++) {
+        real gu = g * u[i];
+        real *row = dw + (size_t)i * K;
+        for (size_t j = 0; j < K; j++) row[j] += gu * v[j];
+    }
+}
+
 /* dw_orig += dw / sigma - coef u_i v_j with coef = (dw . w_orig) / sigma^2 */
 static void sn_backward_task(void *arg, int blk, int thread) {
     (void)thread;

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/modulate.h"
 #include "kernels/norm.h"
 #include "kernels/sums.h"
 
@@ -203,6 +204,16 @@ static void weight_matrix(const Tensor *w, const char *op, int *Cout, size_t *K)
     *K = w->numel / (size_t)w->shape[0];
 }
 
+/* Copies of the u (Cout) and v (K) a call used, in aux[0] and aux[1], for its backward. */
+static void save_uv(Ctx *c, Node *n, const Tensor *u, const Tensor *v, int Cout, size_t K) {
+    n->aux[0] = tensor_new(c, 1, DIMS(Cout));
+    n->aux[1] = tensor_new(c, 1, DIMS((int)K));
+    if (!c->dry) {
+        memcpy(n->aux[0]->data, u->data, (size_t)Cout * sizeof(real));
+        memcpy(n->aux[1]->data, v->data, K * sizeof(real));
+    }
+}
+
 static void t_spectral_norm_backward(Ctx *c, Node *n) {
     Tensor *w = n->in[0];
     int Cout;
@@ -228,14 +239,35 @@ Tensor *t_spectral_norm(Ctx *c, Tensor *weight_orig, Tensor *u, Tensor *v) {
     Node *n = record(c, &OP_SPECTRAL_NORM, y, 1, &weight_orig);
     if (n) {   /* PyTorch clones u and v after the iteration for the same reason */
         n->rarg[0] = sigma;
-        n->aux[0] = tensor_new(c, 1, DIMS(Cout));
-        n->aux[1] = tensor_new(c, 1, DIMS((int)K));
-        if (!c->dry) {
-            memcpy(n->aux[0]->data, u->data, (size_t)Cout * sizeof(real));
-            memcpy(n->aux[1]->data, v->data, K * sizeof(real));
-        }
+        save_uv(c, n, u, v, Cout, K);
     }
     return y;
+}
+
+/* ---- sigma alone, for a layer that divides its output instead of its weight -------------------------- */
+static void t_spectral_norm_sigma_backward(Ctx *c, Node *n) {
+    Tensor *w = n->in[0];
+    int Cout;
+    size_t K;
+    weight_matrix(w, "spectral_norm_sigma", &Cout, &K);
+    spectral_norm_sigma_backward(grad_buf(c, w), n->out->grad, n->aux[0]->data, n->aux[1]->data, Cout, K);
+}
+static const OpInfo OP_SPECTRAL_NORM_SIGMA = {"spectral_norm_sigma", t_spectral_norm_sigma_backward};
+
+Tensor *t_spectral_norm_sigma(Ctx *c, Tensor *weight_orig, Tensor *u, Tensor *v) {
+    int Cout;
+    size_t K;
+    weight_matrix(weight_orig, "spectral_norm_sigma", &Cout, &K);
+    I2V_ASSERT(u->dtype == DT_REAL && u->numel == (size_t)Cout && v->dtype == DT_REAL && v->numel == K,
+               "spectral_norm_sigma: weight_u must hold %d values and weight_v %zu", Cout, K);
+    Tensor *sigma = tensor_new(c, 0, NULL);
+    if (!c->dry) {
+        if (c->training) spectral_norm_power_iteration(u->data, v->data, weight_orig->data, Cout, K, SPECTRAL_NORM_EPS);
+        spectral_norm_sigma_forward(sigma->data, weight_orig->data, u->data, v->data, Cout, K);
+    }
+    Node *n = record(c, &OP_SPECTRAL_NORM_SIGMA, sigma, 1, &weight_orig);
+    if (n) save_uv(c, n, u, v, Cout, K);   /* a later call's power iteration changes the buffers */
+    return sigma;
 }
 
 double spectral_norm_sigma(const Tensor *weight_orig, const Tensor *u, const Tensor *v) {
@@ -294,4 +326,42 @@ Tensor *t_spectral_norm_biggan(Ctx *c, Tensor *weight_bar, Tensor *u) {
 void spectral_norm_biggan_init_uv(Tensor *u, Tensor *v, Rng *r) {
     normal_unit(u, r, SPECTRAL_NORM_BIGGAN_EPS, 0);
     normal_unit(v, r, SPECTRAL_NORM_BIGGAN_EPS, 0);
+}
+
+/* ==== SPADE's and AdaIN's normalise-modulate-activate step (kernels/modulate.h) ========================= */
+
+static void t_norm_modulate_lrelu_backward(Ctx *c, Node *n) {
+    Tensor *x = n->in[0], *scale = n->in[1], *shift = n->in[2];
+    int N = x->shape[0], C = x->shape[1];
+    norm_modulate_lrelu_backward(grad_or_null(c, x), grad_or_null(c, scale), grad_or_null(c, shift), n->aux[0]->data,
+                                 n->aux[1]->data, n->out->grad, x->data, scale->data, shift->data, N, C, x->shape[2],
+                                 (size_t)x->shape[3] * (size_t)x->shape[4], scale->numel / ((size_t)N * (size_t)C),
+                                 n->iarg[0], n->rarg[0], n->rarg[1]);
+}
+static const OpInfo OP_NORM_MODULATE_LRELU = {"norm_modulate_lrelu", t_norm_modulate_lrelu_backward};
+
+Tensor *t_norm_modulate_lrelu(Ctx *c, Tensor *x, int G, real eps, Tensor *scale, Tensor *shift, real one, real slope) {
+    I2V_ASSERT(x->ndim == 5 && shape_equal(scale, shift) && scale->ndim == 5 && scale->shape[0] == x->shape[0] &&
+                   scale->shape[1] == x->shape[1] && scale->shape[2] == 1 &&
+                   ((scale->shape[3] == x->shape[3] && scale->shape[4] == x->shape[4]) ||
+                    (scale->shape[3] == 1 && scale->shape[4] == 1)) &&
+                   G >= 1 && x->shape[1] % G == 0,
+               "norm_modulate: scale and shift must be (N, C, 1, H, W) or (N, C, 1, 1, 1) for x (N, C, T, H, W), "
+               "and C a multiple of the %d groups", G);
+    int N = x->shape[0], C = x->shape[1];
+    Tensor *y = tensor_new_like(c, x), *mean = tensor_new(c, 1, DIMS(N * G)), *rstd = tensor_new(c, 1, DIMS(N * G));
+    if (!c->dry)
+        norm_modulate_lrelu_forward(y->data, mean->data, rstd->data, x->data, scale->data, shift->data, N, C,
+                                    x->shape[2], (size_t)x->shape[3] * (size_t)x->shape[4],
+                                    scale->numel / ((size_t)N * (size_t)C), G, eps, one, slope);
+    Tensor *in[3] = {x, scale, shift};
+    Node *n = record(c, &OP_NORM_MODULATE_LRELU, y, 3, in);
+    if (n) {
+        n->iarg[0] = G;
+        n->rarg[0] = one;
+        n->rarg[1] = slope;
+        n->aux[0] = mean;
+        n->aux[1] = rstd;
+    }
+    return y;
 }
