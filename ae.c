@@ -651,9 +651,7 @@ void video_encoder_forward(Ctx *c, VideoEncoder *e, Tensor *x, Tensor **mu, Tens
 
 /* Encoder.reparameterize: eps.mul(std).add_(mu), std = exp(0.5 logvar) */
 Tensor *video_encoder_sample(Ctx *c, Tensor *mu, Tensor *logvar, Rng *r) {
-    Tensor *eps = tensor_new_like(c, mu);
-    if (eps->data)
-        for (size_t i = 0; i < eps->numel; i++) eps->data[i] = (real)rng_normal(r);
+    Tensor *eps = tensor_randn(c, mu->ndim, mu->shape, 1, r);
     return t_add(c, t_mul(c, eps, t_exp(c, t_scale(c, logvar, (real)0.5))), mu);
 }
 
@@ -1009,8 +1007,7 @@ static void split_batch(Ctx *c, const Stage1Config *cfg, const Tensor *seq, Tens
     int N = seq->shape[0], S = cfg->Data.sequence_length, H = cfg->Data.img_size;
     I2V_ASSERT(seq->ndim == 5 && seq->shape[1] == S && seq->shape[2] == 3 && seq->shape[3] == H && seq->shape[4] == H,
                "stage 1: the batch must be (N, %d, 3, %d, %d)", S, H, H);
-    Tensor *video = tensor_new(c, 5, seq->shape);
-    if (video->data) memcpy(video->data, seq->data, seq->numel * sizeof(real));
+    Tensor *video = tensor_from_host(c, 5, seq->shape, seq->data);
     *orig = t_slice(c, video, 1, 1, S - 1);
     *x0 = t_reshape(c, t_slice(c, video, 1, 0, 1), 4, DIMS(N, 3, H, H));
 }
@@ -1202,7 +1199,7 @@ void stage1_eval_step(Stage1 *s, const Tensor *seq, Stage1Stats *st, Tensor *rec
         }
         if (recon) {
             I2V_ASSERT(recon->numel == fake->numel, "stage1_eval_step: recon must be (N, %d, 3, %d, %d)", T, H, W);
-            memcpy(recon->data, fake->data, fake->numel * sizeof(real));
+            tensor_to_host(fake, recon->data);
         }
         ctx_reset(c);
     }

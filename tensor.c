@@ -361,6 +361,24 @@ void tensor_copy_data(Tensor *dst, const Tensor *src) {
     else memcpy(dst->ibuf, src->ibuf, src->numel * dtype_size(src->dtype));
 }
 
+Tensor *tensor_from_host(Ctx *c, int ndim, const int *shape, const real *values) {
+    Tensor *t = tensor_new(c, ndim, shape);
+    if (t->data) memcpy(t->data, values, t->numel * sizeof(real));
+    return t;
+}
+
+void tensor_to_host(const Tensor *t, real *dst) {
+    I2V_ASSERT(t->dtype == DT_REAL && t->data, "tensor_to_host of a tensor without real values");
+    memcpy(dst, t->data, t->numel * sizeof(real));
+}
+
+Tensor *tensor_randn(Ctx *c, int ndim, const int *shape, double scale, Rng *r) {
+    Tensor *t = tensor_new(c, ndim, shape);
+    if (t->data)
+        for (size_t i = 0; i < t->numel; i++) t->data[i] = (real)(scale * rng_normal(r));
+    return t;
+}
+
 /* ==================================================================================================== */
 /* the tape and backward                                                                                 */
 /* ==================================================================================================== */
@@ -921,6 +939,14 @@ Tensor *t_softmax(Ctx *c, Tensor *x, int axis) {
     if (!c->dry) softmax_forward(y->data, x->data, outer, len, inner);
     Node *n = record(c, &OP_SOFTMAX, y, 1, &x);
     if (n) n->iarg[0] = axis;
+    return y;
+}
+
+/* Not recorded: a count has no gradient (see tensor.h). */
+Tensor *t_count_negative(Ctx *c, Tensor *x, double weight) {
+    I2V_ASSERT(x->ndim >= 1 && x->shape[0] > 0, "count_negative: needs (N, ...)");
+    Tensor *y = tensor_new(c, 1, DIMS(x->shape[0]));
+    if (!c->dry) count_negative_forward(y->data, x->data, x->shape[0], x->numel / (size_t)x->shape[0], weight);
     return y;
 }
 

@@ -182,6 +182,14 @@ void tensor_fill_normal(Tensor *t, Rng *r, double mean, double std);
 void tensor_fill_uniform(Tensor *t, Rng *r, double lo, double hi);
 void tensor_copy_data(Tensor *dst, const Tensor *src);
 
+/* Host arrays in and out of a step: the doors a model uses for data entering at the boundary (a batch,
+ * given noise) and for results it reads back (samples, reconstructions), so that where tensors live is
+ * the tensor library's business. In a dry run nothing is copied or drawn. */
+Tensor *tensor_from_host(Ctx *c, int ndim, const int *shape, const real *values);   /* an arena copy */
+void tensor_to_host(const Tensor *t, real *dst);                                    /* dst (numel) = t */
+/* A new arena tensor of N(0, scale^2) draws from r in row-major order, each (real)(scale * rng_normal(r)). */
+Tensor *tensor_randn(Ctx *c, int ndim, const int *shape, double scale, Rng *r);
+
 /* ---- autograd -------------------------------------------------------------------------------------- */
 /* Ops record themselves on the tape when grad mode is on and an input requires a gradient.
  * record() fails at once, naming the op, if the op has no backward. */
@@ -300,6 +308,10 @@ Tensor *t_mean_all(Ctx *c, Tensor *x);                  /* 0-D */
 #define AXES_ALL 0x1fu
 #define AXES_PER_SAMPLE 0x1eu                           /* every axis but 0: one value per sample */
 Tensor *t_softmax(Ctx *c, Tensor *x, int axis);
+/* weight * (number of negative entries) per sample: x (N, ...) -> (N), the product taken in double (the
+ * invertible leaky ReLU's log-determinant). Piecewise constant, so its gradient is zero wherever it exists:
+ * it is never recorded and its output requires no gradient. */
+Tensor *t_count_negative(Ctx *c, Tensor *x, double weight);
 
 /* shape */
 Tensor *t_reshape(Ctx *c, Tensor *x, int ndim, const int *shape);  /* one entry may be -1 */

@@ -313,7 +313,6 @@ void actnorm_affine_inverse_backward(real *dy, real *dloc, real *dscale, const r
 
 int actnorm_init_data(real *loc, real *scale, const real *x, int N, int C, size_t S) {
     size_t count = (size_t)N * S;
-    I2V_ASSERT(count >= 2, "actnorm_init: the unbiased std needs at least 2 values per channel, got %zu", count);
     int degenerate = 0;
     for (int ch = 0; ch < C; ch++) {
         double s = 0;
@@ -325,7 +324,7 @@ int actnorm_init_data(real *loc, real *scale, const real *x, int N, int C, size_
                 double d = x[((size_t)n * C + ch) * S + j] - mu;
                 v += d * d;
             }
-        double std = sqrt(v / (double)(count - 1));
+        double std = count > 1 ? sqrt(v / (double)(count - 1)) : 0;   /* one value: no spread to measure */
         if (std <= ACTNORM_STD_GUARD) degenerate++;
         loc[ch] = (real)-mu;
         scale[ch] = (real)(1.0 / (std + ACTNORM_STD_GUARD));

@@ -54,7 +54,8 @@ void actnorm_affine_inverse_backward(real *dy, real *dloc, real *dscale, const r
 
 /* Data initialisation (ActNorm.initialize), not an op: per channel over batch and space,
  * loc = -mean, scale = 1 / (std + 1e-6) with the UNBIASED std (torch .std()).
- *   loc, scale (C); x (N, C, S) with N * S >= 2 (asserted: PyTorch would produce NaN).
+ *   loc, scale (C); x (N, C, S). With a single value per channel (N * S = 1) the std counts as 0, where
+ *   PyTorch would produce NaN.
  * Returns the number of channels whose std is <= 1e-6, i.e. where the 1e-6 guard rather than the data
  * sets the scale (a constant channel gets scale 1e6, exactly as PyTorch). 0 means a good initialisation;
  * the caller decides whether a non-zero count is fatal (flow.c and the PatchGAN should report it). */

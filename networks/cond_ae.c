@@ -737,8 +737,7 @@ static void ae_step(CondAe *s, const Tensor *xin, int epoch, int training, CondA
                "conditioning AE: batch must be (N, 3, %d, %d)", S, S);
     double disc_factor = epoch < cfg->Training.pretrain ? 0 : 1;   /* adopt_weight(1, epoch, pretrain) */
     c->grad_enabled = training;
-    Tensor *x = tensor_new(c, 4, xin->shape);
-    if (!c->dry) memcpy(x->data, xin->data, x->numel * sizeof(real));
+    Tensor *x = tensor_from_host(c, 4, xin->shape, xin->data);
 
     /* 1. x^ = decode(encode(x).mode()): the posterior mean is decoded, nothing is sampled */
     c->training = training;
@@ -819,7 +818,7 @@ static void ae_step(CondAe *s, const Tensor *xin, int epoch, int training, CondA
     }
     if (recon) {
         I2V_ASSERT(recon->numel == xr->numel, "conditioning AE: recon must be (N, 3, %d, %d)", S, S);
-        memcpy(recon->data, xr->data, xr->numel * sizeof(real));
+        tensor_to_host(xr, recon->data);
     }
 }
 

@@ -290,6 +290,13 @@ static void test_actnorm(void) {
     check(bad == 1, "actnorm_init reports the constant channel (got %d)", bad);
     check_close(scale->data[1], 1e6, 0, 1e-6, "actnorm_init: scale of a constant channel as PyTorch");
     check_close(loc->data[1], -0.1, 1e-7, 1e-6, "actnorm_init: loc of a constant channel");
+    /* one value per channel (a batch of one vector): no spread, every channel reported, scale 1 / 1e-6 */
+    Tensor *one = tensor_alloc(2, DIMS(1, 3));
+    for (int ch = 0; ch < 3; ch++) one->data[ch] = (real)(ch - 1.5);
+    bad = actnorm_init(loc, scale, one);
+    check(bad == 3 && scale->data[2] == (real)1e6 && loc->data[2] == (real)-0.5,
+          "actnorm_init on one value per channel: 3 degenerate channels (got %d), scale 1e6, loc -x", bad);
+    tensor_free(one);
     tensor_free(x);
     tensor_free(loc);
     tensor_free(scale);
