@@ -21,13 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/conv.h"
 #include "ops/conv.h"
+#include "ops/init.h"
 #include "ops/norm.h"
-#include "kernels/gemm.h"
-#include "kernels/threads.h"
-#include "kernels/norm.h"
-#include "kernels/sums.h"
 
 #define GN_EPS ((real)1e-5)
 #define LRELU_SLOPE ((real)0.2)
@@ -400,92 +396,6 @@ static Tensor *sn_conv3d(Ctx *c, AeConv *l, Tensor *x, int with_bias) {
     return y;
 }
 
-/* Elements of one output unit's receptive field: Cin kT kH kW (fan_in); fan_out = Cout * receptive. */
-static size_t receptive(const Tensor *w) { return w->numel / (size_t)w->shape[0]; }
-
-void ae_init_kaiming_normal_fan_out(Tensor *w, Rng *r) {
-    size_t fan_out = (size_t)w->shape[0] * (w->numel / ((size_t)w->shape[0] * (size_t)w->shape[1]));
-    tensor_fill_normal(w, r, 0, sqrt(2.0 / (double)fan_out));
-}
-
-void ae_init_default(Tensor *w, Tensor *b, Rng *r) {
-    double bound = 1.0 / sqrt((double)receptive(w));
-    tensor_fill_uniform(w, r, -bound, bound);
-    if (b) tensor_fill_uniform(b, r, -bound, bound);
-}
-
-void ae_init_xavier_uniform(Tensor *w, double gain, Rng *r) {
-    size_t k = w->numel / ((size_t)w->shape[0] * (size_t)w->shape[1]);
-    double fan_in = (double)w->shape[1] * (double)k, fan_out = (double)w->shape[0] * (double)k;
-    double bound = gain * sqrt(6.0 / (fan_in + fan_out));
-    tensor_fill_uniform(w, r, -bound, bound);
-}
-
-/* Q of a Gaussian (m x n) matrix A, m >= n, with orthonormal columns and R's diagonal positive (the
- * unique QR that torch.nn.init.orthogonal_ produces after its sign correction), by CholeskyQR2: R from the
- * Cholesky factor of A^T A, Q = A R^-1, done twice so Q is orthonormal to rounding. The m x n products run
- * on gemm; the n x n work is done in double. a (m, n) row-major is replaced by Q. */
-static void orthonormalise_columns(real *a, int m, int n) {
-    real *gram = xmalloc((size_t)n * (size_t)n * sizeof(real));
-    real *rinv = xmalloc((size_t)n * (size_t)n * sizeof(real));
-    real *q = xmalloc((size_t)m * (size_t)n * sizeof(real));
-    double *L = xmalloc((size_t)n * (size_t)n * sizeof(double));
-    double *Li = xmalloc((size_t)n * (size_t)n * sizeof(double));
-    for (int pass = 0; pass < 2; pass++) {
-        gemm(1, 0, n, n, m, 1, a, n, a, n, 0, gram, n);   /* A^T A */
-        /* Cholesky A^T A = L L^T (R = L^T) */
-        for (int j = 0; j < n; j++) {
-            for (int i = j; i < n; i++) {
-                double s = gram[(size_t)i * n + j];
-                for (int k = 0; k < j; k++) s -= L[(size_t)i * n + k] * L[(size_t)j * n + k];
-                if (i == j) {
-                    I2V_ASSERT(s > 0, "orthogonal init: the Gaussian matrix is rank deficient");
-                    L[(size_t)j * n + j] = sqrt(s);
-                } else {
-                    L[(size_t)i * n + j] = s / L[(size_t)j * n + j];
-                }
-            }
-        }
-        /* Li = L^-1 (lower triangular), so R^-1 = Li^T */
-        for (int j = 0; j < n; j++)
-            for (int i = 0; i < n; i++) {
-                if (i < j) {
-                    Li[(size_t)i * n + j] = 0;
-                    continue;
-                }
-                double s = i == j ? 1 : 0;
-                for (int k = j; k < i; k++) s -= L[(size_t)i * n + k] * Li[(size_t)k * n + j];
-                Li[(size_t)i * n + j] = s / L[(size_t)i * n + i];
-            }
-        for (size_t i = 0; i < (size_t)n * n; i++) rinv[i] = (real)Li[i];
-        gemm(0, 1, m, n, n, 1, a, n, rinv, n, 0, q, n);   /* Q = A Li^T */
-        memcpy(a, q, (size_t)m * (size_t)n * sizeof(real));
-    }
-    free(gram);
-    free(rinv);
-    free(q);
-    free(L);
-    free(Li);
-}
-
-void ae_init_orthogonal(Tensor *w, Rng *r) {
-    int rows = w->shape[0];
-    int cols = (int)(w->numel / (size_t)rows);
-    /* orthogonal_ draws (rows, cols), transposes when rows < cols, takes Q of the tall matrix and transposes
-     * back; drawing the tall matrix directly gives the same distribution. */
-    int m = rows >= cols ? rows : cols, n = rows >= cols ? cols : rows;
-    real *a = xmalloc((size_t)m * (size_t)n * sizeof(real));
-    for (size_t i = 0; i < (size_t)m * n; i++) a[i] = (real)rng_normal(r);
-    orthonormalise_columns(a, m, n);
-    if (rows >= cols) {
-        memcpy(w->data, a, w->numel * sizeof(real));
-    } else {   /* w (rows = n, cols = m) = Q^T */
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++) w->data[(size_t)j * m + i] = a[(size_t)i * n + j];
-    }
-    free(a);
-}
-
 static void norm_init(AeNorm *n) {
     tensor_fill(n->weight, 1);
     tensor_fill(n->bias, 0);
@@ -493,7 +403,7 @@ static void norm_init(AeNorm *n) {
 
 /* PyTorch default Conv/Linear init for weight and bias; u, v of spectral norm as SpectralNorm.apply. */
 static void conv_init_default(AeConv *l, Rng *r) {
-    ae_init_default(l->weight, l->bias, r);
+    init_default(l->weight, l->bias, r);
     if (l->u) spectral_norm_init_uv(l->u, l->v, r);
 }
 
@@ -565,12 +475,12 @@ Tensor *basic_block_tangent(Ctx *c, const BasicBlock *b, const BlockTrace *tr, T
 }
 
 static void basic_block_init_kaiming(BasicBlock *b, Rng *r) {
-    ae_init_kaiming_normal_fan_out(b->conv1.weight, r);
+    init_kaiming_normal_fan_out(b->conv1.weight, r);
     norm_init(&b->bn1);
-    ae_init_kaiming_normal_fan_out(b->conv2.weight, r);
+    init_kaiming_normal_fan_out(b->conv2.weight, r);
     norm_init(&b->bn2);
     if (b->has_down) {
-        ae_init_kaiming_normal_fan_out(b->down.weight, r);
+        init_kaiming_normal_fan_out(b->down.weight, r);
         norm_init(&b->down_norm);
     }
 }
@@ -579,7 +489,7 @@ static void basic_block_init_orthogonal(BasicBlock *b, Rng *r) {
     AeConv *convs[3] = {&b->conv1, &b->conv2, b->has_down ? &b->down : NULL};
     for (int i = 0; i < 3; i++) {
         if (!convs[i]) continue;
-        ae_init_orthogonal(convs[i]->weight, r);
+        init_orthogonal(convs[i]->weight, r);
         if (convs[i]->u) spectral_norm_init_uv(convs[i]->u, convs[i]->v, r);
     }
     norm_init(&b->bn1);
@@ -618,7 +528,7 @@ void video_encoder_declare(VideoEncoder *e, const EncoderConfig *cfg) {
 void video_encoder_init(VideoEncoder *e, Rng *r) {
     paramset_alloc(&e->ps);
     if (!r) return;
-    ae_init_kaiming_normal_fan_out(e->conv1.weight, r);
+    init_kaiming_normal_fan_out(e->conv1.weight, r);
     norm_init(&e->norm1);
     for (int i = 0; i < AE_STAGES; i++)
         for (int j = 0; j < 2; j++) basic_block_init_kaiming(&e->layer[i][j], r);
@@ -751,10 +661,10 @@ static void gen_block_init(GenBlock *b, Rng *r) {
     /* Generator.reset_params: only the Conv2d (the SPADE convs) get Xavier uniform, gain 0.02, bias 0 */
     AeConv *sp[3] = {&b->norm_0.conv, &b->norm_0.conv_gamma, &b->norm_0.conv_beta};
     for (int i = 0; i < 3; i++) {
-        ae_init_xavier_uniform(sp[i]->weight, 0.02, r);
+        init_xavier_uniform(sp[i]->weight, 0.02, r);
         tensor_fill(sp[i]->bias, 0);
     }
-    ae_init_default(b->norm_1.weight, b->norm_1.bias, r);
+    init_default(b->norm_1.weight, b->norm_1.bias, r);
     if (b->learned_shortcut) norm_init(&b->norm_s);
 }
 
@@ -777,7 +687,7 @@ void generator_declare(Generator *g, const DecoderConfig *cfg) {
 void generator_init(Generator *g, Rng *r) {
     paramset_alloc(&g->ps);
     if (!r) return;
-    ae_init_default(g->fc_w, g->fc_b, r);
+    init_default(g->fc_w, g->fc_b, r);
     for (int i = 0; i < GEN_BLOCKS; i++) gen_block_init(&g->blocks[i], r);
     conv_init_default(&g->conv_img, r);
 }
@@ -838,11 +748,11 @@ void disc_t_declare(TemporalDisc *d, const DiscTConfig *cfg) {
 void disc_t_init(TemporalDisc *d, Rng *r) {
     paramset_alloc(&d->ps);
     if (!r) return;
-    ae_init_orthogonal(d->conv1.weight, r);
+    init_orthogonal(d->conv1.weight, r);
     norm_init(&d->norm1);
     for (int i = 0; i < AE_STAGES; i++)
         for (int j = 0; j < 2; j++) basic_block_init_orthogonal(&d->layer[i][j], r);
-    ae_init_default(d->fc_w, NULL, r);
+    init_default(d->fc_w, NULL, r);
 }
 
 void disc_t_build(TemporalDisc *d, const DiscTConfig *cfg, Rng *r) {

@@ -209,13 +209,6 @@ Tensor *gen_block_forward(Ctx *c, GenBlock *b, Tensor *x, Tensor *z, Tensor *x0)
 /* The effective weight of a layer: weight_orig / sigma (one power iteration first when c->training) or
  * the plain weight. Call once per network forward. */
 Tensor *ae_conv_weight(Ctx *c, AeConv *l);
-/* Initialisers: the official modules' own (weights_init of the encoder, generator and discriminator). */
-void ae_init_kaiming_normal_fan_out(Tensor *w, Rng *r);   /* std = sqrt(2 / (Cout * k)) */
-void ae_init_default(Tensor *w, Tensor *b, Rng *r);       /* U(+-1/sqrt(fan_in)) for weight and bias */
-void ae_init_xavier_uniform(Tensor *w, double gain, Rng *r);
-/* torch.nn.init.orthogonal_(w, gain 1): w seen as (Cout, K) gets orthonormal rows (Cout <= K) or columns,
- * the Q factor (with R's diagonal made positive) of the QR decomposition of a Gaussian matrix. */
-void ae_init_orthogonal(Tensor *w, Rng *r);
 
 /* ==== the networks =================================================================================== */
 

@@ -14,6 +14,7 @@
  */
 #include "flow.h"
 
+#include "ops/init.h"
 #include "ops/norm.h"
 
 #include <math.h>
@@ -29,13 +30,6 @@ FlowConfig flow_config_bair(void) {
     FlowConfig c = {.z_dim = 64, .embed_dim = 64, .hidden = 512, .depth = 2, .n_flows = 20,
                     .control = 0, .official_logdet = 0};
     return c;
-}
-
-/* PyTorch's default nn.Linear initialisation: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
-static void linear_default_init(Tensor *w, Tensor *b, Rng *rng) {
-    double bound = 1.0 / sqrt((double)w->shape[1]);
-    tensor_fill_uniform(w, rng, -bound, bound);
-    tensor_fill_uniform(b, rng, -bound, bound);
 }
 
 /* BasicFullyConnectedNet(dim_in, depth, hidden, out): linear layers at Sequential indices 0, 2, 4, ... */
@@ -94,7 +88,7 @@ void flow_build(Flow *f, const FlowConfig *cfg, Rng *rng) {
         tensor_fill(b->scale, 1);
         FlowMlp *mlps[4] = {&b->s[0], &b->s[1], &b->t[0], &b->t[1]};
         for (int m = 0; m < 4; m++)
-            for (int k = 0; k < mlps[m]->nlin; k++) linear_default_init(mlps[m]->w[k], mlps[m]->b[k], rng);
+            for (int k = 0; k < mlps[m]->nlin; k++) init_default(mlps[m]->w[k], mlps[m]->b[k], rng);   /* nn.Linear */
         /* Shuffle: p = randperm(D), and its inverse argsort(p) */
         int64_t *p = b->perm->ibuf, *pinv = b->perm_inv->ibuf;
         rng_permutation(rng, D, p);

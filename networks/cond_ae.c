@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "ops/conv.h"
+#include "ops/init.h"
 #include "ops/norm.h"
 #include "formats/safetensors.h"
 
@@ -207,14 +208,6 @@ int cond_ae_config_check(const CondAeConfig *cfg, I2vError *e) {
 /* initialisation helpers                                                                                */
 /* ==================================================================================================== */
 
-static size_t fan_in(const Tensor *w) { return w->numel / (size_t)w->shape[0]; }
-
-/* PyTorch's default Linear / Conv init (kaiming_uniform with a = sqrt(5)): U(+-1/sqrt(fan_in)), bias too. */
-static void default_init(Tensor *w, Tensor *b, Rng *rng) {
-    double bound = 1.0 / sqrt((double)fan_in(w));
-    tensor_fill_uniform(w, rng, -bound, bound);
-    if (b) tensor_fill_uniform(b, rng, -bound, bound);
-}
 
 /* ==================================================================================================== */
 /* encoder: torchvision resnet50(norm_layer = InstanceNorm2d | BatchNorm2d) + DenseEncoderLayer          */
@@ -303,12 +296,6 @@ void cond_encoder_declare(CondEncoder *enc, const CondAeNetConfig *cfg, const ch
     enc->fc_b = param_new(ps, name, 1, DIMS(2 * cfg->z_dim));
 }
 
-/* torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / (Cout k k)) */
-static void kaiming_fan_out(Tensor *w, Rng *rng) {
-    size_t fan_out = (size_t)w->shape[0] * (size_t)w->shape[2] * (size_t)w->shape[3];
-    tensor_fill_normal(w, rng, 0, sqrt(2.0 / (double)fan_out));
-}
-
 static void norm_init(CaeNorm *n) {
     if (!n->weight) return;
     tensor_fill(n->weight, 1);
@@ -320,22 +307,22 @@ static void norm_init(CaeNorm *n) {
 
 void cond_encoder_init(CondEncoder *enc, Rng *rng) {
     paramset_alloc(&enc->ps);
-    kaiming_fan_out(enc->conv1, rng);
+    init_kaiming_normal_fan_out(enc->conv1, rng);
     norm_init(&enc->bn1);
     for (int k = 0; k < enc->nblocks; k++) {
         CaeBottleneck *b = &enc->blocks[k];
-        kaiming_fan_out(b->conv1, rng);
-        kaiming_fan_out(b->conv2, rng);
-        kaiming_fan_out(b->conv3, rng);
+        init_kaiming_normal_fan_out(b->conv1, rng);
+        init_kaiming_normal_fan_out(b->conv2, rng);
+        init_kaiming_normal_fan_out(b->conv3, rng);
         norm_init(&b->bn1);
         norm_init(&b->bn2);
         norm_init(&b->bn3);
         if (b->down) {
-            kaiming_fan_out(b->down, rng);
+            init_kaiming_normal_fan_out(b->down, rng);
             norm_init(&b->down_bn);
         }
     }
-    default_init(enc->fc_w, enc->fc_b, rng);
+    init_default(enc->fc_w, enc->fc_b, rng);
     /* ResnetEncoder._get_spatial_size: features(torch.randn(1, 3, S, S)) in training mode. Below 64 px layer4
      * is 1x1, where the official constructor fails (BatchNorm2d with one value per channel); i2v skips it. */
     if (enc->batch_norm && enc->cfg.in_size / 32 >= 2) {
@@ -438,7 +425,7 @@ static void sn_declare(BgSnLayer *l, ParamSet *ps, const char *name, int has_bia
 }
 
 static void sn_init(BgSnLayer *l, Rng *rng) {
-    default_init(l->w, l->bias, rng);
+    init_default(l->w, l->bias, rng);
     spectral_norm_biggan_init_uv(l->u, l->v, rng);   /* _make_params: u, v = l2normalize(normal_(0, 1)) */
 }
 
@@ -612,8 +599,8 @@ void cond_decoder_declare(CondDecoder *dec, const CondAeNetConfig *config, const
 
 void cond_decoder_init(CondDecoder *dec, Rng *rng) {
     paramset_alloc(&dec->ps);
-    for (int i = 0; i < 4; i++) default_init(dec->class_w[i], dec->class_b[i], rng);
-    default_init(dec->linear, NULL, rng);
+    for (int i = 0; i < 4; i++) init_default(dec->class_w[i], dec->class_b[i], rng);
+    init_default(dec->linear, NULL, rng);
     sn_init(&dec->g_linear, rng);
     for (int i = 0; i < dec->nblocks; i++) gblock_init(&dec->blocks[i], rng);
     tensor_fill(dec->attn.gamma, 0);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ops/conv.h"
+#include "ops/init.h"
 #include "ops/norm.h"
 
 #define PATCH_KERNEL 4   /* kw = 4 */
@@ -110,18 +111,11 @@ void patchgan_declare(PatchGan *d, const PatchGanConfig *cfg, const char *prefix
     declare_conv(d, prefix, index, cfg->ndf * mult, 1, 1, 1, NORM_NONE);
 }
 
-/* PyTorch's default Conv2d init (kaiming_uniform with a = sqrt(5)): weight and bias U(+-1/sqrt(fan_in)). */
-static void conv_default_init(Tensor *w, Tensor *b, Rng *rng) {
-    double bound = 1.0 / sqrt((double)(w->numel / (size_t)w->shape[0]));
-    tensor_fill_uniform(w, rng, -bound, bound);
-    if (b) tensor_fill_uniform(b, rng, -bound, bound);
-}
-
 void patchgan_init(PatchGan *d, Rng *rng) {
     paramset_alloc(&d->ps);
     for (int i = 0; i < d->nconv; i++) {
         PatchGanConv *cv = &d->conv[i];
-        conv_default_init(cv->weight, cv->bias, rng);
+        init_default(cv->weight, cv->bias, rng);   /* PyTorch's default Conv2d init */
         if (cv->u) spectral_norm_init_uv(cv->u, cv->v, rng);
         if (cv->norm == NORM_ACTNORM) {
             tensor_fill(cv->loc, 0);

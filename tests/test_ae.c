@@ -605,48 +605,6 @@ static void test_spectral_modes(int layer) {
     generator_free(&g);
 }
 
-/* ---- initialisers -------------------------------------------------------------------------------------------- */
-static double orthogonality_error(const Tensor *w) {
-    int rows = w->shape[0], cols = (int)(w->numel / (size_t)rows);
-    int wide = rows <= cols, n = wide ? rows : cols;
-    double err = 0;
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) {
-            double s = 0;
-            if (wide)
-                for (int k = 0; k < cols; k++)
-                    s += (double)w->data[(size_t)i * cols + k] * w->data[(size_t)j * cols + k];
-            else
-                for (int k = 0; k < rows; k++)
-                    s += (double)w->data[(size_t)k * cols + i] * w->data[(size_t)k * cols + j];
-            err = fmax(err, fabs(s - (i == j)));
-        }
-    return err;
-}
-
-static void test_initialisers(void) {
-    Tensor *wide = tensor_alloc(5, DIMS(16, 8, 3, 3, 3)), *tall = tensor_alloc(2, DIMS(40, 7));
-    ae_init_orthogonal(wide, &rng);
-    ae_init_orthogonal(tall, &rng);
-    double tol = is_double_build() ? 1e-12 : 2e-6;
-    check(orthogonality_error(wide) < tol, "orthogonal init: orthonormal rows for a (16, 216) weight (%.2g)",
-          orthogonality_error(wide));
-    check(orthogonality_error(tall) < tol, "orthogonal init: orthonormal columns for a (40, 7) weight (%.2g)",
-          orthogonality_error(tall));
-    /* Kaiming normal, fan_out: std sqrt(2 / (16 * 27)) */
-    ae_init_kaiming_normal_fan_out(wide, &rng);
-    double ss = 0;
-    for (size_t i = 0; i < wide->numel; i++) ss += (double)wide->data[i] * wide->data[i];
-    double std = sqrt(ss / (double)wide->numel), want = sqrt(2.0 / (16 * 27));
-    check(fabs(std / want - 1) < 0.08, "Kaiming fan_out std %.4f (want %.4f)", std, want);
-    ae_init_xavier_uniform(wide, 0.02, &rng);
-    double bound = 0.02 * sqrt(6.0 / (8 * 27 + 16 * 27));
-    check(max_abs(wide->data, wide->numel) <= bound && max_abs(wide->data, wide->numel) > 0.9 * bound,
-          "Xavier uniform gain 0.02 stays within %.5f", bound);
-    tensor_free(wide);
-    tensor_free(tall);
-}
-
 /* ---- equal to the official modules --------------------------------------------------------------------------- */
 static int read_ref(const StFile *f, const char *name, Tensor *dst) {
     I2vError err;
@@ -1049,7 +1007,6 @@ int main(void) {
     test_state_dicts();
     test_shapes_and_counts(0);
     test_shapes_and_counts(1);
-    test_initialisers();
     test_basic_block_grads();
     test_gen_block_grads();
     test_network_grads();
