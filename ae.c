@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "networks/layers.h"
 #include "ops/conv.h"
 #include "ops/init.h"
 #include "ops/norm.h"
@@ -305,76 +306,14 @@ int stage1_config_check(const Stage1Config *cfg, I2vError *e) {
 /* 2. layers and initialisers                                                                            */
 /* ==================================================================================================== */
 
-/* prefix + "." + suffix (official module paths are short; a longer one is a bug) */
-#define AE_NAME_MAX 256
-static void join_name(char name[AE_NAME_MAX], const char *prefix, const char *suffix) {
-    int n = snprintf(name, AE_NAME_MAX, "%s.%s", prefix, suffix);
-    I2V_ASSERT(n > 0 && n < AE_NAME_MAX, "parameter name %s.%s is too long", prefix, suffix);
-}
-
-/* Registers a convolution in state_dict order: `weight`, `bias` without spectral norm; `bias`,
- * `weight_orig`, `weight_u`, `weight_v` with it (the hook re-registers the weight after the bias). */
-static void conv_declare(AeConv *l, ParamSet *ps, const char *prefix, int cout, int cin, int nd, const int k[3],
-                         const int stride[3], const int pad[3], int bias, int spectral) {
-    char name[AE_NAME_MAX];
-    int shape[5] = {cout, cin, k[0], k[1], k[2]};
-    if (nd == 2) {
-        shape[2] = k[1];
-        shape[3] = k[2];
-    }
-    memset(l, 0, sizeof *l);
-    for (int a = 0; a < 3; a++) {
-        l->stride[a] = stride[a];
-        l->pad[a] = pad[a];
-    }
-    if (!spectral) {
-        join_name(name, prefix, "weight");
-        l->weight = param_new(ps, name, nd + 2, shape);
-    }
-    if (bias) {
-        join_name(name, prefix, "bias");
-        l->bias = param_new(ps, name, 1, DIMS(cout));
-    }
-    if (spectral) {
-        size_t K = (size_t)cin * (size_t)k[0] * (size_t)k[1] * (size_t)k[2];
-        if (nd == 2) K = (size_t)cin * (size_t)k[1] * (size_t)k[2];
-        join_name(name, prefix, "weight_orig");
-        l->weight = param_new(ps, name, nd + 2, shape);
-        join_name(name, prefix, "weight_u");
-        l->u = buffer_new(ps, name, DT_REAL, 1, DIMS(cout));
-        join_name(name, prefix, "weight_v");
-        l->v = buffer_new(ps, name, DT_REAL, 1, DIMS((int)K));
-    }
-}
-
 /* Conv3d kernel 3x3x3, padding 1, strides (t, s, s) (resnet3D.py conv3x3x3 and the shortcut convs). */
-static void conv333_declare(AeConv *l, ParamSet *ps, const char *prefix, int cout, int cin, int stride_t,
+static void conv333_declare(Conv *l, ParamSet *ps, const char *prefix, int cout, int cin, int stride_t,
                             int stride_s, int bias, int spectral) {
     conv_declare(l, ps, prefix, cout, cin, 3, (const int[]){3, 3, 3}, (const int[]){stride_t, stride_s, stride_s},
                  (const int[]){1, 1, 1}, bias, spectral);
 }
 
-static void norm_declare(AeNorm *n, ParamSet *ps, const char *prefix, int C, int groups) {
-    char name[AE_NAME_MAX];
-    join_name(name, prefix, "weight");
-    n->weight = param_new(ps, name, 1, DIMS(C));
-    join_name(name, prefix, "bias");
-    n->bias = param_new(ps, name, 1, DIMS(C));
-    n->groups = groups;
-}
-
-Tensor *ae_conv_weight(Ctx *c, AeConv *l) { return l->u ? t_spectral_norm(c, l->weight, l->u, l->v) : l->weight; }
-
-/* x (N, Cin, [T,] H, W) with the effective weight W -> (N, Cout, [T',] H', W'); bias if with_bias. */
-static Tensor *conv_apply(Ctx *c, const AeConv *l, Tensor *W, Tensor *x, int with_bias) {
-    Tensor *b = with_bias ? l->bias : NULL;
-    if (W->ndim == 4) return t_conv2d(c, x, W, b, l->stride + 1, l->pad + 1);
-    return t_conv3d(c, x, W, b, l->stride, l->pad);
-}
-
-static Tensor *norm_apply(Ctx *c, const AeNorm *n, Tensor *x) {
-    return t_group_norm(c, x, n->groups, GN_EPS, n->weight, n->bias);
-}
+static Tensor *norm_apply(Ctx *c, const GroupNorm *n, Tensor *x) { return group_norm_apply(c, n, x, GN_EPS); }
 
 /* ---- spectral norm applied on the output side ------------------------------------------------------------
  * conv(x, weight_orig / sigma) + b = conv(x, weight_orig) / sigma + b. For a layer whose weight is larger than
@@ -385,26 +324,15 @@ static Tensor *norm_apply(Ctx *c, const AeNorm *n, Tensor *x) {
 
 /* A 3-D convolution with its spectral norm (if any) on the weight or on the output side, whichever stores
  * less: x (N, Cin, T, H, W) -> (N, Cout, T', H', W'). */
-static Tensor *sn_conv3d(Ctx *c, AeConv *l, Tensor *x, int with_bias) {
+static Tensor *sn_conv3d(Ctx *c, Conv *l, Tensor *x, int with_bias) {
     if (!l->u) return conv_apply(c, l, l->weight, x, with_bias);
     size_t out = (size_t)x->shape[0] * (size_t)l->weight->shape[0];
     for (int a = 0; a < 3; a++)
         out *= (size_t)out_size(x->shape[2 + a], l->weight->shape[2 + a], l->stride[a], l->pad[a]);
-    if (out >= l->weight->numel) return conv_apply(c, l, ae_conv_weight(c, l), x, with_bias);
+    if (out >= l->weight->numel) return conv_apply(c, l, conv_weight(c, l), x, with_bias);
     Tensor *y = t_div(c, conv_apply(c, l, l->weight, x, 0), t_spectral_norm_sigma(c, l->weight, l->u, l->v));
     if (with_bias && l->bias) y = t_add(c, y, t_reshape(c, l->bias, 4, DIMS(l->bias->shape[0], 1, 1, 1)));
     return y;
-}
-
-static void norm_init(AeNorm *n) {
-    tensor_fill(n->weight, 1);
-    tensor_fill(n->bias, 0);
-}
-
-/* PyTorch default Conv/Linear init for weight and bias; u, v of spectral norm as SpectralNorm.apply. */
-static void conv_init_default(AeConv *l, Rng *r) {
-    init_default(l->weight, l->bias, r);
-    if (l->u) spectral_norm_init_uv(l->u, l->v, r);
 }
 
 /* ==================================================================================================== */
@@ -413,24 +341,24 @@ static void conv_init_default(AeConv *l, Rng *r) {
 
 void basic_block_declare(BasicBlock *b, ParamSet *ps, const char *prefix, int in, int out, int stride_s,
                          int stride_t, int has_down, int spectral, int down_spectral, int groups) {
-    char name[AE_NAME_MAX];
+    char name[LAYER_NAME_MAX];
     memset(b, 0, sizeof *b);
     b->in = in;
     b->out = out;
-    join_name(name, prefix, "conv1");
+    layer_name(name, prefix, "conv1");
     conv333_declare(&b->conv1, ps, name, out, in, stride_t, stride_s, 0, spectral);
-    join_name(name, prefix, "bn1");
-    norm_declare(&b->bn1, ps, name, out, groups);
-    join_name(name, prefix, "conv2");
+    layer_name(name, prefix, "bn1");
+    group_norm_declare(&b->bn1, ps, name, out, groups);
+    layer_name(name, prefix, "conv2");
     conv333_declare(&b->conv2, ps, name, out, out, 1, 1, 0, spectral);
-    join_name(name, prefix, "bn2");
-    norm_declare(&b->bn2, ps, name, out, groups);
+    layer_name(name, prefix, "bn2");
+    group_norm_declare(&b->bn2, ps, name, out, groups);
     b->has_down = has_down;
     if (has_down) {
-        join_name(name, prefix, "downsample.0");
+        layer_name(name, prefix, "downsample.0");
         conv333_declare(&b->down, ps, name, out, in, stride_t, stride_s, 0, down_spectral);
-        join_name(name, prefix, "downsample.1");
-        norm_declare(&b->down_norm, ps, name, out, groups);
+        layer_name(name, prefix, "downsample.1");
+        group_norm_declare(&b->down_norm, ps, name, out, groups);
     }
 }
 
@@ -438,16 +366,16 @@ void basic_block_declare(BasicBlock *b, ParamSet *ps, const char *prefix, int in
 Tensor *basic_block_forward(Ctx *c, BasicBlock *b, Tensor *x, BlockTrace *tr) {
     BlockTrace t;
     memset(&t, 0, sizeof t);
-    t.W1 = ae_conv_weight(c, &b->conv1);
+    t.W1 = conv_weight(c, &b->conv1);
     t.a1 = conv_apply(c, &b->conv1, t.W1, x, 0);
     t.n1 = norm_apply(c, &b->bn1, t.a1);
     Tensor *r1 = t_relu(c, t.n1);
-    t.W2 = ae_conv_weight(c, &b->conv2);
+    t.W2 = conv_weight(c, &b->conv2);
     t.a2 = conv_apply(c, &b->conv2, t.W2, r1, 0);
     Tensor *n2 = norm_apply(c, &b->bn2, t.a2);
     Tensor *residual = x;
     if (b->has_down) {
-        t.Wd = ae_conv_weight(c, &b->down);
+        t.Wd = conv_weight(c, &b->down);
         t.ad = conv_apply(c, &b->down, t.Wd, x, 0);
         residual = norm_apply(c, &b->down_norm, t.ad);
     }
@@ -476,25 +404,25 @@ Tensor *basic_block_tangent(Ctx *c, const BasicBlock *b, const BlockTrace *tr, T
 
 static void basic_block_init_kaiming(BasicBlock *b, Rng *r) {
     init_kaiming_normal_fan_out(b->conv1.weight, r);
-    norm_init(&b->bn1);
+    group_norm_init(&b->bn1);
     init_kaiming_normal_fan_out(b->conv2.weight, r);
-    norm_init(&b->bn2);
+    group_norm_init(&b->bn2);
     if (b->has_down) {
         init_kaiming_normal_fan_out(b->down.weight, r);
-        norm_init(&b->down_norm);
+        group_norm_init(&b->down_norm);
     }
 }
 
 static void basic_block_init_orthogonal(BasicBlock *b, Rng *r) {
-    AeConv *convs[3] = {&b->conv1, &b->conv2, b->has_down ? &b->down : NULL};
+    Conv *convs[3] = {&b->conv1, &b->conv2, b->has_down ? &b->down : NULL};
     for (int i = 0; i < 3; i++) {
         if (!convs[i]) continue;
         init_orthogonal(convs[i]->weight, r);
         if (convs[i]->u) spectral_norm_init_uv(convs[i]->u, convs[i]->v, r);
     }
-    norm_init(&b->bn1);
-    norm_init(&b->bn2);
-    if (b->has_down) norm_init(&b->down_norm);
+    group_norm_init(&b->bn1);
+    group_norm_init(&b->bn2);
+    if (b->has_down) group_norm_init(&b->down_norm);
 }
 
 /* ==================================================================================================== */
@@ -509,7 +437,7 @@ void video_encoder_declare(VideoEncoder *e, const EncoderConfig *cfg) {
     const int *ch = cfg->channels, G = cfg->norm_groups;
     conv_declare(&e->conv1, ps, "conv1", ch[0], 3, 3, (const int[]){3, 7, 7}, (const int[]){2, 2, 2},
                  (const int[]){1, 3, 3}, 0, 0);
-    norm_declare(&e->norm1, ps, "norm1", ch[0], G);
+    group_norm_declare(&e->norm1, ps, "norm1", ch[0], G);
     char prefix[64];
     for (int i = 0; i < AE_STAGES; i++) {
         /* Encoder._make_layer: the shortcut rule looks at the spatial stride and the widths only */
@@ -529,7 +457,7 @@ void video_encoder_init(VideoEncoder *e, Rng *r) {
     paramset_alloc(&e->ps);
     if (!r) return;
     init_kaiming_normal_fan_out(e->conv1.weight, r);
-    norm_init(&e->norm1);
+    group_norm_init(&e->norm1);
     for (int i = 0; i < AE_STAGES; i++)
         for (int j = 0; j < 2; j++) basic_block_init_kaiming(&e->layer[i][j], r);
     conv_init_default(&e->conv_mu, r);
@@ -571,17 +499,17 @@ Tensor *video_encoder_sample(Ctx *c, Tensor *mu, Tensor *logvar, Rng *r) {
 
 /* Spade: GroupNorm groups start at `groups` and go down until they divide C (normalization_layer.py). */
 static void spade_declare(Spade *s, ParamSet *ps, const char *prefix, int C, int groups, int hidden) {
-    char name[AE_NAME_MAX];
+    char name[LAYER_NAME_MAX];
     s->C = C;
     s->hidden = hidden;
     s->groups = groups;
     while (C % s->groups) s->groups--;
     const int k[3] = {1, 3, 3}, st[3] = {1, 1, 1}, p[3] = {0, 1, 1};
-    join_name(name, prefix, "conv");
+    layer_name(name, prefix, "conv");
     conv_declare(&s->conv, ps, name, hidden, 3, 2, k, st, p, 1, 0);
-    join_name(name, prefix, "conv_gamma");
+    layer_name(name, prefix, "conv_gamma");
     conv_declare(&s->conv_gamma, ps, name, C, hidden, 2, k, st, p, 1, 0);
-    join_name(name, prefix, "conv_beta");
+    layer_name(name, prefix, "conv_beta");
     conv_declare(&s->conv_beta, ps, name, C, hidden, 2, k, st, p, 1, 0);
 }
 
@@ -599,11 +527,11 @@ static Tensor *spade_lrelu_forward(Ctx *c, Spade *s, Tensor *x, Tensor *x0) {
 }
 
 static void adain_declare(AdaIN *a, ParamSet *ps, const char *prefix, int C, int z_dim) {
-    char name[AE_NAME_MAX];
+    char name[LAYER_NAME_MAX];
     a->C = C;
-    join_name(name, prefix, "linear.weight");
+    layer_name(name, prefix, "linear.weight");
     a->weight = param_new(ps, name, 2, DIMS(2 * C, z_dim));
-    join_name(name, prefix, "linear.bias");
+    layer_name(name, prefix, "linear.bias");
     a->bias = param_new(ps, name, 1, DIMS(2 * C));
 }
 
@@ -619,29 +547,29 @@ static Tensor *adain_lrelu_forward(Ctx *c, AdaIN *a, Tensor *x, Tensor *z) {
 
 void gen_block_declare(GenBlock *b, ParamSet *ps, const char *prefix, int n_in, int n_out, int z_dim, int spectral,
                        int groups, int spade_hidden) {
-    char name[AE_NAME_MAX];
+    char name[LAYER_NAME_MAX];
     memset(b, 0, sizeof *b);
     b->n_in = n_in;
     b->n_out = n_out;
     b->n_mid = n_in < n_out ? n_in : n_out;
     b->learned_shortcut = n_in != n_out;
     /* GeneratorBlock.__init__ registers conv_0, conv_1, conv_s, norm_0, norm_1, norm_s in this order */
-    join_name(name, prefix, "conv_0");
+    layer_name(name, prefix, "conv_0");
     conv333_declare(&b->conv_0, ps, name, b->n_mid, n_in, 1, 1, 1, spectral);
-    join_name(name, prefix, "conv_1");
+    layer_name(name, prefix, "conv_1");
     conv333_declare(&b->conv_1, ps, name, n_out, b->n_mid, 1, 1, 1, spectral);
     if (b->learned_shortcut) {
-        join_name(name, prefix, "conv_s");
+        layer_name(name, prefix, "conv_s");
         conv_declare(&b->conv_s, ps, name, n_out, n_in, 3, (const int[]){1, 1, 1}, (const int[]){1, 1, 1},
                      (const int[]){0, 0, 0}, 0, spectral);
     }
-    join_name(name, prefix, "norm_0");
+    layer_name(name, prefix, "norm_0");
     spade_declare(&b->norm_0, ps, name, n_in, groups, spade_hidden);
-    join_name(name, prefix, "norm_1");
+    layer_name(name, prefix, "norm_1");
     adain_declare(&b->norm_1, ps, name, b->n_mid, z_dim);
     if (b->learned_shortcut) {
-        join_name(name, prefix, "norm_s.bn");
-        norm_declare(&b->norm_s, ps, name, n_in, groups);
+        layer_name(name, prefix, "norm_s.bn");
+        group_norm_declare(&b->norm_s, ps, name, n_in, groups);
     }
 }
 
@@ -659,13 +587,13 @@ static void gen_block_init(GenBlock *b, Rng *r) {
     conv_init_default(&b->conv_1, r);
     if (b->learned_shortcut) conv_init_default(&b->conv_s, r);
     /* Generator.reset_params: only the Conv2d (the SPADE convs) get Xavier uniform, gain 0.02, bias 0 */
-    AeConv *sp[3] = {&b->norm_0.conv, &b->norm_0.conv_gamma, &b->norm_0.conv_beta};
+    Conv *sp[3] = {&b->norm_0.conv, &b->norm_0.conv_gamma, &b->norm_0.conv_beta};
     for (int i = 0; i < 3; i++) {
         init_xavier_uniform(sp[i]->weight, 0.02, r);
         tensor_fill(sp[i]->bias, 0);
     }
     init_default(b->norm_1.weight, b->norm_1.bias, r);
-    if (b->learned_shortcut) norm_init(&b->norm_s);
+    if (b->learned_shortcut) group_norm_init(&b->norm_s);
 }
 
 static const char *const gen_block_names[GEN_BLOCKS] = {"head_0", "g_0", "g_1", "g_2", "g_3", "g_4"};
@@ -730,7 +658,7 @@ void disc_t_declare(TemporalDisc *d, const DiscTConfig *cfg) {
     const int *ch = cfg->channels, G = cfg->norm_groups;
     conv_declare(&d->conv1, ps, "conv1", ch[0], 3, 3, (const int[]){3, 7, 7}, (const int[]){1, 2, 2},
                  (const int[]){1, 3, 3}, 0, 0);
-    norm_declare(&d->norm1, ps, "norm1", ch[0], G);
+    group_norm_declare(&d->norm1, ps, "norm1", ch[0], G);
     char prefix[64];
     for (int i = 0; i < AE_STAGES; i++) {
         /* Discriminator._make_layer: a (spectral-normalised) shortcut whenever a stride or the width changes;
@@ -749,7 +677,7 @@ void disc_t_init(TemporalDisc *d, Rng *r) {
     paramset_alloc(&d->ps);
     if (!r) return;
     init_orthogonal(d->conv1.weight, r);
-    norm_init(&d->norm1);
+    group_norm_init(&d->norm1);
     for (int i = 0; i < AE_STAGES; i++)
         for (int j = 0; j < 2; j++) basic_block_init_orthogonal(&d->layer[i][j], r);
     init_default(d->fc_w, NULL, r);

@@ -569,7 +569,7 @@ static void test_spectral_modes(int layer) {
     Generator g;
     generator_build(&g, &dc, &rng);
     /* g_1.conv_s normalises its weight; head_0.conv_0 (weight larger than its output) divides its output */
-    AeConv *l = layer ? &g.blocks[0].conv_0 : &g.blocks[2].conv_s;
+    Conv *l = layer ? &g.blocks[0].conv_0 : &g.blocks[2].conv_s;
     int Cout = l->weight->shape[0];
     size_t K = l->v->numel;
     real *u0 = xmalloc((size_t)Cout * sizeof(real)), *v0 = xmalloc(K * sizeof(real));
@@ -584,7 +584,7 @@ static void test_spectral_modes(int layer) {
     check(!memcmp(u0, l->u->data, (size_t)Cout * sizeof(real)) && !memcmp(v0, l->v->data, K * sizeof(real)),
           "eval mode leaves weight_u and weight_v untouched (%s)", l->weight->name);
     /* eval: W = weight_orig / (u . W v) with the stored vectors */
-    Tensor *W = ae_conv_weight(&c, l);
+    Tensor *W = conv_weight(&c, l);
     double sigma = spectral_norm_sigma(l->weight, l->u, l->v);
     check(close_enough(W->data[3] * sigma, l->weight->data[3], 1e-6, 1e-5),
           "eval-mode weight = weight_orig / sigma(u, v)");
@@ -861,7 +861,7 @@ static void test_train_step(void) {
     real *enc0 = snapshot(&s.enc.ps), *gen0 = snapshot(&s.gen.ps), *dt0 = snapshot(&s.disc_t.ps),
          *ds0 = snapshot(&s.disc_s.ps);
     /* D_t is called 4 times per iteration (the official loss.py): 4 power iterations with the warm-up's fixed weights */
-    AeConv *l = &s.disc_t.layer[0][0].conv1;
+    Conv *l = &s.disc_t.layer[0][0].conv1;
     int Cout = l->weight->shape[0];
     size_t K = l->v->numel;
     real *u = xmalloc((size_t)Cout * sizeof(real)), *v = xmalloc(K * sizeof(real));
