@@ -1,18 +1,20 @@
 /* ae.c: stage 1 of "Stochastic Image-to-Video Synthesis using cINNs" (Dorkenwald et al., CVPR 2021,
  * section 3.1): a video autoencoder q(z | x1..xT), p(x1..xT | x0, z) trained as a VAE-GAN.
  *
- * What it is, top to bottom: the stage-1 configs; the layers shared by the 3-D networks (convolutions with
- * optional spectral norm, GroupNorm, the initialisers); the 3-D ResNet BasicBlock with its forward-mode
- * tangent; the video encoder (resnet3D.py Encoder); the generator (decoder.py Generator: SPADE on the start
- * frame, AdaIN on z); the temporal discriminator (resnet3D.py Discriminator) with its tangent and the
- * gradient penalty; then one training step of stage 1 in the order of loss.py Backward.
- * What it is not: the PatchGAN (patchgan.c), LPIPS (lpips.c), data loading or the epoch loop (run.c).
+ * What it is, top to bottom: the stage-1 configs; the convolutions the 3-D networks build on (the shared
+ * layers of networks/layers.h, and spectral norm on the output side); the 3-D ResNet BasicBlock with its
+ * forward-mode tangent; the video encoder (resnet3D.py Encoder); the generator (decoder.py Generator: SPADE
+ * on the start frame, AdaIN on z); the temporal discriminator (resnet3D.py Discriminator) with its tangent
+ * and the gradient penalty; then one training step of stage 1 in the order of loss.py Backward.
+ * What it is not: the PatchGAN (networks/patchgan.c), LPIPS (networks/lpips.c), data loading or the epoch
+ * loop (program/).
  *
- * Every forward is written with the tensor library's recorded ops, so the backward passes come from the
- * tape. Two small ops are defined here to keep large tensors out of memory: SPADE's and AdaIN's modulation
- * fused with the LeakyReLU after it, and spectral norm's sigma for layers that divide their output rather
- * than their weight. Names of parameters and buffers are the official state_dict keys (
- * T1-T3). Dimension legend: N batch, C channels, T frames, H height, W width, Z = z_dim, K = Cin kT kH kW.
+ * Every forward is written with the op layer's recorded ops, so the backward passes come from the tape.
+ * Two of those ops exist to keep large tensors out of memory: SPADE's and AdaIN's modulation fused with
+ * the LeakyReLU after it (t_norm_modulate_lrelu), and spectral norm's sigma for layers that divide their
+ * output rather than their weight (t_spectral_norm_sigma). Names of parameters and buffers are the
+ * official state_dict keys of resnet3D.py's Encoder and Discriminator and decoder.py's Generator.
+ * Dimension legend: N batch, C channels, T frames, H height, W width, Z = z_dim, K = Cin kT kH kW.
  */
 #include "ae.h"
 
@@ -303,7 +305,7 @@ int stage1_config_check(const Stage1Config *cfg, I2vError *e) {
 }
 
 /* ==================================================================================================== */
-/* 2. layers and initialisers                                                                            */
+/* 2. convolutions: the shared layers, and spectral norm on the output side                             */
 /* ==================================================================================================== */
 
 /* Conv3d kernel 3x3x3, padding 1, strides (t, s, s) (resnet3D.py conv3x3x3 and the shortcut convs). */

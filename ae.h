@@ -201,7 +201,7 @@ Tensor *gen_block_forward(Ctx *c, GenBlock *b, Tensor *x, Tensor *z, Tensor *x0)
 /* resnet3D.py Encoder: the stage-1 video encoder q(z | x1..xT). */
 typedef struct VideoEncoder {
     EncoderConfig cfg;
-    ParamSet ps;                       /* spec T1 */
+    ParamSet ps;                       /* Encoder.state_dict() names */
     Conv conv1;                      /* stem (C0, 3, 3, 7, 7), stride (2, 2, 2), pad (1, 3, 3) */
     GroupNorm norm1;
     BasicBlock layer[AE_STAGES][2];
@@ -225,7 +225,7 @@ Tensor *video_encoder_sample(Ctx *c, Tensor *mu, Tensor *logvar, Rng *rng);
 #define GEN_BLOCKS 6   /* head_0, g_0 .. g_4 */
 typedef struct Generator {
     DecoderConfig cfg;
-    ParamSet ps;                       /* spec T2 */
+    ParamSet ps;                       /* Generator.state_dict() names */
     Tensor *fc_w, *fc_b;               /* (16 nf 16, Z), (16 nf 16) */
     GenBlock blocks[GEN_BLOCKS];
     Conv conv_img;                   /* (3, nf, 3, 3, 3) with bias */
@@ -245,7 +245,7 @@ Tensor *generator_forward(Ctx *c, Generator *g, Tensor *x0, Tensor *z);
 /* resnet3D.py Discriminator: the temporal 3-D discriminator. */
 typedef struct TemporalDisc {
     DiscTConfig cfg;
-    ParamSet ps;                       /* spec T3 */
+    ParamSet ps;                       /* Discriminator.state_dict() names */
     Conv conv1;                      /* stem (C0, 3, 3, 7, 7), stride (1, 2, 2), no spectral norm */
     GroupNorm norm1;
     BasicBlock layer[AE_STAGES][2];

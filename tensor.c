@@ -1156,7 +1156,7 @@ Tensor *t_index_select(Ctx *c, Tensor *x, int axis, int nidx, const int64_t *idx
 
 /* dW = dy^T x (dout x din) in blocks of rows, each updated by the optimiser right after its GEMM while it
  * is still in cache (backward_update). The blocks go to the threads; each GEMM runs on its own thread. */
-enum { UPDATE_BLOCK_ROWS = 20 };   /* 20 x 512 floats: 40 KB of gradient (best of 10 to 160 rows here) */
+enum { UPDATE_BLOCK_ROWS = 20 };   /* 20 rows of 512 floats: 40 KB of gradient, still in cache for the update */
 typedef struct WeightGradUpdate {
     const ParamUpdate *update;
     Tensor *w;

@@ -106,7 +106,7 @@ typedef struct Node Node;
  * The per-element formulas the kernels evaluate (activations and their derivatives, loss terms, the
  * normalisations' affine steps, the Adam update) are written once, in kernels/formulas.h, for any backend.
  * The op layer is the one place that chooses which kernel runs; models (flow.c, ae.c, networks/) compute
- * only through t_xxx ops. */
+ * only through t_xxx ops. docs/ops.md lists where every kernel and op lives. */
 
 /* An op's identity on the tape: its name (for messages) and its backward, t_xxx_backward. */
 typedef struct OpInfo {

@@ -102,7 +102,7 @@ static void modulate_frame_sums(const ModArgs *a, const real *x, const real *dy,
 
 /* One task per (n, g), which owns the channels of its group: pass 1 accumulates the scale and shift
  * gradients and the two group sums of the group-norm backward, pass 2 writes
- * dx = rstd (dxn - mean(dxn) - xn mean(dxn xn)) (norm.c's group-norm backward without affine parameters). */
+ * dx = rstd (dxn - mean(dxn) - xn mean(dxn xn)) (kernels/norm.c's group-norm backward without affine parameters). */
 static void modulate_backward_task(void *arg, int i, int thread) {
     (void)thread;
     const ModArgs *a = arg;

@@ -88,7 +88,8 @@ double spectral_norm_sigma_d(const real *w, const real *u, const real *v, int Co
 /* sigma (1) = u . (W v) alone, as a differentiable value: dw (Cout, K) += dsigma[0] u v^T (u, v constant). */
 void spectral_norm_sigma_forward(real *sigma, const real *w, const real *u, const real *v, int Cout, size_t K);
 void spectral_norm_sigma_backward(real *dw, const real *dsigma, const real *u, const real *v, int Cout, size_t K);
-/* u and v constant (torch's spectral_norm does not differentiate through the power iteration): dw_orig += dw / sigma - (sum dw * w_orig) / sigma^2 u v^T. */
+/* u and v constant (torch's spectral_norm does not differentiate through the power iteration):
+ * dw_orig += dw / sigma - (sum dw * w_orig) / sigma^2 u v^T. */
 void spectral_norm_backward(real *dw_orig, real sigma, const real *u, const real *v, const real *dw,
                             const real *w_orig, int Cout, size_t K);
 

@@ -65,7 +65,8 @@ void softmax_backward(real *dx, const real *dy, const real *y, size_t outer, int
             size_t base = o * len * inner + in;
             double dot = 0;
             for (int k = 0; k < len; k++) dot += dy[base + k * inner] * y[base + k * inner];
-            for (int k = 0; k < len; k++) dx[base + k * inner] += y[base + k * inner] * (dy[base + k * inner] - (real)dot);
+            for (int k = 0; k < len; k++)
+                dx[base + k * inner] += y[base + k * inner] * (dy[base + k * inner] - (real)dot);
         }
 }
 

@@ -58,7 +58,8 @@ void index_select_backward(real *dx, const real *dy, const int64_t *idx, int nid
                            size_t inner) {
     for (size_t o = 0; o < outer; o++)
         for (int j = 0; j < nidx; j++)
-            for (size_t i = 0; i < inner; i++) dx[(o * total + (size_t)idx[j]) * inner + i] += dy[(o * nidx + j) * inner + i];
+            for (size_t i = 0; i < inner; i++)
+                dx[(o * total + (size_t)idx[j]) * inner + i] += dy[(o * nidx + j) * inner + i];
 }
 
 void reshape_backward(real *dx, const real *dy, size_t n) {

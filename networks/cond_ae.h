@@ -10,7 +10,7 @@
  * Names: the encoder's ParamSet holds the keys of ResnetEncoder.state_dict() (`model.conv1.weight`, ...,
  * `model.fc.sub_layers.0.bias`), so an official `encoder_stage2.pth` converted to
  * safetensors loads as it is; the decoder's holds the keys it has inside BigAE (`decoder.map_to_class_
- * embedding.main.0.weight`, ..., `decoder.decoder.colorize.module.weight_bar`; T6). BigAE's own state_dict
+ * embedding.main.0.weight`, ..., `decoder.decoder.colorize.module.weight_bar`). BigAE's own state_dict
  * is `encoder.` + the first followed by the second.
  * Dimension legend: N batch, C channels, H, W height and width (S = in_size), Z = z_dim, K classes
  * (n_class, 1000), E class embedding (128), s split size (10 / 20), c = s + E condition width of a GBlock.
@@ -137,7 +137,8 @@ void cond_encoder_declare(CondEncoder *enc, const CondAeNetConfig *cfg, const ch
 void cond_encoder_init(CondEncoder *enc, Rng *rng);
 void cond_encoder_build(CondEncoder *enc, const CondAeNetConfig *cfg, const char *prefix, Rng *rng);
 void cond_encoder_free(CondEncoder *enc);
-/* Loads an encoder checkpoint (safetensors with T5 names, e.g. a converted encoder_stage2.pth; strict).
+/* Loads an encoder checkpoint (safetensors with ResnetEncoder's names, e.g. a converted encoder_stage2.pth;
+ * strict).
  * Returns 0 or -1 with a message naming missing or mis-shaped tensors. */
 int cond_encoder_load(CondEncoder *enc, const char *path, I2vError *e);
 

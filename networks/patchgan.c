@@ -44,7 +44,8 @@ static void declare_conv(PatchGan *d, const char *prefix, int index, int cin, in
     ParamSet *ps = &d->ps;
     snprintf(base, sizeof base, "%smain.%d", p, index);
     conv_declare(&cv->conv, ps, base, cout, cin, 2, (const int[]){1, PATCH_KERNEL, PATCH_KERNEL},
-                 (const int[]){1, stride, stride}, (const int[]){0, PATCH_PAD, PATCH_PAD}, has_bias, d->cfg.spectral_norm);
+                 (const int[]){1, stride, stride}, (const int[]){0, PATCH_PAD, PATCH_PAD}, has_bias,
+                 d->cfg.spectral_norm);
     if (norm == NORM_ACTNORM) {
         snprintf(name, sizeof name, "%smain.%d.loc", p, index + 1);
         cv->loc = param_new(ps, name, 4, DIMS(1, cout, 1, 1));

@@ -102,7 +102,7 @@ static void test_configs(void) {
     snprintf(bad.Encoder.res_type_encoder, sizeof bad.Encoder.res_type_encoder, "resnet50");
     check(stage1_config_check(&bad, &err) < 0 && strstr(err.msg, "res_type_encoder"), "only resnet18 is accepted");
 }
-static const char *const spec_t1_encoder[] = {
+static const char *const official_encoder[] = {
     "conv1.weight 64,3,3,7,7", "norm1.weight 64", "norm1.bias 64", "layer.0.0.conv1.weight 128,64,3,3,3",
     "layer.0.0.bn1.weight 128", "layer.0.0.bn1.bias 128", "layer.0.0.conv2.weight 128,128,3,3,3",
     "layer.0.0.bn2.weight 128", "layer.0.0.bn2.bias 128", "layer.0.0.downsample.0.weight 128,64,3,3,3",
@@ -126,7 +126,7 @@ static const char *const spec_t1_encoder[] = {
     "layer.3.1.bn2.weight 512", "layer.3.1.bn2.bias 512", "conv_mu.weight 64,512,4,4", "conv_mu.bias 64",
     "conv_var.weight 64,512,4,4", "conv_var.bias 64",
 };
-static const char *const spec_t2_generator[] = {
+static const char *const official_generator[] = {
     "fc.weight 16384,64", "fc.bias 16384", "head_0.conv_0.bias 1024", "head_0.conv_0.weight_orig 1024,1024,3,3,3",
     "head_0.conv_0.weight_u 1024 buffer", "head_0.conv_0.weight_v 27648 buffer", "head_0.conv_1.bias 1024",
     "head_0.conv_1.weight_orig 1024,1024,3,3,3", "head_0.conv_1.weight_u 1024 buffer",
@@ -170,7 +170,7 @@ static const char *const spec_t2_generator[] = {
     "g_4.norm_1.linear.weight 128,64", "g_4.norm_1.linear.bias 128", "g_4.norm_s.bn.weight 128",
     "g_4.norm_s.bn.bias 128", "conv_img.weight 3,64,3,3,3", "conv_img.bias 3",
 };
-static const char *const spec_t3_disc_t[] = {
+static const char *const official_disc_t[] = {
     "conv1.weight 64,3,3,7,7", "norm1.weight 64", "norm1.bias 64", "layer.0.0.conv1.weight_orig 64,64,3,3,3",
     "layer.0.0.conv1.weight_u 64 buffer", "layer.0.0.conv1.weight_v 1728 buffer", "layer.0.0.bn1.weight 64",
     "layer.0.0.bn1.bias 64", "layer.0.0.conv2.weight_orig 64,64,3,3,3", "layer.0.0.conv2.weight_u 64 buffer",
@@ -234,13 +234,13 @@ static void test_state_dicts(void) {
     video_encoder_declare(&e, &b.Encoder);
     generator_declare(&g, &b.Decoder);
     disc_t_declare(&d, &b.Discriminator_Temporal);
-    int n1 = (int)(sizeof spec_t1_encoder / sizeof *spec_t1_encoder),
-        n2 = (int)(sizeof spec_t2_generator / sizeof *spec_t2_generator),
-        n3 = (int)(sizeof spec_t3_disc_t / sizeof *spec_t3_disc_t);
-    check(matches_table(&e.ps, spec_t1_encoder, n1, "T1"),
+    int n1 = (int)(sizeof official_encoder / sizeof *official_encoder),
+        n2 = (int)(sizeof official_generator / sizeof *official_generator),
+        n3 = (int)(sizeof official_disc_t / sizeof *official_disc_t);
+    check(matches_table(&e.ps, official_encoder, n1, "Encoder"),
           "encoder state dict = the official one (67 entries, order, shapes)");
-    check(matches_table(&g.ps, spec_t2_generator, n2, "T2"), "generator state dict = the official one (120 entries)");
-    check(matches_table(&d.ps, spec_t3_disc_t, n3, "T3"),
+    check(matches_table(&g.ps, official_generator, n2, "Generator"), "generator state dict = the official one (120 entries)");
+    check(matches_table(&d.ps, official_disc_t, n3, "Discriminator"),
           "temporal discriminator state dict = the official one (88 entries)");
     video_encoder_free(&e);
     generator_free(&g);

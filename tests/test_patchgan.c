@@ -1,5 +1,5 @@
-/* test_patchgan.c: the PatchGAN discriminator. State-dict names, order and parameter count of T4, output
- * shapes at 64 and 128 px (dry run), ActNorm's first-call initialisation, finite-difference gradients of a
+/* test_patchgan.c: the PatchGAN discriminator. State-dict names, order and parameter count of the official
+ * NLayerDiscriminator, output shapes at 64 and 128 px (dry run), ActNorm's first-call initialisation, finite-difference gradients of a
  * layer and of a small network, agreement with the official NLayerDiscriminator (forward, input and
  * parameter gradients, power iteration, eval mode) and loading by official names. */
 #include <math.h>
