@@ -14,8 +14,6 @@
  */
 #include "kernels/modulate.h"
 
-#include <string.h>
-
 #include "kernels/formulas.h"
 #include "kernels/norm.h"
 #include "kernels/sums.h"
@@ -142,41 +140,17 @@ static void modulate_backward_task(void *arg, int i, int thread) {
     }
 }
 
-static ModArgs modulate_args(int C, int G, int T, size_t HW, size_t P, real one, real slope) {
-    ModArgs a;
-    memset(&a, 0, sizeof a);
-    a.C = C;
-    a.G = G;
-    a.T = T;
-    a.HW = HW;
-    a.P = P;
-    a.one = one;
-    a.slope = slope;
-    return a;
-}
-
 void norm_modulate_lrelu_forward(real *y, real *mean, real *rstd, const real *x, const real *scale, const real *shift,
                                  int N, int C, int T, size_t HW, size_t P, int G, double eps, real one, real slope) {
     group_norm_forward(y, mean, rstd, x, NULL, NULL, N, C, (size_t)T * HW, G, eps);
-    ModArgs a = modulate_args(C, G, T, HW, P, one, slope);
-    a.y = y;
-    a.s = scale;
-    a.b = shift;
+    ModArgs a = {.y = y, .s = scale, .b = shift, .C = C, .G = G, .T = T, .HW = HW, .P = P, .one = one, .slope = slope};
     parallel_for(N * C, modulate_forward_task, &a);
 }
 
 void norm_modulate_lrelu_backward(real *dx, real *dscale, real *dshift, const real *mean, const real *rstd,
                                   const real *dy, const real *x, const real *scale, const real *shift, int N, int C,
                                   int T, size_t HW, size_t P, int G, real one, real slope) {
-    ModArgs a = modulate_args(C, G, T, HW, P, one, slope);
-    a.x = x;
-    a.s = scale;
-    a.b = shift;
-    a.mean = mean;
-    a.rstd = rstd;
-    a.dy = dy;
-    a.dx = dx;
-    a.ds = dscale;
-    a.db = dshift;
+    ModArgs a = {.dx = dx, .ds = dscale, .db = dshift, .x = x, .s = scale, .b = shift, .dy = dy, .mean = mean,
+                 .rstd = rstd, .C = C, .G = G, .T = T, .HW = HW, .P = P, .one = one, .slope = slope};
     parallel_for(N * G, modulate_backward_task, &a);
 }
