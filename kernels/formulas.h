@@ -2,7 +2,7 @@
  *
  * What it is: small `static inline` functions of one element (an activation and its derivative, a loss
  * term, the normalisations' affine steps, one Adam/AMSGrad update) that the CPU loops in kernels/ call,
- * and that a device kernel calls too, so the backends cannot drift apart. Each is marked I2V_HD, empty for
+ * and that a device kernel would call too (there is none yet), so that backends cannot drift apart. Each is marked I2V_HD, empty for
  * a C compiler and `__host__ __device__` under nvcc, and calls only the libm functions below (float or
  * double by `real`, as <tgmath.h> would pick them).
  * What it is not: loops, reductions or memory layouts; those belong to the kernels around the formulas.
