@@ -85,7 +85,7 @@ static int parse_train_args(const char *cmd, int argc, char **argv, TrainOpts *o
         else if (!strcmp(a, "--out") && val) o->out = argv[++i];
         else if (!strcmp(a, "--lpips") && val) o->lpips = argv[++i];
         else if (cinn && !strcmp(a, "--stage1") && val) o->stage1_dir = argv[++i];
-        else if (cinn && !strcmp(a, "--ae") && val) o->ae_dir = argv[++i];
+        else if (cinn && (!strcmp(a, "--cond-ae") || !strcmp(a, "--ae")) && val) o->cond_ae_dir = argv[++i];
         else if (!strcmp(a, "--seed") && val) o->seed = strtoull(argv[++i], &end, 10);
         else if (!strcmp(a, "--steps") && val) o->max_steps = strtol(argv[++i], &end, 10);
         else if (!strcmp(a, "--minutes") && val) o->max_seconds = 60 * strtod(argv[++i], &end);
@@ -126,7 +126,7 @@ static int run_training(const char *cmd, int argc, char **argv, int (*train)(con
         printf("usage: i2v %s --config NAME|FILE --out DIR [options] [Section.key=value ...]\n  %s\n%s%s", cmd, what,
                train_help,
                cinn ? "  --stage1 DIR         the trained stage-1 model (default: --out)\n"
-                      "  --ae DIR             the trained conditioning autoencoder (default: --out)\n"
+                      "  --cond-ae DIR        the trained conditioning autoencoder (default: --out); --ae is an alias\n"
                     : "");
         return 0;
     }
@@ -148,8 +148,8 @@ static int cmd_train_stage1(int argc, char **argv) {
                         "Trains stage 1: the video encoder, the generator and both discriminators.", 0);
 }
 
-static int cmd_train_ae(int argc, char **argv) {
-    return run_training("train-ae", argc, argv, train_cond_ae,
+static int cmd_train_cond_ae(int argc, char **argv) {
+    return run_training("train-cond-ae", argc, argv, train_cond_ae,
                         "Trains the conditioning autoencoder (stage 2a), whose encoder embeds start frames.", 0);
 }
 
@@ -339,7 +339,7 @@ static int run_sampling(const char *cmd, InferOpts *o, int control) {
 }
 
 static const char sample_help[] =
-    "  --model DIR          a model folder (i2v train-stage1, train-ae and train-cinn write one)\n"
+    "  --model DIR          a model folder (i2v train-stage1, train-cond-ae and train-cinn write one)\n"
     "  --image FILE         a start frame (PNG, JPEG, PPM), resized to the model's size; repeat for more\n"
     "  -n N                 videos per start frame (4)          --frames T   frames per video (the model's)\n"
     "  --seed N             (249, as the official scripts)      --temperature t   nu ~ t N(0, I) (1)\n"
@@ -616,7 +616,8 @@ static int cmd_bench(int argc, char **argv) { return bench_main(argc, argv); }
 static const Command commands[] = {
     {"demo", cmd_demo, "train everything on the built-in synthetic data and show samples (minutes)"},
     {"train-stage1", cmd_train_stage1, "train the video autoencoder (stage 1)"},
-    {"train-ae", cmd_train_ae, "train the conditioning image autoencoder (stage 2a)"},
+    {"train-cond-ae", cmd_train_cond_ae, "train the conditioning image autoencoder (stage 2a)"},
+    {"train-ae", cmd_train_cond_ae, "an alias of train-cond-ae"},
     {"train-cinn", cmd_train_cinn, "train the cINN (stage 2b), optionally with end-point control"},
     {"sample", cmd_sample, "sample videos from start images"},
     {"control", cmd_control, "sample videos driven to an end point (a cINN trained with control)"},

@@ -225,7 +225,7 @@ void demo_world(DataConfig *c) {
 }
 
 /* The demo's configs: the synthetic set at 32 x 32 with 8 frames to predict, small widths everywhere. */
-static void demo_configs(StageSetup *s1, StageSetup *ae, StageSetup *s2, StageSetup *s2c) {
+static void demo_configs(StageSetup *s1, StageSetup *cae, StageSetup *s2, StageSetup *s2c) {
     memset(s1, 0, sizeof *s1);
     s1->s1 = stage1_config_tiny();
     data_config_default(&s1->data);
@@ -244,17 +244,17 @@ static void demo_configs(StageSetup *s1, StageSetup *ae, StageSetup *s2, StageSe
     /* reconstruction and KL only: minutes are too few for the GAN terms to pay back their cost */
     s1->s1.Training.pretrain = 1000;
     s1->s1.Training.disc_in_warmup = 0;
-    *ae = *s1;
-    ae->ae = cond_ae_config_tiny();
-    ae->data.sequence_length = 1;
-    ae->data.img_size = ae->ae.Data.img_size;
-    ae->ae.Training.n_epochs = 1000;
-    ae->ae.Training.lr = 5e-4;
+    *cae = *s1;
+    cae->cond_ae = cond_ae_config_tiny();
+    cae->data.sequence_length = 1;
+    cae->data.img_size = cae->cond_ae.Data.img_size;
+    cae->cond_ae.Training.n_epochs = 1000;
+    cae->cond_ae.Training.lr = 5e-4;
     *s2 = *s1;
     s2->s2 = stage2_config_bair();
     s2->s2.Flow.n_flows = 8;
     s2->s2.Flow.flow_mid_channels_factor = 8;
-    s2->s2.Conditioning_Model.z_dim = ae->ae.AE.z_dim;
+    s2->s2.Conditioning_Model.z_dim = cae->cond_ae.AE.z_dim;
     s2->s2.Training.bs = 32;
     s2->s2.Training.bs_eval = 32;
     s2->s2.Training.lr = 1e-3;
@@ -425,12 +425,12 @@ static int train_side_by_side(const char *what_a, TrainFn a, const TrainOpts *ta
 
 int run_demo(const DemoOpts *o, I2vError *e) {
     double t0 = progress_now(), budget = (o->minutes > 0 ? o->minutes : DEMO_MINUTES) * 60;
-    StageSetup s1, ae, s2, s2c;
-    demo_configs(&s1, &ae, &s2, &s2c);
+    StageSetup s1, cae, s2, s2c;
+    demo_configs(&s1, &cae, &s2, &s2c);
     char cdir[DATA_PATH_MAX], p1[DATA_PATH_MAX], pa[DATA_PATH_MAX], p2[DATA_PATH_MAX], p2c[DATA_PATH_MAX];
     if (data_mkdirs(o->out, e) || data_join(cdir, sizeof cdir, e, "%s/demo_configs", o->out) || data_mkdirs(cdir, e) ||
         save_yaml(cdir, "stage1.yaml", STAGE1, &s1, p1, sizeof p1, e) ||
-        save_yaml(cdir, "cond_ae.yaml", STAGE_AE, &ae, pa, sizeof pa, e) ||
+        save_yaml(cdir, "cond_ae.yaml", STAGE_COND_AE, &cae, pa, sizeof pa, e) ||
         save_yaml(cdir, "cinn.yaml", STAGE2, &s2, p2, sizeof p2, e) ||
         save_yaml(cdir, "cinn_control.yaml", STAGE2, &s2c, p2c, sizeof p2c, e))
         return -1;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "program/ckpt.h"
@@ -547,8 +548,8 @@ static void cae_loop_sample(void *self, const char *gif) {
 
 int train_cond_ae(const TrainOpts *o, I2vError *e) {
     StageSetup setup;
-    if (setup_load(STAGE_AE, o->config, o->noverrides, o->overrides, &setup, e)) return -1;
-    CondAeConfig *cfg = &setup.ae;
+    if (setup_load(STAGE_COND_AE, o->config, o->noverrides, o->overrides, &setup, e)) return -1;
+    CondAeConfig *cfg = &setup.cond_ae;
     char ckpt[DATA_PATH_MAX], cfg_path[DATA_PATH_MAX], csv[DATA_PATH_MAX];
     if (data_mkdirs(o->out, e) || path_in(ckpt, sizeof ckpt, o->out, COND_AE_FILE, e) ||
         path_in(cfg_path, sizeof cfg_path, o->out, COND_AE_CONFIG, e) ||
@@ -620,15 +621,14 @@ done:
 static const char *const cinn_series[] = {"loss", "nll", "logdet", "bits_per_dim"};
 
 /* The frozen encoders of stages 1 and 2a, and the latents of a batch: z sampled from the stage-1
- * posterior (as the official training does), the condition from the start frame (+ end point). */
-static void batch_latents(Model *m, const DataBatch *b, Rng *noise, real *z, real *cond) {
+ * posterior (as the official training does), the condition from the start frame (+ end point). x0 is a
+ * work buffer of (n, 3, S, S). */
+static void batch_latents(Model *m, const DataBatch *b, Rng *noise, real *x0, real *z, real *cond) {
     int n = (int)b->n, T = (int)b->frames, S = (int)b->size;
     model_encode(m, b->video, n, T, noise, z);
     size_t clip = (size_t)T * 3 * S * S, frame = (size_t)3 * S * S;
-    real *x0 = xmalloc((size_t)n * frame * sizeof(real));
     for (int i = 0; i < n; i++) memcpy(x0 + (size_t)i * frame, b->video + (size_t)i * clip, frame * sizeof(real));
     model_condition(m, x0, b->control, n, cond);
-    free(x0);
 }
 
 static int cinn_save(Flow *f, Adam *opt, StepLR *sched, Rng *noise, const char *path, const LoopState *ls,
@@ -667,12 +667,13 @@ static double cinn_validate(Model *m, Ctx *c, const Dataset *eval, uint64_t seed
     if (loader_init(&L, eval, (size_t)bs, 0, 0, 0, seed, &e)) return NAN;
     Flow *f = &m->flow;
     real *z = xmalloc((size_t)bs * f->cfg.z_dim * sizeof(real)), *cond = xmalloc((size_t)bs * f->cond_dim * sizeof(real));
+    real *x0 = xmalloc((size_t)bs * 3 * m->size * m->size * sizeof(real));
     double total = 0;
     long count = 0;
     const DataBatch *b;
     int nb = 0;
     while ((max_batches <= 0 || nb < max_batches) && loader_next(&L, &b, &e) == 0) {
-        batch_latents(m, b, &noise, z, cond);
+        batch_latents(m, b, &noise, x0, z, cond);
         FlowStepStats st;
         flow_eval_batch(c, f, z, cond, (int)b->n, &st);
         total += st.loss * (double)b->n;
@@ -681,6 +682,7 @@ static double cinn_validate(Model *m, Ctx *c, const Dataset *eval, uint64_t seed
     }
     free(z);
     free(cond);
+    free(x0);
     loader_free(&L);
     return count ? total / count : NAN;
 }
@@ -696,13 +698,13 @@ typedef struct CinnRun {
     const char *ckpt, *yaml;
     int bs_eval, eval_batches;
     Ctx *c;
-    real *z, *cond;      /* a batch's latents and conditions */
+    real *x0, *z, *cond; /* a batch's start frames (bs, 3, S, S), latents (bs, Z) and conditions (bs, C) */
 } CinnRun;
 
 static void cinn_loop_step(void *self, const DataBatch *b, int epoch, double *v) {
     (void)epoch;
     CinnRun *r = self;
-    batch_latents(r->m, b, r->noise, r->z, r->cond);
+    batch_latents(r->m, b, r->noise, r->x0, r->z, r->cond);
     FlowStepStats st;
     flow_train_step(r->c, &r->m->flow, r->opt, r->z, r->cond, (int)b->n, &st);
     double vals[4] = {st.loss, st.nll, st.logdet, st.bits_per_dim};
@@ -722,19 +724,71 @@ static int cinn_loop_save(void *self, const LoopState *ls, I2vError *e) {
     return cinn_save(&r->m->flow, r->opt, r->sched, r->noise, r->ckpt, ls, r->seed, r->yaml, e);
 }
 
+/* "<stem>_losses.csv" for a checkpoint "<stem>.safetensors" (another name: "<name>_losses.csv") */
+static void losses_name(const char *ckpt_file, char *out, size_t cap) {
+    const char *base = strrchr(ckpt_file, '/') ? strrchr(ckpt_file, '/') + 1 : ckpt_file, *ext = ".safetensors";
+    size_t n = strlen(base), k = strlen(ext);
+    if (n > k && !strcmp(base + n - k, ext)) n -= k;
+    snprintf(out, cap, "%.*s_losses.csv", (int)n, base);
+}
+
+/* Are a and b the same existing folder? */
+static int same_dir(const char *a, const char *b) {
+    struct stat sa, sb;
+    return !stat(a, &sa) && !stat(b, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* dir as an absolute path ending with '/', as the official configs' model_path + model_name are joined */
+static int absolute_dir(const char *dir, char *out, size_t cap, I2vError *e) {
+    char cwd[DATA_PATH_MAX];
+    if (dir[0] == '/') return data_join(out, cap, e, "%s/", dir);
+    if (!getcwd(cwd, sizeof cwd)) return err_set(e, "%s: cannot find the working directory to make it absolute", dir);
+    return data_join(out, cap, e, "%s/%s/", cwd, dir);
+}
+
+/* The folder a frozen stage comes from: the option, else the model folder when it has that stage, else
+ * the folder the config names (model_path + model_name), else the model folder. A folder other than the
+ * model folder is written into the config as an absolute path, so `sample` finds it (model.h). */
+static int frozen_stage_dir(const TrainOpts *o, const char *option, StageKind kind, StageSetup *setup, char *dir,
+                            size_t cap, int *changed, I2vError *e) {
+    char here[DATA_PATH_MAX], ref[2200];
+    model_stage_ref(&setup->s2, kind, ref, sizeof ref);
+    if (path_in(here, sizeof here, o->out, kind == STAGE1 ? STAGE1_CONFIG : COND_AE_CONFIG, e)) return -1;
+    const char *pick = option ? option : access(here, F_OK) == 0 || !ref[0] ? o->out : ref;
+    if (data_join(dir, cap, e, "%s", pick)) return -1;
+    if (same_dir(dir, o->out) || (!option && pick == ref)) return 0;
+    char abs[DATA_PATH_MAX];
+    if (absolute_dir(dir, abs, sizeof abs, e)) return -1;
+    char *path = kind == STAGE1 ? setup->s2.First_stage_model.model_path : setup->s2.Conditioning_Model.model_path;
+    char *name = kind == STAGE1 ? setup->s2.First_stage_model.model_name : setup->s2.Conditioning_Model.model_name;
+    if (strlen(abs) >= sizeof setup->s2.First_stage_model.model_path)
+        return err_set(e, "%s: the path is longer than the config's model_path can hold (%zu characters)", dir,
+                       sizeof setup->s2.First_stage_model.model_path - 1);
+    snprintf(path, sizeof setup->s2.First_stage_model.model_path, "%s", abs);
+    name[0] = 0;
+    *changed = 1;
+    return 0;
+}
+
 int train_cinn(const TrainOpts *o, I2vError *e) {
     StageSetup setup;
     if (setup_load(STAGE2, o->config, o->noverrides, o->overrides, &setup, e)) return -1;
     Stage2Config *cfg = &setup.s2;
-    const char *s1dir = o->stage1_dir ? o->stage1_dir : o->out, *aedir = o->ae_dir ? o->ae_dir : o->out;
     const char *file = o->cinn_file ? o->cinn_file : CINN_FILE, *cfgname = o->cinn_config ? o->cinn_config : CINN_CONFIG;
     char ckpt[DATA_PATH_MAX], cfg_path[DATA_PATH_MAX], csv[DATA_PATH_MAX], csvname[256];
-    snprintf(csvname, sizeof csvname, "%.*s_losses.csv", (int)(strlen(file) > 12 ? strlen(file) - 12 : strlen(file)),
-             file);
-    if (data_mkdirs(o->out, e) || path_in(ckpt, sizeof ckpt, o->out, file, e) ||
-        path_in(cfg_path, sizeof cfg_path, o->out, cfgname, e) || path_in(csv, sizeof csv, o->out, csvname, e)) {
+    char s1dir[DATA_PATH_MAX], aedir[DATA_PATH_MAX];
+    int changed = 0;
+    losses_name(file, csvname, sizeof csvname);
+    if (data_mkdirs(o->out, e) || model_path(ckpt, sizeof ckpt, o->out, file, e) ||
+        model_path(cfg_path, sizeof cfg_path, o->out, cfgname, e) || path_in(csv, sizeof csv, o->out, csvname, e) ||
+        frozen_stage_dir(o, o->stage1_dir, STAGE1, &setup, s1dir, sizeof s1dir, &changed, e) ||
+        frozen_stage_dir(o, o->cond_ae_dir, STAGE_COND_AE, &setup, aedir, sizeof aedir, &changed, e)) {
         setup_free(&setup);
         return -1;
+    }
+    if (changed) {   /* the config names the other folders now; it is what the checkpoint and folder keep */
+        free(setup.yaml);
+        setup.yaml = setup_to_yaml(STAGE2, &setup);
     }
     if (!o->resume && access(ckpt, F_OK) == 0) {
         setup_free(&setup);
@@ -742,24 +796,10 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
     }
     /* the frozen stage-1 encoder and conditioning encoder, from their folders */
     Model m;
-    if (model_load(&m, s1dir, MODEL_ENC, NULL, NULL, e)) {
+    if (model_load_stages(&m, s1dir, aedir, MODEL_ENC | MODEL_COND, e)) {
         setup_free(&setup);
         return -1;
     }
-    Model mc;
-    if (model_load(&mc, aedir, MODEL_COND, NULL, NULL, e)) {
-        model_free(&m);
-        setup_free(&setup);
-        return -1;
-    }
-    /* one Model holds both encoders; the cond encoder moves over from mc */
-    m.cond = mc.cond;
-    m.has_cond = 1;
-    m.ae = mc.ae;
-    m.embed_dim = mc.embed_dim;
-    mc.has_cond = 0;
-    memset(&mc.ae, 0, sizeof mc.ae);
-    model_free(&mc);
     int rc = 0;
     if (cfg->Conditioning_Model.z_dim != m.embed_dim)
         rc = err_set(e, "%s: Conditioning_Model.z_dim is %d but the conditioning AE in %s has z_dim %d", o->config,
@@ -812,9 +852,11 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
     ctx_init(&c);
     int bs = cfg->Training.bs;
     CinnRun r = {&m, &opt, &sched, &noise, &eval, seed, ckpt, setup.yaml, cfg->Training.bs_eval, o->eval_batches, &c,
-                 xmalloc((size_t)bs * fc.z_dim * sizeof(real)), xmalloc((size_t)bs * f->cond_dim * sizeof(real))};
+                 xmalloc((size_t)bs * 3 * m.size * m.size * sizeof(real)), xmalloc((size_t)bs * fc.z_dim * sizeof(real)),
+                 xmalloc((size_t)bs * f->cond_dim * sizeof(real))};
     LoopStage st = {"cINN", ckpt, 4, cinn_series, &r, cinn_loop_step, cinn_loop_end_epoch, cinn_loop_save, NULL, NULL};
     if (!rc) rc = train_loop(o, &st, &L, cfg->Training.n_epochs, &p, &ls, e);
+    free(r.x0);
     free(r.z);
     free(r.cond);
     ctx_free(&c);

@@ -201,7 +201,7 @@ Stage2Config stage2_config_bair(void) {
 /* ---- loading ---------------------------------------------------------------------------------------------- */
 
 static const char *stage_dir(StageKind kind) {
-    return kind == STAGE1 ? "stage1_VAE" : kind == STAGE_AE ? "stage2_cINN_AE" : "stage2_cINN";
+    return kind == STAGE1 ? "stage1_VAE" : kind == STAGE_COND_AE ? "stage2_cINN_AE" : "stage2_cINN";
 }
 
 const char *setup_builtin_names(StageKind kind) {
@@ -244,7 +244,7 @@ static int resolve_name(StageKind kind, const char *name, char *path, size_t siz
 static void defaults(StageKind kind, StageSetup *out) {
     memset(out, 0, sizeof *out);
     out->s1 = stage1_config_bair();
-    out->ae = cond_ae_config_bair();
+    out->cond_ae = cond_ae_config_bair();
     out->s2 = stage2_config_bair();
     data_config_default(&out->data);
     (void)kind;
@@ -254,15 +254,15 @@ static void defaults(StageKind kind, StageSetup *out) {
 static int bind_all(StageKind kind, Config *cfg, StageSetup *out, I2vError *e) {
     int rc = 0;
     if (kind == STAGE1) rc = config_bind(cfg, stage1_fields, COUNT(stage1_fields), &out->s1, e);
-    if (kind == STAGE_AE) rc = config_bind(cfg, cond_ae_fields, COUNT(cond_ae_fields), &out->ae, e);
+    if (kind == STAGE_COND_AE) rc = config_bind(cfg, cond_ae_fields, COUNT(cond_ae_fields), &out->cond_ae, e);
     if (kind == STAGE2) rc = config_bind(cfg, stage2_fields, COUNT(stage2_fields), &out->s2, e);
     if (!rc) rc = config_bind(cfg, data_fields, COUNT(data_fields), &out->data, e);
     if (!rc) rc = config_bind(cfg, ignored_fields, COUNT(ignored_fields), NULL, e);
     if (!rc) rc = config_check_unused(cfg, e);
     if (!rc && kind == STAGE1) rc = stage1_config_check(&out->s1, e);
-    if (!rc && kind == STAGE_AE) {
-        cond_ae_net_resolve(&out->ae.AE);
-        rc = cond_ae_config_check(&out->ae, e);
+    if (!rc && kind == STAGE_COND_AE) {
+        cond_ae_net_resolve(&out->cond_ae.AE);
+        rc = cond_ae_config_check(&out->cond_ae, e);
     }
     if (!rc) rc = data_config_check(&out->data, e);
     if (!rc) out->yaml = setup_to_yaml(kind, out);
@@ -273,7 +273,7 @@ char *setup_to_yaml(StageKind kind, const StageSetup *s) {
     Config eff;
     config_new(&eff, "effective config");
     if (kind == STAGE1) config_add_struct(&eff, stage1_fields, COUNT(stage1_fields), &s->s1);
-    if (kind == STAGE_AE) config_add_struct(&eff, cond_ae_fields, COUNT(cond_ae_fields), &s->ae);
+    if (kind == STAGE_COND_AE) config_add_struct(&eff, cond_ae_fields, COUNT(cond_ae_fields), &s->cond_ae);
     if (kind == STAGE2) config_add_struct(&eff, stage2_fields, COUNT(stage2_fields), &s->s2);
     config_add_struct(&eff, data_fields, COUNT(data_fields), &s->data);
     char *yaml = config_to_yaml(&eff);
@@ -305,6 +305,19 @@ int setup_from_yaml(StageKind kind, const char *yaml, const char *label, StageSe
     int rc = bind_all(kind, &cfg, out, e);
     config_free(&cfg);
     return rc;
+}
+
+FlowConfig flow_config_of(const Stage2Config *s2, int z_dim, int embed_dim) {
+    FlowConfig f;
+    memset(&f, 0, sizeof f);
+    f.z_dim = z_dim;
+    f.embed_dim = embed_dim;
+    f.hidden = s2->Flow.flow_mid_channels_factor * z_dim;   /* SupervisedTransformer: 8 * in_channels */
+    f.depth = s2->Flow.flow_hidden_depth;
+    f.n_flows = s2->Flow.n_flows;
+    f.control = s2->Training.control;
+    f.official_logdet = s2->Training.official_logdet;
+    return f;
 }
 
 void setup_free(StageSetup *s) {

@@ -50,13 +50,13 @@ Stage2Config stage2_config_bair(void);
 /* A loaded config: the stage's struct, the data set's, and the effective YAML text (caller frees). */
 typedef struct StageSetup {
     Stage1Config s1;
-    CondAeConfig ae;
+    CondAeConfig cond_ae;
     Stage2Config s2;
     DataConfig data;
     char *yaml;
 } StageSetup;
 
-typedef enum StageKind { STAGE1 = 1, STAGE_AE = 2, STAGE2 = 3 } StageKind;
+typedef enum StageKind { STAGE1 = 1, STAGE_COND_AE = 2, STAGE2 = 3 } StageKind;
 
 /* name_or_path: a YAML file, or a built-in name. overrides: "Section.key=value" strings. Checks the
  * result (networks buildable, data config valid). */
@@ -69,5 +69,9 @@ const char *setup_builtin_names(StageKind kind);
 char *setup_to_yaml(StageKind kind, const StageSetup *s);
 /* Parses YAML text (e.g. stored in a checkpoint) of a kind. */
 int setup_from_yaml(StageKind kind, const char *yaml, const char *label, StageSetup *out, I2vError *e);
+
+/* The cINN's configuration from the stage-2 config and the sizes of the other two stages: Z the stage-1
+ * latent, E the conditioning embedding. */
+FlowConfig flow_config_of(const Stage2Config *s2, int z_dim, int embed_dim);
 
 #endif

@@ -80,7 +80,7 @@ static void test_pipeline(void) {
     char m[300], a[300], b[300], img[300], drive[300];
     snprintf(m, sizeof m, "%s/model", dir);
     check(run("./i2v train-stage1 --config tiny --out %s --steps 3 --eval-batches 1", m) == 0, "train-stage1 runs");
-    check(run("./i2v train-ae --config tiny --out %s --steps 3", m) == 0, "train-ae runs");
+    check(run("./i2v train-cond-ae --config tiny --out %s --steps 3", m) == 0, "train-cond-ae runs");
     check(run("./i2v train-cinn --config tiny --out %s --steps 4 --eval-batches 1", m) == 0, "train-cinn runs");
     check(run("./i2v prepare synthetic --out %s/frames --videos 1 --size 32", dir) == 0, "prepare synthetic runs");
     snprintf(img, sizeof img, "%s/frames/train/traj_0_to_0/1/0.png", dir);
@@ -132,6 +132,28 @@ static void test_pipeline(void) {
           "inspect lists tensors and training state");
 }
 
+/* A cINN trained on another folder's stages makes a folder that sample opens (its config names the other
+ * folder by an absolute path, also when it was given relative), and --cinn takes absolute paths. */
+static void test_model_folders(void) {
+    char cwd[1024], img[300];
+    if (!getcwd(cwd, sizeof cwd)) return;
+    snprintf(img, sizeof img, "%s/frames/train/traj_0_to_0/1/0.png", dir);
+    check(run("./i2v train-cinn --config tiny --stage1 %s/model --cond-ae %s/model --out %s/only_cinn --steps 2 "
+              "--eval-batches 1", dir, dir, dir) == 0,
+          "train-cinn into a folder of its own");
+    check(run("./i2v sample --model %s/only_cinn --image %s -n 1 --out %s/s_only", dir, img, dir) == 0,
+          "sample opens a folder whose cINN was trained on another folder's stages");
+    check(run("cd %s && %s/i2v train-cinn --config %s/configs/stage2_cINN/tiny_config.yaml --stage1 model --ae model "
+              "--out rel_cinn --steps 2 --eval-batches 1", dir, cwd, cwd) == 0,
+          "train-cinn with relative --stage1 and the --ae alias");
+    check(run("./i2v sample --model %s/rel_cinn --image %s -n 1 --out %s/s_rel", dir, img, dir) == 0,
+          "sample from another working directory finds the stages named relatively at training");
+    check(run("./i2v sample --model %s/model --image %s -n 1 --cinn %s/only_cinn/cinn.safetensors --cinn-config "
+              "%s/only_cinn/config_stage2.yaml --out %s/s_abs", dir, img, dir, dir, dir) == 0,
+          "--cinn and --cinn-config take absolute paths");
+    check(run("./i2v train-ae --config tiny --out %s/alias --steps 1", dir) == 0, "train-ae is an alias of train-cond-ae");
+}
+
 static void test_resume(void) {
     char a[300], b[300], fa[400], fb[400];
     static char la[65536], lb[65536];
@@ -178,7 +200,7 @@ static void test_resume(void) {
 /* The conditioning AE and the cINN resume bitwise too (the cINN on the pipeline test's frozen encoders):
  * 3 + 3 steps against 6, in the middle of an epoch. */
 static void test_resume_stage2(void) {
-    const char *cmds[2] = {"./i2v train-ae --config tiny", "./i2v train-cinn --config tiny --eval-batches 1"};
+    const char *cmds[2] = {"./i2v train-cond-ae --config tiny", "./i2v train-cinn --config tiny --eval-batches 1"};
     const char *csvs[2] = {"cond_ae_losses.csv", "cinn_losses.csv"};
     const char *ckpts[2] = {"cond_ae.safetensors", "cinn.safetensors"};
     static char la[65536], lb[65536];
@@ -186,7 +208,7 @@ static void test_resume_stage2(void) {
         char a[300], b[300], frozen[400], fa[400], fb[400];
         snprintf(a, sizeof a, "%s/full%d", dir, i);
         snprintf(b, sizeof b, "%s/resumed%d", dir, i);
-        snprintf(frozen, sizeof frozen, i ? "--stage1 %s/model --ae %s/model" : "", dir, dir);
+        snprintf(frozen, sizeof frozen, i ? "--stage1 %s/model --cond-ae %s/model" : "", dir, dir);
         check(run("%s %s --out %s --steps 6", cmds[i], frozen, a) == 0 &&
                   run("%s %s --out %s --steps 3", cmds[i], frozen, b) == 0 &&
                   run("%s %s --out %s --steps 6 --resume", cmds[i], frozen, b) == 0,
@@ -251,9 +273,9 @@ static void test_configs(void) {
                 generator_free(&gen);
                 disc_t_free(&dt);
             }
-            if (k == STAGE_AE) {
+            if (k == STAGE_COND_AE) {
                 CondEncoder ce;
-                cond_encoder_declare(&ce, &s.ae.AE, NULL);
+                cond_encoder_declare(&ce, &s.cond_ae.AE, NULL);
                 ok &= paramset_count(&ce.ps) > 0;
                 cond_encoder_free(&ce);
             }
@@ -276,6 +298,7 @@ int main(void) {
     /* the program itself is the same in both builds: run it once, from the float test */
     if (!is_double_build()) {
         test_pipeline();
+        test_model_folders();
         test_resume();
         test_resume_stage2();
         test_bad_input();
