@@ -307,7 +307,7 @@ void loader_epoch_order(uint64_t seed, uint64_t epoch, int shuffle, size_t nitem
 
 /* ==== files and folders (data.c) ============================================================================= */
 /* snprintf for paths: non-zero, and an error that shows the path's start, if it does not fit in cap. */
-int data_join(char *out, size_t cap, I2vError *err, const char *fmt, ...);
+int data_join(char *out, size_t cap, I2vError *err, const char *fmt, ...) I2V_PRINTF(4, 5);
 int data_mkdirs(const char *path, I2vError *err);    /* mkdir -p */
 /* Sorted names of the entries of a folder (dirs_only: only sub-folders). *names is an array of malloc'd
  * strings; free with data_free_names. */

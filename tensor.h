@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base.h"
+
 #ifdef I2V_DOUBLE
 typedef double real;
 #else
@@ -27,7 +29,7 @@ typedef float real;
 /* ---- invariants ------------------------------------------------------------------------------------ */
 /* Always on (unlike assert, which -DNDEBUG removes). For broken preconditions inside the library only;
  * errors caused by files or user input are reported by the functions that read them. */
-void i2v_fail(const char *file, int line, const char *cond, const char *fmt, ...);
+void i2v_fail(const char *file, int line, const char *cond, const char *fmt, ...) I2V_PRINTF(4, 5);
 #define I2V_ASSERT(cond, ...) \
     do { if (!(cond)) i2v_fail(__FILE__, __LINE__, #cond, __VA_ARGS__); } while (0)
 

@@ -14,7 +14,16 @@ typedef struct I2vError {
     char msg[1024];
 } I2vError;
 
+/* Marks a function whose argument fmt_index is a printf format and whose arguments from first_arg on are
+ * its values, so the compiler checks every call (-Wformat); nothing on compilers without the attribute. */
+#if defined(__GNUC__) || defined(__clang__)
+#define I2V_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#define I2V_PRINTF(fmt_index, first_arg)
+#endif
+
 /* Fills e (if not NULL) and returns -1, so a reader can write `return err_set(e, "...", ...);`. */
+static inline int err_set(I2vError *e, const char *fmt, ...) I2V_PRINTF(2, 3);
 static inline int err_set(I2vError *e, const char *fmt, ...) {
     if (e) {
         va_list ap;

@@ -26,6 +26,7 @@ static char g_dir[64];   /* the temporary folder */
 static char g_log[128];  /* the last conversion's stdout and stderr */
 
 /* Runs the converter with the given arguments (output to g_log); returns its exit status, -1 if it did not run. */
+static int convert(const char *fmt, ...) I2V_PRINTF(1, 2);
 static int convert(const char *fmt, ...) {
     char args[2048], cmd[2400];
     va_list ap;

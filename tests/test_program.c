@@ -15,6 +15,7 @@
 static char dir[256];
 
 /* Runs a shell command line with I2V_THREADS=1, output into dir/out.txt; returns the exit status. */
+static int run(const char *fmt, ...) I2V_PRINTF(1, 2);
 static int run(const char *fmt, ...) {
     char cmd[4096], full[4600];
     va_list ap;
@@ -231,6 +232,9 @@ static void test_bad_input(void) {
     check(run("./i2v train-stage1 --config tiny --out %s/x Training.bs=ten", dir) == 1 && output_has("Training.bs") &&
               output_has("integer"),
           "a non-numeric override is rejected");
+    check(run("./i2v train-stage1 --config tiny --out %s/x Data.img_size=33", dir) == 1 &&
+              output_has("of img_size 33") && output_has("32x32"),
+          "a size the generator cannot make is reported with the sizes on both sides");
     check(run("./i2v train-stage1 --config nosuch --out %s/x", dir) == 1 && output_has("built-in names"),
           "an unknown config name lists the names");
     check(run("./i2v sample --model %s/nowhere --image x.png", dir) == 1 && output_has("nowhere"),
