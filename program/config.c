@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "formats/image.h"    /* read_file_bytes */
 #include "tensor.h"   /* xmalloc */
@@ -77,45 +78,22 @@ CfgNode *config_find(const Config *cfg, const char *path) {
 
 /* ---- scalars and flow lists ------------------------------------------------------------------------- */
 
-/* Parses a value (after "key:") into node; s is the trimmed rest of the line. */
-static int parse_value(CfgNode *node, const char *s, const char *path, int line, I2vError *e) {
-    size_t len = strlen(s);
-    if (s[0] == '[') {
-        if (s[len - 1] != ']') return err_set(e, "%s:%d: %s: a list must end with ']' on the same line", path, line,
-                                              node->key ? node->key : "value");
-        node->kind = CFG_LIST;
-        const char *p = s + 1, *end = s + len - 1;
-        while (p < end) {
-            while (p < end && isspace((unsigned char)*p)) p++;
-            if (p == end) break;
-            const char *q = p;
-            char quote = (*q == '\'' || *q == '"') ? *q : 0;
-            if (quote) {
-                q++;
-                while (q < end && *q != quote) q++;
-                if (q == end) return err_set(e, "%s:%d: unterminated string in a list", path, line);
-                q++;
-            }
-            while (q < end && *q != ',') q++;
-            const char *r = q;
-            while (r > p && isspace((unsigned char)r[-1])) r--;
-            if (r == p) return err_set(e, "%s:%d: empty list item", path, line);
-            CfgNode *item = node_new(CFG_SCALAR, NULL, line);
-            char *txt = dup_range(p, (size_t)(r - p));
-            int rc = parse_value(item, txt, path, line, e);
-            free(txt);
-            node_add(node, item);
-            if (rc) return rc;
-            p = q < end ? q + 1 : q;
-        }
-        return 0;
-    }
-    if (s[0] == '{') return err_set(e, "%s:%d: inline maps {...} are not supported; write one key per line", path, line);
+/* Maps (by indentation) and flow lists ([a, [b, c]]) nest at most this deep, so hostile input can neither
+ * exhaust the stack nor make the parser's work grow faster than the text. */
+#define MAX_DEPTH 32
+/* A section holds a few dozen keys (duplicates are looked for among its keys, so their number is bounded). */
+#define MAX_KEYS 1024
+/* A config file is a few kilobytes; a much larger one is not a config. */
+#define MAX_CONFIG_BYTES (1 << 20)
+
+/* The scalar s[0, len) into node: quoted strings lose their quotes ('' inside single quotes and \" inside
+ * double quotes stand for the quote itself), anything else is kept as written. */
+static int parse_scalar(CfgNode *node, const char *s, size_t len, const char *path, int line, I2vError *e) {
     node->kind = CFG_SCALAR;
     if (s[0] == '\'' || s[0] == '"') {
         char quote = s[0];
-        if (len < 2 || s[len - 1] != quote) return err_set(e, "%s:%d: unterminated string %s", path, line, s);
-        /* '' inside single quotes and \" inside double quotes stand for the quote itself */
+        if (len < 2 || s[len - 1] != quote)
+            return err_set(e, "%s:%d: unterminated string %.*s", path, line, (int)(len < 60 ? len : 60), s);
         char *out = xmalloc(len), *o = out;
         for (size_t i = 1; i + 1 < len; i++) {
             if (quote == '\'' && s[i] == '\'' && s[i + 1] == '\'' && i + 2 < len) i++;
@@ -131,6 +109,74 @@ static int parse_value(CfgNode *node, const char *s, const char *path, int line,
     return 0;
 }
 
+/* The end of a list item that starts at p: the ',' or ']' that follows it outside quotes (or end). */
+static const char *item_end(const char *p, const char *end) {
+    if (*p == '\'' || *p == '"') {
+        char quote = *p++;
+        while (p < end) {
+            if (*p == quote && quote == '\'' && p + 1 < end && p[1] == '\'') p += 2;
+            else if (*p == '\\' && quote == '"' && p + 1 < end) p += 2;
+            else if (*p == quote) { p++; break; }
+            else p++;
+        }
+    }
+    while (p < end && *p != ',' && *p != ']') p++;
+    return p;
+}
+
+/* The flow list at *pp ('[') into node, items parsed in place (no copy of the text per level); *pp ends
+ * after its ']'. */
+static int parse_flow_list(CfgNode *node, const char **pp, const char *end, int depth, const char *path, int line,
+                           I2vError *e) {
+    const char *what = node->key ? node->key : "value";
+    if (depth >= MAX_DEPTH) return err_set(e, "%s:%d: %s: lists nested too deeply (at most %d levels)", path, line, what,
+                                           MAX_DEPTH);
+    node->kind = CFG_LIST;
+    const char *p = *pp + 1;
+    for (;;) {
+        while (p < end && isspace((unsigned char)*p)) p++;
+        if (p == end) return err_set(e, "%s:%d: %s: a list must end with ']' on the same line", path, line, what);
+        if (*p == ']') {
+            *pp = p + 1;
+            return 0;
+        }
+        if (*p == ',') return err_set(e, "%s:%d: %s: empty list item", path, line, what);
+        if (*p == '{')
+            return err_set(e, "%s:%d: inline maps {...} are not supported; write one key per line", path, line);
+        CfgNode *item = node_new(CFG_SCALAR, NULL, line);
+        node_add(node, item);
+        int rc;
+        if (*p == '[') {
+            rc = parse_flow_list(item, &p, end, depth + 1, path, line, e);
+        } else {
+            const char *q = item_end(p, end), *r = q;
+            while (r > p && isspace((unsigned char)r[-1])) r--;
+            rc = parse_scalar(item, p, (size_t)(r - p), path, line, e);
+            p = q;
+        }
+        if (rc) return rc;
+        while (p < end && isspace((unsigned char)*p)) p++;
+        if (p < end && *p == ',') p++;
+        else if (p < end && *p != ']')
+            return err_set(e, "%s:%d: %s: expected ',' or ']' after a list item, got '%c'", path, line, what, *p);
+    }
+}
+
+/* Parses a value (after "key:") into node; s is the trimmed rest of the line. */
+static int parse_value(CfgNode *node, const char *s, const char *path, int line, I2vError *e) {
+    size_t len = strlen(s);
+    if (s[0] == '[') {
+        const char *p = s, *end = s + len;
+        if (parse_flow_list(node, &p, end, 0, path, line, e)) return -1;
+        if (p != end)
+            return err_set(e, "%s:%d: %s: unexpected text after the list: '%s'", path, line,
+                           node->key ? node->key : "value", p);
+        return 0;
+    }
+    if (s[0] == '{') return err_set(e, "%s:%d: inline maps {...} are not supported; write one key per line", path, line);
+    return parse_scalar(node, s, len, path, line, e);
+}
+
 /* ---- the parser ----------------------------------------------------------------------------------------- */
 
 /* One open map: the indentation of its key line and of its children (-1 until the first child). */
@@ -143,7 +189,7 @@ int config_parse(Config *cfg, const char *text, const char *path, I2vError *e) {
     memset(cfg, 0, sizeof *cfg);
     cfg->path = dup_range(path, strlen(path));
     cfg->root = node_new(CFG_MAP, NULL, 0);
-    Level stack[32];
+    Level stack[MAX_DEPTH];
     int depth = 0;
     stack[0] = (Level){cfg->root, -1, -1};
     const char *p = text;
@@ -233,6 +279,12 @@ int config_parse(Config *cfg, const char *text, const char *path, I2vError *e) {
             klen -= 2;
         }
         while (isspace((unsigned char)*value)) value++;
+        if (lv->map->n >= MAX_KEYS) {
+            rc = err_set(e, "%s:%d: more than %d keys in one section", path, line, MAX_KEYS);
+            free(buf);
+            config_free(cfg);
+            return rc;
+        }
         if (map_get(lv->map, key, klen)) {
             rc = err_set(e, "%s:%d: key '%s' appears twice in the same section", path, line, key);
             free(buf);
@@ -245,7 +297,8 @@ int config_parse(Config *cfg, const char *text, const char *path, I2vError *e) {
             rc = parse_value(node, value, path, line, e);
         } else {   /* "key:" opens a map (or, with no children, an empty value) */
             node->kind = CFG_MAP;
-            if (depth + 1 >= (int)(sizeof stack / sizeof *stack)) rc = err_set(e, "%s:%d: nested too deeply", path, line);
+            if (depth + 1 >= MAX_DEPTH)
+                rc = err_set(e, "%s:%d: sections nested too deeply (at most %d levels)", path, line, MAX_DEPTH - 1);
             else stack[++depth] = (Level){node, indent, -1};
         }
         free(buf);
@@ -261,7 +314,15 @@ int config_load(Config *cfg, const char *path, I2vError *e) {
     uint8_t *bytes;
     size_t n;
     memset(cfg, 0, sizeof *cfg);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > MAX_CONFIG_BYTES)
+        return err_set(e, "%s: %lld bytes is not a config file (configs are a few kilobytes; at most %d)", path,
+                       (long long)st.st_size, MAX_CONFIG_BYTES);
     if (read_file_bytes(path, &bytes, &n, e)) return -1;
+    if (n > MAX_CONFIG_BYTES) {
+        free(bytes);
+        return err_set(e, "%s: more than %d bytes is not a config file", path, MAX_CONFIG_BYTES);
+    }
     char *text = xmalloc(n + 1);
     memcpy(text, bytes, n);
     text[n] = 0;
@@ -343,6 +404,16 @@ static void scalar_to_yaml(StrBuf *b, const CfgNode *n) {
     sb_put(b, "%s", "'");
 }
 
+static void list_to_yaml(StrBuf *b, const CfgNode *list) {
+    sb_put(b, "%s", "[");
+    for (int j = 0; j < list->n; j++) {
+        if (j) sb_put(b, "%s", ", ");
+        if (list->items[j]->kind == CFG_LIST) list_to_yaml(b, list->items[j]);
+        else scalar_to_yaml(b, list->items[j]);
+    }
+    sb_put(b, "%s", "]");
+}
+
 static void node_to_yaml(StrBuf *b, const CfgNode *map, int indent) {
     for (int i = 0; i < map->n; i++) {
         const CfgNode *n = map->items[i];
@@ -352,12 +423,9 @@ static void node_to_yaml(StrBuf *b, const CfgNode *map, int indent) {
             sb_put(b, "%s", "\n");
             node_to_yaml(b, n, indent + 2);
         } else if (n->kind == CFG_LIST) {
-            sb_put(b, "%s", " [");
-            for (int j = 0; j < n->n; j++) {
-                if (j) sb_put(b, "%s", ", ");
-                scalar_to_yaml(b, n->items[j]);
-            }
-            sb_put(b, "%s", "]\n");
+            sb_put(b, "%s", " ");
+            list_to_yaml(b, n);
+            sb_put(b, "%s", "\n");
         } else {
             sb_put(b, "%s", " ");
             scalar_to_yaml(b, n);
@@ -421,10 +489,15 @@ static int bind_one(Config *cfg, const ConfigField *f, CfgNode *n, void *dst, I2
         if ((size_t)n->n > f->size)
             return err_set(e, "%s: %s: at most %zu values, got %d", where(cfg, n, at, sizeof at), f->path, f->size, n->n);
         int *vals = (int *)(base + f->offset);
-        for (int i = 0; i < n->n; i++)
-            if (n->items[i]->quoted || parse_int(n->items[i]->text, &vals[i]))
+        for (int i = 0; i < n->n; i++) {
+            const CfgNode *it = n->items[i];
+            if (it->kind != CFG_SCALAR)
+                return err_set(e, "%s: %s: item %d: expected an integer, got a list", where(cfg, n, at, sizeof at),
+                               f->path, i + 1);
+            if (it->quoted || parse_int(it->text, &vals[i]))
                 return err_set(e, "%s: %s: item %d: expected an integer, got '%s'", where(cfg, n, at, sizeof at),
-                               f->path, i + 1, n->items[i]->text);
+                               f->path, i + 1, it->text);
+        }
         *(int *)(base + f->count_offset) = n->n;
         return 0;
     }

@@ -1,6 +1,7 @@
 /* test_config.c: the YAML subset reader: every official config parses, values come out typed, overrides
  * replace values, unknown keys and malformed input give errors that name the file, line and key. */
 #include <stddef.h>
+#include <sys/resource.h>
 
 #include "check.h"
 #include "program/config.h"
@@ -130,7 +131,90 @@ static void test_block_lists(void) {
     config_free(&cfg);
 }
 
+/* Peak memory of this process so far, in MB. */
+static double peak_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+/* Input a hostile user could type: nested lists where integers belong (once a crash), lists nested tens of
+ * thousands deep (once gigabytes of copies), sections too deep or too wide. */
+static void test_hostile(void) {
+    Config cfg;
+    I2vError e;
+    Demo d = {0};
+    check(!config_parse(&cfg, "Encoder:\n  channels: [[1]]\n", "nested.yaml", &e), "a nested list parses: %s", e.msg);
+    check(config_bind(&cfg, demo_fields, 7, &d, &e) != 0 && strstr(e.msg, "Encoder.channels") &&
+              strstr(e.msg, "item 1") && strstr(e.msg, "got a list") && strstr(e.msg, "nested.yaml:2"),
+          "a list where an integer belongs is refused by name: %s", e.msg);
+    config_free(&cfg);
+    config_new(&cfg, "override");
+    check(!config_override(&cfg, "Encoder.channels=[7, [1]]", &e) && config_bind(&cfg, demo_fields, 7, &d, &e) != 0 &&
+              strstr(e.msg, "item 2") && strstr(e.msg, "command line"),
+          "the same on the command line: %s", e.msg);
+    config_free(&cfg);
+    /* nested lists read as nested lists, quotes keep their commas and brackets, and they write back */
+    const char *text = "A: [1, [2, [3, 4]], 'a,b]', \"x\\\"y\", []]\n";
+    if (check(!config_parse(&cfg, text, "lists.yaml", &e), "nested flow lists parse: %s", e.msg)) {
+        CfgNode *a = config_find(&cfg, "A");
+        check(a && a->n == 5 && a->items[1]->kind == CFG_LIST && a->items[1]->n == 2 &&
+                  a->items[1]->items[1]->kind == CFG_LIST && !strcmp(a->items[1]->items[1]->items[1]->text, "4") &&
+                  !strcmp(a->items[2]->text, "a,b]") && !strcmp(a->items[3]->text, "x\"y") &&
+                  a->items[4]->kind == CFG_LIST && a->items[4]->n == 0,
+              "their structure is kept");
+        char *yaml = config_to_yaml(&cfg);
+        check(!strcmp(yaml, "A: [1, [2, [3, 4]], 'a,b]', 'x\"y', []]\n"), "and written back: %s", yaml);
+        free(yaml);
+        config_free(&cfg);
+    }
+    /* 60,000 nested '[' on one line: refused at once, in little memory */
+    size_t n = 60000;
+    char *deep = xmalloc(n + 8);
+    memcpy(deep, "A: ", 3);
+    memset(deep + 3, '[', n);
+    deep[3 + n] = 0;
+    double t0 = now_seconds(), m0 = peak_mb();
+    int rc = config_parse(&cfg, deep, "deep.yaml", &e);
+    double took = now_seconds() - t0, grew = peak_mb() - m0;
+    check(rc != 0 && strstr(e.msg, "nested too deeply") && strstr(e.msg, "deep.yaml:1"), "deep lists refused: %s",
+          rc ? e.msg : "accepted");
+    check(took < 1 && grew < 50, "in %.3f s and %.1f MB more memory", took, grew);
+    for (size_t i = 0; i < n; i++) deep[3 + i] = i % 2 ? ']' : '[';   /* [][][]...: wide, not deep */
+    memcpy(deep + 3 + n, "]", 2);
+    deep[3] = '[';
+    rc = config_parse(&cfg, deep, "wide.yaml", &e);
+    check(rc != 0 && strstr(e.msg, "after the list"), "text after a list is refused: %s", rc ? e.msg : "accepted");
+    if (!rc) config_free(&cfg);
+    free(deep);
+    /* sections nested too deeply, and a section with thousands of keys (each looked up among its siblings) */
+    char *text2 = xmalloc(200000);
+    size_t k = 0;
+    for (int i = 0; i < 40; i++) k += (size_t)sprintf(text2 + k, "%*sk%d:\n", 2 * i, "", i);
+    rc = config_parse(&cfg, text2, "sections.yaml", &e);
+    check(rc != 0 && strstr(e.msg, "nested too deeply"), "sections 40 deep are refused: %s", rc ? e.msg : "accepted");
+    k = (size_t)sprintf(text2, "A:\n");
+    for (int i = 0; i < 5000; i++) k += (size_t)sprintf(text2 + k, "  k%d: 1\n", i);
+    t0 = now_seconds();
+    rc = config_parse(&cfg, text2, "wide.yaml", &e);
+    check(rc != 0 && strstr(e.msg, "keys in one section") && now_seconds() - t0 < 1, "5000 keys in a section: %s",
+          rc ? e.msg : "accepted");
+    free(text2);
+    /* a file far larger than any config is refused before it is read */
+    FILE *f = fopen("/tmp/i2v_test_config_big.yaml", "w");
+    if (f) {
+        for (int i = 0; i < 300000; i++) fprintf(f, "# padding line %d\n", i);
+        fclose(f);
+        rc = config_load(&cfg, "/tmp/i2v_test_config_big.yaml", &e);
+        check(rc != 0 && strstr(e.msg, "not a config file"), "a 5 MB file is not read as a config: %s",
+              rc ? e.msg : "accepted");
+        if (!rc) config_free(&cfg);
+        remove("/tmp/i2v_test_config_big.yaml");
+    }
+}
+
 int main(void) {
+    test_hostile();
     test_block_lists();
     test_official_configs();
     test_values();

@@ -235,6 +235,12 @@ static void test_bad_input(void) {
     check(run("./i2v train-stage1 --config tiny --out %s/x Data.img_size=33", dir) == 1 &&
               output_has("of img_size 33") && output_has("32x32"),
           "a size the generator cannot make is reported with the sizes on both sides");
+    check(run("./i2v train-stage1 --config tiny --out %s/x 'Encoder.channels=[[1]]'", dir) == 1 &&
+              output_has("Encoder.channels") && output_has("got a list"),
+          "a nested list where integers belong is refused, not a crash");
+    check(run("printf 'Encoder:\\n  channels: [[1]]\\n' > %s/nested.yaml && ./i2v train-stage1 --config %s/nested.yaml "
+              "--out %s/x", dir, dir, dir) == 1 && output_has("nested.yaml:2"),
+          "the same in a YAML file names the line");
     check(run("./i2v train-stage1 --config nosuch --out %s/x", dir) == 1 && output_has("built-in names"),
           "an unknown config name lists the names");
     check(run("./i2v sample --model %s/nowhere --image x.png", dir) == 1 && output_has("nowhere"),
