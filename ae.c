@@ -1385,6 +1385,12 @@ static void size_arena(Stage1 *s, const Tensor *seq, int train) {
     s->rng_dropout = saved[2];
 }
 
+size_t stage1_plan_step(Stage1 *s, const Tensor *seq) {
+    size_arena(s, seq, 1);
+    s->sized_train_n = seq->shape[0];
+    return s->arena_bytes + s->ctx.peak_scratch;
+}
+
 void stage1_train_step(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats *st) {
     if (s->sized_train_n != seq->shape[0]) {
         size_arena(s, seq, 1);

@@ -44,6 +44,12 @@ static int load_set(const char *dir, const char *file, ParamSet *ps, const char 
     return st_load_paramset_file(path, ps, &o, e) < 0 ? -1 : 0;
 }
 
+/* A config in a model folder could ask for more parameters than the machine holds: refused before the
+ * network's memory is allocated (declared networks hold none). */
+static int fits(double params, const char *keys, const char *dir, I2vError *e) {
+    return setup_check_memory(dir, params * sizeof(real), "parameters", keys, e);
+}
+
 /* Loads the parts asked for: stage 1 from s1dir, the conditioning encoder from aedir, the cINN from
  * flowdir (NULL when not asked for). */
 static int load_parts(Model *m, const char *s1dir, const char *aedir, const char *flowdir, int parts,
@@ -62,22 +68,25 @@ static int load_parts(Model *m, const char *s1dir, const char *aedir, const char
     }
     if (parts & MODEL_GEN) {
         generator_declare(&m->gen, &m->s1.s1.Decoder);
-        generator_init(&m->gen, &init);
         m->has_gen = 1;
+        if (fits((double)paramset_count(&m->gen.ps), "Decoder.channel_factor", s1dir, e)) goto fail;
+        generator_init(&m->gen, &init);
         if (load_set(s1dir, STAGE1_FILE, &m->gen.ps, "gen.", e)) goto fail;
     }
     if (parts & MODEL_ENC) {
         video_encoder_declare(&m->enc, &m->s1.s1.Encoder);
-        video_encoder_init(&m->enc, &init);
         m->has_enc = 1;
+        if (fits((double)paramset_count(&m->enc.ps), "Encoder.channels", s1dir, e)) goto fail;
+        video_encoder_init(&m->enc, &init);
         if (load_set(s1dir, STAGE1_FILE, &m->enc.ps, "enc.", e)) goto fail;
     }
     if (parts & (MODEL_COND | MODEL_FLOW)) {
         if (load_yaml(STAGE_COND_AE, aedir, COND_AE_CONFIG, &m->cond_ae, e)) goto fail;
         m->embed_dim = m->cond_ae.cond_ae.AE.z_dim;
         cond_encoder_declare(&m->cond, &m->cond_ae.cond_ae.AE, NULL);
-        cond_encoder_init(&m->cond, &init);
         m->has_cond = 1;
+        if (fits((double)paramset_count(&m->cond.ps), "AE.enc_width and AE.enc_blocks", aedir, e)) goto fail;
+        cond_encoder_init(&m->cond, &init);
         if (load_set(aedir, COND_AE_FILE, &m->cond.ps, "enc.", e)) goto fail;
         if (m->size && m->cond_ae.cond_ae.AE.in_size != m->size) {
             err_set(e, "%s: the conditioning AE works at %d px but stage 1 (%s) at %d px", aedir,
@@ -87,6 +96,8 @@ static int load_parts(Model *m, const char *s1dir, const char *aedir, const char
     }
     if (parts & MODEL_FLOW) {
         if (load_yaml(STAGE2, flowdir, cinn_config, &m->s2, e)) goto fail;
+        const char *keys;
+        if (fits(setup_parameters(STAGE2, &m->s2, m->z_dim, m->embed_dim, &keys), keys, flowdir, e)) goto fail;
         FlowConfig fc = flow_config_of(&m->s2.s2, m->z_dim, m->embed_dim);
         flow_build(&m->flow, &fc, &init);
         m->has_flow = 1;

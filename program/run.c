@@ -11,12 +11,15 @@
  */
 #include "program/run.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "program/ckpt.h"
@@ -104,6 +107,76 @@ static int all_finite(const double *v, int n, int *bad) {
 }
 
 static double seconds_since(double t0) { return progress_now() - t0; }
+
+/* ---- memory, checked before the large allocations ------------------------------------------------------ */
+
+/* What a training run holds: parameters with gradients and optimiser moments, the data (batch buffers and
+ * the loaders' item orders), and one step's activations. */
+typedef struct RunMemory {
+    double params, data, step;      /* bytes */
+    const char *param_keys;         /* the keys that size the largest network */
+    int step_failed;                /* the dry run that measures a step ran out of memory itself */
+} RunMemory;
+
+static int check_run_memory(const char *label, const RunMemory *m, I2vError *e) {
+    if (m->step_failed)
+        return err_set(e, "%s: one training step needs more memory than this machine has (the dry run that "
+                          "measures it ran out); reduce Training.bs, Data.img_size or Data.sequence_length", label);
+    char p[32], d[32], s[32], what[256];
+    setup_format_bytes(m->params, p, sizeof p);
+    setup_format_bytes(m->data, d, sizeof d);
+    setup_format_bytes(m->step, s, sizeof s);
+    int k = snprintf(what, sizeof what, "parameters with gradients and optimiser state %s, data %s", p, d);
+    if (m->step > 0) snprintf(what + k, sizeof what - (size_t)k, ", one step's activations %s", s);
+    const char *keys = m->params >= m->data && m->params >= m->step ? m->param_keys
+                       : m->data >= m->step ? "Training.bs, Data.img_size or the data set's size (Data.synth_*, iter_*)"
+                                            : "Training.bs, Data.img_size or Data.sequence_length";
+    return setup_check_memory(label, m->params + m->data + m->step, what, keys, e);
+}
+
+/* The bytes of the batch buffers (the loader's two and the step's input) and the item orders of the
+ * loaders (two per loader). */
+static double data_bytes(int bs, int T, int S, size_t train_items, size_t eval_items) {
+    return 3.0 * bs * T * 3 * S * S * sizeof(real) + 2.0 * (double)(train_items + eval_items) * sizeof(size_t);
+}
+
+/* Runs measure(arg) in a child process and returns its result: a dry run asked to size a huge arena can
+ * only end the child. Returns -1 when the child failed, -2 when no child could be started. */
+static double measure_apart(size_t (*measure)(void *arg), void *arg) {
+    int fd[2];
+    if (pipe(fd)) return -2;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return -2;
+    }
+    if (pid == 0) {   /* the child: its failure message would only confuse, the parent says what happened */
+        close(fd[0]);
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0) dup2(null, 2);
+        size_t bytes = measure(arg);
+        _exit(write(fd[1], &bytes, sizeof bytes) == (ssize_t)sizeof bytes ? 0 : 1);
+    }
+    close(fd[1]);
+    size_t bytes = 0;
+    ssize_t got;
+    while ((got = read(fd[0], &bytes, sizeof bytes)) < 0 && errno == EINTR) {
+    }
+    close(fd[0]);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (got != (ssize_t)sizeof bytes || !WIFEXITED(status) || WEXITSTATUS(status)) return -1;
+    return (double)bytes;
+}
+
+static void set_step_bytes(RunMemory *m, double measured) {
+    m->step = measured > 0 ? measured : 0;
+    m->step_failed = measured == -1;
+}
 
 /* What differs between the three stages' loops: the step, the end of an epoch, the checkpoint and the
  * sample GIF. `self` is the stage's run state. */
@@ -358,6 +431,18 @@ static void stage1_loop_sample(void *self, const char *gif) {
     stage1_sample_gif(r->s, r->eval, r->seed, gif);
 }
 
+/* the dry run of a stage-1 step on a batch of bs clips, for measure_apart (the batch is made there too) */
+typedef struct Stage1Plan {
+    Stage1 *s;
+    int bs, T, S;
+} Stage1Plan;
+
+static size_t stage1_plan(void *arg) {
+    Stage1Plan *p = arg;
+    Tensor *seq = tensor_alloc(5, DIMS(p->bs, p->T, 3, p->S, p->S));
+    return stage1_plan_step(p->s, seq);
+}
+
 int train_stage1(const TrainOpts *o, I2vError *e) {
     StageSetup setup;
     if (setup_load(STAGE1, o->config, o->noverrides, o->overrides, &setup, e)) return -1;
@@ -372,6 +457,13 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
     if (!o->resume && access(ckpt, F_OK) == 0) {
         setup_free(&setup);
         return err_set(e, "%s already exists: add --resume to continue that run, or choose another --out", ckpt);
+    }
+    int T = cfg->Data.sequence_length, S = cfg->Data.img_size, bs = cfg->Training.bs;
+    RunMemory mem = {0, data_bytes(bs, T, S, 0, 0), 0, NULL, 0};
+    mem.params = setup_parameters(STAGE1, &setup, 0, 0, &mem.param_keys) * sizeof(real) * 4;   /* Adam: m, v */
+    if (check_run_memory(o->config, &mem, e)) {
+        setup_free(&setup);
+        return -1;
     }
     uint64_t seed = o->seed;
     Stage1 s;
@@ -394,8 +486,14 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
         setup_free(&setup);
         return -1;
     }
+    mem.data = data_bytes(bs, T, S, train.nitems, eval.nitems);
+    Stage1Plan plan = {&s, bs, T, S};
+    set_step_bytes(&mem, measure_apart(stage1_plan, &plan));
     DataLoader L;
-    if (loader_init(&L, &train, (size_t)cfg->Training.bs, 1, 1, 1, seed, e)) {
+    Tensor *seq = NULL;   /* the batch */
+    if (check_run_memory(o->config, &mem, e) || !(seq = tensor_alloc(5, DIMS(bs, T, 3, S, S))) ||
+        loader_init(&L, &train, (size_t)cfg->Training.bs, 1, 1, 1, seed, e)) {
+        tensor_free(seq);
         dataset_close(&train);
         dataset_close(&eval);
         stage1_free(&s);
@@ -411,13 +509,12 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
         goto done;
     }
     p.time_limit = o->max_seconds;
-    int T = cfg->Data.sequence_length, S = cfg->Data.img_size, bs = cfg->Training.bs;
-    Stage1Run r = {&s, &eval, seed, ckpt, setup.yaml, o->eval_batches, tensor_alloc(5, DIMS(bs, T, 3, S, S))};
+    Stage1Run r = {&s, &eval, seed, ckpt, setup.yaml, o->eval_batches, seq};
     LoopStage st = {"stage 1", ckpt, 11, stage1_series, &r, stage1_loop_step, stage1_loop_end_epoch, stage1_loop_save,
                     stage1_loop_sample, "samples_stage1"};
     rc = train_loop(o, &st, &L, cfg->Training.n_epochs, &p, &ls, e);
-    tensor_free(r.seq);
 done:
+    tensor_free(seq);
     loader_free(&L);
     dataset_close(&train);
     dataset_close(&eval);
@@ -546,6 +643,17 @@ static void cae_loop_sample(void *self, const char *gif) {
     cae_sample_gif(r->s, r->eval, r->seed, gif);
 }
 
+/* the dry run of a conditioning-AE step on a batch of bs frames, for measure_apart */
+typedef struct CaePlan {
+    CondAe *s;
+    int bs, S;
+} CaePlan;
+
+static size_t cae_plan(void *arg) {
+    CaePlan *p = arg;
+    return cond_ae_plan_step(p->s, tensor_alloc(4, DIMS(p->bs, 3, p->S, p->S)));
+}
+
 int train_cond_ae(const TrainOpts *o, I2vError *e) {
     StageSetup setup;
     if (setup_load(STAGE_COND_AE, o->config, o->noverrides, o->overrides, &setup, e)) return -1;
@@ -564,6 +672,13 @@ int train_cond_ae(const TrainOpts *o, I2vError *e) {
     if (!o->resume && access(ckpt, F_OK) == 0) {
         setup_free(&setup);
         return err_set(e, "%s already exists: add --resume to continue that run, or choose another --out", ckpt);
+    }
+    int S = cfg->Data.img_size, bs = cfg->Training.bs;
+    RunMemory mem = {0, data_bytes(bs, 1, S, 0, 0), 0, NULL, 0};
+    mem.params = setup_parameters(STAGE_COND_AE, &setup, 0, 0, &mem.param_keys) * sizeof(real) * 4;   /* Adam */
+    if (check_run_memory(o->config, &mem, e)) {
+        setup_free(&setup);
+        return -1;
     }
     uint64_t seed = o->seed;
     CondAe s;
@@ -590,7 +705,13 @@ int train_cond_ae(const TrainOpts *o, I2vError *e) {
         setup_free(&setup);
         return -1;
     }
+    mem.data = data_bytes(bs, 1, S, train.nitems, eval.nitems);
+    CaePlan plan = {&s, bs, S};
+    set_step_bytes(&mem, measure_apart(cae_plan, &plan));
     DataLoader L;
+    Tensor *x = NULL;   /* the batch of start frames */
+    if ((rc = check_run_memory(o->config, &mem, e))) goto done;
+    x = tensor_alloc(4, DIMS(bs, 3, S, S));
     if ((rc = loader_init(&L, &train, (size_t)cfg->Training.bs, 1, 1, 1, seed, e))) goto done;
     loader_seek(&L, (uint64_t)ls.epoch, (size_t)ls.position);
     write_text(cfg_path, setup.yaml, e);
@@ -598,15 +719,14 @@ int train_cond_ae(const TrainOpts *o, I2vError *e) {
     Progress p;
     if ((rc = progress_init(&p, "cond AE", total, 7, cae_series, csv, o->resume, e))) goto done_loader;
     p.time_limit = o->max_seconds;
-    int S = cfg->Data.img_size, bs = cfg->Training.bs;
-    CaeRun r = {&s, &eval, seed, ckpt, setup.yaml, tensor_alloc(4, DIMS(bs, 3, S, S)), 0};
+    CaeRun r = {&s, &eval, seed, ckpt, setup.yaml, x, 0};
     LoopStage st = {"cond AE", ckpt, 7, cae_series, &r, cae_loop_step, cae_loop_end_epoch, cae_loop_save,
                     cae_loop_sample, "samples_cond_ae"};
     rc = train_loop(o, &st, &L, cfg->Training.n_epochs, &p, &ls, e);
-    tensor_free(r.x);
 done_loader:
     loader_free(&L);
 done:
+    tensor_free(x);
     dataset_close(&train);
     dataset_close(&eval);
     cond_ae_free(&s);
@@ -812,6 +932,15 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
         setup_free(&setup);
         return -1;
     }
+    /* AMSGrad keeps a third moment */
+    RunMemory mem = {0, data_bytes(cfg->Training.bs, setup.data.sequence_length, m.size, 0, 0), 0, NULL, 0};
+    mem.params = setup_parameters(STAGE2, &setup, m.z_dim, m.embed_dim, &mem.param_keys) * sizeof(real) *
+                 (cfg->Training.amsgrad ? 5 : 4);
+    if (check_run_memory(o->config, &mem, e)) {
+        model_free(&m);
+        setup_free(&setup);
+        return -1;
+    }
     FlowConfig fc = flow_config_of(cfg, m.z_dim, m.embed_dim);
     Rng init, noise;
     rng_seed(&init, o->seed);
@@ -835,6 +964,10 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
         rc = dataset_open(&eval, &setup.data, DATA_EVAL, seed, e);
         if (rc) dataset_close(&train);
         else opened = 1;
+    }
+    if (!rc) {
+        mem.data = data_bytes(cfg->Training.bs, setup.data.sequence_length, m.size, train.nitems, eval.nitems);
+        rc = check_run_memory(o->config, &mem, e);
     }
     DataLoader L;
     int have_loader = 0;

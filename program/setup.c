@@ -250,6 +250,150 @@ static void defaults(StageKind kind, StageSetup *out) {
     (void)kind;
 }
 
+/* ---- sizes ---------------------------------------------------------------------------------------------- */
+
+/* Upper bounds of the size keys: far beyond any paper config (at least 16 times its value), so a value
+ * past them is a typo; within them every size computed from a config fits its type, and the memory check
+ * below sees the real cost. */
+typedef struct SizeBound {
+    const char *path;
+    int max;
+} SizeBound;
+static const SizeBound size_bounds[] = {
+    {"Encoder.z_dim", 16384},          {"Encoder.channels", 16384},      {"Encoder.stride_t", 8},
+    {"Encoder.stride_s", 8},           {"Encoder.norm_groups", 16384},   {"Decoder.channel_factor", 4096},
+    {"Decoder.z_dim", 16384},          {"Decoder.upsample_s", 8},        {"Decoder.upsample_t", 8},
+    {"Decoder.norm_groups", 16384},    {"Decoder.spade_hidden", 16384},
+    {"Discriminator_Temporal.eval_seq_length", 4096}, {"Discriminator_Temporal.channels", 16384},
+    {"Discriminator_Temporal.stride_t", 8},           {"Discriminator_Temporal.stride_s", 8},
+    {"Discriminator_Temporal.norm_groups", 16384},    {"Discriminator_Patch.in_channels", 64},
+    {"Discriminator_Patch.ndf", 16384}, {"Discriminator_Patch.n_layers", 10},
+    {"Training.subsample_length", 4096}, {"Training.bs", 65536},        {"Training.bs_eval", 65536},
+    {"AE.in_size", 4096},              {"AE.z_dim", 16384},              {"AE.enc_width", 4096},
+    {"AE.enc_blocks", 256},            {"AE.dec_chn", 4096},             {"AE.dec_mults", 256},
+    {"AE.dec_split", 4096},            {"AE.n_class", 1000000},          {"AE.class_hidden", 65536},
+    {"AE.class_emb", 16384},           {"Flow.n_flows", 4096},           {"Flow.flow_hidden_depth", 256},
+    {"Flow.flow_mid_channels_factor", 1024}, {"Conditioning_Model.z_dim", 16384},
+    {"Data.sequence_length", 4096},    {"Data.img_size", 8192},          {"Data.iter_train", 1000000},
+    {"Data.iter_eval", 1000000},       {"Data.iter_test", 1000000},      {"Data.test_size", 100000000},
+    {"Training.workers", 4096},        {"Data.synth_train", 10000000},  {"Data.synth_eval", 10000000},
+    {"Data.synth_test", 10000000},   {"Data.synth_distractors", 64},
+};
+
+/* The integer (or the largest item of the integer list) of field f in the struct at base. */
+static long field_max(const ConfigField *f, const void *base) {
+    const int *v = (const int *)((const char *)base + f->offset);
+    if (f->type == F_INT) return *v;
+    long m = 0;
+    int n = *(const int *)((const char *)base + f->count_offset);
+    for (int i = 0; i < n; i++)
+        if (v[i] > m) m = v[i];
+    return m;
+}
+
+static int check_table_bounds(const ConfigField *fields, int n, const void *base, const char *label, I2vError *e) {
+    for (int i = 0; i < n; i++) {
+        if (fields[i].type != F_INT && fields[i].type != F_INT_LIST) continue;
+        for (size_t b = 0; b < sizeof size_bounds / sizeof *size_bounds; b++) {
+            if (strcmp(size_bounds[b].path, fields[i].path)) continue;
+            long v = field_max(&fields[i], base);
+            if (v > size_bounds[b].max)
+                return err_set(e, "%s: %s: %ld is far beyond any paper config (at most %d); a typo?", label,
+                               fields[i].path, v, size_bounds[b].max);
+        }
+    }
+    return 0;
+}
+
+static int check_bounds(StageKind kind, const StageSetup *s, const char *label, I2vError *e) {
+    if (kind == STAGE1 && check_table_bounds(stage1_fields, COUNT(stage1_fields), &s->s1, label, e)) return -1;
+    if (kind == STAGE_COND_AE && check_table_bounds(cond_ae_fields, COUNT(cond_ae_fields), &s->cond_ae, label, e))
+        return -1;
+    if (kind == STAGE2 && check_table_bounds(stage2_fields, COUNT(stage2_fields), &s->s2, label, e)) return -1;
+    return check_table_bounds(data_fields, COUNT(data_fields), &s->data, label, e);
+}
+
+/* Adds a network's parameter count to the total; keeps the keys of the largest network. */
+typedef struct ParamTally {
+    double total, best;
+    const char *keys;
+} ParamTally;
+
+static void tally(ParamTally *t, double count, const char *keys) {
+    t->total += count;
+    if (count > t->best) {
+        t->best = count;
+        t->keys = keys;
+    }
+}
+
+double setup_parameters(StageKind kind, const StageSetup *s, int z_dim, int embed_dim, const char **keys) {
+    ParamTally t = {0, -1, ""};
+    if (kind == STAGE1) {
+        VideoEncoder enc;
+        Generator gen;
+        TemporalDisc dt;
+        PatchGan ds;
+        video_encoder_declare(&enc, &s->s1.Encoder);
+        generator_declare(&gen, &s->s1.Decoder);
+        disc_t_declare(&dt, &s->s1.Discriminator_Temporal);
+        patchgan_declare(&ds, &s->s1.Discriminator_Patch, NULL);
+        tally(&t, (double)paramset_count(&enc.ps), "Encoder.channels and Encoder.z_dim");
+        tally(&t, (double)paramset_count(&gen.ps), "Decoder.channel_factor and Decoder.spade_hidden");
+        tally(&t, (double)paramset_count(&dt.ps), "Discriminator_Temporal.channels");
+        tally(&t, (double)paramset_count(&ds.ps), "Discriminator_Patch.ndf and n_layers");
+        video_encoder_free(&enc);
+        generator_free(&gen);
+        disc_t_free(&dt);
+        patchgan_free(&ds);
+    } else if (kind == STAGE_COND_AE) {
+        CondEncoder enc;
+        CondDecoder dec;
+        PatchGan ds;
+        cond_encoder_declare(&enc, &s->cond_ae.AE, NULL);
+        cond_decoder_declare(&dec, &s->cond_ae.AE, NULL);
+        patchgan_declare(&ds, &s->cond_ae.Discriminator_Patch, NULL);
+        tally(&t, (double)paramset_count(&enc.ps), "AE.enc_width and AE.enc_blocks");
+        tally(&t, (double)paramset_count(&dec.ps), "AE.dec_chn, AE.dec_mults and AE.n_class");
+        tally(&t, (double)paramset_count(&ds.ps), "Discriminator_Patch.ndf and n_layers");
+        cond_encoder_free(&enc);
+        cond_decoder_free(&dec);
+        patchgan_free(&ds);
+    } else {
+        /* per block: ActNorm and four coupling MLPs, Linear(D/2 + C, H), depth x Linear(H, H), Linear(H, D/2) */
+        double D = z_dim, H = (double)s->s2.Flow.flow_mid_channels_factor * z_dim, depth = s->s2.Flow.flow_hidden_depth;
+        double C = embed_dim + (s->s2.Training.control ? FLOW_CONTROL_DIM : 0);
+        double mlp = (D / 2 + C + 1) * H + depth * (H + 1) * H + (H + 1) * D / 2;
+        tally(&t, s->s2.Flow.n_flows * (2 * D + 4 * mlp), "Flow.n_flows, Flow.flow_mid_channels_factor and flow_hidden_depth");
+    }
+    if (keys) *keys = t.keys;
+    return t.total;
+}
+
+double setup_machine_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (double)pages * (double)size : 0;
+}
+
+void setup_format_bytes(double bytes, char *out, size_t cap) {
+    const char *unit[] = {"bytes", "KB", "MB", "GB", "TB", "PB"};
+    int u = 0;
+    while (bytes >= 1000 && u < 5) {
+        bytes /= 1000;
+        u++;
+    }
+    snprintf(out, cap, u ? "%.1f %s" : "%.0f %s", bytes, unit[u]);
+}
+
+int setup_check_memory(const char *label, double need, const char *what, const char *keys, I2vError *e) {
+    double have = setup_machine_memory();
+    if (have <= 0 || need <= have) return 0;
+    char a[32], b[32];
+    setup_format_bytes(need, a, sizeof a);
+    setup_format_bytes(have, b, sizeof b);
+    return err_set(e, "%s: this run needs %s (%s) but the machine has %s; reduce %s", label, a, what, b, keys);
+}
+
 /* Binds the stage's table, the Data table and the ignored keys; then checks for unknown keys. */
 static int bind_all(StageKind kind, Config *cfg, StageSetup *out, I2vError *e) {
     int rc = 0;
@@ -259,6 +403,7 @@ static int bind_all(StageKind kind, Config *cfg, StageSetup *out, I2vError *e) {
     if (!rc) rc = config_bind(cfg, data_fields, COUNT(data_fields), &out->data, e);
     if (!rc) rc = config_bind(cfg, ignored_fields, COUNT(ignored_fields), NULL, e);
     if (!rc) rc = config_check_unused(cfg, e);
+    if (!rc) rc = check_bounds(kind, out, cfg->path, e);
     if (!rc && kind == STAGE1) rc = stage1_config_check(&out->s1, e);
     if (!rc && kind == STAGE_COND_AE) {
         cond_ae_net_resolve(&out->cond_ae.AE);

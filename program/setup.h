@@ -15,6 +15,7 @@
 #include "program/config.h"
 #include "data.h"
 #include "flow.h"
+#include "networks/patchgan.h"
 
 /* the stage2_cINN/configs files */
 typedef struct Stage2Config {
@@ -73,5 +74,15 @@ int setup_from_yaml(StageKind kind, const char *yaml, const char *label, StageSe
 /* The cINN's configuration from the stage-2 config and the sizes of the other two stages: Z the stage-1
  * latent, E the conditioning embedding. */
 FlowConfig flow_config_of(const Stage2Config *s2, int z_dim, int embed_dim);
+
+/* Memory, checked before anything large is allocated. setup_parameters: the trainable parameters of the
+ * stage's networks as configured (declared, nothing allocated; the cINN's from its layer sizes, with the
+ * other stages' z_dim and embed_dim), and in *keys the config keys that size the largest network.
+ * setup_check_memory: an error when need bytes (made of `what`) exceed the machine's physical memory,
+ * naming the keys to reduce. */
+double setup_parameters(StageKind kind, const StageSetup *s, int z_dim, int embed_dim, const char **keys);
+int setup_check_memory(const char *label, double need, const char *what, const char *keys, I2vError *e);
+double setup_machine_memory(void);   /* bytes (0: unknown) */
+void setup_format_bytes(double bytes, char *out, size_t cap);   /* "17.2 GB" */
 
 #endif

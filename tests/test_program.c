@@ -254,6 +254,38 @@ static void test_bad_input(void) {
           "a NaN or Inf loss stops training with the step and the loss");
 }
 
+/* Sizes a config asks for are checked before anything is allocated: the message names the key to reduce,
+ * and the refusal fits in 300 MB of memory (the address-space limit is left out under AddressSanitizer,
+ * which reserves terabytes of it). */
+static void test_sizes(void) {
+#if defined(__SANITIZE_ADDRESS__)
+    const char *limit = "";
+#else
+    const char *limit = "ulimit -v 307200; ";
+#endif
+    static const struct {
+        const char *args, *want;
+    } cases[] = {
+        {"train-stage1 --config tiny 'Encoder.channels=[1000000, 32, 32, 32, 32]'", "far beyond"},
+        {"train-stage1 --config tiny 'Encoder.channels=[16384, 16384, 16384, 16384, 16384]'", "Encoder.channels"},
+        {"train-stage1 --config tiny Decoder.channel_factor=4096", "Decoder.channel_factor"},
+        {"train-stage1 --config tiny Data.synth_train=2000000000", "Data.synth_train"},
+        {"train-stage1 --config tiny Training.bs=65536", "Training.bs"},
+        {"train-cond-ae --config tiny AE.enc_width=4096", "AE.enc_width"},
+        {"train-cond-ae --config tiny Training.bs=65536", "Training.bs"},
+        {"train-cinn --config tiny --stage1 MODEL --cond-ae MODEL Flow.n_flows=4096 Flow.flow_mid_channels_factor=1024",
+         "Flow.n_flows"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char args[1024], *m = strstr(strcpy(args, cases[i].args), "MODEL");
+        if (m) snprintf(args, sizeof args, "train-cinn --config tiny --stage1 %s/model --cond-ae %s/model "
+                                           "Flow.n_flows=4096 Flow.flow_mid_channels_factor=1024", dir, dir);
+        int rc = run("(%s./i2v %s --out %s/big --steps 1)", limit, args, dir);
+        check(rc == 1 && output_has(cases[i].want) && !output_has("internal error"),
+              "%s: refused (exit %d) naming %s", cases[i].args, rc, cases[i].want);
+    }
+}
+
 /* every official config parses, checks and builds its networks (declared only: no memory) */
 static void test_configs(void) {
     const char *names[] = {"bair", "iPER", "landscape", "DTDB_clouds", "DTDB_fire", "DTDB_vegetation",
@@ -312,6 +344,7 @@ int main(void) {
         test_resume();
         test_resume_stage2();
         test_bad_input();
+        test_sizes();
     }
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) printf("could not remove %s\n", dir);
