@@ -5,6 +5,9 @@
  * demo live in run.c (they share the model folder and the checkpoint logic).
  * What it is not: where any network or kernel is defined.
  */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +21,47 @@
 #include "program/run.h"
 #include "formats/safetensors.h"
 #include "tensor.h"
+
+/* ---- numbers on the command line ------------------------------------------------------------------------ */
+
+/* Each takes the whole argument or refuses it with a message naming the option and the range (usage error,
+ * status 2): no silent wrap-around (4294967297 frames), no trailing text, no NaN or infinity. */
+static int arg_int(const char *cmd, const char *opt, const char *s, long long min, long long max, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end || errno == ERANGE || v < min || v > max) {
+        fprintf(stderr, "i2v %s: %s expects an integer from %lld to %lld, got '%s'\n", cmd, opt, min, max, s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+static int arg_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end || errno == ERANGE || s[strspn(s, " \t")] == '-') {
+        fprintf(stderr, "i2v %s: %s expects an integer from 0 to %llu, got '%s'\n", cmd, opt, (unsigned long long)UINT64_MAX,
+                s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+static int arg_real(const char *cmd, const char *opt, const char *s, double min, double max, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v) || v < min || v > max) {
+        fprintf(stderr, "i2v %s: %s expects a finite number from %g to %g, got '%s'\n", cmd, opt, min, max, s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
 
 /* ---- inspect: what a checkpoint holds ----------------------------------------------------------------- */
 
@@ -78,29 +122,49 @@ static int parse_train_args(const char *cmd, int argc, char **argv, TrainOpts *o
     o->overrides = xmalloc((size_t)argc * sizeof *o->overrides);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
-        if (!strcmp(a, "--resume")) o->resume = 1;
-        else if (!strcmp(a, "--config") && val) o->config = argv[++i];
-        else if (!strcmp(a, "--out") && val) o->out = argv[++i];
-        else if (!strcmp(a, "--lpips") && val) o->lpips = argv[++i];
-        else if (cinn && !strcmp(a, "--stage1") && val) o->stage1_dir = argv[++i];
-        else if (cinn && (!strcmp(a, "--cond-ae") || !strcmp(a, "--ae")) && val) o->cond_ae_dir = argv[++i];
-        else if (!strcmp(a, "--seed") && val) o->seed = strtoull(argv[++i], &end, 10);
-        else if (!strcmp(a, "--steps") && val) o->max_steps = strtol(argv[++i], &end, 10);
-        else if (!strcmp(a, "--minutes") && val) o->max_seconds = 60 * strtod(argv[++i], &end);
-        else if (!strcmp(a, "--save-every") && val) o->save_every = strtol(argv[++i], &end, 10);
-        else if (!strcmp(a, "--sample-every") && val) o->sample_every = strtol(argv[++i], &end, 10);
-        else if (!strcmp(a, "--eval-batches") && val) o->eval_batches = (int)strtol(argv[++i], &end, 10);
-        else if (a[0] != '-' && strchr(a, '=')) o->overrides[o->noverrides++] = argv[i];
-        else {
+        long long n = 0;
+        double minutes = 0;
+        if (!strcmp(a, "--resume")) {
+            o->resume = 1;
+            continue;
+        }
+        if (a[0] != '-' && strchr(a, '=')) {
+            o->overrides[o->noverrides++] = argv[i];
+            continue;
+        }
+        static const char *const with_value[] = {"--config", "--out", "--lpips", "--stage1", "--cond-ae", "--ae",
+                                                 "--seed", "--steps", "--minutes", "--save-every", "--sample-every",
+                                                 "--eval-batches", "--keep", "--resume-from", NULL};
+        int known = 0;
+        for (int k = 0; with_value[k]; k++) known |= !strcmp(a, with_value[k]);
+        if (known && (!cinn && (!strcmp(a, "--stage1") || !strcmp(a, "--cond-ae") || !strcmp(a, "--ae")))) known = 0;
+        if (!known) {
             fprintf(stderr, "i2v %s: unexpected argument '%s'; see 'i2v %s --help'\n", cmd, a, cmd);
             return 2;
         }
-        if (end && *end) {
-            fprintf(stderr, "i2v %s: %s expects a number, got '%s'\n", cmd, a, argv[i]);
+        if (i + 1 >= argc) {
+            fprintf(stderr, "i2v %s: %s needs a value; see 'i2v %s --help'\n", cmd, a, cmd);
             return 2;
         }
+        const char *v = argv[++i];
+        int rc = 0;
+        if (!strcmp(a, "--config")) o->config = v;
+        else if (!strcmp(a, "--out")) o->out = v;
+        else if (!strcmp(a, "--lpips")) o->lpips = v;
+        else if (!strcmp(a, "--stage1")) o->stage1_dir = v;
+        else if (!strcmp(a, "--cond-ae") || !strcmp(a, "--ae")) o->cond_ae_dir = v;
+        else if (!strcmp(a, "--resume-from")) {
+            o->resume_from = v;
+            o->resume = 1;
+        }
+        else if (!strcmp(a, "--seed")) rc = arg_u64(cmd, a, v, &o->seed);
+        else if (!strcmp(a, "--steps") && !(rc = arg_int(cmd, a, v, 0, LONG_MAX, &n))) o->max_steps = (long)n;
+        else if (!strcmp(a, "--minutes") && !(rc = arg_real(cmd, a, v, 1e-9, 1e9, &minutes))) o->max_seconds = 60 * minutes;
+        else if (!strcmp(a, "--save-every") && !(rc = arg_int(cmd, a, v, 0, LONG_MAX, &n))) o->save_every = (long)n;
+        else if (!strcmp(a, "--sample-every") && !(rc = arg_int(cmd, a, v, 0, LONG_MAX, &n))) o->sample_every = (long)n;
+        else if (!strcmp(a, "--eval-batches") && !(rc = arg_int(cmd, a, v, 0, INT_MAX, &n))) o->eval_batches = (int)n;
+        else if (!strcmp(a, "--keep") && !(rc = arg_int(cmd, a, v, 1, 1000000, &n))) o->keep = (int)n;
+        if (rc) return rc;
     }
     if (!o->config || !o->out) {
         fprintf(stderr, "i2v %s: --config and --out are required; e.g. i2v %s --config small --out models/run1\n",
@@ -114,9 +178,14 @@ static const char train_help[] =
     "  --config NAME|FILE   an official config (bair, iPER, landscape, DTDB_<texture>), a CPU config (small,\n"
     "                       tiny) or a YAML file; Section.key=value arguments override its values\n"
     "  --out DIR            the model folder (checkpoint, config, loss log, sample GIFs)\n"
-    "  --resume             continue the run saved in DIR (bitwise the same as not stopping)\n"
+    "  --resume             continue the run saved in DIR (bitwise the same as not stopping); the schedule\n"
+    "                       (Training.lr, lr_gamma, gamma, step_size, n_epochs) may be changed on resume\n"
+    "  --resume-from FILE   continue from an older checkpoint of the run (DIR/checkpoints/), e.g. to step back\n"
+    "                       past a divergence; the later ones move to DIR/checkpoints/abandoned/\n"
+    "  --keep N             checkpoints kept: the newest and N - 1 older ones in DIR/checkpoints/ (2)\n"
     "  --seed N             (42)    --steps N   stop after N steps    --minutes M   stop after M minutes\n"
-    "  --save-every N       also checkpoint every N steps (always: each epoch, at the end, on Ctrl-C)\n"
+    "  --save-every N       also checkpoint every N steps (always: each epoch, at the end, and when stopped\n"
+    "                       by Ctrl-C or SIGTERM, which then exit with 130 or 143)\n"
     "  --sample-every N     write a sample GIF every N steps    --eval-batches N   validation batches per epoch\n"
     "  --lpips FILE         LPIPS weights (safetensors) for configs with a perceptual loss\n";
 
@@ -137,6 +206,8 @@ static int run_training(const char *cmd, int argc, char **argv, int (*train)(con
         if (train(&o, &e)) {
             fprintf(stderr, "i2v %s: %s\n", cmd, e.msg);
             rc = 1;
+        } else if (run_interrupted) {
+            rc = 128 + run_interrupted;   /* saved, but stopped by a signal: as shells and job schedulers expect */
         }
     }
     free(o.overrides);
@@ -597,6 +668,10 @@ static int cmd_demo(int argc, char **argv) {
     }
     I2vError e;
     if (run_demo(&o, &e)) {
+        if (run_interrupted) {
+            fprintf(stderr, "i2v demo: stopped by a signal; the models trained so far are in %s\n", o.out);
+            return 128 + run_interrupted;
+        }
         fprintf(stderr, "i2v demo: %s\n", e.msg);
         return 1;
     }

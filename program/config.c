@@ -441,6 +441,44 @@ char *config_to_yaml(const Config *cfg) {
     return b.s;
 }
 
+/* ---- comparing ---------------------------------------------------------------------------------------------- */
+
+static int same_value(const CfgNode *a, const CfgNode *b) {
+    if (a->kind != b->kind || a->n != b->n) return 0;
+    if (a->kind == CFG_SCALAR) return a->quoted == b->quoted && !strcmp(a->text ? a->text : "", b->text ? b->text : "");
+    for (int i = 0; i < a->n; i++)
+        if (a->kind == CFG_LIST && !same_value(a->items[i], b->items[i])) return 0;
+    return 1;
+}
+
+static int skipped(const char *path, const char *const *skip) {
+    for (; skip && *skip; skip++)
+        if (!strcmp(path, *skip)) return 1;
+    return 0;
+}
+
+/* A difference under map a against map b (keys of a missing in b count), path holding a's prefix. */
+static int differs(const CfgNode *a, const CfgNode *b, const char *const *skip, char *path, size_t cap) {
+    size_t len = strlen(path);
+    for (int i = 0; i < a->n; i++) {
+        const CfgNode *x = a->items[i], *y = map_get(b, x->key, strlen(x->key));
+        snprintf(path + len, cap - len, "%s%s", len ? "." : "", x->key);
+        if (skipped(path, skip)) continue;
+        if (x->kind == CFG_MAP && y && y->kind == CFG_MAP) {
+            if (differs(x, y, skip, path, cap)) return 1;
+        } else if (!y || !same_value(x, y)) {
+            return 1;
+        }
+    }
+    path[len] = 0;
+    return 0;
+}
+
+int config_first_difference(const Config *a, const Config *b, const char *const *skip, char *path, size_t cap) {
+    path[0] = 0;
+    return differs(a->root, b->root, skip, path, cap) || differs(b->root, a->root, skip, path, cap);
+}
+
 /* ---- binding ---------------------------------------------------------------------------------------------- */
 
 static const char *where(const Config *cfg, const CfgNode *n, char *buf, size_t size) {

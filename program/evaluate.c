@@ -410,15 +410,17 @@ static int train_side_by_side(const char *what_a, TrainFn a, const TrainOpts *ta
         if (rc) fprintf(stderr, "i2v demo: %s: %s\n", what_a, ce.msg);
         fflush(stdout);
         fflush(stderr);
-        _exit(rc ? 1 : 0);
+        _exit(rc ? 1 : run_interrupted ? 128 + run_interrupted : 0);
     }
     int rc = b(tb, e), status = 0;
+    if (run_interrupted) kill(pid, run_interrupted);   /* a signal to this process only: the child saves and stops too */
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     threads_set(threads);
     progress_force_plain(0);
     if (rc) return -1;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    if (WIFEXITED(status) && WEXITSTATUS(status) > 128) run_interrupted = WEXITSTATUS(status) - 128;
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return err_set(e, "the %s (trained in a second process) failed: its message is above", what_a);
     return 0;
 }
@@ -455,8 +457,10 @@ int run_demo(const DemoOpts *o, I2vError *e) {
     t2.max_seconds = t2c.max_seconds = share_cinn_phase * budget;
     if (train_side_by_side("conditioning autoencoder", train_cond_ae, &ta, "stage 1 (video autoencoder)", train_stage1,
                            &t1, e) ||
+        run_interrupted ||
         train_side_by_side("cINN with end-point control", train_cinn, &t2c, "cINN", train_cinn, &t2, e))
         return -1;
+    if (run_interrupted) return -1;   /* the models are saved; the caller reports the signal */
     /* pictures */
     Dataset test;
     if (dataset_open(&test, &s2.data, DATA_TEST, o->seed, e)) return -1;

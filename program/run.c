@@ -28,23 +28,31 @@
 #include "program/progress.h"
 #include "program/setup.h"
 
-volatile int run_interrupted;
+volatile sig_atomic_t run_interrupted;
 
-static void on_sigint(int sig) {
-    (void)sig;
-    run_interrupted = 1;
+/* The first SIGINT or SIGTERM asks the loop to save and stop after the current step; a second one stops
+ * at once (the checkpoint on disk is then the previous one, never a partial file). */
+static void on_signal(int sig) {
+    if (run_interrupted) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    run_interrupted = sig;
 }
 
-void run_install_sigint(void) {
+void run_install_signals(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 void train_opts_default(TrainOpts *o) {
     memset(o, 0, sizeof *o);
     o->seed = 42;   /* set_seed(42) in every official training script */
+    o->keep = 2;
 }
 
 /* ---- shared pieces ------------------------------------------------------------------------------------------ */
@@ -85,16 +93,57 @@ static int get_loop_state(const StFile *f, const char *kind, LoopState *ls, uint
     return 0;
 }
 
-/* A resumed run must use the config it was started with (overrides on the command line would silently
- * change it halfway); the checkpoint holds that config. */
-static int check_same_config(const StFile *f, const char *yaml, I2vError *e) {
+/* A resumed run keeps the config it was started with (the checkpoint holds it; overrides would otherwise
+ * change it halfway unnoticed), except the optimiser's schedule: the learning rate, its decay and the
+ * epochs, which a user may change on purpose, e.g. a lower rate to step back past a divergence. */
+static const char *const schedule_keys[] = {"Training.lr", "Training.lr_gamma", "Training.gamma", "Training.step_size",
+                                            "Training.n_epochs", NULL};
+
+static const char *value_text(const CfgNode *n) {
+    return !n ? "absent" : n->kind == CFG_LIST ? "a list" : n->kind == CFG_MAP ? "a section" : n->text ? n->text : "";
+}
+
+/* Compares the checkpoint's config with the one given. Each change of a schedule key is said on stderr;
+ * *lr_scale is the new Training.lr over the old, by which the checkpoint's (possibly decayed) learning
+ * rates are multiplied. Any other change is an error naming the key. */
+static int check_resume_config(const StFile *f, const char *yaml, double *lr_scale, I2vError *e) {
+    *lr_scale = 1;
     const char *saved = st_meta_get(f, "config");
     if (!saved) return err_set(e, "%s: the checkpoint has no config", f->path);
-    if (strcmp(saved, yaml))
-        return err_set(e, "%s: --resume with a config that differs from the checkpoint's; resume with the same "
-                          "--config and overrides (the checkpoint's config is in its metadata: i2v inspect %s)",
-                       f->path, f->path);
-    return 0;
+    if (!strcmp(saved, yaml)) return 0;
+    Config a, b;
+    if (config_parse(&a, saved, f->path, e)) return -1;
+    if (config_parse(&b, yaml, "the config given", e)) {
+        config_free(&a);
+        return -1;
+    }
+    char path[512];
+    int rc = 0;
+    if (config_first_difference(&a, &b, schedule_keys, path, sizeof path)) {
+        rc = err_set(e, "%s: --resume with %s changed (the checkpoint's: %s, now: %s); on resume only the schedule "
+                        "(Training.lr, lr_gamma, gamma, step_size, n_epochs) may change: resume with the same "
+                        "--config and overrides otherwise (the checkpoint's config: i2v inspect %s)",
+                     f->path, path, value_text(config_find(&a, path)), value_text(config_find(&b, path)), f->path);
+    } else {
+        for (int i = 0; schedule_keys[i]; i++) {
+            const CfgNode *x = config_find(&a, schedule_keys[i]), *y = config_find(&b, schedule_keys[i]);
+            if (!x || !y || !strcmp(value_text(x), value_text(y))) continue;
+            fprintf(stderr, "resume: %s changed from %s to %s", schedule_keys[i], value_text(x), value_text(y));
+            double from = strtod(value_text(x), NULL), to = strtod(value_text(y), NULL);
+            if (!strcmp(schedule_keys[i], "Training.lr") && from > 0 && to > 0) {
+                *lr_scale = to / from;
+                fprintf(stderr, " (the checkpoint's learning rates are multiplied by %.6g)", *lr_scale);
+            }
+            fprintf(stderr, "\n");
+        }
+    }
+    config_free(&a);
+    config_free(&b);
+    return rc;
+}
+
+static void scale_lr(Adam *opt, double scale) {
+    if (scale != 1) opt->lr *= scale;
 }
 
 static int all_finite(const double *v, int n, int *bad) {
@@ -107,6 +156,34 @@ static int all_finite(const double *v, int n, int *bad) {
 }
 
 static double seconds_since(double t0) { return progress_now() - t0; }
+
+/* ---- the files of a run ------------------------------------------------------------------------------- */
+
+/* Before a run starts or resumes: temporary files a killed run left beside its checkpoint or loss log are
+ * removed; a new run does not overwrite a finished one. */
+static int start_run_files(const TrainOpts *o, const char *ckpt, const char *csv, I2vError *e) {
+    ckpt_remove_stale(ckpt);
+    ckpt_remove_stale(csv);
+    if (!o->resume && access(ckpt, F_OK) == 0)
+        return err_set(e, "%s already exists: add --resume to continue that run, or choose another --out", ckpt);
+    return 0;
+}
+
+/* The checkpoint a resumed run restores: --resume-from's, else the newest. */
+static const char *resume_path(const TrainOpts *o, const char *ckpt) {
+    return o->resume_from ? o->resume_from : ckpt;
+}
+
+/* After restoring an older checkpoint (--resume-from): it becomes the newest, and later ones are set aside
+ * (ckpt.h). */
+static int step_back(const TrainOpts *o, const char *ckpt, long long step, I2vError *e) {
+    if (!o->resume_from) return 0;
+    CkptHistory h;
+    ckpt_history_init(&h, ckpt, o->keep, -1);
+    if (ckpt_history_step_back(&h, o->resume_from, step, e)) return -1;
+    fprintf(stderr, "resuming from %s (step %lld)\n", o->resume_from, step);
+    return 0;
+}
 
 /* ---- memory, checked before the large allocations ------------------------------------------------------ */
 
@@ -200,14 +277,26 @@ static void loop_sample(const TrainOpts *o, const LoopStage *st, long long step)
     st->sample(st->self, gif);
 }
 
+/* A checkpoint: the current newest joins the rolling set, the new one is written atomically, then the loss
+ * log is put on disk, so the log holds every step the checkpoint does. */
+static int loop_save(const LoopStage *st, const LoopState *ls, CkptHistory *h, Progress *p, I2vError *e) {
+    if (ckpt_history_before_save(h, ls->step, e) || st->save(st->self, ls, e)) return -1;
+    ckpt_history_after_save(h, ls->step);
+    progress_sync(p);
+    return 0;
+}
+
 /* The epoch loop of the official main.py files: steps until the epochs, --steps or --minutes run out or
- * Ctrl-C; at the end of each epoch the stage's schedulers and validation, then a checkpoint; a checkpoint
- * every save_every steps, and at the end. A loss that is not finite stops the run. */
+ * a signal (SIGINT, SIGTERM) asks to stop; at the end of each epoch the stage's schedulers and validation,
+ * then a checkpoint; a checkpoint every save_every steps, and at the end. A loss that is not finite stops
+ * the run. */
 static int train_loop(const TrainOpts *o, const LoopStage *st, DataLoader *L, int n_epochs, Progress *p, LoopState *ls,
                       I2vError *e) {
     double v[PROGRESS_MAX_SERIES], t0 = progress_now();
     int rc = 0;
-    run_install_sigint();
+    CkptHistory hist;
+    ckpt_history_init(&hist, st->ckpt, o->keep, o->resume ? ls->step : -1);
+    run_install_signals();
     for (;;) {
         if (ls->epoch >= n_epochs || (o->max_steps > 0 && ls->step >= o->max_steps) ||
             (o->max_seconds > 0 && seconds_since(t0) >= o->max_seconds) || run_interrupted)
@@ -222,28 +311,30 @@ static int train_loop(const TrainOpts *o, const LoopStage *st, DataLoader *L, in
             st->end_epoch(st->self, (int)ls->epoch);
             ls->epoch++;
             ls->position = 0;
-            if ((rc = st->save(st->self, ls, e))) break;
+            if ((rc = loop_save(st, ls, &hist, p, e))) break;
             continue;
         }
         st->step(st->self, b, (int)ls->epoch, v);
         int bad;
         if (!all_finite(v, st->nseries, &bad)) {
-            rc = err_set(e, "%s: loss '%s' became %g at step %lld; stopped. The last good state is the last "
-                            "checkpoint, %s (its step is in the metadata); try a lower Training.lr",
+            rc = err_set(e, "%s: loss '%s' became %g at step %lld; stopped. The last good state is the newest "
+                            "checkpoint, %s, and the older ones under checkpoints/ (their steps are in their "
+                            "names): continue from one with --resume-from FILE and a lower Training.lr",
                          st->title, st->series[bad], v[bad], ls->step + 1, st->ckpt);
             break;
         }
         ls->step++;
         ls->position = (long long)L->position;
         progress_step(p, ls->step - 1, (int)ls->epoch, v);
-        if (o->save_every > 0 && ls->step % o->save_every == 0 && (rc = st->save(st->self, ls, e))) break;
+        if (o->save_every > 0 && ls->step % o->save_every == 0 && (rc = loop_save(st, ls, &hist, p, e))) break;
         if (st->sample && o->sample_every > 0 && ls->step % o->sample_every == 0) loop_sample(o, st, ls->step);
     }
     progress_finish(p);
-    if (!rc) rc = st->save(st->self, ls, e);
+    if (!rc) rc = loop_save(st, ls, &hist, p, e);
     if (!rc && st->sample) loop_sample(o, st, -1);
     if (!rc && run_interrupted)
-        fprintf(stderr, "interrupted: saved %s at step %lld; continue with --resume\n", st->ckpt, ls->step);
+        fprintf(stderr, "stopped by %s: saved %s at step %lld; continue with --resume\n",
+                run_interrupted == SIGTERM ? "SIGTERM" : "SIGINT", st->ckpt, ls->step);
     return rc;
 }
 
@@ -302,7 +393,8 @@ static int stage1_save(Stage1 *s, const char *path, const LoopState *ls, uint64_
 static int stage1_restore(Stage1 *s, const char *path, const char *yaml, LoopState *ls, uint64_t *seed, I2vError *e) {
     StFile f;
     if (st_open(&f, path, e)) return -1;
-    int rc = get_loop_state(&f, "i2v-stage1", ls, seed, e) || check_same_config(&f, yaml, e);
+    double lr_scale;
+    int rc = get_loop_state(&f, "i2v-stage1", ls, seed, e) || check_resume_config(&f, yaml, &lr_scale, e);
     StLoadOpts o = {"enc.", 1, 0};
     if (!rc) rc = st_load_paramset(&f, &s->enc.ps, &o, e) < 0;
     o.prefix = "gen.";
@@ -322,6 +414,11 @@ static int stage1_restore(Stage1 *s, const char *path, const char *yaml, LoopSta
         rc = ckpt_load_explr(&f, "ae", &s->sched_ae, e) || ckpt_load_explr(&f, "disc_t", &s->sched_dt, e) ||
              ckpt_load_explr(&f, "disc_s", &s->sched_ds, e) || ckpt_load_rng(&f, "noise", &s->rng_noise, e) ||
              ckpt_load_rng(&f, "sample", &s->rng_sample, e) || ckpt_load_rng(&f, "dropout", &s->rng_dropout, e);
+    if (!rc) {
+        scale_lr(&s->opt_ae, lr_scale);
+        scale_lr(&s->opt_dt, lr_scale);
+        scale_lr(&s->opt_ds, lr_scale);
+    }
     st_close(&f);
     return rc ? -1 : 0;
 }
@@ -454,9 +551,9 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
         setup_free(&setup);
         return -1;
     }
-    if (!o->resume && access(ckpt, F_OK) == 0) {
+    if (start_run_files(o, ckpt, csv, e)) {
         setup_free(&setup);
-        return err_set(e, "%s already exists: add --resume to continue that run, or choose another --out", ckpt);
+        return -1;
     }
     int T = cfg->Data.sequence_length, S = cfg->Data.img_size, bs = cfg->Training.bs;
     RunMemory mem = {0, data_bytes(bs, T, S, 0, 0), 0, NULL, 0};
@@ -472,7 +569,8 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
         return -1;
     }
     LoopState ls = {0, 0, 0};
-    if (o->resume && stage1_restore(&s, ckpt, setup.yaml, &ls, &seed, e)) {
+    if (o->resume && (stage1_restore(&s, resume_path(o, ckpt), setup.yaml, &ls, &seed, e) ||
+                      step_back(o, ckpt, ls.step, e))) {
         stage1_free(&s);
         setup_free(&setup);
         return -1;
@@ -504,7 +602,7 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
     write_text(cfg_path, setup.yaml, e);
     long total = o->max_steps > 0 ? o->max_steps : (long)L.nbatches * cfg->Training.n_epochs;
     Progress p;
-    if (progress_init(&p, "stage 1", total, 11, stage1_series, csv, o->resume, e)) {
+    if (progress_init(&p, "stage 1", total, 11, stage1_series, csv, o->resume ? (long)ls.step : -1, e)) {
         rc = -1;
         goto done;
     }
@@ -561,7 +659,8 @@ static int cae_save(CondAe *s, const char *path, const LoopState *ls, uint64_t s
 static int cae_restore(CondAe *s, const char *path, const char *yaml, LoopState *ls, uint64_t *seed, I2vError *e) {
     StFile f;
     if (st_open(&f, path, e)) return -1;
-    int rc = get_loop_state(&f, "i2v-cond-ae", ls, seed, e) || check_same_config(&f, yaml, e);
+    double lr_scale;
+    int rc = get_loop_state(&f, "i2v-cond-ae", ls, seed, e) || check_resume_config(&f, yaml, &lr_scale, e);
     StLoadOpts o = {"enc.", 1, 0};
     if (!rc) rc = st_load_paramset(&f, &s->enc.ps, &o, e) < 0;
     o.prefix = "dec.";
@@ -576,6 +675,10 @@ static int cae_restore(CondAe *s, const char *path, const char *yaml, LoopState 
     if (!rc)
         rc = ckpt_load_plateau(&f, "ae", &s->sched_ae, e) || ckpt_load_plateau(&f, "disc", &s->sched_d, e) ||
              ckpt_load_rng(&f, "dropout", &s->rng_dropout, e);
+    if (!rc) {
+        scale_lr(&s->opt_ae, lr_scale);
+        scale_lr(&s->opt_d, lr_scale);
+    }
     st_close(&f);
     return rc ? -1 : 0;
 }
@@ -669,9 +772,9 @@ int train_cond_ae(const TrainOpts *o, I2vError *e) {
         setup_free(&setup);
         return err_set(e, "%s: the conditioning AE trains on single frames: Data.sequence_length must be 1", o->config);
     }
-    if (!o->resume && access(ckpt, F_OK) == 0) {
+    if (start_run_files(o, ckpt, csv, e)) {
         setup_free(&setup);
-        return err_set(e, "%s already exists: add --resume to continue that run, or choose another --out", ckpt);
+        return -1;
     }
     int S = cfg->Data.img_size, bs = cfg->Training.bs;
     RunMemory mem = {0, data_bytes(bs, 1, S, 0, 0), 0, NULL, 0};
@@ -688,7 +791,8 @@ int train_cond_ae(const TrainOpts *o, I2vError *e) {
     }
     LoopState ls = {0, 0, 0};
     int rc = 0;
-    if (o->resume && cae_restore(&s, ckpt, setup.yaml, &ls, &seed, e)) {
+    if (o->resume && (cae_restore(&s, resume_path(o, ckpt), setup.yaml, &ls, &seed, e) ||
+                      step_back(o, ckpt, ls.step, e))) {
         cond_ae_free(&s);
         setup_free(&setup);
         return -1;
@@ -717,7 +821,7 @@ int train_cond_ae(const TrainOpts *o, I2vError *e) {
     write_text(cfg_path, setup.yaml, e);
     long total = o->max_steps > 0 ? o->max_steps : (long)L.nbatches * cfg->Training.n_epochs;
     Progress p;
-    if ((rc = progress_init(&p, "cond AE", total, 7, cae_series, csv, o->resume, e))) goto done_loader;
+    if ((rc = progress_init(&p, "cond AE", total, 7, cae_series, csv, o->resume ? (long)ls.step : -1, e))) goto done_loader;
     p.time_limit = o->max_seconds;
     CaeRun r = {&s, &eval, seed, ckpt, setup.yaml, x, 0};
     LoopStage st = {"cond AE", ckpt, 7, cae_series, &r, cae_loop_step, cae_loop_end_epoch, cae_loop_save,
@@ -772,9 +876,11 @@ static int cinn_restore(Flow *f, Adam *opt, StepLR *sched, Rng *noise, const cha
     if (st_open(&file, path, e)) return -1;
     StLoadOpts o = {"flow.", 1, 0};
     const char *pre[1] = {"flow."};
-    int rc = get_loop_state(&file, "i2v-cinn", ls, seed, e) || check_same_config(&file, yaml, e) ||
+    double lr_scale = 1;
+    int rc = get_loop_state(&file, "i2v-cinn", ls, seed, e) || check_resume_config(&file, yaml, &lr_scale, e) ||
              st_load_paramset(&file, &f->ps, &o, e) < 0 || ckpt_load_adam(&file, "flow", opt, pre, e) ||
              ckpt_load_steplr(&file, "flow", sched, e) || ckpt_load_rng(&file, "noise", noise, e);
+    if (!rc) scale_lr(opt, lr_scale);
     st_close(&file);
     return rc ? -1 : 0;
 }
@@ -910,9 +1016,9 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
         free(setup.yaml);
         setup.yaml = setup_to_yaml(STAGE2, &setup);
     }
-    if (!o->resume && access(ckpt, F_OK) == 0) {
+    if (start_run_files(o, ckpt, csv, e)) {
         setup_free(&setup);
-        return err_set(e, "%s already exists: add --resume to continue that run, or choose another --out", ckpt);
+        return -1;
     }
     /* the frozen stage-1 encoder and conditioning encoder, from their folders */
     Model m;
@@ -958,7 +1064,9 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
     uint64_t seed = o->seed;
     Dataset train, eval;
     int opened = 0;
-    if (o->resume) rc = cinn_restore(f, &opt, &sched, &noise, ckpt, setup.yaml, &ls, &seed, e);
+    if (o->resume)
+        rc = cinn_restore(f, &opt, &sched, &noise, resume_path(o, ckpt), setup.yaml, &ls, &seed, e) ||
+             step_back(o, ckpt, ls.step, e);
     if (!rc) rc = dataset_open(&train, &setup.data, DATA_TRAIN, seed, e);
     if (!rc) {
         rc = dataset_open(&eval, &setup.data, DATA_EVAL, seed, e);
@@ -978,7 +1086,7 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
         loader_seek(&L, (uint64_t)ls.epoch, (size_t)ls.position);
         write_text(cfg_path, setup.yaml, e);
         long total = o->max_steps > 0 ? o->max_steps : (long)L.nbatches * cfg->Training.n_epochs;
-        rc = progress_init(&p, "cINN", total, 4, cinn_series, csv, o->resume, e);
+        rc = progress_init(&p, "cINN", total, 4, cinn_series, csv, o->resume ? (long)ls.step : -1, e);
         p.time_limit = o->max_seconds;
     }
     Ctx c;

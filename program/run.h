@@ -4,6 +4,7 @@
 #ifndef I2V_RUN_H
 #define I2V_RUN_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "base/base.h"
@@ -18,6 +19,8 @@ typedef struct TrainOpts {
     const char *cinn_file;       /* cINN only: checkpoint name inside out (default CINN_FILE of model.h) */
     const char *cinn_config;     /* cINN only: config name inside out (default CINN_CONFIG) */
     int resume;                  /* continue from the checkpoint in out */
+    const char *resume_from;     /* continue from this (older) checkpoint of the run instead (implies resume) */
+    int keep;                    /* checkpoints kept: the newest and keep - 1 older ones (ckpt.h) */
     uint64_t seed;
     long max_steps;              /* stop after this many steps in total (0: the config's epochs) */
     double max_seconds;          /* stop after this much time (0: none) */
@@ -32,8 +35,9 @@ int train_stage1(const TrainOpts *o, I2vError *e);
 int train_cond_ae(const TrainOpts *o, I2vError *e);
 int train_cinn(const TrainOpts *o, I2vError *e);
 
-/* Set by SIGINT: the training loops save a checkpoint and stop after the current step. */
-extern volatile int run_interrupted;
-void run_install_sigint(void);
+/* The signal (SIGINT, SIGTERM) that asked the training loops to save a checkpoint and stop after the
+ * current step, or 0. A program stopped so exits with 128 + that number (130, 143), as shells expect. */
+extern volatile sig_atomic_t run_interrupted;
+void run_install_signals(void);
 
 #endif

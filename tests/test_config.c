@@ -213,7 +213,30 @@ static void test_hostile(void) {
     }
 }
 
+/* config_first_difference: what --resume compares */
+static void test_difference(void) {
+    Config a, b;
+    I2vError e;
+    const char *ta = "Training:\n  lr: 1e-3\n  bs: 4\nEncoder:\n  channels: [1, 2]\n";
+    const char *tb = "Training:\n  lr: 1e-4\n  bs: 4\nEncoder:\n  channels: [1, 3]\n";
+    const char *tc = "Training:\n  lr: 1e-4\n  bs: 4\nEncoder:\n  channels: [1, 2]\n  z_dim: 8\n";
+    const char *skip[] = {"Training.lr", NULL};
+    char path[128];
+    if (!check(!config_parse(&a, ta, "a", &e) && !config_parse(&b, tb, "b", &e), "parse: %s", e.msg)) return;
+    check(config_first_difference(&a, &b, NULL, path, sizeof path) && !strcmp(path, "Training.lr"), "first: %s", path);
+    check(config_first_difference(&a, &b, skip, path, sizeof path) && !strcmp(path, "Encoder.channels"),
+          "skipping Training.lr: %s", path);
+    config_free(&b);
+    check(!config_parse(&b, tc, "c", &e), "parse c");
+    check(config_first_difference(&a, &b, skip, path, sizeof path) && !strcmp(path, "Encoder.z_dim"),
+          "a key present on one side only: %s", path);
+    check(!config_first_difference(&a, &a, NULL, path, sizeof path), "a config equals itself");
+    config_free(&a);
+    config_free(&b);
+}
+
 int main(void) {
+    test_difference();
     test_hostile();
     test_block_lists();
     test_official_configs();

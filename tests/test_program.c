@@ -4,8 +4,11 @@
  * run; a truncated checkpoint is detected and a failed save leaves the previous checkpoint intact; every
  * official config parses and builds its networks; bad input gives a clear message and a non-zero exit.
  * Runs ./i2v, which `make test` builds first. */
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -42,6 +45,64 @@ static int output_has(const char *s) {
     free(text);
     if (n) free(buf);
     return found;
+}
+
+/* Starts a shell command line in the background (I2V_THREADS=1, output into dir/spawn.txt); its `exec`
+ * makes the returned pid the program's own, for signals. */
+static pid_t spawn(const char *fmt, ...) I2V_PRINTF(1, 2);
+static pid_t spawn(const char *fmt, ...) {
+    char cmd[4096], full[4600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "exec %s > %s/spawn.txt 2>&1", cmd, dir);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("I2V_THREADS", "1", 1);
+        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits (up to 60 s) until path exists; returns 1 if it does. */
+static int wait_for_file(const char *path) {
+    for (int i = 0; i < 6000; i++) {
+        if (access(path, F_OK) == 0) return 1;
+        sleep_ms(10);
+    }
+    return 0;
+}
+
+/* The exit status of a spawned process: its code, or 128 + the signal that ended it. */
+static int finish(pid_t pid) {
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0) {
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Checks a loss log: one header, then rows of steps 0 .. n-1 in order, each with `cols` fields. */
+static int log_is_whole(const char *path, int n, int cols) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[8192];
+    int ok = fgets(line, sizeof line, f) && !strncmp(line, "step,epoch,seconds,", 19), rows = 0;
+    while (ok && fgets(line, sizeof line, f)) {
+        int fields = 1;
+        for (char *c = line; *c; c++) fields += *c == ',';
+        ok = fields == cols && atol(line) == rows && line[strlen(line) - 1] == '\n';
+        rows++;
+    }
+    fclose(f);
+    return ok && rows == n;
 }
 
 static int same_files(const char *a, const char *b) {
@@ -174,13 +235,13 @@ static void test_resume(void) {
     snprintf(fa, sizeof fa, "%s/stage1.safetensors", a);
     snprintf(fb, sizeof fb, "%s/stage1.safetensors", b);
     check(same_files(fa, fb), "and the same final checkpoint, byte for byte");
-    check(run("./i2v train-stage1 --config tiny --out %s --steps 7 --resume Training.lr=1e-3", b) == 1 &&
-              output_has("differs"),
-          "resuming with another config is refused");
+    check(run("./i2v train-stage1 --config tiny --out %s --steps 7 --resume Training.w_kl=1", b) == 1 &&
+              output_has("Training.w_kl changed"),
+          "resuming with another config is refused, naming the key");
     /* a checkpoint cut short (a crash while copying it) is detected */
     char cut[400];
     snprintf(cut, sizeof cut, "%s/cut", dir);
-    run("mkdir -p %s && cp %s/* %s/ && truncate -s 20000 %s/stage1.safetensors", cut, b, cut, cut);
+    run("mkdir -p %s && cp -r %s/* %s/ && truncate -s 20000 %s/stage1.safetensors", cut, b, cut, cut);
     check(run("./i2v train-stage1 --config tiny --out %s --steps 7 --resume", cut) == 1 && output_has("stage1.safetensors"),
           "a truncated checkpoint is reported by name");
     /* a save that fails (the file-size limit stands in for a full disk) leaves the previous checkpoint whole */
@@ -196,6 +257,110 @@ static void test_resume(void) {
           "and the previous checkpoint survives unchanged");
     free(before);
     if (nafter) free(after);
+}
+
+/* kill -9 during a run, then --resume: the loss log agrees with the checkpoint (its header, every row the
+ * checkpoint holds, no half row) and the resumed run equals an uninterrupted one; temporaries left by a
+ * killed save are removed. The conditioning AE at the tiny config, whose steps are the fastest. */
+static void test_crash(void) {
+    char ref[300], k[300], csv[400], ckpt[400];
+    static char la[65536], lb[65536];
+    snprintf(ref, sizeof ref, "%s/crash_ref", dir);
+    snprintf(k, sizeof k, "%s/crash", dir);
+    snprintf(csv, sizeof csv, "%s/cond_ae_losses.csv", k);
+    snprintf(ckpt, sizeof ckpt, "%s/cond_ae.safetensors", k);
+    const char *cmd = "./i2v train-cond-ae --config tiny --steps 24 --save-every 4";
+    check(run("%s --out %s", cmd, ref) == 0, "an uninterrupted run of 24 steps");
+    for (int trial = 0; trial < 2; trial++) {
+        pid_t pid = spawn("%s --out %s%s", cmd, k, trial ? " --resume" : "");
+        check(wait_for_file(ckpt), "trial %d: a checkpoint appears", trial);
+        sleep_ms(150 + 200 * trial);   /* somewhere in the steps after a checkpoint */
+        kill(pid, SIGKILL);
+        int st = finish(pid);
+        check(st == 128 + SIGKILL, "trial %d: killed with -9 (status %d)", trial, st);
+    }
+    /* a row cut in half by the kill, and a temporary file of a save that was killed */
+    FILE *f = fopen(csv, "a");
+    if (f) {
+        fputs("999,0,1.5,0.25", f);
+        fclose(f);
+    }
+    pid_t gone = fork();
+    if (gone == 0) _exit(0);
+    finish(gone);   /* a pid that no longer runs */
+    char stale[500];
+    snprintf(stale, sizeof stale, "%s.tmp.%d", ckpt, (int)gone);
+    f = fopen(stale, "w");
+    if (f) {
+        fputs("partial", f);
+        fclose(f);
+    }
+    check(run("%s --out %s --resume", cmd, k) == 0 && output_has("removed"), "resumed after kill -9");
+    check(access(stale, F_OK) != 0, "the killed save's temporary file is gone");
+    check(log_is_whole(csv, 24, 10), "the loss log has its header and steps 0..23 once each, whole");
+    char fa[400];
+    snprintf(fa, sizeof fa, "%s/cond_ae_losses.csv", ref);
+    loss_columns(fa, la, sizeof la);
+    loss_columns(csv, lb, sizeof lb);
+    check(la[0] && !strcmp(la, lb), "and the uninterrupted run's losses, bitwise");
+    /* a log that lost its header (as buffered logs did) gets it back */
+    run("sed -i 1d %s", csv);
+    check(run("./i2v train-cond-ae --config tiny --steps 26 --save-every 4 --out %s --resume", k) == 0 &&
+              log_is_whole(csv, 26, 10),
+          "a log without its header is repaired on resume");
+}
+
+/* SIGTERM and SIGINT save and stop, with exit status 143 and 130; the run then resumes. */
+static void test_signals(void) {
+    const int sigs[2] = {SIGTERM, SIGINT};
+    for (int i = 0; i < 2; i++) {
+        char k[300], ckpt[400];
+        snprintf(k, sizeof k, "%s/signal%d", dir, i);
+        snprintf(ckpt, sizeof ckpt, "%s/cond_ae_losses.csv", k);
+        pid_t pid = spawn("./i2v train-cond-ae --config tiny --steps 100000 --out %s", k);
+        check(wait_for_file(ckpt), "the run starts");
+        sleep_ms(600);
+        kill(pid, sigs[i]);
+        int st = finish(pid);
+        char out[400];
+        snprintf(out, sizeof out, "%s/spawn.txt", dir);
+        FILE *f = fopen(out, "r");
+        char line[1024];
+        int said = 0;
+        while (f && fgets(line, sizeof line, f)) said |= strstr(line, sigs[i] == SIGTERM ? "stopped by SIGTERM" : "stopped by SIGINT") != NULL;
+        if (f) fclose(f);
+        check(st == 128 + sigs[i] && said, "%s: saved, said so, exit status %d (want %d)",
+              sigs[i] == SIGTERM ? "SIGTERM" : "SIGINT", st, 128 + sigs[i]);
+        check(run("./i2v train-cond-ae --config tiny --steps 100000 --minutes 0.01 --out %s --resume", k) == 0,
+              "and resumes");
+    }
+}
+
+/* --keep and --resume-from: older checkpoints stay beside the newest, a run steps back to one of them with
+ * a lower learning rate (a schedule key may change on resume; others may not), the later ones are set
+ * aside, not deleted. */
+static void test_step_back(void) {
+    char k[300], older[400], path[500];
+    snprintf(k, sizeof k, "%s/keep", dir);
+    check(run("./i2v train-cond-ae --config tiny --steps 6 --save-every 1 --keep 3 --out %s", k) == 0,
+          "6 steps, a checkpoint each, 3 kept");
+    snprintf(older, sizeof older, "%s/checkpoints/cond_ae_step00000004.safetensors", k);
+    snprintf(path, sizeof path, "%s/checkpoints/cond_ae_step00000003.safetensors", k);
+    char five[500];
+    snprintf(five, sizeof five, "%s/checkpoints/cond_ae_step00000005.safetensors", k);
+    check(access(older, F_OK) == 0 && access(five, F_OK) == 0 && access(path, F_OK) != 0,
+          "the newest and the two before it are kept");
+    check(run("./i2v train-cond-ae --config tiny --steps 6 --out %s --resume Training.w_kl=1", k) == 1 &&
+              output_has("Training.w_kl"),
+          "a resume that changes a key outside the schedule is refused by name");
+    check(run("./i2v train-cond-ae --config tiny --steps 6 --out %s --resume-from %s Training.lr=1e-4", k, older) == 0 &&
+              output_has("Training.lr changed from 0.001 to 0.0001"),
+          "--resume-from an older checkpoint with a lower learning rate, said in the log");
+    snprintf(path, sizeof path, "%s/checkpoints/abandoned/cond_ae_step00000006.safetensors", k);
+    snprintf(five, sizeof five, "%s/checkpoints/abandoned/cond_ae_step00000005.safetensors", k);
+    check(access(path, F_OK) == 0 && access(five, F_OK) == 0, "the later checkpoints are set aside in abandoned/");
+    snprintf(path, sizeof path, "%s/cond_ae_losses.csv", k);
+    check(log_is_whole(path, 6, 10), "the log holds steps 0..5 of the new branch once each");
 }
 
 /* The conditioning AE and the cINN resume bitwise too (the cINN on the pipeline test's frozen encoders):
@@ -250,7 +415,7 @@ static void test_bad_input(void) {
     check(run("./i2v sample --model %s/model --image %s/out.txt", dir, dir) == 1, "a file that is not an image");
     check(run("./i2v frobnicate") == 2 && output_has("i2v help"), "an unknown command points to help");
     check(run("./i2v train-stage1 --config tiny --out %s/nan --steps 4 Training.lr=1e30 Training.w_kl=1e30", dir) == 1 &&
-              output_has("became") && output_has("step"),
+              output_has("became") && output_has("step") && output_has("--resume-from"),
           "a NaN or Inf loss stops training with the step and the loss");
 }
 
@@ -342,6 +507,9 @@ int main(void) {
         test_pipeline();
         test_model_folders();
         test_resume();
+        test_crash();
+        test_signals();
+        test_step_back();
         test_resume_stage2();
         test_bad_input();
         test_sizes();
