@@ -18,6 +18,7 @@
 #include "program/evaluate.h"
 #include "formats/image.h"
 #include "program/model.h"
+#include "program/progress.h"
 #include "program/run.h"
 #include "formats/safetensors.h"
 #include "tensor.h"
@@ -263,7 +264,7 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
     o->out = "samples";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
+        long long n;
         if (!v) {
             fprintf(stderr, "i2v %s: '%s' needs a value; see 'i2v %s --help'\n", cmd, a, cmd);
             return 2;
@@ -288,25 +289,23 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
                 return 2;
             }
             o->nendpoints++;
-        } else if (!strcmp(a, "-n")) o->n = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--frames")) o->frames = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--seed")) o->seed = strtoull(v, &end, 10);
-        else if (!strcmp(a, "--temperature")) o->temperature = strtod(v, &end);
-        else {
+        } else if (!strcmp(a, "-n")) {
+            if (arg_int(cmd, a, v, 1, 64, &n)) return 2;
+            o->n = (int)n;
+        } else if (!strcmp(a, "--frames")) {
+            if (arg_int(cmd, a, v, 1, 1000000, &n)) return 2;
+            o->frames = (int)n;
+        } else if (!strcmp(a, "--seed")) {
+            if (arg_u64(cmd, a, v, &o->seed)) return 2;
+        } else if (!strcmp(a, "--temperature")) {
+            if (arg_real(cmd, a, v, 0, 1e6, &o->temperature)) return 2;   /* nu ~ t N(0, I): t finite, >= 0 */
+        } else {
             fprintf(stderr, "i2v %s: unknown option '%s'; see 'i2v %s --help'\n", cmd, a, cmd);
-            return 2;
-        }
-        if (end && *end) {
-            fprintf(stderr, "i2v %s: %s expects a number, got '%s'\n", cmd, a, v);
             return 2;
         }
     }
     if (!o->model || !o->nimages) {
         fprintf(stderr, "i2v %s: --model DIR and at least one --image FILE are required; see 'i2v %s --help'\n", cmd, cmd);
-        return 2;
-    }
-    if (o->n < 1 || o->n > 64 || o->frames < 0 || o->temperature < 0) {
-        fprintf(stderr, "i2v %s: -n must be 1..64, --frames and --temperature non-negative\n", cmd);
         return 2;
     }
     return 0;
@@ -337,6 +336,35 @@ static int write_outputs(const char *dir, const char *name, const real *videos, 
     }
     if (!rc) printf("wrote %s/%s.gif, %s.npy (%d videos of %d frames)\n", dir, name, name, count, T);
     return rc;
+}
+
+/* model_decode, a generator's length at a time for videos longer than that (re-conditioned on each last
+ * frame, as model_decode does), saying every few seconds how far it got. */
+static void decode_with_progress(Model *m, const real *x0, const real *z, int n, int T, real *video) {
+    int F = m->frames;
+    if (T <= 2 * F) {
+        model_decode(m, x0, z, n, T, video);
+        return;
+    }
+    size_t frame = (size_t)3 * m->size * m->size;
+    real *start = xmalloc((size_t)n * frame * sizeof(real)), *chunk = xmalloc((size_t)n * F * frame * sizeof(real));
+    memcpy(start, x0, (size_t)n * frame * sizeof(real));
+    double t0 = progress_now(), shown = t0;
+    for (int done = 0; done < T; done += F) {
+        int take = T - done < F ? T - done : F;
+        model_decode(m, start, z, n, take, chunk);
+        for (int i = 0; i < n; i++) {
+            memcpy(video + ((size_t)i * T + done) * frame, chunk + (size_t)i * take * frame, (size_t)take * frame * sizeof(real));
+            memcpy(start + (size_t)i * frame, chunk + ((size_t)i * take + take - 1) * frame, frame * sizeof(real));
+        }
+        double now = progress_now();
+        if (now - shown > 5 || done + take == T) {
+            fprintf(stderr, "decoded %d of %d frames of %d videos (%.0f s)\n", done + take, T, n, now - t0);
+            shown = now;
+        }
+    }
+    free(start);
+    free(chunk);
 }
 
 /* sample and control: n videos from each start image (rows: images, or image x end point) */
@@ -375,18 +403,27 @@ static int run_sampling(const char *cmd, InferOpts *o, int control) {
             if (a.dtype != NPY_F32 || a.count != (size_t)total * Z)
                 rc = err_set(&e, "%s: expected %d x %d float32 residuals (images x samples x z_dim), got %zu values",
                              o->nu_path, total, Z, a.count);
-            for (size_t i = 0; !rc && i < a.count; i++) nu[i] = ((float *)a.data)[i];
+            for (size_t i = 0; !rc && i < a.count; i++) {
+                nu[i] = ((float *)a.data)[i];
+                if (!isfinite(nu[i])) rc = err_set(&e, "%s: value %zu is %g; residuals must be finite", o->nu_path, i, nu[i]);
+            }
             npy_free(&a);
         }
     } else {
         for (size_t i = 0; i < (size_t)total * Z; i++) nu[i] = (real)(o->temperature * rng_normal(&rng));
     }
     real *video = NULL;
+    if (!rc) {   /* the videos, their float copy for the NPY and the GIF's 8-bit frames and grid */
+        char what[160];
+        snprintf(what, sizeof what, "%d videos of %d frames of %dx%d, with their NPY and GIF copies", total, T, S, S);
+        rc = setup_check_memory("--frames", (double)total * T * 3 * S * S * (sizeof(real) + sizeof(float) + 2), what,
+                                "--frames or -n", &e);
+    }
     if (!rc) {
         model_condition(&m, x0, ctl, total, cond);
         model_invert(&m, cond, total, nu, 1, NULL, z);
         video = xmalloc((size_t)total * T * 3 * S * S * sizeof(real));
-        model_decode(&m, x0, z, total, T, video);
+        decode_with_progress(&m, x0, z, total, T, video);
         rc = write_outputs(o->out, control ? "control" : "samples", video, total, T, S, o->n, &e);
         if (!rc) {   /* the residuals used, so the same videos can be made again with --nu */
             char path[1200];
@@ -532,6 +569,7 @@ static int cmd_prepare(int argc, char **argv) {
     uint64_t seed = 1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long long n;
         if (!v) {
             fprintf(stderr, "i2v prepare: '%s' needs a value\n%s", a, usage_text);
             return 2;
@@ -541,10 +579,15 @@ static int cmd_prepare(int argc, char **argv) {
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--split")) split = v;
         else if (!strcmp(a, "--layout")) layout = v;
-        else if (!strcmp(a, "--videos")) videos = atoi(v);
-        else if (!strcmp(a, "--size")) size = atoi(v);
-        else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
-        else {
+        else if (!strcmp(a, "--videos")) {
+            if (arg_int("prepare", a, v, 1, 1000000, &n)) return 2;
+            videos = (int)n;
+        } else if (!strcmp(a, "--size")) {
+            if (arg_int("prepare", a, v, 8, 4096, &n)) return 2;
+            size = (int)n;
+        } else if (!strcmp(a, "--seed")) {
+            if (arg_u64("prepare", a, v, &seed)) return 2;
+        } else {
             fprintf(stderr, "i2v prepare: unknown option '%s'\n%s", a, usage_text);
             return 2;
         }
@@ -610,16 +653,28 @@ static int cmd_evaluate(int argc, char **argv) {
     const char *report = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long long n;
         if (!v) {
             fprintf(stderr, "i2v evaluate: '%s' needs a value\n", a);
             return 2;
         }
         i++;
         if (!strcmp(a, "--model")) o.model = v;
-        else if (!strcmp(a, "--clips")) o.clips = atoi(v);
-        else if (!strcmp(a, "--samples")) o.samples = atoi(v);
-        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--split")) o.split = !strcmp(v, "eval") ? 1 : 2;
+        else if (!strcmp(a, "--clips")) {
+            if (arg_int("evaluate", a, v, 1, 1000000, &n)) return 2;
+            o.clips = (int)n;
+        } else if (!strcmp(a, "--samples")) {
+            if (arg_int("evaluate", a, v, 1, 1000, &n)) return 2;
+            o.samples = (int)n;
+        } else if (!strcmp(a, "--seed")) {
+            if (arg_u64("evaluate", a, v, &o.seed)) return 2;
+        } else if (!strcmp(a, "--split")) {
+            if (strcmp(v, "eval") && strcmp(v, "test")) {
+                fprintf(stderr, "i2v evaluate: --split expects eval or test, got '%s'\n", v);
+                return 2;
+            }
+            o.split = !strcmp(v, "eval") ? 1 : 2;
+        }
         else if (!strcmp(a, "--control-cinn")) o.control_cinn = v;
         else if (!strcmp(a, "--control-config")) o.control_config = v;
         else if (!strcmp(a, "--report")) report = v;
@@ -659,9 +714,11 @@ static int cmd_demo(int argc, char **argv) {
         }
         i++;
         if (!strcmp(a, "--out")) o.out = v;
-        else if (!strcmp(a, "--minutes")) o.minutes = atof(v);
-        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
-        else {
+        else if (!strcmp(a, "--minutes")) {
+            if (arg_real("demo", a, v, 0.01, 1e6, &o.minutes)) return 2;
+        } else if (!strcmp(a, "--seed")) {
+            if (arg_u64("demo", a, v, &o.seed)) return 2;
+        } else {
             fprintf(stderr, "i2v demo: unknown option '%s'; see 'i2v demo --help'\n", a);
             return 2;
         }

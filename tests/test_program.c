@@ -419,6 +419,72 @@ static void test_bad_input(void) {
           "a NaN or Inf loss stops training with the step and the loss");
 }
 
+/* Numbers on the command line: taken whole, in range, finite; what would not fit in memory is refused by
+ * name; long decodes say how far they are. */
+static void test_options(void) {
+    char img[300], m[300];
+    snprintf(img, sizeof img, "%s/frames/train/traj_0_to_0/1/0.png", dir);
+    snprintf(m, sizeof m, "%s/model", dir);
+    static const struct {
+        const char *args, *want;
+    } bad[] = {
+        {"--frames 4294967297", "--frames expects an integer from 1"},
+        {"--frames 12x", "--frames expects an integer"},
+        {"--frames 0", "--frames expects an integer from 1"},
+        {"--temperature nan", "--temperature expects a finite number"},
+        {"--temperature inf", "--temperature expects a finite number"},
+        {"--temperature -1", "--temperature expects a finite number from 0"},
+        {"--seed -1", "--seed expects an integer from 0"},
+        {"--seed 18446744073709551616", "--seed expects an integer from 0"},
+        {"-n 0", "-n expects an integer from 1 to 64"},
+        {"-n 65", "-n expects an integer from 1 to 64"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        check(run("./i2v sample --model %s --image %s %s", m, img, bad[i].args) == 2 && output_has(bad[i].want),
+              "sample %s: a usage error naming the option", bad[i].args);
+    check(run("./i2v train-stage1 --config tiny --out %s/x --steps 1e3", dir) == 2 && output_has("--steps expects"),
+          "train --steps 1e3 is refused");
+    check(run("./i2v train-stage1 --config tiny --out %s/x --minutes nan", dir) == 2 && output_has("--minutes"),
+          "train --minutes nan is refused");
+    check(run("./i2v train-stage1 --config tiny --out %s/x --keep 0", dir) == 2 && output_has("--keep"),
+          "train --keep 0 is refused");
+    check(run("./i2v train-stage1 --config tiny --out") == 2 && output_has("--out needs a value"),
+          "an option without its value is named");
+    check(run("./i2v evaluate --model %s --split tset", m) == 2 && output_has("eval or test"), "evaluate --split tset");
+    check(run("./i2v evaluate --model %s --clips -3", m) == 2 && output_has("--clips"), "evaluate --clips -3");
+    check(run("./i2v prepare synthetic --out %s/p --videos 99999999999", dir) == 2 && output_has("--videos"),
+          "prepare --videos 99999999999");
+    check(run("./i2v demo --minutes nan --out %s/d", dir) == 2 && output_has("--minutes"), "demo --minutes nan");
+#if defined(__SANITIZE_ADDRESS__)
+    const char *limit = "";
+#else
+    const char *limit = "ulimit -v 307200; ";
+#endif
+    check(run("(%s./i2v sample --model %s --image %s -n 64 --frames 1000000 --out %s/huge)", limit, m, img, dir) == 1 &&
+              output_has("--frames") && output_has("GB") && !output_has("internal error"),
+          "a million frames of 64 videos: refused naming the option and the bytes");
+    /* longer than twice the generator: decoded in pieces, with progress, the same frames */
+    check(run("./i2v sample --model %s --image %s -n 2 --seed 3 --frames 12 --out %s/f12", m, img, dir) == 0 &&
+              run("./i2v sample --model %s --image %s -n 2 --seed 3 --frames 40 --out %s/f40", m, img, dir) == 0 &&
+              output_has("decoded 40 of 40 frames"),
+          "sample --frames 40 runs and shows its progress");
+    char p12[400], p40[400];
+    snprintf(p12, sizeof p12, "%s/f12/samples.npy", dir);
+    snprintf(p40, sizeof p40, "%s/f40/samples.npy", dir);
+    NpyArray a = {0}, b = {0};
+    I2vError e;
+    if (check(!npy_read(p12, &a, &e) && !npy_read(p40, &b, &e) && b.shape[1] == 40, "read both")) {
+        size_t frame = a.count / (a.shape[0] * a.shape[1]);
+        int same = 1;
+        for (size_t v = 0; v < 2; v++)
+            same &= !memcmp((const float *)a.data + v * 12 * frame, (const float *)b.data + v * 40 * frame,
+                            12 * frame * sizeof(float));
+        check(same, "its first 12 frames are those of --frames 12");
+    }
+    npy_free(&a);
+    npy_free(&b);
+}
+
 /* Sizes a config asks for are checked before anything is allocated: the message names the key to reduce,
  * and the refusal fits in 300 MB of memory (the address-space limit is left out under AddressSanitizer,
  * which reserves terabytes of it). */
@@ -513,6 +579,7 @@ int main(void) {
         test_resume_stage2();
         test_bad_input();
         test_sizes();
+        test_options();
     }
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) printf("could not remove %s\n", dir);
