@@ -40,6 +40,8 @@ void transpose_copy(const real *src, size_t lds, size_t rows, size_t cols, real 
  * Calls from several outside threads are serialised. threads_set must not be called from inside a task. */
 int threads_count(void);
 void threads_set(int n);
+/* Stops and joins the worker threads (run at exit; a later parallel_for starts them again). */
+void threads_shutdown(void);
 void parallel_for(int ntasks, void (*task)(void *arg, int i, int thread), void *arg);
 
 #endif

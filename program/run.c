@@ -169,6 +169,11 @@ static int start_run_files(const TrainOpts *o, const char *ckpt, const char *csv
     return 0;
 }
 
+/* --lpips given to a run that has no perceptual loss would be ignored without a word. */
+static void warn_unused_lpips(const TrainOpts *o, int used, const char *why) {
+    if (o->lpips && !used) fprintf(stderr, "i2v: warning: --lpips %s is not used: %s\n", o->lpips, why);
+}
+
 /* The checkpoint a resumed run restores: --resume-from's, else the newest. */
 static const char *resume_path(const TrainOpts *o, const char *ckpt) {
     return o->resume_from ? o->resume_from : ckpt;
@@ -555,6 +560,7 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
         setup_free(&setup);
         return -1;
     }
+    warn_unused_lpips(o, cfg->Training.w_percep > 0, "this config has no perceptual loss (Training.w_percep is 0)");
     int T = cfg->Data.sequence_length, S = cfg->Data.img_size, bs = cfg->Training.bs;
     RunMemory mem = {0, data_bytes(bs, T, S, 0, 0), 0, NULL, 0};
     mem.params = setup_parameters(STAGE1, &setup, 0, 0, &mem.param_keys) * sizeof(real) * 4;   /* Adam: m, v */
@@ -776,6 +782,7 @@ int train_cond_ae(const TrainOpts *o, I2vError *e) {
         setup_free(&setup);
         return -1;
     }
+    warn_unused_lpips(o, cfg->Training.perceptual, "this config has no perceptual loss (Training.perceptual is False)");
     int S = cfg->Data.img_size, bs = cfg->Training.bs;
     RunMemory mem = {0, data_bytes(bs, 1, S, 0, 0), 0, NULL, 0};
     mem.params = setup_parameters(STAGE_COND_AE, &setup, 0, 0, &mem.param_keys) * sizeof(real) * 4;   /* Adam */
@@ -1000,6 +1007,7 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
     StageSetup setup;
     if (setup_load(STAGE2, o->config, o->noverrides, o->overrides, &setup, e)) return -1;
     Stage2Config *cfg = &setup.s2;
+    warn_unused_lpips(o, 0, "the cINN has no perceptual loss");
     const char *file = o->cinn_file ? o->cinn_file : CINN_FILE, *cfgname = o->cinn_config ? o->cinn_config : CINN_CONFIG;
     char ckpt[DATA_PATH_MAX], cfg_path[DATA_PATH_MAX], csv[DATA_PATH_MAX], csvname[256];
     char s1dir[DATA_PATH_MAX], aedir[DATA_PATH_MAX];

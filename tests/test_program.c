@@ -414,6 +414,9 @@ static void test_bad_input(void) {
           "a missing image is named");
     check(run("./i2v sample --model %s/model --image %s/out.txt", dir, dir) == 1, "a file that is not an image");
     check(run("./i2v frobnicate") == 2 && output_has("i2v help"), "an unknown command points to help");
+    check(run("./i2v train-cond-ae --config tiny --out %s/lp --steps 1 --lpips README.md", dir) == 0 &&
+              output_has("warning: --lpips README.md is not used"),
+          "--lpips with a config without a perceptual loss is not ignored silently");
     check(run("./i2v train-stage1 --config tiny --out %s/nan --steps 4 Training.lr=1e30 Training.w_kl=1e30", dir) == 1 &&
               output_has("became") && output_has("step") && output_has("--resume-from"),
           "a NaN or Inf loss stops training with the step and the loss");
