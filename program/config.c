@@ -18,7 +18,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "formats/image.h"    /* read_file_bytes */
+#include "formats/files.h"
 #include "tensor.h"   /* xmalloc */
 
 /* ---- nodes ------------------------------------------------------------------------------------------ */

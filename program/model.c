@@ -8,6 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "formats/files.h"
+#include "formats/imageio.h"
+#include "formats/gif.h"
 #include "formats/image.h"
 #include "formats/safetensors.h"
 

@@ -394,6 +394,16 @@ int setup_check_memory(const char *label, double need, const char *what, const c
     return err_set(e, "%s: this run needs %s (%s) but the machine has %s; reduce %s", label, a, what, b, keys);
 }
 
+const ConfigField *setup_stage_fields(StageKind kind, int *n) {
+    switch (kind) {
+    case STAGE1: *n = COUNT(stage1_fields); return stage1_fields;
+    case STAGE_COND_AE: *n = COUNT(cond_ae_fields); return cond_ae_fields;
+    case STAGE2: *n = COUNT(stage2_fields); return stage2_fields;
+    }
+    *n = 0;
+    return NULL;
+}
+
 /* Binds the stage's table, the Data table and the ignored keys; then checks for unknown keys. */
 static int bind_all(StageKind kind, Config *cfg, StageSetup *out, I2vError *e) {
     int rc = 0;
