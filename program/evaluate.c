@@ -105,7 +105,7 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
         model_condition(&m, clip, info.control, 1, cond);
         FlowStepStats st;
         flow_eval_batch(&c, &m.flow, z, cond, 1, &st);
-        nll += st.loss + 0.5 * Z * log(2 * I2V_PI);
+        nll += flow_nll(st.loss, Z);
         if (!r->synthetic) continue;
         /* K sampled futures of x0, tracked */
         for (int k = 0; k < K; k++) memcpy(x0k + (size_t)k * frame, clip, frame * sizeof(real));

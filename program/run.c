@@ -849,6 +849,9 @@ done:
 /* stage 2b: the cINN (stage2_cINN/main.py)                                                              */
 /* ================================================================================================== */
 
+/* The log's columns: loss, the official objective (the NLL without its constant); nll = -log p(z | x0) in
+ * nats per sample, the constant included; the mean log-determinant; and the NLL in bits per dimension
+ * (flow.h states the one definition every report uses). */
 static const char *const cinn_series[] = {"loss", "nll", "logdet", "bits_per_dim"};
 
 /* The frozen encoders of stages 1 and 2a, and the latents of a batch: z sampled from the stage-1
@@ -947,8 +950,9 @@ static void cinn_loop_step(void *self, const DataBatch *b, int epoch, double *v)
 static void cinn_loop_end_epoch(void *self, int epoch) {
     CinnRun *r = self;
     double val = cinn_validate(r->m, r->c, r->eval, r->seed, r->bs_eval, *r->noise, r->eval_batches);
-    fprintf(stderr, "cINN epoch %d: validation loss %.4f nats (%.4f bits/dim), lr %.3g\n", epoch, val,
-            flow_bits_per_dim(val, r->m->flow.cfg.z_dim), r->opt->lr);
+    int D = r->m->flow.cfg.z_dim;
+    fprintf(stderr, "cINN epoch %d: validation NLL %.4f nats = %.4f bits/dim (objective %.4f), lr %.3g\n", epoch,
+            flow_nll(val, D), flow_bits_per_dim(val, D), val, r->opt->lr);
     steplr_step(r->sched, r->opt);
 }
 

@@ -145,6 +145,21 @@ static void test_pipeline(void) {
     check(run("./i2v train-stage1 --config tiny --out %s --steps 3 --eval-batches 1", m) == 0, "train-stage1 runs");
     check(run("./i2v train-cond-ae --config tiny --out %s --steps 3", m) == 0, "train-cond-ae runs");
     check(run("./i2v train-cinn --config tiny --out %s --steps 4 --eval-batches 1", m) == 0, "train-cinn runs");
+    /* one definition of the likelihood in the log: nll = loss + 0.5 D log(2 pi), bits/dim = nll / (D log 2) */
+    char csvp[400];
+    snprintf(csvp, sizeof csvp, "%s/cinn_losses.csv", m);
+    FILE *f = fopen(csvp, "r");
+    char line[1024];
+    int rows = 0, agree = 1;
+    const double D = 16;   /* the tiny stage-1 config's z_dim */
+    while (f && fgets(line, sizeof line, f)) {
+        double step, epoch, secs, loss, nll, ld, bpd;
+        if (sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf", &step, &epoch, &secs, &loss, &nll, &ld, &bpd) != 7) continue;
+        agree &= fabs(nll - (loss + 0.5 * D * log(2 * I2V_PI))) < 1e-4 && fabs(bpd - nll / (D * log(2.0))) < 1e-4;
+        rows++;
+    }
+    if (f) fclose(f);
+    check(rows == 4 && agree, "the cINN log's nll includes the Gaussian constant and bits_per_dim is the same NLL");
     check(run("./i2v prepare synthetic --out %s/frames --videos 1 --size 32", dir) == 0, "prepare synthetic runs");
     snprintf(img, sizeof img, "%s/frames/train/traj_0_to_0/1/0.png", dir);
     snprintf(drive, sizeof drive, "%s/frames/train/traj_0_to_0/1", dir);
