@@ -827,7 +827,9 @@ static void image_to_unit_rgb(const Image *im, real *dst) {
     }
 }
 
-static int load_frames(const Dataset *ds, size_t video, int start, size_t T, size_t R, real *frames, I2vError *err) {
+/* The frames [start, start + T) of a video, each resized to R x R; *src_w, *src_h: the first frame's size. */
+static int load_frames(const Dataset *ds, size_t video, int start, size_t T, size_t R, real *frames, size_t *src_w,
+                       size_t *src_h, I2vError *err) {
     FrameNames f = frame_names(ds);
     char path[DATA_PATH_MAX];
     real *tmp = NULL;
@@ -848,6 +850,10 @@ static int load_frames(const Dataset *ds, size_t video, int start, size_t T, siz
             tmp_cap = need;
         }
         image_to_unit_rgb(&im, tmp);
+        if (t == 0) {
+            *src_w = im.width;
+            *src_h = im.height;
+        }
         data_resize(tmp, 3, im.height, im.width, frames + t * 3 * R * R, R, R);
         image_free(&im);
     }
@@ -889,7 +895,7 @@ int dataset_get(const Dataset *ds, uint64_t seed, uint64_t epoch, size_t item, r
     info->start = ds->start_zero ? 0 : (int)rng_below(&r, (uint32_t)(nframes - (int)T + 1));
     if (ds->transform) aug_sample(c, ds->transform == 2, &r, &info->aug);
     real *frames = xmalloc(T * 3 * R * R * sizeof(real));
-    if (load_frames(ds, v, info->start, T, R, frames, err)) {
+    if (load_frames(ds, v, info->start, T, R, frames, &info->source_width, &info->source_height, err)) {
         free(frames);
         return -1;
     }

@@ -106,6 +106,7 @@ typedef struct ClipInfo {
     int augmented;           /* 0: resize + normalise only */
     AugParams aug;           /* the parameters used when augmented */
     double control[3];       /* BAIR with control: the normalised end point; synthetic: its control; else 0 */
+    size_t source_width, source_height;   /* the frames' size on disk before resizing (0: the synthetic set) */
     int has_truth;           /* synthetic set only */
     SynthTruth truth;        /* frames [start, start + T) of the synthetic video, re-indexed from 0 */
 } ClipInfo;

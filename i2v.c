@@ -643,18 +643,30 @@ static int cmd_prepare(int argc, char **argv) {
 static int cmd_evaluate(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("usage: i2v evaluate --model DIR [--clips N] [--samples K] [--split eval|test] [--seed N]\n"
-               "                    [--control-cinn FILE --control-config FILE] [--report FILE]\n"
+               "                    [--control-cinn FILE --control-config FILE] [--report FILE] [Data.key=value ...]\n"
                "  Measures a model folder on held-out clips of its data set: stage-1 reconstruction (L1, PSNR, SSIM,\n"
                "  and the repeat-x0 baseline), the cINN's negative log-likelihood, and on the synthetic set the\n"
                "  motion statistics (energy distance of sampled vs true end displacements, with the still-video and\n"
-               "  truth-vs-truth references) and, given a controlled cINN, the end-point error. key=value lines.\n");
+               "  truth-vs-truth references) and, given a controlled cINN, the end-point error. key=value lines.\n"
+               "  A folder with stage 1 only gets the reconstruction figures. Data.key=value arguments change the\n"
+               "  data set evaluated on (e.g. Data.data_path=data/bair/ for a converted model).\n");
         return argc < 2 ? 2 : 0;
     }
-    EvalOpts o = {NULL, NULL, NULL, 32, 4, 249, 2};
+    EvalOpts o = {NULL, NULL, NULL, 32, 4, 249, 2, 0, NULL};
     const char *report = NULL;
-    for (int i = 1; i < argc; i++) {
+    char **overrides = xmalloc((size_t)argc * sizeof *overrides);
+    int rc = 0;
+    for (int i = 1; i < argc && !rc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long long n;
+        if (a[0] != '-' && strchr(a, '=')) {   /* only the data set may change: the networks are the folder's */
+            if (strncmp(a, "Data.", 5)) {
+                fprintf(stderr, "i2v evaluate: '%s': only Data.key=value overrides are taken (the data set)\n", a);
+                rc = 2;
+            }
+            overrides[o.noverrides++] = argv[i];
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "i2v evaluate: '%s' needs a value\n", a);
             return 2;
@@ -688,13 +700,15 @@ static int cmd_evaluate(int argc, char **argv) {
         fprintf(stderr, "i2v evaluate: --model DIR is required\n");
         return 2;
     }
+    o.overrides = overrides;
     EvalReport r;
     I2vError e;
-    if (evaluate_model(&o, &r, &e) || report_write(&r, report, &e)) {
+    if (!rc && (evaluate_model(&o, &r, &e) || report_write(&r, report, &e))) {
         fprintf(stderr, "i2v evaluate: %s\n", e.msg);
-        return 1;
+        rc = 1;
     }
-    return 0;
+    free(overrides);
+    return rc;
 }
 
 static int cmd_demo(int argc, char **argv) {

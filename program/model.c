@@ -252,6 +252,9 @@ int write_video_gif(const char *path, const real *videos, size_t n, size_t T, si
 int read_start_image(const char *path, int S, real *out, I2vError *e) {
     Image im;
     if (image_read(path, &im, e)) return -1;
+    if (im.width != (size_t)S || im.height != (size_t)S)
+        fprintf(stderr, "%s: %zu x %zu, resized to %d x %d as the official scripts do (bilinear, no antialiasing%s)\n",
+                path, im.width, im.height, S, S, im.width != im.height ? "; the aspect ratio is not kept" : "");
     real *chw = xmalloc((size_t)3 * im.height * im.width * sizeof(real));
     image_to_chw(&im, 3, chw);
     data_resize(chw, 3, im.height, im.width, out, (size_t)S, (size_t)S);

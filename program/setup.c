@@ -475,6 +475,28 @@ FlowConfig flow_config_of(const Stage2Config *s2, int z_dim, int embed_dim) {
     return f;
 }
 
+int setup_override(StageKind kind, StageSetup *s, int noverrides, char *const *overrides, const char *label,
+                   I2vError *e) {
+    Config cfg;
+    if (config_parse(&cfg, s->yaml, label, e)) return -1;
+    for (int i = 0; i < noverrides; i++)
+        if (config_override(&cfg, overrides[i], e)) {
+            config_free(&cfg);
+            return -1;
+        }
+    StageSetup out;
+    defaults(kind, &out);
+    int rc = bind_all(kind, &cfg, &out, e);
+    config_free(&cfg);
+    if (rc) {
+        setup_free(&out);
+        return -1;
+    }
+    setup_free(s);
+    *s = out;
+    return 0;
+}
+
 void setup_free(StageSetup *s) {
     free(s->yaml);
     s->yaml = NULL;

@@ -72,6 +72,9 @@ const char *setup_builtin_names(StageKind kind);
 char *setup_to_yaml(StageKind kind, const StageSetup *s);
 /* Parses YAML text (e.g. stored in a checkpoint) of a kind. */
 int setup_from_yaml(StageKind kind, const char *yaml, const char *label, StageSetup *out, I2vError *e);
+/* s with "Section.key=value" overrides applied to its YAML and bound again (checked as setup_load does). */
+int setup_override(StageKind kind, StageSetup *s, int noverrides, char *const *overrides, const char *label,
+                   I2vError *e);
 
 /* The cINN's configuration from the stage-2 config and the sizes of the other two stages: Z the stage-1
  * latent, E the conditioning embedding. */

@@ -210,6 +210,26 @@ static void test_pipeline(void) {
           "inspect lists tensors and training state");
 }
 
+/* evaluate takes Data.* overrides (another data set for the same model), measures a folder with stage 1
+ * only, and says when it resizes frames or start images of another size. */
+static void test_evaluate(void) {
+    char m[300];
+    snprintf(m, sizeof m, "%s/model", dir);
+    check(run("./i2v prepare synthetic --out %s/bair48 --videos 2 --size 48", dir) == 0, "a BAIR layout of 48 px frames");
+    check(run("./i2v evaluate --model %s --clips 2 --samples 1 Data.dataset=BAIR Data.data_path=%s/bair48", m, dir) == 0 &&
+              output_has("test_nll=") && output_has("frames of 48 x 48 are resized to 32 x 32"),
+          "evaluate on another data set through Data.* overrides, saying it resizes the frames");
+    check(run("./i2v evaluate --model %s Training.lr=1", m) == 2 && output_has("only Data.key=value"),
+          "evaluate refuses overrides of the networks' keys");
+    check(run("mkdir -p %s/s1only && cp %s/config_stage1.yaml %s/stage1.safetensors %s/s1only/", dir, m, m, dir) == 0 &&
+              run("./i2v evaluate --model %s/s1only --clips 2", dir) == 0 && output_has("recon_psnr_db=") &&
+              !output_has("test_nll="),
+          "a folder with stage 1 only is measured for its reconstructions");
+    check(run("./i2v sample --model %s --image %s/bair48/train/traj_0_to_1/1/0.png -n 1 --out %s/s48", m, dir, dir) == 0 &&
+              output_has("48 x 48, resized to 32 x 32"),
+          "sample says it resizes a start image of another size");
+}
+
 /* A cINN trained on another folder's stages makes a folder that sample opens (its config names the other
  * folder by an absolute path, also when it was given relative), and --cinn takes absolute paths. */
 static void test_model_folders(void) {
@@ -591,6 +611,7 @@ int main(void) {
     if (!is_double_build()) {
         test_pipeline();
         test_model_folders();
+        test_evaluate();
         test_resume();
         test_crash();
         test_signals();
