@@ -6,9 +6,18 @@
 #   make QUICK=1 test    skip the slow learning tests (SAN and PORTABLE runs do this by default)
 #   make check-long      checks too long for make test (stage 1 against repeating x0: 17 minutes)
 #   make bench           the speed benchmarks (./i2v bench)
+#   make install         ./i2v into $(PREFIX)/bin, the configs into $(PREFIX)/share/i2v/configs (PREFIX=/usr/local)
+# The CUDA build does not exist yet: refuse, rather than build the CPU program under its name.
+ifeq ($(CUDA),1)
+  $(error make CUDA=1: the CUDA build is not written yet; plain 'make' builds the CPU program)
+endif
+
 CC      ?= cc
 OPT     ?= -O3
 CFLAGS  := -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -pthread -fno-math-errno -I. $(OPT)
+# the built-in configs, when ./configs and the program's own folder have none: this source tree's
+CFLAGS  += -DI2V_CONFIG_DIR='"$(CURDIR)/configs"'
+
 LDLIBS  := -lm -pthread
 VARIANT := opt
 
@@ -36,7 +45,7 @@ TESTSRC := $(wildcard tests/test_*.c)
 TESTS32 := $(patsubst tests/%.c, $(B)/f32/%, $(TESTSRC))
 TESTS64 := $(patsubst tests/%.c, $(B)/f64/%, $(TESTSRC))
 
-.PHONY: all test check-long bench clean i2v
+.PHONY: all test check-long bench clean i2v install
 .SECONDARY:   # keep the object files between builds
 all: i2v
 
@@ -76,6 +85,15 @@ check-long: $(B)/runner $(B)/f32/long_learning
 
 bench: i2v
 	./i2v bench
+
+# The program finds its configs in ../share/i2v/configs beside its own folder, so the installed copy works
+# from any directory.
+PREFIX  ?= /usr/local
+install: i2v
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/i2v
+	cp i2v $(DESTDIR)$(PREFIX)/bin/i2v
+	rm -rf $(DESTDIR)$(PREFIX)/share/i2v/configs
+	cp -R configs $(DESTDIR)$(PREFIX)/share/i2v/configs
 
 clean:
 	rm -rf build i2v

@@ -76,6 +76,7 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
         return -1;
     }
     DataConfig dc = setup->data;
+    setup_resolve_paths(&dc);
     Dataset ds;
     if (dataset_open(&ds, &dc, o->split ? (DataMode)o->split : DATA_TEST, o->seed, e)) {
         model_free(&m);

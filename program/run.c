@@ -583,6 +583,7 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
     }
     Dataset train, eval;
     DataConfig dc = setup.data;
+    setup_resolve_paths(&dc);
     int rc = dataset_open(&train, &dc, DATA_TRAIN, seed, e);
     if (!rc && (rc = dataset_open(&eval, &dc, DATA_EVAL, seed, e))) dataset_close(&train);
     if (rc) {
@@ -805,12 +806,14 @@ int train_cond_ae(const TrainOpts *o, I2vError *e) {
         return -1;
     }
     Dataset train, eval;
-    if (dataset_open(&train, &setup.data, DATA_TRAIN, seed, e)) {
+    DataConfig dc = setup.data;
+    setup_resolve_paths(&dc);
+    if (dataset_open(&train, &dc, DATA_TRAIN, seed, e)) {
         cond_ae_free(&s);
         setup_free(&setup);
         return -1;
     }
-    if (dataset_open(&eval, &setup.data, DATA_EVAL, seed, e)) {
+    if (dataset_open(&eval, &dc, DATA_EVAL, seed, e)) {
         dataset_close(&train);
         cond_ae_free(&s);
         setup_free(&setup);
@@ -1079,9 +1082,11 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
     if (o->resume)
         rc = cinn_restore(f, &opt, &sched, &noise, resume_path(o, ckpt), setup.yaml, &ls, &seed, e) ||
              step_back(o, ckpt, ls.step, e);
-    if (!rc) rc = dataset_open(&train, &setup.data, DATA_TRAIN, seed, e);
+    DataConfig dc = setup.data;
+    setup_resolve_paths(&dc);
+    if (!rc) rc = dataset_open(&train, &dc, DATA_TRAIN, seed, e);
     if (!rc) {
-        rc = dataset_open(&eval, &setup.data, DATA_EVAL, seed, e);
+        rc = dataset_open(&eval, &dc, DATA_EVAL, seed, e);
         if (rc) dataset_close(&train);
         else opened = 1;
     }

@@ -210,7 +210,62 @@ const char *setup_builtin_names(StageKind kind) {
            "small, tiny (CPU configs on the synthetic data)";
 }
 
-/* A name becomes configs/<stage dir>/<name>_config.yaml, matched without regard to case. */
+/* ---- where the built-in configs are ------------------------------------------------------------------------ */
+
+#ifndef I2V_CONFIG_DIR
+#define I2V_CONFIG_DIR ""   /* the Makefile compiles in the source tree's configs folder */
+#endif
+
+static int is_config_root(const char *dir) {
+    char probe[2300];
+    snprintf(probe, sizeof probe, "%s/stage1_VAE", dir);
+    return access(probe, R_OK) == 0;
+}
+
+const char *setup_config_root(void) {
+    static char root[2200];
+    static int looked;
+    if (looked) return root[0] ? root : NULL;
+    looked = 1;
+    char exe[2048], cand[2200];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);   /* Linux; elsewhere the next two are skipped */
+    exe[n > 0 ? n : 0] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    const char *tries[4] = {"configs", NULL, NULL, I2V_CONFIG_DIR};
+    char beside[2100], installed[2100];
+    if (slash) {
+        snprintf(beside, sizeof beside, "%s/configs", exe);
+        snprintf(installed, sizeof installed, "%s/../share/i2v/configs", exe);
+        tries[1] = beside;
+        tries[2] = installed;
+    }
+    for (int i = 0; i < 4; i++) {
+        if (!tries[i] || !tries[i][0]) continue;
+        char here[1024];
+        if (tries[i][0] != '/' && getcwd(here, sizeof here))   /* absolute: valid after a chdir */
+            snprintf(cand, sizeof cand, "%s/%s", here, tries[i]);
+        else
+            snprintf(cand, sizeof cand, "%s", tries[i]);
+        if (is_config_root(cand)) {
+            snprintf(root, sizeof root, "%s", cand);
+            return root;
+        }
+    }
+    return NULL;
+}
+
+void setup_resolve_paths(DataConfig *dc) {
+    const char *root = setup_config_root(), *rel = "configs/";
+    if (!root || dc->splits_dir[0] == '/' || access(dc->splits_dir, R_OK) == 0 ||
+        strncmp(dc->splits_dir, rel, strlen(rel)))
+        return;
+    char path[sizeof dc->splits_dir];
+    int k = snprintf(path, sizeof path, "%s/%s", root, dc->splits_dir + strlen(rel));
+    if (k > 0 && (size_t)k < sizeof path) memcpy(dc->splits_dir, path, (size_t)k + 1);
+}
+
+/* A name becomes <config root>/<stage dir>/<name>_config.yaml, matched without regard to case. */
 static int resolve_name(StageKind kind, const char *name, char *path, size_t size, I2vError *e) {
     if (access(name, R_OK) == 0) {
         snprintf(path, size, "%s", name);
@@ -218,14 +273,18 @@ static int resolve_name(StageKind kind, const char *name, char *path, size_t siz
     }
     if (strchr(name, '/') || strstr(name, ".yaml"))
         return err_set(e, "%s: cannot read this config file", name);
-    char dir[64];
-    snprintf(dir, sizeof dir, "configs/%s", stage_dir(kind));
+    const char *root = setup_config_root();
+    if (!root)
+        return err_set(e, "config '%s': no such file, and the built-in configs were not found (looked in ./configs, "
+                          "beside the program and in its ../share/i2v/configs); give a path to a YAML file",
+                       name);
+    char dir[2300];
+    snprintf(dir, sizeof dir, "%s/%s", root, stage_dir(kind));
     char **names;
     size_t n;
     I2vError ignored;
     if (data_list_dir(dir, 0, &names, &n, &ignored))
-        return err_set(e, "config '%s': no such file, and no built-in configs here (%s is missing; run i2v from "
-                          "the repository root or give a path)", name, dir);
+        return err_set(e, "config '%s': no such file, and %s cannot be read", name, dir);
     int found = 0;
     for (size_t i = 0; i < n && !found; i++) {
         size_t len = strlen(names[i]), nl = strlen(name);
@@ -438,7 +497,7 @@ char *setup_to_yaml(StageKind kind, const StageSetup *s) {
 
 int setup_load(StageKind kind, const char *name_or_path, int noverrides, char *const *overrides, StageSetup *out,
                I2vError *e) {
-    char path[1100];
+    char path[DATA_PATH_MAX];
     defaults(kind, out);
     if (resolve_name(kind, name_or_path, path, sizeof path, e)) return -1;
     Config cfg;

@@ -66,6 +66,12 @@ int setup_load(StageKind kind, const char *name_or_path, int noverrides, char *c
 void setup_free(StageSetup *s);
 /* The binding table of a stage's own sections (its network, Training, ...; the Data section is bound apart). */
 const ConfigField *setup_stage_fields(StageKind kind, int *n);
+/* The folder of the built-in configs (configs/ in the working directory, beside the program, in the
+ * installed share/i2v/configs, or the source tree's compiled in), or NULL. */
+const char *setup_config_root(void);
+/* A data config's relative "configs/..." split-list folder (the default) found under that root when the
+ * working directory has none. For the DataConfig a data set is opened with, not the saved YAML. */
+void setup_resolve_paths(DataConfig *dc);
 /* The names setup_load accepts for a kind, for --help texts. */
 const char *setup_builtin_names(StageKind kind);
 /* The YAML text of the structs in s (for configs built in code, e.g. the demo's); the caller frees it. */

@@ -210,6 +210,36 @@ static void test_pipeline(void) {
           "inspect lists tensors and training state");
 }
 
+/* i2v finds its configs and split lists from any working directory (beside the program, in an installed
+ * share/i2v/configs, or the source tree's compiled in); make install and make CUDA=1 say what they do. */
+static void test_anywhere(void) {
+    char cwd[1024];
+    if (!getcwd(cwd, sizeof cwd)) return;
+    check(run("cd %s && %s/i2v train-cond-ae --config tiny --out cwd_run --steps 1", dir, cwd) == 0,
+          "a built-in config name works from another working directory");
+    check(run("mkdir -p %s/alone && cp ./i2v %s/alone/i2v && cd %s && alone/i2v train-cond-ae --config tiny --out "
+              "alone_run --steps 1", dir, dir, dir) == 0,
+          "and for a copy of the program elsewhere");
+    check(run("mkdir -p %s/prefix/bin %s/prefix/share/i2v && cp ./i2v %s/prefix/bin/ && cp -R configs "
+              "%s/prefix/share/i2v/ && cd / && %s/prefix/bin/i2v train-cond-ae --config tiny --out %s/inst_run --steps 1",
+              dir, dir, dir, dir, dir, dir) == 0,
+          "and for the installed layout");
+    /* the default split lists (configs/splits, relative) are found the same way */
+    DataConfig dc;
+    data_config_default(&dc);
+    if (check(chdir("/") == 0, "chdir /")) {
+        setup_resolve_paths(&dc);
+        char probe[1200];
+        snprintf(probe, sizeof probe, "%s/landscape/train.txt", dc.splits_dir);
+        check(access(probe, R_OK) == 0, "the split lists from another directory: %s", dc.splits_dir);
+        check(chdir(cwd) == 0, "chdir back");
+    }
+    check(run("make -n install PREFIX=%s/pfx", dir) == 0 && output_has("/pfx/bin/i2v") &&
+              output_has("/pfx/share/i2v/configs"),
+          "make install puts the program and the configs under PREFIX");
+    check(run("make -n CUDA=1") != 0 && output_has("CUDA build is not written yet"), "make CUDA=1 refuses, saying why");
+}
+
 /* evaluate takes Data.* overrides (another data set for the same model), measures a folder with stage 1
  * only, and says when it resizes frames or start images of another size. */
 static void test_evaluate(void) {
@@ -612,6 +642,7 @@ int main(void) {
         test_pipeline();
         test_model_folders();
         test_evaluate();
+        test_anywhere();
         test_resume();
         test_crash();
         test_signals();
