@@ -481,8 +481,13 @@ static int open_landscape(Dataset *ds, I2vError *err) {
     int rc = 0, reps = iter_of(c, ds->mode);
     for (size_t i = 0; i < n && rc == 0; i++) {
         int frames;
-        if (data_join(vid, sizeof vid, err, "%s/%s", prefix, list[i]) || scan_video(ds->root, vid, &f, 0, &frames, err)) {
+        I2vError e2;
+        if (data_join(vid, sizeof vid, err, "%s/%s", prefix, list[i])) {
             rc = -1;
+            break;
+        }
+        if (scan_video(ds->root, vid, &f, 0, &frames, &e2)) {
+            rc = err_set(err, "%s (a video listed in %s)", e2.msg, path);
             break;
         }
         if (frames < c->sequence_length) {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "program/bench.h"
 #include "data.h"
@@ -553,6 +554,51 @@ static int cmd_transfer(int argc, char **argv) {
 
 /* ---- prepare: data sets on disk ------------------------------------------------------------------------------ */
 
+/* i2v prepare landscape|iPER|DTDB DIR: the official preparation step (landscape's renaming), then the
+ * folder checked as the loaders will read it, with the configs' sequence length (17). */
+static int prepare_paper_set(const char *what, const char *dir, const char *texture, const char *format,
+                             const char *splits, int rename_frames) {
+    DataConfig dc;
+    data_config_default(&dc);
+    I2vError e;
+    DataSet set;
+    if (data_set_from_name(what, &set, &e)) {
+        fprintf(stderr, "i2v prepare: %s\n", e.msg);
+        return 2;
+    }
+    snprintf(dc.dataset, sizeof dc.dataset, "%s", what);
+    snprintf(dc.data_path, sizeof dc.data_path, "%s/", dir);   /* the official loaders concatenate, so end with '/' */
+    if (set == DATA_DTDB) {
+        static const char *const textures[] = {"clouds", "fire", "vegetation", "waterfall"};
+        int ok = 0;
+        for (int i = 0; i < 4; i++) ok |= texture && !strcmp(texture, textures[i]);
+        if (!ok || (format && strcmp(format, "png") && strcmp(format, "jpg"))) {
+            fprintf(stderr, "i2v prepare DTDB: --texture clouds|fire|vegetation|waterfall is required, --format png|jpg "
+                            "(clouds are PNG, the others JPEG)\n");
+            return 2;
+        }
+        snprintf(dc.texture, sizeof dc.texture, "%s", texture);
+        snprintf(dc.image_format, sizeof dc.image_format, "%s", format ? format : !strcmp(texture, "clouds") ? "png" : "jpg");
+    }
+    if (splits) snprintf(dc.splits_dir, sizeof dc.splits_dir, "%s", splits);
+    setup_resolve_paths(&dc);
+    if (set == DATA_LANDSCAPE && rename_frames) {
+        size_t renamed;
+        if (prepare_rename_landscape(dir, &renamed, &e)) {
+            fprintf(stderr, "i2v prepare landscape: %s\n", e.msg);
+            return 1;
+        }
+        printf("renamed %zu frames to frame<k>.jpg (as rename_images.py)\n", renamed);
+    }
+    char report[512];
+    if (prepare_check(&dc, report, sizeof report, &e)) {
+        fprintf(stderr, "i2v prepare %s: %s\n", what, e.msg);
+        return 1;
+    }
+    printf("%s in %s: %s\n", what, dir, report);
+    return 0;
+}
+
 static int cmd_prepare(int argc, char **argv) {
     const char *usage_text =
         "usage: i2v prepare bair --tfrecords DIR --out DIR [--split train]\n"
@@ -560,17 +606,40 @@ static int cmd_prepare(int argc, char **argv) {
         "         reads: <out>/<split>/<record>/<k>/<i>.png and endeffector_positions.csv (as convert_bair.py)\n"
         "       i2v prepare synthetic --out DIR [--layout bair|landscape|iper|dtdb] [--videos N] [--size S] [--seed N]\n"
         "         writes the built-in synthetic set in a paper data set's folder layout (to try the real loaders,\n"
-        "         or to get start frames for 'i2v sample')\n";
+        "         or to get start frames for 'i2v sample')\n"
+        "       i2v prepare landscape DIR [--no-rename] [--splits DIR]\n"
+        "       i2v prepare iPER DIR [--splits DIR]\n"
+        "       i2v prepare DTDB DIR --texture clouds|fire|vegetation|waterfall [--format png|jpg]\n"
+        "         checks a downloaded data set's folder as training and evaluation will read it (the official split\n"
+        "         lists in configs/splits, or --splits), every frame of every video) and names the first bad path;\n"
+        "         for landscape it first renames\n"
+        "         each clip's frames to frame0.jpg, frame1.jpg, ... as the official rename_images.py does.\n"
+        "         iPER's frames come from its videos with a standard tool, e.g. for each video V.mp4:\n"
+        "           mkdir -p DIR/V && ffmpeg -i V.mp4 -vf scale=256:256:flags=bilinear -start_number 0 DIR/V/frame_%%d.png\n";
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("%s", usage_text);
         return argc < 2 ? 2 : 0;
     }
     const char *what = argv[1], *tfr = NULL, *out = NULL, *split = "train", *layout = "bair";
-    int videos = 8, size = 64;
+    const char *texture = NULL, *format = NULL, *splits = NULL;
+    int videos = 8, size = 64, rename_frames = 1, first = 2;
     uint64_t seed = 1;
-    for (int i = 2; i < argc; i++) {
+    int check_set = !strcasecmp(what, "landscape") || !strcasecmp(what, "iPER") || !strcasecmp(what, "DTDB");
+    if (check_set) {   /* i2v prepare <set> DIR [options] */
+        if (argc < 3 || argv[2][0] == '-') {
+            fprintf(stderr, "i2v prepare %s: the data set's folder is required\n%s", what, usage_text);
+            return 2;
+        }
+        out = argv[2];
+        first = 3;
+    }
+    for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long long n;
+        if (check_set && !strcmp(a, "--no-rename")) {
+            rename_frames = 0;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "i2v prepare: '%s' needs a value\n%s", a, usage_text);
             return 2;
@@ -580,6 +649,9 @@ static int cmd_prepare(int argc, char **argv) {
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--split")) split = v;
         else if (!strcmp(a, "--layout")) layout = v;
+        else if (check_set && !strcmp(a, "--texture")) texture = v;
+        else if (check_set && !strcmp(a, "--format")) format = v;
+        else if (check_set && !strcmp(a, "--splits")) splits = v;
         else if (!strcmp(a, "--videos")) {
             if (arg_int("prepare", a, v, 1, 1000000, &n)) return 2;
             videos = (int)n;
@@ -598,6 +670,7 @@ static int cmd_prepare(int argc, char **argv) {
         fprintf(stderr, "i2v prepare: --out DIR is required\n%s", usage_text);
         return 2;
     }
+    if (check_set) return prepare_paper_set(what, out, texture, format, splits, rename_frames);
     if (!strcmp(what, "bair")) {
         if (!tfr) {
             fprintf(stderr, "i2v prepare bair: --tfrecords DIR is required\n");

@@ -240,6 +240,45 @@ static void test_anywhere(void) {
     check(run("make -n CUDA=1") != 0 && output_has("CUDA build is not written yet"), "make CUDA=1 refuses, saying why");
 }
 
+/* prepare landscape|iPER|DTDB: landscape's official renaming (to frame<k>.jpg in the natural order of the
+ * names' last 11 characters), then the folder checked as the loaders read it, the first bad path named. */
+static void test_prepare(void) {
+    char r[300];
+    snprintf(r, sizeof r, "%s/land", dir);
+    check(run("./i2v prepare synthetic --out %s --layout landscape --videos 2 --size 32", r) == 0, "a landscape layout");
+    /* the frames of one clip under download-like names: <clip>_frames_<8 digits of k + 1>.jpg, listed in an order
+     * that is not the frames' */
+    char clip[400], cmd[2000];
+    snprintf(clip, sizeof clip, "%s/sky_train/a000/a000_1", r);
+    snprintf(cmd, sizeof cmd, "cd %s && cp frame3.jpg ../keep3.jpg && for k in $(seq 0 29); do mv frame$k.jpg "
+                              "a000_1_frames_$(printf %%08d $((k + 1))).jpg; done", clip);
+    check(run("%s", cmd) == 0, "frames renamed as downloaded");
+    check(run("./i2v prepare landscape %s --splits %s/splits", r, r) == 0 && output_has("renamed 30 frames") &&
+              output_has("train: 2 videos"),
+          "prepare landscape renames them and checks the splits");
+    char a[500], b[500];
+    snprintf(a, sizeof a, "%s/frame3.jpg", clip);
+    snprintf(b, sizeof b, "%s/sky_train/a000/keep3.jpg", r);
+    check(same_files(a, b), "frame3.jpg is the fourth frame again");
+    check(run("./i2v prepare landscape %s --splits %s/splits", r, r) == 0 && output_has("renamed 0 frames"),
+          "a second run changes nothing");
+    check(run("rm %s/frame12.jpg && ./i2v prepare landscape %s --splits %s/splits", clip, r, r) == 1 &&
+              output_has("frame12.jpg is missing") && output_has("a000_1"),
+          "a missing frame is named");
+    check(run("./i2v prepare landscape %s", r) == 1 && output_has("listed in"),
+          "with the official split lists the synthetic clips are missing, named with the list");
+    snprintf(r, sizeof r, "%s/iper", dir);
+    check(run("./i2v prepare synthetic --out %s --layout iper --videos 2 --size 32 && ./i2v prepare iPER %s --splits "
+              "%s/splits", r, r, r) == 0 && output_has("iPER in"),
+          "prepare iPER checks an iPER layout");
+    snprintf(r, sizeof r, "%s/dtdb", dir);
+    check(run("./i2v prepare synthetic --out %s --layout dtdb --videos 2 --size 32 && ./i2v prepare DTDB %s --texture "
+              "clouds", r, r) == 0 && output_has("DTDB in"),
+          "prepare DTDB checks a DTDB layout");
+    check(run("./i2v prepare DTDB %s --texture fire", r) == 1 && output_has("fire"), "a missing texture is named");
+    check(run("./i2v prepare DTDB %s", r) == 2 && output_has("--texture"), "DTDB needs --texture");
+}
+
 /* evaluate takes Data.* overrides (another data set for the same model), measures a folder with stage 1
  * only, and says when it resizes frames or start images of another size. */
 static void test_evaluate(void) {
@@ -643,6 +682,7 @@ int main(void) {
         test_model_folders();
         test_evaluate();
         test_anywhere();
+        test_prepare();
         test_resume();
         test_crash();
         test_signals();
