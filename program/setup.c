@@ -480,6 +480,10 @@ static int bind_all(StageKind kind, Config *cfg, StageSetup *out, I2vError *e) {
     }
     if (!rc) rc = data_config_check(&out->data, e);
     if (!rc) out->yaml = setup_to_yaml(kind, out);
+    if (rc && e && strncmp(e->msg, cfg->path, strlen(cfg->path))) {   /* the checks' messages: say which config */
+        I2vError inner = *e;
+        err_set(e, "%s: %s", cfg->path, inner.msg);
+    }
     return rc;
 }
 
