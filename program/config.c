@@ -76,6 +76,14 @@ CfgNode *config_find(const Config *cfg, const char *path) {
     return (CfgNode *)n;
 }
 
+/* Keys are names: letters, digits and '_' (every official key is one), so they write back as they read. */
+static int key_name(const char *k, size_t n) {
+    if (!n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)k[i]) && k[i] != '_') return 0;
+    return 1;
+}
+
 /* ---- scalars and flow lists ------------------------------------------------------------------------- */
 
 /* Maps (by indentation) and flow lists ([a, [b, c]]) nest at most this deep, so hostile input can neither
@@ -279,6 +287,13 @@ int config_parse(Config *cfg, const char *text, const char *path, I2vError *e) {
             klen -= 2;
         }
         while (isspace((unsigned char)*value)) value++;
+        if (!key_name(key, klen)) {
+            rc = err_set(e, "%s:%d: '%s' is not a key name (letters, digits and '_', as every config key)", path, line,
+                         key);
+            free(buf);
+            config_free(cfg);
+            return rc;
+        }
         if (lv->map->n >= MAX_KEYS) {
             rc = err_set(e, "%s:%d: more than %d keys in one section", path, line, MAX_KEYS);
             free(buf);
@@ -352,6 +367,9 @@ int config_override(Config *cfg, const char *assignment, I2vError *e) {
         const char *dot = memchr(p, '.', (size_t)(eq - p));
         size_t len = dot ? (size_t)(dot - p) : (size_t)(eq - p);
         if (len == 0) return err_set(e, "override '%s': empty key in the path", assignment);
+        if (!key_name(p, len))
+            return err_set(e, "override '%s': '%.*s' is not a key name (letters, digits and '_')", assignment, (int)len,
+                           p);
         CfgNode *child = map_get(map, p, len);
         char *key = dup_range(p, len);
         if (!child) {

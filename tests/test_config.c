@@ -82,6 +82,8 @@ static void test_values(void) {
     check(config_bind(&cfg, demo_fields, 7, &d, &e) != 0 && strstr(e.msg, "Training.bs") &&
               strstr(e.msg, "expected an integer") && strstr(e.msg, "ten"),
           "and then rejected by name: %s", e.msg);
+    check(config_override(&cfg, "T:raining.lr=1", &e) != 0 && strstr(e.msg, "not a key name"),
+          "an override whose key is not a name is refused (it would not write back): %s", e.msg);
     check(config_override(&cfg, "Training.lr", &e) != 0 && strstr(e.msg, "Section.key=value"),
           "an override without '=' says what to type");
     config_free(&cfg);
@@ -108,6 +110,7 @@ static void test_unknown_and_malformed(void) {
         {"A: 1\nA: 2\n", "twice"},
         {"just text\n", "key: value"},
         {"A: 'open\n", "unterminated"},
+        {"a b: 1\n", "not a key name"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc = config_parse(&cfg, bad[i].text, "bad.yaml", &e);

@@ -26,8 +26,10 @@ for name in "$@"; do
         -print_final_stats=1 -artifact_prefix="$FZ/findings/$name-" "$corpus" "$seeds" > "$log" 2>&1
     rc=$?
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$')
+    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$')
+    secs=$( [ -n "$runs" ] && [ "${rate:-0}" -gt 0 ] && echo $((runs / rate)) || echo "?")
     found=$(ls "$FZ/findings" | grep -c "^$name-")
-    echo "fuzz $name: ${runs:-?} executions in ${SECONDS_EACH} s, corpus $(ls "$corpus" | wc -l) inputs, $found findings"
+    echo "fuzz $name: ${runs:-?} executions in about $secs s (${rate:-?}/s), corpus $(ls "$corpus" | wc -l) inputs, $found findings"
     if [ $rc -ne 0 ] || [ "$found" -ne 0 ]; then
         status=1
         grep -m 3 -E 'ERROR|SUMMARY|runtime error|abort' "$log"
