@@ -269,6 +269,13 @@ int config_parse(Config *cfg, const char *text, const char *path, I2vError *e) {
         /* close the maps this line is not inside */
         while (indent <= stack[depth].indent) depth--;
         Level *lv = &stack[depth];
+        if (lv->map->kind == CFG_LIST) {   /* under a block list's '- item' lines */
+            rc = err_set(e, "%s:%d: a 'key:' line inside the list '%s' (only lists of single values are supported)",
+                         path, line, lv->map->key ? lv->map->key : "");
+            free(buf);
+            config_free(cfg);
+            return rc;
+        }
         if (lv->child_indent < 0) lv->child_indent = indent;
         if (indent != lv->child_indent) {
             rc = err_set(e, "%s:%d: inconsistent indentation (%d spaces where the siblings have %d)", path, line,

@@ -111,6 +111,7 @@ static void test_unknown_and_malformed(void) {
         {"just text\n", "key: value"},
         {"A: 'open\n", "unterminated"},
         {"a b: 1\n", "not a key name"},
+        {"A:\n  b:\n  - 1\n   c: 2\n", "inside the list"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc = config_parse(&cfg, bad[i].text, "bad.yaml", &e);
