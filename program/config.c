@@ -240,7 +240,7 @@ int config_parse(Config *cfg, const char *text, const char *path, I2vError *e) {
                 rc = err_set(e, "%s:%d: a '- item' line must follow 'key:' (a list of values)", path, line);
             else {
                 const char *item = buf + indent + 1;
-                while (*item == ' ') item++;
+                while (isspace((unsigned char)*item)) item++;   /* as flow items are trimmed */
                 if (!*item || *item == '[' || (strchr(item, ':') && item[0] != '\'' && item[0] != '"'))
                     rc = err_set(e, "%s:%d: only lists of single values are supported", path, line);
                 else {
@@ -365,6 +365,9 @@ void config_free(Config *cfg) {
 }
 
 int config_override(Config *cfg, const char *assignment, I2vError *e) {
+    for (const char *c = assignment; *c; c++)   /* a line break would become lines of the saved YAML */
+        if ((unsigned char)*c < 0x20 && *c != '\t')
+            return err_set(e, "override: a control character (code %d) in '%s'", *c, assignment);
     const char *eq = strchr(assignment, '=');
     if (!eq || eq == assignment)
         return err_set(e, "override '%s': expected Section.key=value, e.g. Training.lr=1e-4", assignment);
@@ -391,8 +394,14 @@ int config_override(Config *cfg, const char *assignment, I2vError *e) {
             child->text = NULL;
             child->quoted = 0;
             child->line = 0;
-            if (!eq[1]) return err_set(e, "override '%s': no value after '='", assignment);
-            return parse_value(child, eq + 1, "command line", 0, e);
+            const char *v = eq + 1, *end = v + strlen(v);
+            while (isspace((unsigned char)*v)) v++;   /* trimmed, as values in a file are */
+            while (end > v && isspace((unsigned char)end[-1])) end--;
+            if (v == end) return err_set(e, "override '%s': no value after '='", assignment);
+            char *value = dup_range(v, (size_t)(end - v));
+            int rc = parse_value(child, value, "command line", 0, e);
+            free(value);
+            return rc;
         }
         if (child->kind != CFG_MAP)
             return err_set(e, "override '%s': '%.*s' is a value, not a section", assignment, (int)len, p);
@@ -419,8 +428,18 @@ static void sb_put(StrBuf *b, const char *fmt, const char *arg) {
     b->n += (size_t)need;
 }
 
-static void scalar_to_yaml(StrBuf *b, const CfgNode *n) {
-    if (!n->quoted) {
+/* Would the plain text read back as something else? A comment, a quote or bracket where a value starts,
+ * a list separator inside a list, spaces that reading trims: such text is written quoted. */
+static int needs_quotes(const char *s, int in_list) {
+    size_t n = strlen(s);
+    if (!n || strchr("#'\"[{", s[0]) || (s[0] == '-' && (!s[1] || s[1] == ' ')) || strstr(s, " #") ||
+        isspace((unsigned char)s[0]) || isspace((unsigned char)s[n - 1]))
+        return 1;
+    return in_list && strpbrk(s, ",[]{}") != NULL;
+}
+
+static void scalar_to_yaml(StrBuf *b, const CfgNode *n, int in_list) {
+    if (!n->quoted && !needs_quotes(n->text ? n->text : "", in_list)) {
         sb_put(b, "%s", n->text ? n->text : "");
         return;
     }
@@ -434,7 +453,7 @@ static void list_to_yaml(StrBuf *b, const CfgNode *list) {
     for (int j = 0; j < list->n; j++) {
         if (j) sb_put(b, "%s", ", ");
         if (list->items[j]->kind == CFG_LIST) list_to_yaml(b, list->items[j]);
-        else scalar_to_yaml(b, list->items[j]);
+        else scalar_to_yaml(b, list->items[j], 1);
     }
     sb_put(b, "%s", "]");
 }
@@ -453,7 +472,7 @@ static void node_to_yaml(StrBuf *b, const CfgNode *map, int indent) {
             sb_put(b, "%s", "\n");
         } else {
             sb_put(b, "%s", " ");
-            scalar_to_yaml(b, n);
+            scalar_to_yaml(b, n, 0);
             sb_put(b, "%s", "\n");
         }
     }

@@ -172,6 +172,27 @@ static void test_hostile(void) {
         free(yaml);
         config_free(&cfg);
     }
+    /* what is written reads back the same: a block item with a comma, a '\r' the reader trims, an override
+     * with a comment sign or spaces; a line break in an override is refused */
+    const char *odd = "A:\n  b:\n  - a,b\n  - \r2\n";
+    if (check(!config_parse(&cfg, odd, "odd.yaml", &e), "parse odd.yaml: %s", e.msg)) {
+        check(!config_override(&cfg, "A.c= x #y ", &e), "override with spaces and ' #'");
+        char *once = config_to_yaml(&cfg);
+        Config again;
+        if (check(!config_parse(&again, once, "again", &e), "reread: %s", e.msg)) {
+            char *twice = config_to_yaml(&again);
+            CfgNode *b2 = config_find(&again, "A.b"), *c2 = config_find(&again, "A.c");
+            check(!strcmp(once, twice) && b2 && b2->n == 2 && !strcmp(b2->items[0]->text, "a,b") &&
+                      !strcmp(b2->items[1]->text, "2") && c2 && !strcmp(c2->text, "x #y"),
+                  "written and read back unchanged: %s", once);
+            free(twice);
+            config_free(&again);
+        }
+        free(once);
+        check(config_override(&cfg, "A.d=1\nB: 2", &e) != 0 && strstr(e.msg, "control character"),
+              "a line break in an override is refused: %s", e.msg);
+        config_free(&cfg);
+    }
     /* 60,000 nested '[' on one line: refused at once, in little memory */
     size_t n = 60000;
     char *deep = xmalloc(n + 8);
