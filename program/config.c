@@ -364,10 +364,9 @@ void config_free(Config *cfg) {
     memset(cfg, 0, sizeof *cfg);
 }
 
-int config_override(Config *cfg, const char *assignment, I2vError *e) {
-    for (const char *c = assignment; *c; c++)   /* a line break would become lines of the saved YAML */
-        if ((unsigned char)*c < 0x20 && *c != '\t')
-            return err_set(e, "override: a control character (code %d) in '%s'", *c, assignment);
+/* Section.key=value into cfg (config_override without its check on the text, for config_add_struct, whose
+ * strings may hold whatever a quoted value in a file held). */
+static int set_value(Config *cfg, const char *assignment, I2vError *e) {
     const char *eq = strchr(assignment, '=');
     if (!eq || eq == assignment)
         return err_set(e, "override '%s': expected Section.key=value, e.g. Training.lr=1e-4", assignment);
@@ -408,6 +407,12 @@ int config_override(Config *cfg, const char *assignment, I2vError *e) {
         map = child;
         p = dot + 1;
     }
+}
+
+int config_override(Config *cfg, const char *assignment, I2vError *e) {
+    if (strpbrk(assignment, "\n\r"))   /* a line break would become lines of the saved YAML */
+        return err_set(e, "override: a line break in '%s'", assignment);
+    return set_value(cfg, assignment, e);
 }
 
 /* ---- back to YAML ---------------------------------------------------------------------------------------- */
@@ -698,7 +703,7 @@ void config_add_struct(Config *cfg, const ConfigField *fields, int nfields, cons
         case F_IGNORE: continue;
         }
         I2vError e;
-        int rc = config_override(cfg, text, &e);
+        int rc = set_value(cfg, text, &e);
         I2V_ASSERT(rc == 0, "config_add_struct: %s", e.msg);
     }
 }

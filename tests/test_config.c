@@ -189,7 +189,7 @@ static void test_hostile(void) {
             config_free(&again);
         }
         free(once);
-        check(config_override(&cfg, "A.d=1\nB: 2", &e) != 0 && strstr(e.msg, "control character"),
+        check(config_override(&cfg, "A.d=1\nB: 2", &e) != 0 && strstr(e.msg, "line break"),
               "a line break in an override is refused: %s", e.msg);
         config_free(&cfg);
     }
