@@ -368,6 +368,11 @@ void config_free(Config *cfg) {
  * strings may hold whatever a quoted value in a file held). */
 static int set_value(Config *cfg, const char *assignment, I2vError *e) {
     const char *eq = strchr(assignment, '=');
+    int depth = 1;
+    for (const char *c = assignment; eq && c < eq; c++) depth += *c == '.';
+    if (depth >= MAX_DEPTH)   /* as deep as a file may nest its sections, so that it writes back */
+        return err_set(e, "override '%.60s...': sections nested too deeply (at most %d levels)", assignment,
+                       MAX_DEPTH - 1);
     if (!eq || eq == assignment)
         return err_set(e, "override '%s': expected Section.key=value, e.g. Training.lr=1e-4", assignment);
     CfgNode *map = cfg->root;

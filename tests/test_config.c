@@ -189,6 +189,12 @@ static void test_hostile(void) {
             config_free(&again);
         }
         free(once);
+        char deep[400];
+        int k = 0;
+        for (int i = 0; i < 40; i++) k += sprintf(deep + k, "s%d.", i);
+        sprintf(deep + k, "x=1");
+        check(config_override(&cfg, deep, &e) != 0 && strstr(e.msg, "nested too deeply"),
+              "an override 40 sections deep is refused (the file could not be read back): %s", e.msg);
         check(config_override(&cfg, "A.d=1\nB: 2", &e) != 0 && strstr(e.msg, "line break"),
               "a line break in an override is refused: %s", e.msg);
         config_free(&cfg);
