@@ -442,9 +442,11 @@ static void sb_put(StrBuf *b, const char *fmt, const char *arg) {
  * a list separator inside a list, spaces that reading trims: such text is written quoted. */
 static int needs_quotes(const char *s, int in_list) {
     size_t n = strlen(s);
-    if (!n || strchr("#'\"[{", s[0]) || (s[0] == '-' && (!s[1] || s[1] == ' ')) || strstr(s, " #") ||
-        isspace((unsigned char)s[0]) || isspace((unsigned char)s[n - 1]))
+    if (!n || strchr("#'\"[{", s[0]) || (s[0] == '-' && (!s[1] || s[1] == ' ')) || isspace((unsigned char)s[0]) ||
+        isspace((unsigned char)s[n - 1]))
         return 1;
+    for (size_t i = 1; i < n; i++)   /* '#' after a space starts a comment */
+        if (s[i] == '#' && isspace((unsigned char)s[i - 1])) return 1;
     return in_list && strpbrk(s, ",[]{}") != NULL;
 }
 
