@@ -15,6 +15,7 @@
 #include "program/evaluate.h"
 #include "formats/image.h"
 #include "program/model.h"
+#include "program/protocols.h"
 #include "program/run.h"
 #include "formats/safetensors.h"
 #include "tensor.h"
@@ -612,6 +613,7 @@ typedef struct Command {
 } Command;
 
 static int cmd_bench(int argc, char **argv) { return bench_main(argc, argv); }
+static int cmd_frechet(int argc, char **argv) { return frechet_main(argc, argv); }
 
 static const Command commands[] = {
     {"demo", cmd_demo, "train everything on the built-in synthetic data and show samples (minutes)"},
@@ -623,6 +625,7 @@ static const Command commands[] = {
     {"transfer", cmd_transfer, "transfer the motion of a driving clip onto other start images"},
     {"prepare", cmd_prepare, "convert BAIR TFRecords to frames, or export the synthetic set"},
     {"evaluate", cmd_evaluate, "measure a model: reconstruction, likelihood, motion statistics, control"},
+    {"frechet", cmd_frechet, "Frechet distance and KID between two feature sets (.npy)"},
     {"inspect", cmd_inspect, "list the tensors, config and training state of a checkpoint"},
     {"bench", cmd_bench, "speed benchmarks (gemm, conv, cinn, ae), one key=value line per result"},
 };
