@@ -126,7 +126,8 @@ void feature_net_vgg_layers(FeatureNet *f, Ctx *c, const real *x, int n, int H, 
  * (T' = T, or min(3 T, 16) for dti3d16), (n, 3, 299, 299) for inception, (n, 3, 224, 224) for vgg16. */
 Tensor *feature_net_preprocess(FeatureNet *f, Ctx *c, const real *x, int n, int T, int H, int W);
 /* The network on an already preprocessed input of any size the network accepts, in no-grad mode, as its
- * PyTorch module returns it: i3d kinds (n, 400) (the port's logits averaged over time); dti3d kinds the
+ * PyTorch module returns it: i3d kinds (n, 400, H'', W'') (the port's logits averaged over time, with the
+ * unit axes that the port squeezes kept: (n, 400, 1, 1) at 224 x 224); dti3d kinds the
  * final average pool (n, 1024, T'', H'', W''), which is (n, 1024, 1, 1, 1) at 224 x 224 and 16 (32)
  * frames (get_representation squeezes the unit axes; the values are the same); inception (n, 2048, 1, 1);
  * vgg16 relu5_3. */
