@@ -15,6 +15,7 @@
 #include "program/evaluate.h"
 #include "formats/image.h"
 #include "program/model.h"
+#include "program/eval_metrics.h"
 #include "program/protocols.h"
 #include "program/run.h"
 #include "formats/safetensors.h"
@@ -527,13 +528,16 @@ static int cmd_prepare(int argc, char **argv) {
 /* ---- evaluate and demo ---------------------------------------------------------------------------------------- */
 
 static int cmd_evaluate(int argc, char **argv) {
+    if (eval_metrics_wanted(argc, argv)) return eval_metrics_main(argc, argv);   /* the paper's metrics */
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("usage: i2v evaluate --model DIR [--clips N] [--samples K] [--split eval|test] [--seed N]\n"
                "                    [--control-cinn FILE --control-config FILE] [--report FILE]\n"
                "  Measures a model folder on held-out clips of its data set: stage-1 reconstruction (L1, PSNR, SSIM,\n"
                "  and the repeat-x0 baseline), the cINN's negative log-likelihood, and on the synthetic set the\n"
                "  motion statistics (energy distance of sampled vs true end displacements, with the still-video and\n"
-               "  truth-vs-truth references) and, given a controlled cINN, the end-point error. key=value lines.\n");
+               "  truth-vs-truth references) and, given a controlled cINN, the end-point error. key=value lines.\n"
+               "  With --metrics fvd,dtfvd,fid,lpips,diversity: the paper's metrics instead ('i2v evaluate --metrics\n"
+               "  all --help').\n");
         return argc < 2 ? 2 : 0;
     }
     EvalOpts o = {NULL, NULL, NULL, 32, 4, 249, 2};
@@ -614,6 +618,7 @@ typedef struct Command {
 
 static int cmd_bench(int argc, char **argv) { return bench_main(argc, argv); }
 static int cmd_frechet(int argc, char **argv) { return frechet_main(argc, argv); }
+static int cmd_features(int argc, char **argv) { return features_main(argc, argv); }
 
 static const Command commands[] = {
     {"demo", cmd_demo, "train everything on the built-in synthetic data and show samples (minutes)"},
@@ -625,6 +630,7 @@ static const Command commands[] = {
     {"transfer", cmd_transfer, "transfer the motion of a driving clip onto other start images"},
     {"prepare", cmd_prepare, "convert BAIR TFRecords to frames, or export the synthetic set"},
     {"evaluate", cmd_evaluate, "measure a model: reconstruction, likelihood, motion statistics, control"},
+    {"features", cmd_features, "embed videos or frames with a metric network (I3D, DTI3D, InceptionV3, VGG16)"},
     {"frechet", cmd_frechet, "Frechet distance and KID between two feature sets (.npy)"},
     {"inspect", cmd_inspect, "list the tensors, config and training state of a checkpoint"},
     {"bench", cmd_bench, "speed benchmarks (gemm, conv, cinn, ae), one key=value line per result"},
