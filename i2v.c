@@ -94,6 +94,8 @@ static int parse_train_args(const char *cmd, int argc, char **argv, TrainOpts *o
         else if (!strcmp(a, "--save-every") && val) o->save_every = strtol(argv[++i], &end, 10);
         else if (!strcmp(a, "--sample-every") && val) o->sample_every = strtol(argv[++i], &end, 10);
         else if (!strcmp(a, "--eval-batches") && val) o->eval_batches = (int)strtol(argv[++i], &end, 10);
+        else if (!strcmp(a, "--fvd-weights") && val) o->fvd_weights = argv[++i];
+        else if (!strcmp(a, "--fvd-width-div") && val) o->fvd_width_div = (int)strtol(argv[++i], &end, 10);
         else if (a[0] != '-' && strchr(a, '=')) o->overrides[o->noverrides++] = argv[i];
         else {
             fprintf(stderr, "i2v %s: unexpected argument '%s'; see 'i2v %s --help'\n", cmd, a, cmd);
@@ -120,7 +122,10 @@ static const char train_help[] =
     "  --seed N             (42)    --steps N   stop after N steps    --minutes M   stop after M minutes\n"
     "  --save-every N       also checkpoint every N steps (always: each epoch, at the end, on Ctrl-C)\n"
     "  --sample-every N     write a sample GIF every N steps    --eval-batches N   validation batches per epoch\n"
-    "  --lpips FILE         LPIPS weights (safetensors) for configs with a perceptual loss\n";
+    "  --lpips FILE         LPIPS weights (safetensors) for configs with a perceptual loss\n"
+    "  --fvd-weights FILE   stage 1 and cINN: the official training-time FVD monitor once per epoch with this\n"
+    "                       network (Training.FVD: FVD -> i3d.safetensors, DTFVD -> dti3d16.safetensors); the\n"
+    "                       best epoch's checkpoint is kept as best_PFVD_<checkpoint>. Without it: off\n";
 
 static int run_training(const char *cmd, int argc, char **argv, int (*train)(const TrainOpts *, I2vError *),
                         const char *what, int cinn) {

@@ -21,6 +21,7 @@
 #include "program/ckpt.h"
 #include "formats/image.h"
 #include "program/model.h"
+#include "program/monitor.h"
 #include "program/progress.h"
 #include "program/setup.h"
 
@@ -171,6 +172,42 @@ static int train_loop(const TrainOpts *o, const LoopStage *st, DataLoader *L, in
     if (!rc && run_interrupted)
         fprintf(stderr, "interrupted: saved %s at step %lld; continue with --resume\n", st->ckpt, ls->step);
     return rc;
+}
+
+/* ---- the training-time FVD monitor (monitor.h) ------------------------------------------------------- */
+/* Every eval clip (in order, the last batch partial) and the model's video of it: make(self, batch, out)
+ * writes (n, T - 1, 3, S, S) for the batch's frames 1..T-1; then the monitor's value against those frames. */
+static void monitor_epoch(FvdMonitor *mon, const Dataset *eval, uint64_t seed, int bs, const char *title, int epoch,
+                          void (*make)(void *self, const DataBatch *b, real *out), void *self) {
+    if (!mon->on) return;
+    DataLoader L;
+    I2vError e;
+    if (loader_init(&L, eval, (size_t)bs, 0, 0, 0, seed, &e)) {
+        fprintf(stderr, "i2v: warning: %s monitor: %s\n", mon->metric, e.msg);
+        return;
+    }
+    size_t n = eval->nitems, have = 0, T = 0, S = 0, frame = 0;
+    real *gen = NULL, *real_ = NULL;
+    const DataBatch *b;
+    while (loader_next(&L, &b, &e) == 0) {
+        if (!gen) {
+            T = b->frames, S = b->size, frame = 3 * S * S;
+            gen = xmalloc(n * (T - 1) * frame * sizeof(real));
+            real_ = xmalloc(n * (T - 1) * frame * sizeof(real));
+        }
+        make(self, b, gen + have * (T - 1) * frame);
+        for (size_t i = 0; i < b->n; i++)   /* seq[:, 1:] */
+            memcpy(real_ + (have + i) * (T - 1) * frame, b->video + (i * T + 1) * frame, (T - 1) * frame * sizeof(real));
+        have += b->n;
+    }
+    loader_free(&L);
+    double v;
+    if (gen && monitor_score(mon, gen, real_, (int)have, (int)T - 1, (int)S, &v, &e) == 0)
+        fprintf(stderr, "%s epoch %d: %s %.3f (best %.3f)\n", title, epoch, mon->metric, v, mon->best);
+    else
+        fprintf(stderr, "i2v: warning: %s monitor skipped: %s\n", mon->metric, gen ? e.msg : "no eval clips");
+    free(gen);
+    free(real_);
 }
 
 /* ================================================================================================== */
@@ -329,7 +366,22 @@ typedef struct Stage1Run {
     const char *ckpt, *yaml;
     int eval_batches;
     Tensor *seq;   /* the batch, (bs, T, 3, S, S) */
+    FvdMonitor *mon;
+    const char *best;   /* where the best checkpoint by the monitor is kept */
 } Stage1Run;
+
+/* evaluate_FVD_posterior: the reconstruction from a posterior sample */
+static void stage1_monitor_videos(void *self, const DataBatch *b, real *out) {
+    Stage1Run *r = self;
+    int n = (int)b->n, T = (int)b->frames, S = (int)b->size;
+    Tensor *seq = tensor_alloc(5, DIMS(n, T, 3, S, S)), *recon = tensor_alloc(5, DIMS(n, T - 1, 3, S, S));
+    memcpy(seq->data, b->video, seq->numel * sizeof(real));
+    Stage1Stats st;
+    stage1_eval_step(r->s, seq, &st, recon);
+    memcpy(out, recon->data, recon->numel * sizeof(real));
+    tensor_free(seq);
+    tensor_free(recon);
+}
 
 static void stage1_loop_step(void *self, const DataBatch *b, int epoch, double *v) {
     Stage1Run *r = self;
@@ -345,11 +397,15 @@ static void stage1_loop_end_epoch(void *self, int epoch) {
     Stage1Stats v;
     stage1_validate(r->s, r->eval, r->seed, r->eval_batches, &v);
     fprintf(stderr, "stage 1 epoch %d: validation L1 %.4f, PSNR %.2f dB, KL %.3g\n", epoch, v.l1, v.psnr_fixed, v.kl);
+    Rng saved = r->s->rng_noise;
+    monitor_epoch(r->mon, r->eval, r->seed, r->s->cfg.Training.bs_eval, "stage 1", epoch, stage1_monitor_videos, r);
+    r->s->rng_noise = saved;
 }
 
 static int stage1_loop_save(void *self, const LoopState *ls, I2vError *e) {
     Stage1Run *r = self;
-    return stage1_save(r->s, r->ckpt, ls, r->seed, r->yaml, e);
+    if (stage1_save(r->s, r->ckpt, ls, r->seed, r->yaml, e)) return -1;
+    return monitor_keep_best(r->mon, r->ckpt, r->best, e);
 }
 
 static void stage1_loop_sample(void *self, const char *gif) {
@@ -404,18 +460,28 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
     loader_seek(&L, (uint64_t)ls.epoch, (size_t)ls.position);
     write_text(cfg_path, setup.yaml, e);
     long total = o->max_steps > 0 ? o->max_steps : (long)L.nbatches * cfg->Training.n_epochs;
+    FvdMonitor mon;
+    char best[DATA_PATH_MAX];
+    if (path_in(best, sizeof best, o->out, "best_PFVD_" STAGE1_FILE, e) ||
+        monitor_open(&mon, "stage 1", cfg->Training.FVD, o->fvd_weights, o->fvd_width_div > 1 ? o->fvd_width_div : 1,
+                     e)) {
+        rc = -1;
+        goto done;
+    }
     Progress p;
     if (progress_init(&p, "stage 1", total, 11, stage1_series, csv, o->resume, e)) {
+        monitor_close(&mon);
         rc = -1;
         goto done;
     }
     p.time_limit = o->max_seconds;
     int T = cfg->Data.sequence_length, S = cfg->Data.img_size, bs = cfg->Training.bs;
-    Stage1Run r = {&s, &eval, seed, ckpt, setup.yaml, o->eval_batches, tensor_alloc(5, DIMS(bs, T, 3, S, S))};
+    Stage1Run r = {&s, &eval, seed, ckpt, setup.yaml, o->eval_batches, tensor_alloc(5, DIMS(bs, T, 3, S, S)), &mon, best};
     LoopStage st = {"stage 1", ckpt, 11, stage1_series, &r, stage1_loop_step, stage1_loop_end_epoch, stage1_loop_save,
                     stage1_loop_sample, "samples_stage1"};
     rc = train_loop(o, &st, &L, cfg->Training.n_epochs, &p, &ls, e);
     tensor_free(r.seq);
+    monitor_close(&mon);
 done:
     loader_free(&L);
     dataset_close(&train);
@@ -697,7 +763,24 @@ typedef struct CinnRun {
     int bs_eval, eval_batches;
     Ctx *c;
     real *z, *cond;      /* a batch's latents and conditions */
+    FvdMonitor *mon;
+    const char *best;    /* where the best checkpoint by the monitor is kept */
+    Rng prior;           /* the monitor's residuals nu ~ N(0, I) */
 } CinnRun;
+
+/* evaluate_FVD_prior: nu ~ N(0, I), z = cINN^-1(nu | x0), Gen(x0, z) */
+static void cinn_monitor_videos(void *self, const DataBatch *b, real *out) {
+    CinnRun *r = self;
+    int n = (int)b->n, T = (int)b->frames, S = (int)b->size;
+    size_t frame = (size_t)3 * S * S;
+    real *x0 = xmalloc((size_t)n * frame * sizeof(real)), *z = xmalloc((size_t)n * r->m->z_dim * sizeof(real));
+    real *cond = xmalloc((size_t)n * r->m->flow.cond_dim * sizeof(real));
+    for (int i = 0; i < n; i++) memcpy(x0 + (size_t)i * frame, b->video + (size_t)i * T * frame, frame * sizeof(real));
+    model_condition(r->m, x0, b->control, n, cond);
+    model_invert(r->m, cond, n, NULL, 1.0, &r->prior, z);
+    model_decode(r->m, x0, z, n, T - 1, out);
+    free(x0), free(z), free(cond);
+}
 
 static void cinn_loop_step(void *self, const DataBatch *b, int epoch, double *v) {
     (void)epoch;
@@ -714,12 +797,15 @@ static void cinn_loop_end_epoch(void *self, int epoch) {
     double val = cinn_validate(r->m, r->c, r->eval, r->seed, r->bs_eval, *r->noise, r->eval_batches);
     fprintf(stderr, "cINN epoch %d: validation loss %.4f nats (%.4f bits/dim), lr %.3g\n", epoch, val,
             flow_bits_per_dim(val, r->m->flow.cfg.z_dim), r->opt->lr);
+    rng_seed(&r->prior, r->seed + 1000003ULL * (uint64_t)(epoch + 1));
+    monitor_epoch(r->mon, r->eval, r->seed, r->bs_eval, "cINN", epoch, cinn_monitor_videos, r);
     steplr_step(r->sched, r->opt);
 }
 
 static int cinn_loop_save(void *self, const LoopState *ls, I2vError *e) {
     CinnRun *r = self;
-    return cinn_save(&r->m->flow, r->opt, r->sched, r->noise, r->ckpt, ls, r->seed, r->yaml, e);
+    if (cinn_save(&r->m->flow, r->opt, r->sched, r->noise, r->ckpt, ls, r->seed, r->yaml, e)) return -1;
+    return monitor_keep_best(r->mon, r->ckpt, r->best, e);
 }
 
 int train_cinn(const TrainOpts *o, I2vError *e) {
@@ -742,7 +828,8 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
     }
     /* the frozen stage-1 encoder and conditioning encoder, from their folders */
     Model m;
-    if (model_load(&m, s1dir, MODEL_ENC, NULL, NULL, e)) {
+    /* the generator too when the monitor samples videos */
+    if (model_load(&m, s1dir, MODEL_ENC | (o->fvd_weights ? MODEL_GEN : 0), NULL, NULL, e)) {
         setup_free(&setup);
         return -1;
     }
@@ -808,13 +895,21 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
         rc = progress_init(&p, "cINN", total, 4, cinn_series, csv, o->resume, e);
         p.time_limit = o->max_seconds;
     }
+    FvdMonitor mon = {0};
+    char best[DATA_PATH_MAX + 16];
+    snprintf(best, sizeof best, "%s/best_PFVD_%s", o->out, file);
+    if (!rc && (rc = monitor_open(&mon, "cINN", m.s1.s1.Training.FVD, o->fvd_weights,
+                                  o->fvd_width_div > 1 ? o->fvd_width_div : 1, e)))
+        progress_finish(&p);
     Ctx c;
     ctx_init(&c);
     int bs = cfg->Training.bs;
     CinnRun r = {&m, &opt, &sched, &noise, &eval, seed, ckpt, setup.yaml, cfg->Training.bs_eval, o->eval_batches, &c,
-                 xmalloc((size_t)bs * fc.z_dim * sizeof(real)), xmalloc((size_t)bs * f->cond_dim * sizeof(real))};
+                 xmalloc((size_t)bs * fc.z_dim * sizeof(real)), xmalloc((size_t)bs * f->cond_dim * sizeof(real)),
+                 &mon, best, {{0}, 0, 0}};
     LoopStage st = {"cINN", ckpt, 4, cinn_series, &r, cinn_loop_step, cinn_loop_end_epoch, cinn_loop_save, NULL, NULL};
     if (!rc) rc = train_loop(o, &st, &L, cfg->Training.n_epochs, &p, &ls, e);
+    monitor_close(&mon);
     free(r.z);
     free(r.cond);
     ctx_free(&c);

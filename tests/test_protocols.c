@@ -11,6 +11,7 @@
 #include "formats/image.h"
 #include "networks/lpips.h"
 #include "program/distances.h"
+#include "program/monitor.h"
 #include "program/protocols.h"
 
 /* ---- clip assembly ------------------------------------------------------------------------------- */
@@ -268,8 +269,72 @@ static void test_command(void) {
     remove(out_path);
 }
 
+static int file_exists(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f != NULL;
+}
+
+static void net_embed_for_tests(void *self, const real *x, int n, int T, int H, int W, real *out) {
+    NetEmbedder *ne = self;
+    feature_net_embed(&ne->f, &ne->c, x, n, T, H, W, out);
+}
+
+/* ---- the training-time monitor, with the reduced-width I3D stand-in ------------------------------------ */
+static void test_monitor(void) {
+    FvdMonitor mon;
+    I2vError e;
+    check(monitor_open(&mon, "test", "FVD", NULL, 1, &e) == 0 && !mon.on, "no weights: the monitor is off");
+    check(monitor_open(&mon, "test", "PSNR", NULL, 1, &e) != 0 && strstr(e.msg, "Training.FVD"), "%s", e.msg);
+    if (!check(monitor_open(&mon, "test", "FVD", "tests/data/features/i3d_w64.safetensors", 64, &e) == 0 && mon.on &&
+                   mon.batch == BATCH_MONITOR_FVD,
+               "the monitor opens the I3D stand-in: %s", e.msg))
+        return;
+    Rng rng;
+    rng_seed(&rng, 9);
+    int n = 23, T = 16, S = 12;
+    size_t clip = (size_t)T * 3 * S * S;
+    real *g = xmalloc(n * clip * sizeof(real)), *r = xmalloc(n * clip * sizeof(real));
+    fill_clips(g, n * clip, &rng, 0.3);
+    fill_clips(r, n * clip, &rng, 0.0);
+    double v1, v2;
+    check(monitor_score(&mon, g, r, n, T, S, &v1, &e) == 0 && v1 > 0 && mon.improved && mon.best == v1,
+          "first value %g is the best: %s", v1, e.msg);
+    /* the same sets through the I3D monitor embedder by hand: 20 clips (batch 20), mapped to [0, 1] */
+    Embedder em = {net_embed_for_tests, &mon.net, mon.net.em.dim, "by hand"};
+    ProtocolOpts po = {0, 0, 1};
+    FrechetReport rep;
+    mon.net.f.map_to_unit = 1;
+    check(protocol_fvd(&em, g, r, n, T, S, BATCH_MONITOR_FVD, &po, &rep, NULL, NULL, &e) == 0 && rep.used == 20 &&
+              close_enough(rep.value, v1, 1e-9, 1e-9),
+          "the monitor's value is the FVD of the first 20 clips (%g, %g)", rep.value, v1);
+    check(monitor_score(&mon, r, r, n, T, S, &v2, &e) == 0 && fabs(v2) < 1e-6 * v1 && mon.improved,
+          "real against itself: %g, a new best", v2);
+    FILE *f = fopen("build/test_monitor_ckpt", "wb");
+    if (f) {
+        fputs("checkpoint", f);
+        fclose(f);
+    }
+    remove("build/test_monitor_best");
+    check(monitor_keep_best(&mon, "build/test_monitor_ckpt", "build/test_monitor_best", &e) == 0 &&
+              file_exists("build/test_monitor_best"),
+          "a new best keeps a copy of the checkpoint");
+    remove("build/test_monitor_best");
+    check(monitor_score(&mon, g, r, n, T, S, &v1, &e) == 0 && !mon.improved &&
+              monitor_keep_best(&mon, "build/test_monitor_ckpt", "build/test_monitor_best", &e) == 0 &&
+              !file_exists("build/test_monitor_best"),
+          "a worse value keeps nothing");
+    check(monitor_score(&mon, g, r, 19, T, S, &v1, &e) != 0 && strstr(e.msg, "fewer than one batch of 20"),
+          "19 clips: %s", e.msg);
+    check(monitor_score(&mon, g, r, n, 8, S, &v1, &e) != 0 && strstr(e.msg, "at least 9"), "8 frames: %s", e.msg);
+    remove("build/test_monitor_ckpt");
+    monitor_close(&mon);
+    free(g), free(r);
+}
+
 int main(void) {
     test_assembly();
+    test_monitor();
     test_batch_rules();
     test_lpips();
     test_diversity();
