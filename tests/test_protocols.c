@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "formats/image.h"
+#include "formats/safetensors.h"
 #include "networks/lpips.h"
 #include "program/distances.h"
 #include "program/monitor.h"
@@ -332,8 +333,75 @@ static void test_monitor(void) {
     free(g), free(r);
 }
 
+/* ---- evaluate --metrics end to end: a tiny model, the width/64 stand-in networks ----------------------- */
+static int sh(const char *cmd) {
+    char full[2048];
+    snprintf(full, sizeof full, "export I2V_THREADS=2; (%s) > %s 2>&1", cmd, out_path);
+    int st = system(full);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static double report_value(const char *path, const char *key) {
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    double v = NAN;
+    size_t k = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, k) && line[k] == '=') v = atof(line + k + 1);
+    if (f) fclose(f);
+    return v;
+}
+
+static void test_evaluate_command(void) {
+    if (!file_exists("./i2v")) return;
+    const char *d = "build/test_eval_metrics";
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s/w && cp tests/data/features/i3d_w64.safetensors %s/w/i3d.safetensors"
+             " && cp tests/data/features/inception_w64.safetensors %s/w/inception.safetensors", d, d, d, d);
+    check(sh(cmd) == 0, "stand-in weights folder");
+    /* LPIPS at the same reduced widths */
+    LpipsConfig cfg = {{1, 2, 4, 8, 8}};
+    Lpips l;
+    lpips_build(&l, &cfg);
+    Rng rng;
+    rng_seed(&rng, 1);
+    lpips_init_random(&l, &rng);
+    I2vError e;
+    char path[256];
+    snprintf(path, sizeof path, "%s/w/lpips_vgg.safetensors", d);
+    check(st_save_paramset(path, &l.ps, NULL, 0, NULL, &e) == 0, "stand-in LPIPS: %s", e.msg);
+    lpips_free(&l);
+    snprintf(cmd, sizeof cmd, "./i2v train-stage1 --config tiny --out %s/m --steps 2 --eval-batches 1 && "
+             "./i2v train-ae --config tiny --out %s/m --steps 2 && "
+             "./i2v train-cinn --config tiny --out %s/m --steps 2 --eval-batches 1", d, d, d);
+    if (!check(sh(cmd) == 0, "a tiny model trains")) return;
+    /* a missing network is named before any sampling */
+    snprintf(cmd, sizeof cmd, "./i2v evaluate --model %s/m --metrics dtfvd --weights %s/w --width-div 64", d, d);
+    check(sh(cmd) == 1 && output_has("dti3d16.safetensors") && !output_has("sampling"),
+          "a missing weight file is named before sampling");
+    snprintf(cmd, sizeof cmd, "./i2v evaluate --model %s/m --metrics fvd,psnr", d);
+    check(sh(cmd) == 2 && output_has("unknown metric 'psnr'"), "an unknown metric is refused");
+    snprintf(cmd, sizeof cmd, "./i2v evaluate --model %s/m --metrics fvd,fid,lpips --weights %s/w --width-div 64 "
+             "--clips 20 --bootstrap 20 --kid-subsets 2", d, d);
+    int rc = sh(cmd);
+    check(rc == 0 && output_has("FVD") && output_has("i3d stand-in (i3d.safetensors; TF1 resize_bilinear"),
+          "evaluate --metrics runs and names the network and preprocessing of its FVD");
+    snprintf(path, sizeof path, "%s/m/metrics.txt", d);
+    double fvd = report_value(path, "fvd"), lo = report_value(path, "fvd_ci_lo"), hi = report_value(path, "fvd_ci_hi");
+    check(isfinite(fvd) && fvd > 0 && lo <= hi && report_value(path, "fvd_used") == 16 &&
+              report_value(path, "fvd_dropped") == 4,
+          "fvd=%g in [%g, %g], 16 of 20 clips", fvd, lo, hi);
+    check(report_value(path, "fid_used") == 300 && report_value(path, "fid_dropped") == 20 &&
+              isfinite(report_value(path, "fid")),
+          "FID over 300 of 320 frames");
+    check(report_value(path, "lpips") > 0 && report_value(path, "lpips_frames") == 320, "LPIPS over 320 frames");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+    sh(cmd);
+}
+
 int main(void) {
     test_assembly();
+    test_evaluate_command();
     test_monitor();
     test_batch_rules();
     test_lpips();
