@@ -41,9 +41,10 @@ static int embed_all(const Embedder *em, const real *x, int n, int T, int S, int
         em->embed(em->net, x + (size_t)i * item, m, T, S, S, buf);
         for (size_t k = 0; k < (size_t)m * em->dim; k++) {
             if (!isfinite(buf[k])) {
+                double bad = buf[k];
                 free(buf);
                 return err_set(e, "%s: the features of item %d are not finite (%g); the inputs must be finite "
-                                  "frames in [-1, 1]", em->label, i + (int)(k / em->dim), (double)buf[k]);
+                                  "frames in [-1, 1]", em->label, i + (int)(k / em->dim), bad);
             }
             out[(size_t)i * em->dim + k] = buf[k];
         }

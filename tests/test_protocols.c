@@ -287,6 +287,10 @@ static void test_monitor(void) {
     I2vError e;
     check(monitor_open(&mon, "test", "FVD", NULL, 1, &e) == 0 && !mon.on, "no weights: the monitor is off");
     check(monitor_open(&mon, "test", "PSNR", NULL, 1, &e) != 0 && strstr(e.msg, "Training.FVD"), "%s", e.msg);
+    if (quick_mode()) {   /* 8 sets of 20 clips through the I3D at 224 x 224: slow under the sanitizers */
+        printf("skip (I2V_QUICK=1): the monitor's values\n");
+        return;
+    }
     if (!check(monitor_open(&mon, "test", "FVD", "tests/data/features/i3d_w64.safetensors", 64, &e) == 0 && mon.on &&
                    mon.batch == BATCH_MONITOR_FVD,
                "the monitor opens the I3D stand-in: %s", e.msg))
@@ -354,6 +358,10 @@ static double report_value(const char *path, const char *key) {
 
 static void test_evaluate_command(void) {
     if (!file_exists("./i2v")) return;
+    if (quick_mode()) {   /* a minute here, far longer under the sanitizers */
+        printf("skip (I2V_QUICK=1): evaluate --metrics end to end\n");
+        return;
+    }
     const char *d = "build/test_eval_metrics";
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s/w && cp tests/data/features/i3d_w64.safetensors %s/w/i3d.safetensors"
