@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "tensor.h"
 
 /* ---- matrix product ------------------------------------------------------------------------------- */

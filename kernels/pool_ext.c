@@ -9,6 +9,7 @@
 #include "kernels/pool_ext.h"
 
 #include "kernels/gemm.h"
+#include "kernels/threads.h"
 
 ConvGeom pool_geom_ceil(int n, int ch, const int in[3], const int k[3], const int s[3]) {
     ConvGeom g = conv_geom(n, ch, ch, in, k, s, (const int[3]){0, 0, 0});

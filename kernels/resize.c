@@ -11,7 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 
 const char *resize_mode_name(ResizeMode m) {
     switch (m) {

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "data.h"
-#include "formats/image.h"
+#include "formats/npy.h"
 #include "networks/lpips.h"
 #include "program/distances.h"
 #include "program/model.h"

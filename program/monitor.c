@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/image.h"
+#include "formats/files.h"
 #include "program/distances.h"
 
 int monitor_open(FvdMonitor *m, const char *title, const char *metric, const char *weights, int width_div,

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/image.h"
+#include "formats/npy.h"
 #include "networks/lpips.h"
 #include "program/distances.h"
 

@@ -9,8 +9,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "formats/image.h"
+#include "formats/npy.h"
 #include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "kernels/linalg.h"
 #include "program/distances.h"
 

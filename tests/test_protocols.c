@@ -8,7 +8,7 @@
 #include <sys/wait.h>
 
 #include "check.h"
-#include "formats/image.h"
+#include "formats/npy.h"
 #include "formats/safetensors.h"
 #include "networks/lpips.h"
 #include "program/distances.h"

@@ -11,6 +11,7 @@
 #include "gradcheck.h"
 #include "formats/safetensors.h"
 #include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "ops/resize.h"
 
 static const ResizeMode MODES[3] = {RESIZE_ALIGN_CORNERS, RESIZE_HALF_PIXEL, RESIZE_TF1};
