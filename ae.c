@@ -11,7 +11,7 @@
  * Every forward is written with the tensor library's recorded ops, so the backward passes come from the
  * tape. Two small ops are defined here to keep large tensors out of memory: SPADE's and AdaIN's modulation
  * fused with the LeakyReLU after it, and spectral norm's sigma for layers that divide their output rather
- * than their weight. Names of parameters and buffers are the official state_dict keys (spec/STATE_DICT.md
+ * than their weight. Names of parameters and buffers are the official state_dict keys (
  * T1-T3). Dimension legend: N batch, C channels, T frames, H height, W width, Z = z_dim, K = Cin kT kH kW.
  */
 #include "ae.h"
@@ -23,6 +23,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "kernels/norm.h"
 #include "kernels/sums.h"
 
@@ -30,7 +31,7 @@
 #define LRELU_SLOPE ((real)0.2)
 
 /* ==================================================================================================== */
-/* 1. configs (stage1_VAE/configs/<name>_config.yaml, TRAINING.md 5.1)                                 */
+/* 1. configs (stage1_VAE/configs/<name>_config.yaml)                                                   */
 /* ==================================================================================================== */
 
 static void set_list(int *dst, int *count, int n, const int *values) {
@@ -1140,7 +1141,7 @@ double disc_t_gradient_penalty(Ctx *c, TemporalDisc *d, Tensor *x, Tensor *logit
 /* ==================================================================================================== */
 
 /* LPIPS.forward(seq_orig, seq_gen).mean() over the N T frame pairs (the module stays in training mode in the
- * official code, so its dropout is active; TRAINING.md quirk 3).  orig, fake (M, 3, H, W) -> 0-D. */
+ * official code, so its dropout is active: docs/official-quirks.md, training 3).  orig, fake (M, 3, H, W) -> 0-D. */
 static Tensor *perceptual_loss(Stage1 *s, Ctx *c, Tensor *orig, Tensor *fake) {
     return t_mean_all(c, lpips_forward(c, &s->lpips, orig, fake, &s->rng_dropout));
 }
@@ -1244,7 +1245,7 @@ static void split_batch(Ctx *c, const Stage1Config *cfg, const Tensor *seq, Tens
 
 #define SPATIAL_FRAMES 20   /* frames the PatchGAN sees per iteration (loss.py: np.random.randint(..., 20)) */
 
-/* loss.py Backward.forward, steps 1-6 of TRAINING.md 1.4. */
+/* loss.py Backward.forward: one stage-1 iteration, in the official order of its six steps. */
 static void train_step_body(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats *st) {
     Ctx *c = &s->ctx;
     const TrainingConfig *tc = &s->cfg.Training;
@@ -1338,7 +1339,7 @@ static void train_step_body(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats
     Tensor *loss = t_add(c, t_scale(c, l1, (real)tc->w_recon), t_scale(c, kl, (real)tc->w_kl));
     if (percep) loss = t_add(c, loss, t_scale(c, percep, (real)tc->w_percep));
     if (gan) {
-        loss = t_add(c, loss, gen_s);   /* weight 1: w_coup_s is never applied (TRAINING.md quirk 1) */
+        loss = t_add(c, loss, gen_s);   /* weight 1: w_coup_s is never applied (docs/official-quirks.md) */
         loss = t_add(c, loss, t_scale(c, gen_t, (real)tc->w_coup_t));
         loss = t_add(c, loss, t_scale(c, fmap, (real)tc->w_fmap_t));
     }

@@ -7,7 +7,7 @@
  * The spatial PatchGAN and LPIPS come from patchgan.h and lpips.h; stage 1 only calls them.
  * What it is not: file formats, data sets, the command line or the epoch loop.
  *
- * Parameter and buffer names are the official state_dict keys (spec/STATE_DICT.md T1-T3), so converted
+ * Parameter and buffer names are the official state_dict keys, so converted
  * official checkpoints load with st_load_paramset. Layouts: inside the networks videos are (N, C, T, H, W);
  * at the data boundary they are (N, T, C, H, W), values in [-1, 1], as in the official code.
  * Dimension legend: N batch, C channels, T frames, H height, W width, Z = z_dim.
@@ -112,7 +112,7 @@ typedef struct Stage1Config {
     AeDataConfig Data;
 } Stage1Config;
 
-/* The official configs (spec/configs/stage1_VAE/<name>_config.yaml; TRAINING.md 5.1). */
+/* The official configs (configs/stage1_VAE/<name>_config.yaml). */
 Stage1Config stage1_config_bair(void);
 Stage1Config stage1_config_iper(void);
 Stage1Config stage1_config_landscape(void);
@@ -209,7 +209,7 @@ Tensor *gen_block_forward(Ctx *c, GenBlock *b, Tensor *x, Tensor *z, Tensor *x0)
 /* The effective weight of a layer: weight_orig / sigma (one power iteration first when c->training) or
  * the plain weight. Call once per network forward. */
 Tensor *ae_conv_weight(Ctx *c, AeConv *l);
-/* Initialisers (ARCHITECTURE.md 1.5, 2.6, 3.1). */
+/* Initialisers: the official modules' own (weights_init of the encoder, generator and discriminator). */
 void ae_init_kaiming_normal_fan_out(Tensor *w, Rng *r);   /* std = sqrt(2 / (Cout * k)) */
 void ae_init_default(Tensor *w, Tensor *b, Rng *r);       /* U(+-1/sqrt(fan_in)) for weight and bias */
 void ae_init_xavier_uniform(Tensor *w, double gain, Rng *r);

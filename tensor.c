@@ -22,43 +22,19 @@
 #include <sys/mman.h>
 
 #include "kernels/gemm.h"
-
-/* ==================================================================================================== */
-/* invariants and memory                                                                                 */
-/* ==================================================================================================== */
-
-void i2v_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
-    fprintf(stderr, "i2v: internal error at %s:%d: %s\n  ", file, line, cond);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    abort();
-}
-
-void *xmalloc(size_t bytes) {
-    void *p = malloc(bytes ? bytes : 1);
-    I2V_ASSERT(p, "out of memory allocating %zu bytes", bytes);
-    return p;
-}
-
-void *xcalloc(size_t n, size_t size) {
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    I2V_ASSERT(p, "out of memory allocating %zu x %zu bytes", n, size);
-    return p;
-}
+#include "kernels/threads.h"
 
 /* ==================================================================================================== */
 /* random numbers: xoshiro256** (Blackman and Vigna), seeded by splitmix64                              */
 /* ==================================================================================================== */
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+uint64_t rng_hash64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
+
+static uint64_t splitmix64(uint64_t *x) { return rng_hash64(*x += 0x9e3779b97f4a7c15ull); }
 
 void rng_seed(Rng *r, uint64_t seed) {
     uint64_t x = seed;

@@ -2,15 +2,14 @@
  *
  * What it is: float tensors of up to 5 dimensions, an arena for activations, an autograd tape, the
  * elementwise / reduction / shape / loss ops with their backward passes, parameter sets with official
- * names, random numbers. Convolutions and pooling live in conv.h, normalisations in norm.h, the GEMM
- * and the thread pool in gemm.h, optimisers in optim.h, checkpoints (safetensors) in safetensors.h.
+ * names, random numbers. Convolutions and pooling live in ops/conv.h, normalisations in ops/norm.h,
+ * optimisers in ops/optim.h; the raw-array kernels under them in kernels/.
  * What it is not: a model library. It knows nothing of videos, files (except checkpoints) or configs.
  *
  * Layout: contiguous, row-major. Dimension legend used in comments: N batch, C channels, T frames,
  * H height, W width, D feature dimension.
  *
- * Precision: `real` is float, or double when compiled with -DI2V_DOUBLE (the build the gradient checks use,
- * so central differences are accurate to about 1e-8). SIMD kernels are float-only.
+ * Precision: `real` (base/base.h) is float, or double in the build the gradient checks use.
  */
 #ifndef I2V_TENSOR_H
 #define I2V_TENSOR_H
@@ -18,21 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef I2V_DOUBLE
-typedef double real;
-#else
-typedef float real;
-#endif
-
-/* ---- invariants ------------------------------------------------------------------------------------ */
-/* Always on (unlike assert, which -DNDEBUG removes). For broken preconditions inside the library only;
- * errors caused by files or user input are reported by the functions that read them. */
-void i2v_fail(const char *file, int line, const char *cond, const char *fmt, ...);
-#define I2V_ASSERT(cond, ...) \
-    do { if (!(cond)) i2v_fail(__FILE__, __LINE__, #cond, __VA_ARGS__); } while (0)
-
-void *xmalloc(size_t bytes);            /* malloc that aborts with a message when memory runs out */
-void *xcalloc(size_t n, size_t size);
+#include "base/base.h"
 
 /* ---- random numbers -------------------------------------------------------------------------------- */
 /* xoshiro256** seeded through splitmix64; one generator is passed explicitly wherever randomness is used. */
@@ -43,6 +28,8 @@ typedef struct Rng {
 } Rng;
 
 void rng_seed(Rng *r, uint64_t seed);
+/* splitmix64's finaliser: a bijective 64-bit hash, for deriving the seeds of independent streams. */
+uint64_t rng_hash64(uint64_t z);
 uint64_t rng_u64(Rng *r);
 double rng_uniform(Rng *r);                       /* [0, 1), 53 random bits */
 double rng_normal(Rng *r);                        /* N(0, 1) by Box-Muller */
@@ -214,7 +201,7 @@ void backward_update(Ctx *c, Tensor *loss, const ParamUpdate *update);
  * parameter's .grad is touched. y must have one element. */
 void grad_of(Ctx *c, Tensor *y, int n, Tensor *const *wrt, Tensor **out);
 
-/* Gradient of a gradient (the temporal discriminator's penalty, TRAINING.md 1.2).
+/* Gradient of a gradient (the temporal discriminator's gradient penalty).
  * The penalty is P(theta) = s * |g|^2 with g = d D(x; theta) / dx. Its parameter gradient is
  *     dP/dtheta = 2 s (dg/dtheta)^T g = 2 s * d/dtheta [ J_x D(x; theta) . v ]  at v = g held constant,
  * and J_x D . v is the directional derivative of D along v: a forward-mode tangent. So the design is
@@ -254,7 +241,7 @@ Tensor *param_new(ParamSet *ps, const char *name, int ndim, const int *shape);
 Tensor *buffer_new(ParamSet *ps, const char *name, DType dt, int ndim, const int *shape);
 void paramset_alloc(ParamSet *ps);
 Tensor *paramset_find(const ParamSet *ps, const char *name);
-size_t paramset_count(const ParamSet *ps);     /* trainable elements (what ARCHITECTURE.md 0.1 counts) */
+size_t paramset_count(const ParamSet *ps);     /* trainable elements (what the paper's parameter counts count) */
 /* Zeroes every .grad without touching memory: each parameter is marked, and the first op that takes its
  * gradient in a backward pass either zeroes it or, like a weight gradient GEMM (beta 0), overwrites it.
  * That saves a pass over all the gradients and a read of them per step. Code that reads a gradient

@@ -9,9 +9,12 @@
  * Graphic Control Extension (section 23), interlaced row order (appendix E); the NETSCAPE2.0 application
  * extension for looping. Dimension legend: T frames, H height, W width; frames are (T, H, W, 3) uint8.
  */
+#include "formats/gif.h"
+
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/files.h"
 #include "formats/image.h"
 
 /* ==================================================================================================== */

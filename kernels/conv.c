@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "kernels/sums.h"
 
 /* The budget for a column tile (vol2col) or for the padded frames of the shifted walk. The GEMM repacks

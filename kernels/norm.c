@@ -15,7 +15,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "kernels/sums.h"
 
 /* x (N, C, *) as N, C, S */

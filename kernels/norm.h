@@ -105,7 +105,7 @@ void spectral_norm_power_iteration(real *u, real *v, const real *w, int Cout, si
 /* sigma = u . (W v), w = w_orig / sigma.  w, w_orig (Cout, K); sigma (1); u (Cout), v (K). */
 void spectral_norm_forward(real *w, real *sigma, const real *w_orig, const real *u, const real *v, int Cout,
                            size_t K);
-/* u and v constant (ARCHITECTURE.md 2.5): dw_orig += dw / sigma - (sum dw * w_orig) / sigma^2 u v^T. */
+/* u and v constant (torch's spectral_norm does not differentiate through the power iteration): dw_orig += dw / sigma - (sum dw * w_orig) / sigma^2 u v^T. */
 void spectral_norm_backward(real *dw_orig, real sigma, const real *u, const real *v, const real *dw,
                             const real *w_orig, int Cout, size_t K);
 

@@ -10,7 +10,7 @@
 #ifndef I2V_SIMD_H
 #define I2V_SIMD_H
 
-#include "tensor.h"
+#include "base/base.h"
 
 #if defined(I2V_PORTABLE) || defined(I2V_DOUBLE)
 #define SIMD_SCALAR 1

@@ -203,42 +203,6 @@ int cond_ae_config_check(const CondAeConfig *cfg, I2vError *e) {
     return 0;
 }
 
-#define CF(path, type, member) {path, type, offsetof(CondAeConfig, member), 0, 0}
-#define CF_STR(path, member) {path, F_STRING, offsetof(CondAeConfig, member), sizeof(((CondAeConfig *)0)->member), 0}
-const ConfigField cond_ae_config_fields[] = {
-    CF("AE.deterministic", F_BOOL, AE.deterministic),
-    CF("AE.in_size", F_INT, AE.in_size),
-    CF_STR("AE.norm", AE.norm),
-    CF_STR("AE.encoder_type", AE.encoder_type),
-    CF("AE.use_actnorm_in_dec", F_BOOL, AE.use_actnorm_in_dec),
-    CF("AE.z_dim", F_INT, AE.z_dim),
-    CF("AE.pretrained", F_IGNORE, AE.z_dim),
-    CF("AE.pre_process", F_IGNORE, AE.z_dim),
-    CF("Discriminator_Patch.in_channels", F_INT, Discriminator_Patch.in_channels),
-    CF("Discriminator_Patch.ndf", F_INT, Discriminator_Patch.ndf),
-    CF("Discriminator_Patch.n_layers", F_INT, Discriminator_Patch.n_layers),
-    CF("Discriminator_Patch.use_actnorm", F_BOOL, Discriminator_Patch.use_actnorm),
-    CF("Discriminator_Patch.spectral_norm", F_BOOL, Discriminator_Patch.spectral_norm),
-    CF("Training.w_kl", F_DOUBLE, Training.w_kl),
-    CF("Training.n_epochs", F_INT, Training.n_epochs),
-    CF("Training.lr", F_DOUBLE, Training.lr),
-    CF("Training.bs", F_INT, Training.bs),
-    CF("Training.weight_decay", F_DOUBLE, Training.weight_decay),
-    CF("Training.workers", F_INT, Training.workers),
-    CF("Training.pretrain", F_INT, Training.pretrain),
-    CF("Training.savename", F_IGNORE, Training.pretrain),
-    CF("Training.save_path", F_IGNORE, Training.pretrain),
-    CF("Data.sequence_length", F_INT, Data.sequence_length),
-    CF("Data.img_size", F_INT, Data.img_size),
-    CF_STR("Data.dataset", Data.dataset),
-    CF("Logging.entity", F_IGNORE, Training.pretrain),
-    CF("Logging.project", F_IGNORE, Training.pretrain),
-    CF("Logging.mode", F_IGNORE, Training.pretrain),
-};
-#undef CF
-#undef CF_STR
-const int cond_ae_config_nfields = (int)(sizeof cond_ae_config_fields / sizeof cond_ae_config_fields[0]);
-
 /* ==================================================================================================== */
 /* initialisation helpers                                                                                */
 /* ==================================================================================================== */

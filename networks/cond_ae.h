@@ -8,7 +8,7 @@
  * What it is not: the cINN (flow.h), data loading or the epoch loop (i2v.c).
  *
  * Names: the encoder's ParamSet holds the keys of ResnetEncoder.state_dict() (`model.conv1.weight`, ...,
- * `model.fc.sub_layers.0.bias`; STATE_DICT.md T5), so an official `encoder_stage2.pth` converted to
+ * `model.fc.sub_layers.0.bias`), so an official `encoder_stage2.pth` converted to
  * safetensors loads as it is; the decoder's holds the keys it has inside BigAE (`decoder.map_to_class_
  * embedding.main.0.weight`, ..., `decoder.decoder.colorize.module.weight_bar`; T6). BigAE's own state_dict
  * is `encoder.` + the first followed by the second.
@@ -18,7 +18,6 @@
 #ifndef I2V_COND_AE_H
 #define I2V_COND_AE_H
 
-#include "program/config.h"
 #include "base/base.h"
 #include "networks/lpips.h"
 #include "ops/optim.h"
@@ -82,7 +81,7 @@ typedef struct CondAeConfig {
     CondAeDataConfig Data;
 } CondAeConfig;
 
-/* The official configs (spec/configs/stage2_cINN_AE/<name>_config.yaml; TRAINING.md 5.2). */
+/* The official configs (configs/stage2_cINN_AE/<name>_config.yaml). */
 CondAeConfig cond_ae_config_bair(void);
 CondAeConfig cond_ae_config_iper(void);
 CondAeConfig cond_ae_config_landscape(void);
@@ -102,10 +101,6 @@ int cond_ae_config_named(const char *name, CondAeConfig *out, I2vError *e);
 /* Checks that the networks can be built: encoder type and norm, sizes, the z split, the GBlock count against
  * in_size and Data.img_size, the attention width. The message names the key. Returns 0 or -1. */
 int cond_ae_config_check(const CondAeConfig *cfg, I2vError *e);
-/* config.h binding table for the sections AE, Discriminator_Patch, Training and Data.{sequence_length,
- * img_size, dataset}, plus the Logging keys as ignored. */
-extern const ConfigField cond_ae_config_fields[];
-extern const int cond_ae_config_nfields;
 
 /* ==== the encoder (AE.py ResnetEncoder: torchvision resnet50 + DenseEncoderLayer) ====================== */
 

@@ -4,7 +4,7 @@
  * What it is: the scaling layer, VGG16's first 30 feature layers cut into 5 slices, unit normalisation over
  * channels, squared differences, the dropout + 1x1 "lin" layers, spatial means and their sum; weights from
  * a safetensors file with the official names. What it is not: the evaluation metric of the `lpips` package
- * (same network, EVALUATION.md 2.4), a downloader, or trainable (every tensor is a frozen buffer).
+ * (the same network), a downloader, or trainable (every tensor is a frozen buffer).
  * Dimension legend: N batch, C channels, H, W spatial size; k the slice (0..4), C_k its width.
  */
 #include "networks/lpips.h"

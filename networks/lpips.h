@@ -1,6 +1,6 @@
 /* lpips.h: the LPIPS perceptual distance (Zhang et al. 2018, "vgg" variant, version 0.1) used as a training
  * loss by stage 1 and the conditioning autoencoder: stage2_cINN/AE/modules/LPIPS.py and vgg16.py, a
- * stripped copy of richzhang/PerceptualSimilarity (ARCHITECTURE.md 8).
+ * stripped copy of richzhang/PerceptualSimilarity.
  *
  *   d(x, y) = sum_k mean_hw  lin_k( dropout( (f_k(x) / |f_k(x)| - f_k(y) / |f_k(y)|)^2 ) )
  *

@@ -4,13 +4,13 @@
  * What it is: the pix2pix PatchGAN with the repository's changes: every conv spectral-normalised
  * (torch.nn.utils.spectral_norm: weight_orig, weight_u, weight_v), ActNorm instead of BatchNorm after the
  * middle convs (data-dependent initialisation on the first call made in training mode), so every conv has a
- * bias. With the official config (ARCHITECTURE.md 3.2) the Sequential is
+ * bias. With the official config the Sequential is
  *     0 conv 3->64 k4 s2 p1, 1 LReLU(0.2),
  *     2 conv 64->128 k4 s2 p1, 3 ActNorm, 4 LReLU,   5 conv 128->256 s2, 6 ActNorm, 7 LReLU,
  *     8 conv 256->512 k4 s1 p1, 9 ActNorm, 10 LReLU, 11 conv 512->1 k4 s1 p1
  * giving (N, 1, 6, 6) logits for 64x64 frames and (N, 1, 14, 14) for 128x128. State-dict names
  * `main.<i>.bias`, `main.<i>.weight_orig`, `main.<i>.weight_u`, `main.<i>.weight_v`, `main.<i>.loc`,
- * `main.<i>.scale`, `main.<i>.initialized` in that order (STATE_DICT.md T4).
+ * `main.<i>.scale`, `main.<i>.initialized` in that order, as the official state dict.
  * What it is not: the hinge losses (tensor.h t_hinge_*) or any training step (ae.c, cond_ae.c).
  *
  * Modes come from the context: c->training = 1 runs one power iteration per conv per call (updating

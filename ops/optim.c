@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 
 void adam_init(Adam *opt, double lr, double beta1, double beta2, double eps, double weight_decay, int amsgrad) {
     memset(opt, 0, sizeof *opt);

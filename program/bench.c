@@ -19,6 +19,7 @@
 #include "flow.h"
 #include "networks/features.h"
 #include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "kernels/simd.h"
 
 static double bench_now(void) {
@@ -237,8 +238,7 @@ static int bench_cinn(int argc, char **argv) {
 
 /* ---- conv ------------------------------------------------------------------------------------------ */
 
-/* The 3-D convolutions of the BAIR stage-1 generator and video encoder at batch 1 (ARCHITECTURE.md 1.2,
- * 2.1-2.2): input (C, T, H, W), kernel, stride, padding, bias, whether dx is needed (not for the stem). */
+/* The 3-D convolutions of the BAIR stage-1 generator and video encoder at batch 1: input (C, T, H, W), kernel, stride, padding, bias, whether dx is needed (not for the stem). */
 typedef struct ConvLayer {
     const char *name;
     int cin, cout, in[3], k[3], s[3], p[3], bias, dx;

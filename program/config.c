@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/image.h"    /* read_file_bytes */
+#include "formats/files.h"
 #include "tensor.h"   /* xmalloc */
 
 /* ---- nodes ------------------------------------------------------------------------------------------ */

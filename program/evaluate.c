@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "data.h"
-#include "kernels/gemm.h"
-#include "formats/image.h"
+#include "kernels/threads.h"
+#include "formats/files.h"
 #include "program/metrics.h"
 #include "program/model.h"
 #include "program/progress.h"

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/files.h"
+#include "formats/imageio.h"
+#include "formats/gif.h"
 #include "formats/image.h"
-#include "program/run.h"
 #include "formats/safetensors.h"
 
 FlowConfig flow_config_of(const Stage2Config *s2, int z_dim, int embed_dim) {

@@ -1,5 +1,5 @@
 /* model.h: the trained model used for inference (get_model.py Model): the stage-1 generator and encoder,
- * the conditioning encoder and the cINN, loaded from a model folder (run.h), and what they do together:
+ * the conditioning encoder and the cINN, loaded from a model folder (below), and what they do together:
  * sample videos from a start frame, drive them to an end point (control), transfer motion. Dimension
  * legend: N batch, T frames, S image size, Z stage-1 latent size, E condition width. */
 #ifndef I2V_MODEL_H
@@ -9,6 +9,20 @@
 #include "networks/cond_ae.h"
 #include "flow.h"
 #include "program/setup.h"
+
+/* A model folder holds, per stage, a checkpoint (weights under their official names with a prefix per
+ * network, optimiser and scheduler state, RNG streams, the data loader's position) and the config that
+ * made it, both as the official code names them where it can:
+ *     config_stage1.yaml     stage1.safetensors      (enc. gen. disc_t. disc_s.)
+ *     config_stage2_AE.yaml  cond_ae.safetensors     (enc. dec. disc.)
+ *     config_stage2.yaml     cinn.safetensors        (flow.)
+ * so `i2v sample --model DIR` needs only the folder. */
+#define STAGE1_FILE "stage1.safetensors"
+#define STAGE1_CONFIG "config_stage1.yaml"
+#define COND_AE_FILE "cond_ae.safetensors"
+#define COND_AE_CONFIG "config_stage2_AE.yaml"
+#define CINN_FILE "cinn.safetensors"
+#define CINN_CONFIG "config_stage2.yaml"
 
 typedef struct Model {
     StageSetup s1, ae, s2;       /* the configs the stages were trained with */
@@ -29,7 +43,7 @@ FlowConfig flow_config_of(const Stage2Config *s2, int z_dim, int embed_dim);
 enum { MODEL_GEN = 1, MODEL_ENC = 2, MODEL_COND = 4, MODEL_FLOW = 8, MODEL_ALL = 15 };
 
 /* Loads the parts asked for from the folder; cinn_file / cinn_config choose the cINN (NULL: the defaults
- * of run.h), e.g. a second, controlled cINN in the same folder. Errors name the file and what is wrong. */
+ * above), e.g. a second, controlled cINN in the same folder. Errors name the file and what is wrong. */
 int model_load(Model *m, const char *dir, int parts, const char *cinn_file, const char *cinn_config, I2vError *e);
 void model_free(Model *m);
 

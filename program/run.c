@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "program/ckpt.h"
-#include "formats/image.h"
+#include "formats/files.h"
 #include "program/model.h"
 #include "program/progress.h"
 #include "program/setup.h"

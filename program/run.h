@@ -1,26 +1,11 @@
-/* run.h: the program's jobs: training each stage with resumable checkpoints, and the model folder that
- * sampling, control, transfer and evaluation read.
- *
- * A model folder holds, per stage, a checkpoint (weights under their official names with a prefix per
- * network, optimiser and scheduler state, RNG streams, the data loader's position) and the config that
- * made it, both as the official code names them where it can:
- *     config_stage1.yaml     stage1.safetensors      (enc. gen. disc_t. disc_s.)
- *     config_stage2_AE.yaml  cond_ae.safetensors     (enc. dec. disc.)
- *     config_stage2.yaml     cinn.safetensors        (flow.)
- * so `i2v sample --model DIR` needs only the folder. */
+/* run.h: the program's jobs: training each stage with resumable checkpoints into a model folder
+ * (program/model.h says what the folder holds). */
 #ifndef I2V_RUN_H
 #define I2V_RUN_H
 
 #include <stdint.h>
 
 #include "base/base.h"
-
-#define STAGE1_FILE "stage1.safetensors"
-#define STAGE1_CONFIG "config_stage1.yaml"
-#define COND_AE_FILE "cond_ae.safetensors"
-#define COND_AE_CONFIG "config_stage2_AE.yaml"
-#define CINN_FILE "cinn.safetensors"
-#define CINN_CONFIG "config_stage2.yaml"
 
 typedef struct TrainOpts {
     const char *config;          /* a YAML path or a built-in name */

@@ -250,6 +250,16 @@ static void defaults(StageKind kind, StageSetup *out) {
     (void)kind;
 }
 
+const ConfigField *setup_stage_fields(StageKind kind, int *n) {
+    switch (kind) {
+    case STAGE1: *n = COUNT(stage1_fields); return stage1_fields;
+    case STAGE_AE: *n = COUNT(cond_ae_fields); return cond_ae_fields;
+    case STAGE2: *n = COUNT(stage2_fields); return stage2_fields;
+    }
+    *n = 0;
+    return NULL;
+}
+
 /* Binds the stage's table, the Data table and the ignored keys; then checks for unknown keys. */
 static int bind_all(StageKind kind, Config *cfg, StageSetup *out, I2vError *e) {
     int rc = 0;

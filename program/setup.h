@@ -63,6 +63,8 @@ typedef enum StageKind { STAGE1 = 1, STAGE_AE = 2, STAGE2 = 3 } StageKind;
 int setup_load(StageKind kind, const char *name_or_path, int noverrides, char *const *overrides, StageSetup *out,
                I2vError *e);
 void setup_free(StageSetup *s);
+/* The binding table of a stage's own sections (its network, Training, ...; the Data section is bound apart). */
+const ConfigField *setup_stage_fields(StageKind kind, int *n);
 /* The names setup_load accepts for a kind, for --help texts. */
 const char *setup_builtin_names(StageKind kind);
 /* The YAML text of the structs in s (for configs built in code, e.g. the demo's); the caller frees it. */

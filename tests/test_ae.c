@@ -1,5 +1,5 @@
 /* test_ae.c: stage 1 (ae.c). Configs; output shapes and parameter counts at the BAIR and landscape configs
- * (dry runs, nothing allocated); state-dict names, order and shapes of STATE_DICT.md T1-T3; finite-difference
+ * (dry runs, nothing allocated); state-dict names, order and shapes of the official modules; finite-difference
  * gradients of the blocks and the tiny networks; the temporal discriminator's tangent and the gradient
  * penalty's parameter gradient against finite differences of the penalty; spectral norm's modes; the
  * orthogonal initialiser; agreement with the official modules (tests/data/ae_reference.safetensors, written by
@@ -10,7 +10,7 @@
 #include "compare.h"
 #include "ae.h"
 #include "data.h"
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "gradcheck.h"
 #include "held_out.h"
 #include "kernels/norm.h"
@@ -237,10 +237,10 @@ static void test_state_dicts(void) {
         n2 = (int)(sizeof spec_t2_generator / sizeof *spec_t2_generator),
         n3 = (int)(sizeof spec_t3_disc_t / sizeof *spec_t3_disc_t);
     check(matches_table(&e.ps, spec_t1_encoder, n1, "T1"),
-          "encoder state dict = STATE_DICT.md T1 (67 entries, order, shapes)");
-    check(matches_table(&g.ps, spec_t2_generator, n2, "T2"), "generator state dict = STATE_DICT.md T2 (120 entries)");
+          "encoder state dict = the official one (67 entries, order, shapes)");
+    check(matches_table(&g.ps, spec_t2_generator, n2, "T2"), "generator state dict = the official one (120 entries)");
     check(matches_table(&d.ps, spec_t3_disc_t, n3, "T3"),
-          "temporal discriminator state dict = STATE_DICT.md T3 (88 entries)");
+          "temporal discriminator state dict = the official one (88 entries)");
     video_encoder_free(&e);
     generator_free(&g);
     disc_t_free(&d);
@@ -284,13 +284,13 @@ static void test_shapes_and_counts(int landscape) {
     Tensor *win = tensor_new(&c, 5, DIMS(N, 3, 12, S, S));
     Tensor *fmap[AE_STAGES];
     Tensor *logits = disc_t_forward(&c, &d, win, fmap, NULL);
-    /* ARCHITECTURE.md 3.1: (64, 6, 16|32, .) (128, 3, 16, .) (256, 2, 8, .) (512, 1, 4, .) */
+    /* the official temporal discriminator's feature maps: (64, 6, 16|32, .) (128, 3, 16, .) (256, 2, 8, .) (512, 1, 4, .) */
     int want[AE_STAGES][3] = {{64, 6, landscape ? 32 : 16}, {128, 3, 16}, {256, 2, 8}, {512, 1, 4}};
     int ok = logits->ndim == 2 && logits->shape[0] == N && logits->shape[1] == 1;
     for (int l = 0; l < AE_STAGES; l++)
         ok &= fmap[l]->shape[1] == want[l][0] && fmap[l]->shape[2] == want[l][1] && fmap[l]->shape[3] == want[l][2] &&
               fmap[l]->shape[4] == want[l][2];
-    check(ok, "%s temporal discriminator: logits (2, 1) and the four feature maps of ARCHITECTURE.md 3.1", name);
+    check(ok, "%s temporal discriminator: logits (2, 1) and the four feature maps of the official module", name);
     check(x->data == NULL && video->data == NULL && e.ps.values == NULL && g.ps.values == NULL,
           "the dry run allocated no data (parameters or activations)");
     double ms = 1e3 * (now_seconds() - t0);
@@ -901,7 +901,7 @@ static void test_train_step(void) {
     synth_batch(batch, 11, 0);
     real *enc0 = snapshot(&s.enc.ps), *gen0 = snapshot(&s.gen.ps), *dt0 = snapshot(&s.disc_t.ps),
          *ds0 = snapshot(&s.disc_s.ps);
-    /* D_t is called 4 times per iteration (TRAINING.md 1.4): 4 power iterations with the warm-up's fixed weights */
+    /* D_t is called 4 times per iteration (the official loss.py): 4 power iterations with the warm-up's fixed weights */
     AeConv *l = &s.disc_t.layer[0][0].conv1;
     int Cout = l->weight->shape[0];
     size_t K = l->v->numel;

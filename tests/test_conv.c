@@ -16,7 +16,7 @@
 
 #include "check.h"
 #include "kernels/conv.h"
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "gradcheck.h"
 #include "tensor.h"
 

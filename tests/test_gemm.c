@@ -17,6 +17,8 @@
 
 #include "check.h"
 #include "kernels/gemm.h"
+#include "tensor.h"
+#include "kernels/threads.h"
 
 #ifdef I2V_DOUBLE
 #define UNIT_ROUNDOFF (DBL_EPSILON / 2)

@@ -10,7 +10,7 @@
 #include "check.h"
 #include "compare.h"
 #include "gradcheck.h"
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "kernels/norm.h"
 
 static Rng rng;

@@ -13,7 +13,7 @@
 
 static Rng rng;
 
-/* ---- names, order, count (STATE_DICT.md T4) -------------------------------------------------------- */
+/* ---- names, order, count (the official state dict) -------------------------------------------------------- */
 static void test_names_and_counts(void) {
     static const struct { const char *name; int ndim, shape[4]; } want[] = {
         {"main.0.bias", 1, {64}}, {"main.0.weight_orig", 4, {64, 3, 4, 4}}, {"main.0.weight_u", 1, {64}},
@@ -40,7 +40,7 @@ static void test_names_and_counts(void) {
         if (!same) printf("  entry %d: %s, want %s\n", i, t->name, want[i].name);
         ok &= same;
     }
-    check(ok, "PatchGAN names, order and shapes as STATE_DICT.md T4");
+    check(ok, "PatchGAN names, order and shapes as the official state dict");
     check(paramset_count(&d.ps) == 2766529, "PatchGAN has 2,766,529 parameters (%zu)", paramset_count(&d.ps));
     check(((Tensor *)paramset_find(&d.ps, "main.3.initialized"))->dtype == DT_U8, "initialized is a U8 buffer");
     patchgan_free(&d);
@@ -131,7 +131,7 @@ static void test_actnorm_init(void) {
 /* ---- finite differences (double build) ------------------------------------------------------------------ */
 typedef struct LayerArgs {
     int stride;
-    Tensor *u, *v;   /* weight_u (4), weight_v (48): constants of the backward (ARCHITECTURE.md 2.5) */
+    Tensor *u, *v;   /* weight_u (4), weight_v (48): constants of the backward, as in torch */
 } LayerArgs;
 
 /* one PatchGAN layer: spectral norm (stored u, v: eval mode) -> conv k4 p1 -> ActNorm -> LReLU(0.2)

@@ -9,7 +9,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "formats/image.h"
+#include "formats/files.h"
+#include "formats/npy.h"
 #include "program/setup.h"
 
 static char dir[256];

@@ -10,7 +10,7 @@ usage: python3 tools/convert_lpips.py vgg.pth vgg16-397923af.pth [out.safetensor
   vgg16-397923af.pth   torchvision's ImageNet VGG16 (https://download.pytorch.org/models/vgg16-397923af.pth):
                        keys features.<N>.weight / .bias (the classifier is ignored)
 
-Output names (ARCHITECTURE.md 8): scaling_layer.shift, scaling_layer.scale, net.slice<K>.<N>.weight/bias for the 13
+Output names: scaling_layer.shift, scaling_layer.scale, net.slice<K>.<N>.weight/bias for the 13
 convs of VGG16's first 30 feature layers (slice 1: N 0, 2; slice 2: 5, 7; slice 3: 10, 12, 14; slice 4: 17, 19, 21;
 slice 5: 24, 26, 28), lin<k>.model.1.weight. Everything is float32.
 

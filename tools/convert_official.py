@@ -673,7 +673,7 @@ def cmd_model(a):
                 config_name="config_stage2.yaml"))
 
 
-# LPIPS (ARCHITECTURE.md 8): torchvision vgg16().features index of each conv, and the LPIPS slice it belongs to.
+# LPIPS: torchvision vgg16().features index of each conv, and the LPIPS slice it belongs to.
 VGG_CONVS = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
 VGG_SLICES = [1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5]
 LPIPS_MD5 = "d507d7349b931f0638a25a48a722f98a"
