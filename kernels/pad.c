@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 
 typedef struct PadJob {
     real *out;

@@ -9,7 +9,7 @@
 
 #include <math.h>
 
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 
 ConvGeom pool_geom_ceil(int n, int ch, const int in[3], const int k[3], const int s[3], const int p[3]) {
     ConvGeom g = conv_geom(n, ch, ch, in, k, s, p);
