@@ -8,7 +8,6 @@
 
 #include <string.h>
 
-#include "kernels/gemm.h"
 #include "kernels/threads.h"
 
 typedef struct PadJob {

@@ -173,8 +173,7 @@ static Tensor *maxpool_same(Ctx *c, const I3d *m, Tensor *x, const int k[3], con
     same_pads(m->cfg.style, x->shape + 2, k, s, front, back);
     for (int a = 0; a < 3; a++) any |= front[a] | back[a];
     if (any) x = t_pad3d(c, x, front, back);
-    if (m->cfg.style == I3D_PORT) return t_maxpool3d_ceil(c, x, k, s);
-    return t_maxpool3d(c, x, k, s, DIMS(0, 0, 0));
+    return t_maxpool_nd(c, x, k, s, DIMS(0, 0, 0), m->cfg.style == I3D_PORT);
 }
 
 /* InceptionModule.forward / Mixed.forward */

@@ -184,11 +184,11 @@ static Tensor *block_forward(Ctx *c, const IncBlock *blk, Tensor *x) {
         pooled = t_avgpool2d_exclude_pad(c, x, DIMS(3, 3), DIMS(1, 1), DIMS(1, 1));
         break;
     case INC_E2:   /* the FID patch: max pooling where torchvision average-pools */
-        pooled = t_maxpool2d(c, x, DIMS(3, 3), DIMS(1, 1), DIMS(1, 1));
+        pooled = t_maxpool_nd(c, x, DIMS(1, 3, 3), DIMS(1, 1, 1), DIMS(0, 1, 1), 0);
         break;
     case INC_B:
     case INC_D:    /* the pass-through branch */
-        pooled = t_maxpool2d(c, x, DIMS(3, 3), DIMS(2, 2), DIMS(0, 0));
+        pooled = t_maxpool_nd(c, x, DIMS(1, 3, 3), DIMS(1, 2, 2), DIMS(0, 0, 0), 0);
         break;
     }
     for (int i = 0; i < blk->nconv; i++) {
@@ -212,11 +212,11 @@ Tensor *inception_forward(Ctx *c, Inception *m, Tensor *x) {
     Tensor *h = conv_forward(c, &m->stem[0], x);
     h = conv_forward(c, &m->stem[1], h);
     h = conv_forward(c, &m->stem[2], h);
-    h = t_maxpool2d(c, h, DIMS(3, 3), DIMS(2, 2), DIMS(0, 0));
+    h = t_maxpool_nd(c, h, DIMS(1, 3, 3), DIMS(1, 2, 2), DIMS(0, 0, 0), 0);
     /* block 1 */
     h = conv_forward(c, &m->stem[3], h);
     h = conv_forward(c, &m->stem[4], h);
-    h = t_maxpool2d(c, h, DIMS(3, 3), DIMS(2, 2), DIMS(0, 0));
+    h = t_maxpool_nd(c, h, DIMS(1, 3, 3), DIMS(1, 2, 2), DIMS(0, 0, 0), 0);
     /* blocks 2 and 3 */
     for (int b = 0; b < INC_BLOCKS; b++) h = block_forward(c, &m->block[b], h);
     return t_global_avgpool(c, h);   /* AdaptiveAvgPool2d((1, 1)) */

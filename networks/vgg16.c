@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels/conv.h"
+#include "ops/pool_ext.h"
 
 /* Position of each conv in torchvision's `features` Sequential, and the slice it ends up in. */
 static const int conv_index[VGG16_CONVS] = {0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28};
@@ -55,7 +56,7 @@ void vgg16_forward(Ctx *c, Vgg16 *m, Tensor *x, Tensor *maps[VGG16_SLICES]) {
     Tensor *h = x;
     for (int i = 0; i < VGG16_CONVS; i++) {
         int k = conv_slice[i];
-        if (i > 0 && conv_slice[i - 1] != k) h = t_maxpool2d(c, h, DIMS(2, 2), DIMS(2, 2), DIMS(0, 0));
+        if (i > 0 && conv_slice[i - 1] != k) h = t_maxpool_nd(c, h, DIMS(1, 2, 2), DIMS(1, 2, 2), DIMS(0, 0, 0), 0);
         h = t_relu(c, t_conv2d(c, h, m->w[i], m->b[i], DIMS(1, 1), DIMS(1, 1)));
         if (i == VGG16_CONVS - 1 || conv_slice[i + 1] != k) maps[k] = h;
     }

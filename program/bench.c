@@ -17,6 +17,7 @@
 #include "program/bench.h"
 #include "kernels/conv.h"
 #include "flow.h"
+#include "networks/features.h"
 #include "kernels/gemm.h"
 #include "kernels/threads.h"
 #include "kernels/simd.h"
@@ -488,6 +489,58 @@ static int bench_ae(int argc, char **argv) {
     return 0;
 }
 
+/* ---- metrics: the feature networks of FVD and FID ------------------------------------------------------ */
+/* Features of `clips` BAIR-size clips (frames x size x size, resized to 224) through the Kinetics I3D with the
+ * monitor's preprocessing (PyTorch's align_corners=True resize, so a PyTorch script can run the same thing),
+ * and of their clips * frames frames through pytorch-fid's InceptionV3 (resized to 299). Random weights of the
+ * published shapes: the speed does not depend on the values. One timed pass after a one-clip warm-up. */
+static void bench_metrics_net(FeatureKind kind, int n, int T, int S, int reps) {
+    FeatureNet f;
+    feature_net_init_random(&f, kind, 1, 7);
+    size_t per = (size_t)(T ? T : 1) * 3 * S * S;
+    real *x = xmalloc((size_t)n * per * sizeof(real)), *out = xmalloc((size_t)n * f.dim * sizeof(real));
+    Rng r;
+    rng_seed(&r, 11);
+    for (size_t i = 0; i < (size_t)n * per; i++) x[i] = (real)(rng_uniform(&r) * 2 - 1);
+    Ctx c;
+    ctx_init(&c);
+    feature_net_embed(&f, &c, x, 1, T, S, S, out);   /* warm-up: arena, thread pool, page faults */
+    double best = 1e30;
+    for (int rep = 0; rep < reps; rep++) {
+        double t0 = bench_now();
+        feature_net_embed(&f, &c, x, n, T, S, S, out);
+        double t = bench_now() - t0;
+        if (t < best) best = t;
+    }
+    printf("bench=metrics net=%s inputs=%d frames=%d size=%d threads=%d seconds=%.2f per_input_ms=%.1f\n",
+           feature_kind_name(kind), n, T, S, threads_count(), best, 1e3 * best / n);
+    fflush(stdout);
+    ctx_free(&c);
+    free(x);
+    free(out);
+    feature_net_free(&f);
+}
+
+static int bench_metrics(int argc, char **argv) {
+    int i3d = 1, inception = 1, clips = 256, frames = 16, size = 64, images = -1, reps = 1;
+    if (argc > 0 && (!strcmp(argv[0], "i3d") || !strcmp(argv[0], "inception"))) {
+        i3d = !strcmp(argv[0], "i3d");
+        inception = !i3d;
+        argc--;
+        argv++;
+    }
+    IntOpt opts[] = {{"clips", &clips}, {"frames", &frames}, {"size", &size}, {"images", &images}, {"reps", &reps}};
+    if (parse_opts("metrics", argc, argv, opts, (int)(sizeof opts / sizeof *opts))) return 2;
+    if (images < 0) images = clips * frames;
+    if (clips < 1 || frames < 9 || size < 1 || images < 1 || reps < 1) {
+        fprintf(stderr, "i2v bench metrics: clips, size, images and reps must be positive, frames at least 9\n");
+        return 2;
+    }
+    if (i3d) bench_metrics_net(FEAT_I3D_MONITOR, clips, frames, size, reps);
+    if (inception) bench_metrics_net(FEAT_INCEPTION, images, 0, size, reps);
+    return 0;
+}
+
 /* ---- the table ------------------------------------------------------------------------------------- */
 
 typedef struct Bench {
@@ -500,6 +553,7 @@ static const Bench benches[] = {
     {"gemm", bench_gemm, "matrix multiplication: square, im2col and cINN shapes [m= n= k= ta= tb= threads= reps=]"},
     {"conv", bench_conv, "the 3-D convolutions of the generator and encoder, forward + backward [gen|enc threads= reps=]"},
     {"ae", bench_ae, "stage-1 encoder + generator at the BAIR and small configs: forward, and forward + L1 + backward [bair|small batch= threads= reps=]"},
+    {"metrics", bench_metrics, "features of BAIR-size clips through I3D and of their frames through InceptionV3 (minutes) [i3d|inception clips= frames= size= images= reps=]"},
     {"cinn", bench_cinn, "one stage-2 training step of the BAIR cINN (forward, backward, AMSGrad) [batch= threads= reps=]"},
 };
 
