@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "tensor.h"
 #include "formats/npy.h"
 #include "kernels/gemm.h"
 #include "kernels/threads.h"
