@@ -264,7 +264,7 @@ int stage1_config_check(const Stage1Config *cfg, I2vError *e) {
     if (decoder_frames(de) != T || decoder_size(de) != S)
         return err_set(e, "the generator makes %d frames of %dx%d (8 upsample_t[0] upsample_t[1], 32 upsample_s[0] "
                           "upsample_s[1]) but Data asks for sequence_length - 1 = %d frames of img_size %d",
-                       decoder_frames(de), decoder_size(de), T, S);
+                       decoder_frames(de), decoder_size(de), decoder_size(de), T, S);
     /* encoder geometry */
     int t = out_size(T, 3, 2, 1), h = out_size(S, 7, 2, 3);
     if (en->use_max_pool) {
@@ -1384,6 +1384,12 @@ static void size_arena(Stage1 *s, const Tensor *seq, int train) {
     s->rng_noise = saved[0];
     s->rng_sample = saved[1];
     s->rng_dropout = saved[2];
+}
+
+size_t stage1_plan_step(Stage1 *s, const Tensor *seq) {
+    size_arena(s, seq, 1);
+    s->sized_train_n = seq->shape[0];
+    return s->arena_bytes + s->ctx.peak_scratch;
 }
 
 void stage1_train_step(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats *st) {

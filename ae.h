@@ -347,6 +347,9 @@ void stage1_free(Stage1 *s);
  * encoder and generator forward; window and frame indices; D_t step (hinge + w_GP GP); D_s step; AE step
  * against the updated discriminators. Discriminator updates and GAN terms only when epoch >= pretrain. */
 void stage1_train_step(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats *st);
+/* Sizes the arena for training steps on batches shaped like seq (the dry run the first step would do) and
+ * returns the bytes one step needs beyond the parameters: the arena and the largest convolution workspace. */
+size_t stage1_plan_step(Stage1 *s, const Tensor *seq);
 /* loss.py Backward.eval: generator in eval mode (stored u, v), z sampled; L1, LPIPS, KL, PSNR without
  * gradients. recon (N, S - 1, 3, H, W) receives the reconstruction when not NULL. */
 void stage1_eval_step(Stage1 *s, const Tensor *seq, Stage1Stats *st, Tensor *recon);

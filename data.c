@@ -481,8 +481,13 @@ static int open_landscape(Dataset *ds, I2vError *err) {
     int rc = 0, reps = iter_of(c, ds->mode);
     for (size_t i = 0; i < n && rc == 0; i++) {
         int frames;
-        if (data_join(vid, sizeof vid, err, "%s/%s", prefix, list[i]) || scan_video(ds->root, vid, &f, 0, &frames, err)) {
+        I2vError e2;
+        if (data_join(vid, sizeof vid, err, "%s/%s", prefix, list[i])) {
             rc = -1;
+            break;
+        }
+        if (scan_video(ds->root, vid, &f, 0, &frames, &e2)) {
+            rc = err_set(err, "%s (a video listed in %s)", e2.msg, path);
             break;
         }
         if (frames < c->sequence_length) {
@@ -827,7 +832,9 @@ static void image_to_unit_rgb(const Image *im, real *dst) {
     }
 }
 
-static int load_frames(const Dataset *ds, size_t video, int start, size_t T, size_t R, real *frames, I2vError *err) {
+/* The frames [start, start + T) of a video, each resized to R x R; *src_w, *src_h: the first frame's size. */
+static int load_frames(const Dataset *ds, size_t video, int start, size_t T, size_t R, real *frames, size_t *src_w,
+                       size_t *src_h, I2vError *err) {
     FrameNames f = frame_names(ds);
     char path[DATA_PATH_MAX];
     real *tmp = NULL;
@@ -848,6 +855,10 @@ static int load_frames(const Dataset *ds, size_t video, int start, size_t T, siz
             tmp_cap = need;
         }
         image_to_unit_rgb(&im, tmp);
+        if (t == 0) {
+            *src_w = im.width;
+            *src_h = im.height;
+        }
         data_resize(tmp, 3, im.height, im.width, frames + t * 3 * R * R, R, R);
         image_free(&im);
     }
@@ -889,7 +900,7 @@ int dataset_get(const Dataset *ds, uint64_t seed, uint64_t epoch, size_t item, r
     info->start = ds->start_zero ? 0 : (int)rng_below(&r, (uint32_t)(nframes - (int)T + 1));
     if (ds->transform) aug_sample(c, ds->transform == 2, &r, &info->aug);
     real *frames = xmalloc(T * 3 * R * R * sizeof(real));
-    if (load_frames(ds, v, info->start, T, R, frames, err)) {
+    if (load_frames(ds, v, info->start, T, R, frames, &info->source_width, &info->source_height, err)) {
         free(frames);
         return -1;
     }

@@ -106,6 +106,7 @@ typedef struct ClipInfo {
     int augmented;           /* 0: resize + normalise only */
     AugParams aug;           /* the parameters used when augmented */
     double control[3];       /* BAIR with control: the normalised end point; synthetic: its control; else 0 */
+    size_t source_width, source_height;   /* the frames' size on disk before resizing (0: the synthetic set) */
     int has_truth;           /* synthetic set only */
     SynthTruth truth;        /* frames [start, start + T) of the synthetic video, re-indexed from 0 */
 } ClipInfo;
@@ -201,7 +202,7 @@ void loader_epoch_order(uint64_t seed, uint64_t epoch, int shuffle, size_t nitem
 
 /* ==== files and folders (data.c) ============================================================================= */
 /* snprintf for paths: non-zero, and an error that shows the path's start, if it does not fit in cap. */
-int data_join(char *out, size_t cap, I2vError *err, const char *fmt, ...);
+int data_join(char *out, size_t cap, I2vError *err, const char *fmt, ...) I2V_PRINTF(4, 5);
 int data_mkdirs(const char *path, I2vError *err);    /* mkdir -p */
 /* Sorted names of the entries of a folder (dirs_only: only sub-folders). *names is an array of malloc'd
  * strings; free with data_free_names. */

@@ -333,9 +333,9 @@ Tensor *flow_loss(Ctx *ctx, Tensor *nu, Tensor *logdet) {
     return t_sub(ctx, t_mean_all(ctx, t_gaussian_nll(ctx, nu)), t_mean_all(ctx, logdet));
 }
 
-double flow_bits_per_dim(double loss, int z_dim) {
-    return (loss + 0.5 * z_dim * log(2 * I2V_PI)) / (z_dim * log(2.0));
-}
+double flow_nll(double loss, int z_dim) { return loss + 0.5 * z_dim * log(2 * I2V_PI); }
+
+double flow_bits_per_dim(double loss, int z_dim) { return flow_nll(loss, z_dim) / (z_dim * log(2.0)); }
 
 void flow_embed_endpoint(const double p[3], real out[FLOW_CONTROL_DIM]) {
     for (int k = 0; k < FLOW_CONTROL_DIM; k++) out[k] = 0;
@@ -353,13 +353,12 @@ static Tensor *batch_tensor(Ctx *ctx, const real *values, int n, int d) {
     return t;
 }
 
-static void fill_stats(Tensor *nu, Tensor *logdet, Tensor *loss, int z_dim, FlowStepStats *st) {
-    int n = nu->shape[0];
-    double nll = 0, ld = 0;
-    for (size_t i = 0; i < nu->numel; i++) nll += 0.5 * nu->data[i] * nu->data[i];
+static void fill_stats(Tensor *logdet, Tensor *loss, int z_dim, FlowStepStats *st) {
+    int n = logdet->shape[0];
+    double ld = 0;
     for (int i = 0; i < n; i++) ld += logdet->data[i];
     st->loss = loss->data[0];
-    st->nll = nll / n;
+    st->nll = flow_nll(st->loss, z_dim);
     st->logdet = ld / n;
     st->bits_per_dim = flow_bits_per_dim(st->loss, z_dim);
 }
@@ -371,7 +370,7 @@ void flow_train_step(Ctx *ctx, Flow *f, Adam *opt, const real *z, const real *co
     Tensor *loss = flow_loss(ctx, nu, logdet);
     paramset_zero_grad(&f->ps);
     adam_backward_step(opt, ctx, loss);   /* backward, then Adam; each weight updated as its gradient is made */
-    if (st) fill_stats(nu, logdet, loss, f->cfg.z_dim, st);
+    if (st) fill_stats(logdet, loss, f->cfg.z_dim, st);
     ctx_reset(ctx);
 }
 
@@ -381,7 +380,7 @@ void flow_eval_batch(Ctx *ctx, Flow *f, const real *z, const real *cond, int n, 
     Tensor *zt = batch_tensor(ctx, z, n, f->cfg.z_dim), *ct = batch_tensor(ctx, cond, n, f->cond_dim);
     Tensor *logdet;
     Tensor *nu = flow_forward(ctx, f, zt, ct, &logdet);
-    fill_stats(nu, logdet, flow_loss(ctx, nu, logdet), f->cfg.z_dim, st);
+    fill_stats(logdet, flow_loss(ctx, nu, logdet), f->cfg.z_dim, st);
     ctx_reset(ctx);
     ctx->grad_enabled = saved;
 }

@@ -24,10 +24,18 @@ typedef double real;
 typedef float real;
 #endif
 
+/* Marks a function whose argument fmt_index is a printf format and whose arguments from first_arg on are
+ * its values, so the compiler checks every call (-Wformat); nothing on compilers without the attribute. */
+#if defined(__GNUC__) || defined(__clang__)
+#define I2V_PRINTF(fmt_index, first_arg) __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#define I2V_PRINTF(fmt_index, first_arg)
+#endif
+
 /* ---- invariants ------------------------------------------------------------------------------------ */
 /* Always on (unlike assert, which -DNDEBUG removes). For broken preconditions inside the library only;
  * errors caused by files or user input are reported by the functions that read them. */
-void i2v_fail(const char *file, int line, const char *cond, const char *fmt, ...);
+void i2v_fail(const char *file, int line, const char *cond, const char *fmt, ...) I2V_PRINTF(4, 5);
 #define I2V_ASSERT(cond, ...) \
     do { if (!(cond)) i2v_fail(__FILE__, __LINE__, #cond, __VA_ARGS__); } while (0)
 
@@ -40,6 +48,7 @@ typedef struct I2vError {
 } I2vError;
 
 /* Fills e (if not NULL) and returns -1, so a reader can write `return err_set(e, "...", ...);`. */
+static inline int err_set(I2vError *e, const char *fmt, ...) I2V_PRINTF(2, 3);
 static inline int err_set(I2vError *e, const char *fmt, ...) {
     if (e) {
         va_list ap;

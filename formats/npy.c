@@ -78,6 +78,9 @@ int npy_decode(const uint8_t *buf, size_t n, const char *name, NpyArray *out, I2
     while (!lex_char(&l, '}')) {
         if (lex_string(&l, key, sizeof key) || !lex_char(&l, ':'))
             return err_set(err, "%s: NPY header: expected 'key': value at offset %zu", name, l.i);
+        if ((!strcmp(key, "descr") && have_descr) || (!strcmp(key, "fortran_order") && have_order) ||
+            (!strcmp(key, "shape") && have_shape))   /* a shape given twice would hold both tuples' dimensions */
+            return err_set(err, "%s: NPY header has the key '%s' twice", name, key);
         if (!strcmp(key, "descr")) {
             if (lex_string(&l, descr, sizeof descr)) return err_set(err, "%s: NPY 'descr' is not a string", name);
             have_descr = 1;

@@ -36,6 +36,7 @@
  */
 #include "kernels/gemm.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -317,8 +318,24 @@ typedef struct PackBuf {
 } PackBuf;
 static _Thread_local PackBuf tl_pack_a, tl_pack_b;
 
+/* A thread's buffers are freed when it ends (the pool's workers are joined at exit): a thread-specific key
+ * whose destructor runs then. */
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+
+static void free_pack_buffers(void *unused) {
+    (void)unused;
+    free(tl_pack_a.p);
+    free(tl_pack_b.p);
+    tl_pack_a = tl_pack_b = (PackBuf){NULL, 0};
+}
+
+static void pack_key_init(void) { pthread_key_create(&pack_key, free_pack_buffers); }
+
 static real *pack_buffer(PackBuf *b, size_t count) {
     if (count > b->cap) {
+        pthread_once(&pack_once, pack_key_init);
+        pthread_setspecific(pack_key, b);   /* any non-NULL value: the destructor runs at the thread's end */
         free(b->p);
         size_t bytes = (count * sizeof(real) + 63) / 64 * 64;
         b->p = aligned_alloc(64, bytes);

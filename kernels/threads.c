@@ -45,6 +45,8 @@ static struct {
     pthread_cond_t wake, done;
     atomic_int nthreads;       /* threads_count() */
     int nworkers;              /* worker threads started (ids 1..nworkers) */
+    pthread_t threads[POOL_MAX];   /* their handles, joined by threads_shutdown */
+    atomic_int stop;           /* set by threads_shutdown: workers return */
     _Atomic unsigned long long job;   /* generation << 16 | participants */
     atomic_int pending;        /* shares 1..T-1 of the current job not finished yet */
     _Atomic unsigned long long claim[POOL_MAX];  /* the last job word whose share t was claimed */
@@ -125,12 +127,15 @@ static void *worker_main(void *p) {
     for (;;) {
         unsigned long long job;
         Backoff wait = backoff_begin(busy ? POOL_WAIT_WORKER : 0);
-        while ((job = atomic_load_explicit(&pool.job, memory_order_acquire)) == seen && backoff_step(&wait)) {}
+        while ((job = atomic_load_explicit(&pool.job, memory_order_acquire)) == seen && !atomic_load(&pool.stop) &&
+               backoff_step(&wait)) {}
         if (job == seen) {
             pthread_mutex_lock(&pool.lock);
-            while ((job = atomic_load(&pool.job)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
+            while ((job = atomic_load(&pool.job)) == seen && !atomic_load(&pool.stop))
+                pthread_cond_wait(&pool.wake, &pool.lock);
             pthread_mutex_unlock(&pool.lock);
         }
+        if (atomic_load(&pool.stop)) return NULL;
         seen = job;
         int participants = (int)(job & 0xffff);
         busy = id < participants;
@@ -147,18 +152,16 @@ static void start_workers(int nthreads) {
         WorkerStart *start = xmalloc(sizeof *start);
         start->id = id;
         start->seen = atomic_load(&pool.job);
-        pthread_t th;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&th, &attr, worker_main, start);
-        pthread_attr_destroy(&attr);
+        int rc = pthread_create(&pool.threads[id], NULL, worker_main, start);
         I2V_ASSERT(rc == 0, "cannot create worker thread %d of %d (error %d)", id, nthreads, rc);
         pool.nworkers = id;
     }
 }
 
+/* At exit the workers are stopped and joined, so the process ends with no thread of its own running (and
+ * tools such as valgrind see every thread's memory returned). */
 static void pool_init(void) {
+    atexit(threads_shutdown);
     pthread_mutex_init(&pool.call, NULL);
     pthread_mutex_init(&pool.lock, NULL);
     pthread_cond_init(&pool.wake, NULL);
@@ -175,6 +178,19 @@ static void pool_init(void) {
             n = v;
     }
     atomic_store(&pool.nthreads, n < 1 ? 1 : n > POOL_MAX ? POOL_MAX : (int)n);
+}
+
+void threads_shutdown(void) {
+    pthread_once(&pool.once, pool_init);
+    if (tl_in_task || pthread_mutex_trylock(&pool.call)) return;   /* a job is running: leave the workers be */
+    pthread_mutex_lock(&pool.lock);
+    atomic_store(&pool.stop, 1);
+    pthread_cond_broadcast(&pool.wake);
+    pthread_mutex_unlock(&pool.lock);
+    for (int id = 1; id <= pool.nworkers; id++) pthread_join(pool.threads[id], NULL);
+    pool.nworkers = 0;
+    atomic_store(&pool.stop, 0);
+    pthread_mutex_unlock(&pool.call);
 }
 
 int threads_count(void) {

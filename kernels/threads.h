@@ -16,5 +16,7 @@ void threads_set(int n);
 void parallel_for(int ntasks, void (*task)(void *arg, int i, int thread), void *arg);
 /* 1 while the calling thread runs a pool task (a nested parallel_for then runs serially). */
 int threads_in_task(void);
+/* Stops and joins the worker threads (run at exit; a later parallel_for starts them again). */
+void threads_shutdown(void);
 
 #endif

@@ -834,6 +834,11 @@ static void size_arena(CondAe *s, const Tensor *x, int epoch) {
     s->sized_n = x->shape[0];
 }
 
+size_t cond_ae_plan_step(CondAe *s, const Tensor *x) {
+    size_arena(s, x, 0);
+    return s->arena_bytes + s->ctx.peak_scratch;
+}
+
 void cond_ae_train_step(CondAe *s, const Tensor *x, int epoch, CondAeStats *st, Tensor *recon) {
     size_arena(s, x, epoch);
     ae_step(s, x, epoch, 1, st, recon);

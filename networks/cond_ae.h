@@ -270,6 +270,9 @@ void cond_ae_free(CondAe *s);
  * update when d_loss > 0. The AE is in training mode, the PatchGAN and LPIPS always are. recon (N, 3, S, S)
  * receives x^ when not NULL. */
 void cond_ae_train_step(CondAe *s, const Tensor *x, int epoch, CondAeStats *st, Tensor *recon);
+/* Sizes the arena for training steps on batches shaped like x (the dry run the first step would do) and
+ * returns the bytes one step needs beyond the parameters: the arena and the largest workspace. */
+size_t cond_ae_plan_step(CondAe *s, const Tensor *x);
 /* The same code with training=False, as the validator runs it: AE in eval mode, no gradients and no
  * updates, lambda = 0, but the PatchGAN still in training mode (its power iterations move u and v) and the
  * LPIPS dropout active. */

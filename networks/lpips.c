@@ -84,7 +84,7 @@ int lpips_load(Lpips *l, const char *path, I2vError *e) {
                        "     safetensors file. Obtain `vgg.pth` (LPIPS v0.1 'vgg' lin layers, md5 d507d7349b931f0638a25a48a722f98a,\n"
                        "     from richzhang/PerceptualSimilarity: lpips/weights/v0.1/vgg.pth) and torchvision's\n"
                        "     `vgg16-397923af.pth` (download.pytorch.org/models/vgg16-397923af.pth), then run\n"
-                       "         python3 tools/convert_lpips.py vgg.pth vgg16-397923af.pth %s",
+                       "         python3 tools/convert_official.py lpips --lin vgg.pth --vgg vgg16-397923af.pth --out %s",
                        path, strerror(errno), path);
     }
     fclose(fp);

@@ -11,7 +11,7 @@
  *
  * Weights: one safetensors file with the official names (`scaling_layer.shift`, `scaling_layer.scale`,
  * `net.slice1.0.weight`, `net.slice1.0.bias`, ..., `net.slice5.28.bias`, `lin0.model.1.weight`, ...,
- * `lin4.model.1.weight`), made by tools/convert_lpips.py from the LPIPS `vgg.pth` and torchvision's
+ * `lin4.model.1.weight`), made by `tools/convert_official.py lpips` from the LPIPS `vgg.pth` and torchvision's
  * `vgg16-397923af.pth`. Nothing is downloaded.
  * Dimension legend: N batch, C channels, H, W image size; C_k the width of slice k.
  */

@@ -56,13 +56,27 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
     memset(r, 0, sizeof *r);
     double t0 = progress_now();
     Model m, mc;
-    if (model_load(&m, o->model, MODEL_ALL, NULL, NULL, e)) return -1;
-    r->has_control = o->control_cinn != NULL;
+    /* a folder with stage 1 only (no cINN config) is evaluated for what it has: the reconstructions */
+    char cinn_cfg[DATA_PATH_MAX];
+    if (model_path(cinn_cfg, sizeof cinn_cfg, o->model, CINN_CONFIG, e)) return -1;
+    r->has_cinn = access(cinn_cfg, F_OK) == 0;
+    if (!r->has_cinn) fprintf(stderr, "evaluate: %s has no %s: stage 1 alone is measured\n", o->model, CINN_CONFIG);
+    if (model_load(&m, o->model, r->has_cinn ? MODEL_ALL : MODEL_GEN | MODEL_ENC, NULL, NULL, e)) return -1;
+    r->has_control = r->has_cinn && o->control_cinn != NULL;
     if (r->has_control && model_load(&mc, o->model, MODEL_GEN | MODEL_FLOW, o->control_cinn, o->control_config, e)) {
         model_free(&m);
         return -1;
     }
-    DataConfig dc = m.s2.data;
+    /* the data set of the cINN's config (stage 1's without one), with the overrides given */
+    StageSetup *setup = r->has_cinn ? &m.s2 : &m.s1;
+    if (o->noverrides &&
+        setup_override(r->has_cinn ? STAGE2 : STAGE1, setup, o->noverrides, o->overrides, "evaluate", e)) {
+        model_free(&m);
+        if (r->has_control) model_free(&mc);
+        return -1;
+    }
+    DataConfig dc = setup->data;
+    setup_resolve_paths(&dc);
     Dataset ds;
     if (dataset_open(&ds, &dc, o->split ? (DataMode)o->split : DATA_TEST, o->seed, e)) {
         model_free(&m);
@@ -78,7 +92,7 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
     size_t frame = (size_t)3 * S * S, clipn = (size_t)T * frame;
     real *clip = xmalloc(clipn * sizeof(real)), *video = xmalloc((size_t)K * F * frame * sizeof(real));
     real *x0k = xmalloc((size_t)K * frame * sizeof(real)), *z = xmalloc((size_t)K * Z * sizeof(real));
-    real *cond = xmalloc((size_t)K * (m.flow.cond_dim + FLOW_CONTROL_DIM) * sizeof(real));
+    real *cond = xmalloc((size_t)K * (m.embed_dim + FLOW_CONTROL_DIM) * sizeof(real));
     double *gen = xmalloc((size_t)N * K * 2 * sizeof(double)), *truth = xmalloc((size_t)N * K * 2 * sizeof(double));
     double *truth2 = xmalloc((size_t)N * K * 2 * sizeof(double)), *still = xcalloc((size_t)N * K * 2, sizeof(double));
     double *gspeed = xmalloc((size_t)N * K * sizeof(double)), *tspeed = xmalloc((size_t)N * K * sizeof(double));
@@ -93,6 +107,10 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
     for (int i = 0; i < N && !rc; i++) {
         ClipInfo info;
         if ((rc = dataset_get(&ds, o->seed, 0, (size_t)i, clip, &info, e))) break;
+        if (i == 0 && info.source_width && (info.source_width != (size_t)S || info.source_height != (size_t)S))
+            fprintf(stderr, "evaluate: frames of %zu x %zu are resized to %d x %d as the official loaders do (bilinear, "
+                            "no antialiasing%s)\n", info.source_width, info.source_height, S, S,
+                    info.source_width != info.source_height ? "; the aspect ratio is not kept" : "");
         /* stage 1: reconstruction from a posterior sample, as the official validation does */
         model_encode(&m, clip, 1, T, &rng, z);
         model_decode(&m, clip, z, 1, F, video);
@@ -101,11 +119,12 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
         r->recon_ssim += metric_ssim(video, clip + frame, F, 3, S, S, 2.0);
         for (int t = 0; t < F; t++) memcpy(video + (size_t)t * frame, clip, frame * sizeof(real));
         r->repeat_x0_psnr_db += metric_psnr(video, clip + frame, (size_t)F * frame, 2.0);
+        if (!r->has_cinn) continue;
         /* the cINN's likelihood of that latent given x0 */
         model_condition(&m, clip, info.control, 1, cond);
         FlowStepStats st;
         flow_eval_batch(&c, &m.flow, z, cond, 1, &st);
-        nll += st.loss + 0.5 * Z * log(2 * I2V_PI);
+        nll += flow_nll(st.loss, Z);
         if (!r->synthetic) continue;
         /* K sampled futures of x0, tracked */
         for (int k = 0; k < K; k++) memcpy(x0k + (size_t)k * frame, clip, frame * sizeof(real));
@@ -149,7 +168,7 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
         r->test_nll = nll / N;
         r->test_bits_per_dim = r->test_nll / (Z * log(2.0));
     }
-    if (!rc && r->synthetic) {
+    if (!rc && r->synthetic && r->has_cinn) {
         /* fresh ground truth: independent videos of the same generator (two sets, for the floor) */
         uint64_t fresh = synth_stream(o->seed + 1000003, DATA_TEST);
         for (int j = 0; j < N * K; j++) {
@@ -194,10 +213,12 @@ int report_write(const EvalReport *r, const char *path, I2vError *e) {
     char buf[2048];
     int k = snprintf(buf, sizeof buf,
                      "clips=%d\nsamples_per_clip=%d\nrecon_l1=%.5f\nrecon_psnr_db=%.3f\nrecon_ssim=%.4f\n"
-                     "repeat_x0_psnr_db=%.3f\ntest_nll=%.4f\ntest_bits_per_dim=%.4f\n",
-                     r->clips, r->samples, r->recon_l1, r->recon_psnr_db, r->recon_ssim, r->repeat_x0_psnr_db,
-                     r->test_nll, r->test_bits_per_dim);
-    if (r->synthetic)
+                     "repeat_x0_psnr_db=%.3f\n",
+                     r->clips, r->samples, r->recon_l1, r->recon_psnr_db, r->recon_ssim, r->repeat_x0_psnr_db);
+    if (r->has_cinn)
+        k += snprintf(buf + k, sizeof buf - (size_t)k, "test_nll=%.4f\ntest_bits_per_dim=%.4f\n", r->test_nll,
+                      r->test_bits_per_dim);
+    if (r->synthetic && r->has_cinn)
         k += snprintf(buf + k, sizeof buf - (size_t)k,
                       "motion_distance=%.5f\nmotion_distance_static=%.5f\nmotion_distance_truth=%.5f\n"
                       "sample_speed_px=%.3f\ntrue_speed_px=%.3f\nendpoint_error_uncontrolled_px=%.3f\n",
@@ -225,7 +246,7 @@ void demo_world(DataConfig *c) {
 }
 
 /* The demo's configs: the synthetic set at 32 x 32 with 8 frames to predict, small widths everywhere. */
-static void demo_configs(StageSetup *s1, StageSetup *ae, StageSetup *s2, StageSetup *s2c) {
+static void demo_configs(StageSetup *s1, StageSetup *cae, StageSetup *s2, StageSetup *s2c) {
     memset(s1, 0, sizeof *s1);
     s1->s1 = stage1_config_tiny();
     data_config_default(&s1->data);
@@ -244,17 +265,17 @@ static void demo_configs(StageSetup *s1, StageSetup *ae, StageSetup *s2, StageSe
     /* reconstruction and KL only: minutes are too few for the GAN terms to pay back their cost */
     s1->s1.Training.pretrain = 1000;
     s1->s1.Training.disc_in_warmup = 0;
-    *ae = *s1;
-    ae->ae = cond_ae_config_tiny();
-    ae->data.sequence_length = 1;
-    ae->data.img_size = ae->ae.Data.img_size;
-    ae->ae.Training.n_epochs = 1000;
-    ae->ae.Training.lr = 5e-4;
+    *cae = *s1;
+    cae->cond_ae = cond_ae_config_tiny();
+    cae->data.sequence_length = 1;
+    cae->data.img_size = cae->cond_ae.Data.img_size;
+    cae->cond_ae.Training.n_epochs = 1000;
+    cae->cond_ae.Training.lr = 5e-4;
     *s2 = *s1;
     s2->s2 = stage2_config_bair();
     s2->s2.Flow.n_flows = 8;
     s2->s2.Flow.flow_mid_channels_factor = 8;
-    s2->s2.Conditioning_Model.z_dim = ae->ae.AE.z_dim;
+    s2->s2.Conditioning_Model.z_dim = cae->cond_ae.AE.z_dim;
     s2->s2.Training.bs = 32;
     s2->s2.Training.bs_eval = 32;
     s2->s2.Training.lr = 1e-3;
@@ -410,27 +431,29 @@ static int train_side_by_side(const char *what_a, TrainFn a, const TrainOpts *ta
         if (rc) fprintf(stderr, "i2v demo: %s: %s\n", what_a, ce.msg);
         fflush(stdout);
         fflush(stderr);
-        _exit(rc ? 1 : 0);
+        _exit(rc ? 1 : run_interrupted ? 128 + run_interrupted : 0);
     }
     int rc = b(tb, e), status = 0;
+    if (run_interrupted) kill(pid, run_interrupted);   /* a signal to this process only: the child saves and stops too */
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     threads_set(threads);
     progress_force_plain(0);
     if (rc) return -1;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    if (WIFEXITED(status) && WEXITSTATUS(status) > 128) run_interrupted = WEXITSTATUS(status) - 128;
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return err_set(e, "the %s (trained in a second process) failed: its message is above", what_a);
     return 0;
 }
 
 int run_demo(const DemoOpts *o, I2vError *e) {
     double t0 = progress_now(), budget = (o->minutes > 0 ? o->minutes : DEMO_MINUTES) * 60;
-    StageSetup s1, ae, s2, s2c;
-    demo_configs(&s1, &ae, &s2, &s2c);
+    StageSetup s1, cae, s2, s2c;
+    demo_configs(&s1, &cae, &s2, &s2c);
     char cdir[DATA_PATH_MAX], p1[DATA_PATH_MAX], pa[DATA_PATH_MAX], p2[DATA_PATH_MAX], p2c[DATA_PATH_MAX];
     if (data_mkdirs(o->out, e) || data_join(cdir, sizeof cdir, e, "%s/demo_configs", o->out) || data_mkdirs(cdir, e) ||
         save_yaml(cdir, "stage1.yaml", STAGE1, &s1, p1, sizeof p1, e) ||
-        save_yaml(cdir, "cond_ae.yaml", STAGE_AE, &ae, pa, sizeof pa, e) ||
+        save_yaml(cdir, "cond_ae.yaml", STAGE_COND_AE, &cae, pa, sizeof pa, e) ||
         save_yaml(cdir, "cinn.yaml", STAGE2, &s2, p2, sizeof p2, e) ||
         save_yaml(cdir, "cinn_control.yaml", STAGE2, &s2c, p2c, sizeof p2c, e))
         return -1;
@@ -455,8 +478,10 @@ int run_demo(const DemoOpts *o, I2vError *e) {
     t2.max_seconds = t2c.max_seconds = share_cinn_phase * budget;
     if (train_side_by_side("conditioning autoencoder", train_cond_ae, &ta, "stage 1 (video autoencoder)", train_stage1,
                            &t1, e) ||
+        run_interrupted ||
         train_side_by_side("cINN with end-point control", train_cinn, &t2c, "cINN", train_cinn, &t2, e))
         return -1;
+    if (run_interrupted) return -1;   /* the models are saved; the caller reports the signal */
     /* pictures */
     Dataset test;
     if (dataset_open(&test, &s2.data, DATA_TEST, o->seed, e)) return -1;
@@ -468,7 +493,7 @@ int run_demo(const DemoOpts *o, I2vError *e) {
     if (!rc) rc = demo_transfer_gif(o->out, &test, o->seed, gt, e);
     dataset_close(&test);
     if (rc) return -1;
-    EvalOpts eo = {o->out, "cinn_control.safetensors", "config_stage2_control.yaml", 32, 4, o->seed, DATA_TEST};
+    EvalOpts eo = {o->out, "cinn_control.safetensors", "config_stage2_control.yaml", 32, 4, o->seed, DATA_TEST, 0, NULL};
     EvalReport r;
     if (evaluate_model(&eo, &r, e)) return -1;
     r.seconds = progress_now() - t0;

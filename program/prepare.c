@@ -337,3 +337,129 @@ int bair_convert(const char *tfrecord_dir, const char *out_dir, const char *spli
     if (ntraj) *ntraj = total;
     return rc;
 }
+
+/* ==== the paper data sets' folders ================================================================================= */
+
+/* Natural order of the last 11 characters of two names (rename_images.py sorts img[-11:] with natsort). */
+static int tail_cmp(const void *x, const void *y) {
+    const char *a = *(const char *const *)x, *b = *(const char *const *)y;
+    size_t la = strlen(a), lb = strlen(b);
+    int c = data_name_cmp(a + (la > 11 ? la - 11 : 0), b + (lb > 11 ? lb - 11 : 0));
+    return c ? c : strcmp(a, b);
+}
+
+/* k of "<prefix><k>.jpg", or -1 */
+static long numbered(const char *name, const char *prefix) {
+    size_t pl = strlen(prefix), l = strlen(name);
+    if (strncmp(name, prefix, pl) || l < pl + 5 || strcmp(name + l - 4, ".jpg")) return -1;
+    long k = 0;
+    for (const char *p = name + pl; p < name + l - 4; p++) {
+        if (*p < '0' || *p > '9' || k > 100000000) return -1;
+        k = 10 * k + (*p - '0');
+    }
+    return k;
+}
+
+/* One clip folder: its *.jpg files, in the natural order of their last 11 characters, become frame0.jpg,
+ * frame1.jpg, ...; first under temporary names ".i2v_frame<k>.jpg" (which a rerun after an interruption
+ * picks up), so no file is overwritten whatever the names. */
+static int rename_clip(const char *dir, size_t *renamed, I2vError *err) {
+    char **names;
+    size_t n;
+    if (data_list_dir(dir, 0, &names, &n, err)) return -1;
+    char **rest = xmalloc((n + 1) * sizeof *rest);
+    size_t nrest = 0, ntemp = 0, nfinal = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *s = names[i];
+        size_t l = strlen(s);
+        if (numbered(s, ".i2v_frame") >= 0) ntemp++;
+        else if (numbered(s, "frame") >= 0) nfinal++;
+        else if (s[0] != '.' && l > 4 && !strcmp(s + l - 4, ".jpg")) rest[nrest++] = names[i];
+    }
+    int rc = 0;
+    char from[DATA_PATH_MAX], to[DATA_PATH_MAX];
+    if (nrest && nfinal && !ntemp)
+        rc = err_set(err, "%s: holds both renamed frame<k>.jpg files and others (%s); their order cannot be told, "
+                          "rename the folder's frames by hand", dir, rest[0]);
+    qsort(rest, nrest, sizeof *rest, tail_cmp);
+    for (size_t i = 0; i < nrest && !rc; i++) {   /* phase 1: the originals to temporary names, in order */
+        if (data_join(from, sizeof from, err, "%s/%s", dir, rest[i]) ||
+            data_join(to, sizeof to, err, "%s/.i2v_frame%zu.jpg", dir, ntemp + i))
+            rc = -1;
+        else if (rename(from, to))
+            rc = err_set(err, "%s: cannot rename it to %s", from, to);
+    }
+    if (!rc) {   /* phase 2: the temporary names to the final ones */
+        free(rest);
+        data_free_names(names, n);
+        if (data_list_dir(dir, 0, &names, &n, err)) return -1;
+        rest = NULL;
+        for (size_t i = 0; i < n && !rc; i++) {
+            long k = numbered(names[i], ".i2v_frame");
+            if (k < 0) continue;
+            if (data_join(from, sizeof from, err, "%s/%s", dir, names[i]) ||
+                data_join(to, sizeof to, err, "%s/frame%ld.jpg", dir, k))
+                rc = -1;
+            else if (rename(from, to))
+                rc = err_set(err, "%s: cannot rename it to %s", from, to);
+            else
+                ++*renamed;
+        }
+    }
+    free(rest);
+    data_free_names(names, n);
+    return rc;
+}
+
+int prepare_rename_landscape(const char *root, size_t *renamed, I2vError *err) {
+    static const char *const modes[] = {"sky_train", "sky_test"};
+    *renamed = 0;
+    for (int m = 0; m < 2; m++) {
+        char dir[DATA_PATH_MAX];
+        char **ids;
+        size_t nids;
+        if (data_join(dir, sizeof dir, err, "%s/%s", root, modes[m])) return -1;
+        if (data_list_dir(dir, 1, &ids, &nids, err))
+            return err_set(err, "%s: cannot open the folder (the landscape set holds sky_train/ and sky_test/)", dir);
+        int rc = 0;
+        for (size_t i = 0; i < nids && !rc; i++) {
+            char idir[DATA_PATH_MAX];
+            char **clips;
+            size_t nclips;
+            if (data_join(idir, sizeof idir, err, "%s/%s", dir, ids[i]) || data_list_dir(idir, 1, &clips, &nclips, err)) {
+                rc = -1;
+                break;
+            }
+            for (size_t j = 0; j < nclips && !rc; j++) {
+                char cdir[DATA_PATH_MAX];
+                rc = data_join(cdir, sizeof cdir, err, "%s/%s", idir, clips[j]) || rename_clip(cdir, renamed, err);
+            }
+            data_free_names(clips, nclips);
+        }
+        data_free_names(ids, nids);
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+int prepare_check(const DataConfig *dc, char *report, size_t cap, I2vError *err) {
+    static const char *const mode_names[] = {"train", "eval", "test"};
+    size_t k = 0;
+    report[0] = 0;
+    for (int m = 0; m < 3; m++) {
+        Dataset ds;
+        I2vError e;
+        if (dataset_open(&ds, dc, (DataMode)m, 1, &e))
+            return err_set(err, "the %s split: %s", mode_names[m], e.msg);
+        int w = snprintf(report + k, cap - k, "%s%s: %zu videos, %zu clips per epoch", m ? "; " : "", mode_names[m],
+                         ds.nvideos, ds.nitems);
+        if (w > 0 && (size_t)w < cap - k) k += (size_t)w;
+        if (ds.nskipped && k < cap) {
+            w = snprintf(report + k, cap - k, " (%zu shorter than %d frames skipped, as the official loader does)",
+                         ds.nskipped, dc->sequence_length);
+            if (w > 0 && (size_t)w < cap - k) k += (size_t)w;
+        }
+        dataset_close(&ds);
+    }
+    return 0;
+}

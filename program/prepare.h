@@ -50,4 +50,14 @@ int bair_example_decode(const TfExample *ex, const char *name, uint8_t *frames, 
  * *ntraj (may be NULL) receives the number of trajectories written. */
 int bair_convert(const char *tfrecord_dir, const char *out_dir, const char *split, size_t *ntraj, I2vError *err);
 
+/* ==== the paper data sets' folders ======================================================================== */
+/* rename_images.py: in every <root>/sky_{train,test}/<id>/<clip>/ the *.jpg files, in the natural order of
+ * their last 11 characters, become frame0.jpg, frame1.jpg, ... (what the landscape loader reads). Safe to
+ * rerun, also after an interruption. *renamed: files renamed. */
+int prepare_rename_landscape(const char *root, size_t *renamed, I2vError *err);
+/* Opens the train, eval and test splits of dc's data set as training and evaluation do (split lists, every
+ * frame of every listed video present under the loader's names, lengths): an error names the first bad
+ * path; report (cap bytes) gets the videos and clips per split. */
+int prepare_check(const DataConfig *dc, char *report, size_t cap, I2vError *err);
+
 #endif

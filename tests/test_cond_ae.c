@@ -41,7 +41,7 @@ static void test_configs(void) {
         bound.AE.n_dec_mults = 0;
         bound.AE.dec_split = 0;
         int nfields;
-        const ConfigField *fields = setup_stage_fields(STAGE_AE, &nfields);
+        const ConfigField *fields = setup_stage_fields(STAGE_COND_AE, &nfields);
         int rc = config_bind(&yaml, fields, nfields, &bound, &e);
         check(rc == 0, "%s binds: %s", path, rc ? e.msg : "ok");
         const CondAeNetConfig *a = &bound.AE, *b = &preset.AE;

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
 #include "check.h"
 #include "formats/files.h"
 #include "formats/imageio.h"
@@ -766,6 +768,65 @@ static void test_gif(void) {
     free(raw);
 }
 
+/* A GIF of `frames` frames of fw x fh on a w x h screen, each frame's LZW data a single pixel (clear, 0,
+ * end: 9 bits). */
+static uint8_t *tiny_frames_gif(size_t w, size_t h, size_t fw, size_t fh, int frames, size_t *n) {
+    uint8_t *g = malloc(32 + (size_t)frames * 16), *p = g;
+    memcpy(p, "GIF89a", 6);
+    p += 6;
+    *p++ = (uint8_t)w, *p++ = (uint8_t)(w >> 8), *p++ = (uint8_t)h, *p++ = (uint8_t)(h >> 8);
+    *p++ = 0x80, *p++ = 0, *p++ = 0;   /* a global table of 2 colours */
+    memcpy(p, "\0\0\0\xff\xff\xff", 6);
+    p += 6;
+    for (int f = 0; f < frames; f++) {
+        uint8_t d[10] = {0x2C, 0, 0, 0, 0, (uint8_t)fw, (uint8_t)(fw >> 8), (uint8_t)fh, (uint8_t)(fh >> 8), 0};
+        memcpy(p, d, 10);
+        p += 10;
+        *p++ = 2;                            /* LZW minimum code size */
+        *p++ = 2, *p++ = 0x44, *p++ = 0x01;  /* one sub-block: codes 4 (clear), 0, 5 (end) */
+        *p++ = 0;
+    }
+    *p++ = 0x3B;
+    *n = (size_t)(p - g);
+    return g;
+}
+
+/* Files that claim far more than they hold are refused before the memory is taken: a 15 KB GIF of a
+ * thousand 1 x 1 frames on a 9000 x 9000 screen (once 248 MB before the refusal), and a frame larger than
+ * its data can encode. */
+static void test_gif_bombs(void) {
+    size_t n;
+    uint8_t *g = tiny_frames_gif(9000, 9000, 1, 1, 1000, &n), *rgb = NULL;
+    size_t t, w, h;
+    I2vError e;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    long before = ru.ru_maxrss;
+    int rc = gif_decode(g, n, "bomb.gif", &rgb, &t, &w, &h, &e);
+    getrusage(RUSAGE_SELF, &ru);
+    check(rc != 0 && contains(e.msg, "bomb.gif"), "a %zu-byte GIF of a thousand screens: %s", n, rc ? e.msg : "accepted");
+    check(ru.ru_maxrss - before < 20 * 1024, "refused within %ld KB more memory", ru.ru_maxrss - before);
+    if (!rc) free(rgb);
+    free(g);
+    g = tiny_frames_gif(4000, 4000, 1, 1, 5, &n);   /* under the cap, but a screen no frame paints */
+    rc = gif_decode(g, n, "screen.gif", &rgb, &t, &w, &h, &e);
+    getrusage(RUSAGE_SELF, &ru);
+    check(rc != 0 && contains(e.msg, "cover only"), "a %zu-byte GIF of a 4000 x 4000 screen: %s", n, rc ? e.msg : "accepted");
+    check(ru.ru_maxrss - before < 20 * 1024, "refused within %ld KB more memory", ru.ru_maxrss - before);
+    if (!rc) free(rgb);
+    free(g);
+    g = tiny_frames_gif(1000, 1000, 1000, 1000, 1, &n);
+    rc = gif_decode(g, n, "claim.gif", &rgb, &t, &w, &h, &e);
+    check(rc != 0 && contains(e.msg, "hold at most"), "a frame larger than its data: %s", rc ? e.msg : "accepted");
+    if (!rc) free(rgb);
+    free(g);
+    g = tiny_frames_gif(3, 2, 1, 1, 1, &n);   /* small and honest: decodes */
+    rc = gif_decode(g, n, "small.gif", &rgb, &t, &w, &h, &e);
+    check(rc == 0 && t == 1 && w == 3 && h == 2, "a small screen with a 1 x 1 frame still decodes: %s", rc ? e.msg : "ok");
+    if (!rc) free(rgb);
+    free(g);
+}
+
 /* ==================================================================================================== */
 /* conversions and grids                                                                                  */
 /* ==================================================================================================== */
@@ -853,6 +914,7 @@ int main(void) {
     test_ppm();
     test_npy();
     test_gif();
+    test_gif_bombs();
     test_conversions();
     test_grid();
     test_dispatch();
