@@ -198,7 +198,8 @@ static const char train_help[] =
     "  --lpips FILE         LPIPS weights (safetensors) for configs with a perceptual loss\n"
     "  --fvd-weights FILE   stage 1 and cINN: the official training-time FVD monitor once per epoch with this\n"
     "                       network (Training.FVD: FVD -> i3d.safetensors, DTFVD -> dti3d16.safetensors); the\n"
-    "                       best epoch's checkpoint is kept as best_PFVD_<checkpoint>. Without it: off\n";
+    "                       best epoch's checkpoint is kept as best_PFVD_<checkpoint>. The config key\n"
+    "                       Training.fvd_weights says the same (this option wins). Without either: off\n";
 
 static int run_training(const char *cmd, int argc, char **argv, int (*train)(const TrainOpts *, I2vError *),
                         const char *what, int cinn) {

@@ -20,7 +20,8 @@ int monitor_open(FvdMonitor *m, const char *title, const char *metric, const cha
         return err_set(e, "Training.FVD: '%s', expected FVD or DTFVD", metric);
     snprintf(m->metric, sizeof m->metric, "%s", dt ? "DTFVD" : "FVD");
     if (!weights) {
-        fprintf(stderr, "%s: the training-time %s monitor is off (give its network with --fvd-weights FILE: %s)\n",
+        fprintf(stderr, "%s: the training-time %s monitor is off (give its network, %s, with --fvd-weights FILE or "
+                        "the config key Training.fvd_weights)\n",
                 title, m->metric, dt ? "dti3d16.safetensors" : "i3d.safetensors");
         return 0;
     }

@@ -96,9 +96,16 @@ static int get_loop_state(const StFile *f, const char *kind, LoopState *ls, uint
 
 /* A resumed run keeps the config it was started with (the checkpoint holds it; overrides would otherwise
  * change it halfway unnoticed), except the optimiser's schedule: the learning rate, its decay and the
- * epochs, which a user may change on purpose, e.g. a lower rate to step back past a divergence. */
+ * epochs, which a user may change on purpose, e.g. a lower rate to step back past a divergence; and the
+ * monitor's weight file, which changes no trained number (the last entry, not part of the schedule). */
 static const char *const schedule_keys[] = {"Training.lr", "Training.lr_gamma", "Training.gamma", "Training.step_size",
-                                            "Training.n_epochs", NULL};
+                                            "Training.n_epochs", "Training.fvd_weights", NULL};
+
+/* The training-time FVD monitor's network: --fvd-weights, else the config's Training.fvd_weights, else
+ * NULL (the monitor is off). */
+static const char *monitor_weights(const TrainOpts *o, const StageSetup *setup) {
+    return o->fvd_weights ? o->fvd_weights : setup->fvd_weights[0] ? setup->fvd_weights : NULL;
+}
 
 static const char *value_text(const CfgNode *n) {
     return !n ? "absent" : n->kind == CFG_LIST ? "a list" : n->kind == CFG_MAP ? "a section" : n->text ? n->text : "";
@@ -122,8 +129,9 @@ static int check_resume_config(const StFile *f, const char *yaml, double *lr_sca
     int rc = 0;
     if (config_first_difference(&a, &b, schedule_keys, path, sizeof path)) {
         rc = err_set(e, "%s: --resume with %s changed (the checkpoint's: %s, now: %s); on resume only the schedule "
-                        "(Training.lr, lr_gamma, gamma, step_size, n_epochs) may change: resume with the same "
-                        "--config and overrides otherwise (the checkpoint's config: i2v inspect %s)",
+                        "(Training.lr, lr_gamma, gamma, step_size, n_epochs) and Training.fvd_weights may change: "
+                        "resume with the same --config and overrides otherwise (the checkpoint's config: i2v inspect "
+                        "%s)",
                      f->path, path, value_text(config_find(&a, path)), value_text(config_find(&b, path)), f->path);
     } else {
         for (int i = 0; schedule_keys[i]; i++) {
@@ -667,8 +675,8 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
     FvdMonitor mon;
     char best[DATA_PATH_MAX];
     if (path_in(best, sizeof best, o->out, "best_PFVD_" STAGE1_FILE, e) ||
-        monitor_open(&mon, "stage 1", cfg->Training.FVD, o->fvd_weights, o->fvd_width_div > 1 ? o->fvd_width_div : 1,
-                     e)) {
+        monitor_open(&mon, "stage 1", cfg->Training.FVD, monitor_weights(o, &setup),
+                     o->fvd_width_div > 1 ? o->fvd_width_div : 1, e)) {
         rc = -1;
         goto done;
     }
@@ -1124,7 +1132,7 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
     /* the frozen stage-1 encoder and conditioning encoder, from their folders */
     Model m;
     /* the generator too when the monitor samples videos */
-    if (model_load_stages(&m, s1dir, aedir, MODEL_ENC | MODEL_COND | (o->fvd_weights ? MODEL_GEN : 0), e)) {
+    if (model_load_stages(&m, s1dir, aedir, MODEL_ENC | MODEL_COND | (monitor_weights(o, &setup) ? MODEL_GEN : 0), e)) {
         setup_free(&setup);
         return -1;
     }
@@ -1196,7 +1204,7 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
     FvdMonitor mon = {0};
     char best[DATA_PATH_MAX + 16];
     snprintf(best, sizeof best, "%s/best_PFVD_%s", o->out, file);
-    if (!rc && (rc = monitor_open(&mon, "cINN", m.s1.s1.Training.FVD, o->fvd_weights,
+    if (!rc && (rc = monitor_open(&mon, "cINN", m.s1.s1.Training.FVD, monitor_weights(o, &setup),
                                   o->fvd_width_div > 1 ? o->fvd_width_div : 1, e)))
         progress_finish(&p);
     Ctx c;

@@ -379,10 +379,16 @@ static void test_evaluate_command(void) {
     snprintf(path, sizeof path, "%s/w/lpips_vgg.safetensors", d);
     check(st_save_paramset(path, &l.ps, NULL, 0, NULL, &e) == 0, "stand-in LPIPS: %s", e.msg);
     lpips_free(&l);
-    snprintf(cmd, sizeof cmd, "./i2v train-stage1 --config tiny --out %s/m --steps 2 --eval-batches 1 && "
+    /* the monitor's network from the config key (the tiny clips are too short for it: it only opens) */
+    snprintf(cmd, sizeof cmd, "./i2v train-stage1 --config tiny --out %s/m --steps 2 --eval-batches 1 "
+             "Training.fvd_weights=%s/w/i3d.safetensors --fvd-width-div 64 && "
              "./i2v train-ae --config tiny --out %s/m --steps 2 && "
-             "./i2v train-cinn --config tiny --out %s/m --steps 2 --eval-batches 1", d, d, d);
+             "./i2v train-cinn --config tiny --out %s/m --steps 2 --eval-batches 1 "
+             "Training.fvd_weights=%s/w/i3d.safetensors --fvd-width-div 64", d, d, d, d, d);
     if (!check(sh(cmd) == 0, "a tiny model trains")) return;
+    check(output_has("stage 1: FVD monitor once per epoch with i3d-monitor stand-in") &&
+              output_has("cINN: FVD monitor once per epoch with i3d-monitor stand-in"),
+          "Training.fvd_weights in the config turns the monitor on in both stages");
     /* a missing network is named before any sampling */
     snprintf(cmd, sizeof cmd, "./i2v evaluate --model %s/m --metrics dtfvd --weights %s/w --width-div 64", d, d);
     check(sh(cmd) == 1 && output_has("dti3d16.safetensors") && !output_has("sampling"),
