@@ -1,12 +1,13 @@
 /* bench.c: the benchmarks behind `i2v bench` and `make bench`.
  *
- * What it is: a table of named sub-benchmarks (gemm, conv, ae, cinn), each printing one line
+ * What it is: a table of named sub-benchmarks (gemm, conv, ae, cinn, metrics), each printing one line
  * of key=value fields per result, so results can be grepped, diffed and pasted into commit messages.
  * Every timing is the best of several repetitions after a warm-up; each repetition runs enough calls to
  * last about 50 ms, so timer resolution and one-off interruptions do not matter.
  * What it is not: a test. Nothing here asserts a speed.
  *
- * Usage: i2v bench [name] [key=value ...]. Without a name every benchmark runs with its defaults.
+ * Usage: i2v bench [name] [key=value ...]. Without a name every quick benchmark runs with its defaults;
+ * the slow ones (marked in the table) run only when named.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -547,20 +548,22 @@ typedef struct Bench {
     const char *name;
     int (*run)(int argc, char **argv);   /* argv holds the key=value arguments after the name */
     const char *help;
+    int slow;                            /* minutes or more: runs only when named, never in the list of all */
 } Bench;
 
 static const Bench benches[] = {
-    {"gemm", bench_gemm, "matrix multiplication: square, im2col and cINN shapes [m= n= k= ta= tb= threads= reps=]"},
-    {"conv", bench_conv, "the 3-D convolutions of the generator and encoder, forward + backward [gen|enc threads= reps=]"},
-    {"ae", bench_ae, "stage-1 encoder + generator at the BAIR and small configs: forward, and forward + L1 + backward [bair|small batch= threads= reps=]"},
-    {"metrics", bench_metrics, "features of BAIR-size clips through I3D and of their frames through InceptionV3 (minutes) [i3d|inception clips= frames= size= images= reps=]"},
-    {"cinn", bench_cinn, "one stage-2 training step of the BAIR cINN (forward, backward, AMSGrad) [batch= threads= reps=]"},
+    {"gemm", bench_gemm, "matrix multiplication: square, im2col and cINN shapes [m= n= k= ta= tb= threads= reps=]", 0},
+    {"conv", bench_conv, "the 3-D convolutions of the generator and encoder, forward + backward [gen|enc threads= reps=]", 0},
+    {"ae", bench_ae, "stage-1 encoder + generator at the BAIR and small configs: forward, and forward + L1 + backward [bair|small batch= threads= reps=]", 0},
+    {"cinn", bench_cinn, "one stage-2 training step of the BAIR cINN (forward, backward, AMSGrad) [batch= threads= reps=]", 0},
+    {"metrics", bench_metrics, "(only when named: tens of minutes) features of BAIR-size clips through I3D and of their frames through InceptionV3 [i3d|inception clips= frames= size= images= reps=]", 1},
 };
 
 int bench_main(int argc, char **argv) {
     int n = (int)(sizeof benches / sizeof *benches);
     if (argc < 2) {
         for (int i = 0; i < n; i++) {
+            if (benches[i].slow) continue;
             int rc = benches[i].run(0, NULL);
             if (rc) return rc;
         }
@@ -572,9 +575,10 @@ int bench_main(int argc, char **argv) {
     FILE *out = help ? stdout : stderr;
     if (help)
         fprintf(out, "usage: i2v bench [NAME [key=value ...]]\n"
-                     "  Runs every benchmark, or the one named; one key=value line per result (best of reps\n"
-                     "  after a warm-up). I2V_THREADS sets the thread count of the 'all threads' lines.\n");
+                     "  Runs the quick benchmarks (seconds to minutes each), or the one named; one key=value\n"
+                     "  line per result (best of reps after a warm-up). The slow ones run only when named\n"
+                     "  ('i2v bench metrics'). I2V_THREADS sets the thread count of the 'all threads' lines.\n");
     else fprintf(out, "i2v bench: unknown benchmark '%s'; available:\n", argv[1]);
-    for (int i = 0; i < n; i++) fprintf(out, "  %-6s %s\n", benches[i].name, benches[i].help);
+    for (int i = 0; i < n; i++) fprintf(out, "  %-8s %s\n", benches[i].name, benches[i].help);
     return help ? 0 : 2;
 }
