@@ -12,10 +12,14 @@
 #include <stddef.h>
 
 /* C (m, n) = op(A) op(B): ta == 0: A is (m, k); ta == 1: A is (k, m). tb == 0: B is (k, n); tb == 1: B is
- * (n, k). C is written, never read. Rows of C are split over the thread pool; each element is summed in the
- * same order whatever the thread count. */
+ * (n, k). C is written, never read. Packed and blocked; tiles of C are split over the thread pool, and each
+ * element is summed in the same order whatever the thread count. A Gram product (B the same matrix as A,
+ * one of them transposed: A^T A or A A^T) forms only the lower tiles and mirrors them, with the same bits. */
 void dmatmul(int ta, int tb, int m, int n, int k, const double *A, int lda, const double *B, int ldb, double *C,
              int ldc);
+/* The same by the triple loop, one thread: the test oracle of dmatmul. */
+void dmatmul_naive(int ta, int tb, int m, int n, int k, const double *A, int lda, const double *B, int ldb, double *C,
+                   int ldc);
 
 /* Pivoted Cholesky of a symmetric positive semi-definite a (n, n) (only the lower triangle is read; a is
  * destroyed): finds P and a lower-trapezoidal L (n, r) with P^T a P = L L^T, stopping when the largest

@@ -32,8 +32,12 @@ int distances_check(const double *x, int n, int d, int min_rows, const char *lab
     return 0;
 }
 
-/* Weighted mean (d) and the scaled centred rows A (r, d), r = rows of nonzero weight:
- * A_i = sqrt(w_i / (W - 1)) (x_i - mu), so A^T A is the unbiased covariance. Returns r. */
+/* Weighted mean (d) and a factor A (r - 1, d) of the unbiased covariance, A^T A = S, r = rows of nonzero
+ * weight. The scaled centred rows y_i = sqrt(w_i / (W - 1)) (x_i - mu) give A^T A = S with r rows, but
+ * they are orthogonal to s = (sqrt(w_i)) (the weighted deviations sum to 0): a direction in which the
+ * eigen-solver would see a rounding-sized eigenvalue instead of 0, whose square root (about sqrt(eps) |S|)
+ * would be added to the trace. A Householder reflection H with H s along e_0 keeps the Gram matrix
+ * (H is orthogonal) and makes row 0 s^T Y / |s| = 0; that row is dropped. Returns r - 1. */
 static int centred_rows(const double *x, int n, const double *w, int d, double *mu, double *A) {
     double W = 0;
     memset(mu, 0, (size_t)d * sizeof(double));
@@ -46,14 +50,25 @@ static int centred_rows(const double *x, int n, const double *w, int d, double *
     I2V_ASSERT(W > 1, "a covariance of %g rows", W);
     for (int k = 0; k < d; k++) mu[k] /= W;
     int r = 0;
+    double *u = xmalloc((size_t)n * sizeof(double));   /* s / |s|, then the reflector's vector */
     for (int i = 0; i < n; i++) {
         double wi = w ? w[i] : 1;
         if (wi == 0) continue;
         double s = sqrt(wi / (W - 1));
         for (int k = 0; k < d; k++) A[(size_t)r * d + k] = s * (x[(size_t)i * d + k] - mu[k]);
-        r++;
+        u[r++] = sqrt(wi / W);
     }
-    return r;
+    /* H = I - u u^T / (1 + s0) with u = s/|s| + e_0 (s0 > 0: no cancellation); H Y = Y - u (u^T Y) / (1 + s0) */
+    double beta = 1 / (1 + u[0]);
+    u[0] += 1;
+    double *t = xcalloc((size_t)d, sizeof(double));
+    for (int i = 0; i < r; i++)
+        for (int k = 0; k < d; k++) t[k] += u[i] * A[(size_t)i * d + k];
+    for (int i = 1; i < r; i++)
+        for (int k = 0; k < d; k++) A[(size_t)(i - 1) * d + k] = A[(size_t)i * d + k] - beta * u[i] * t[k];
+    free(u);
+    free(t);
+    return r - 1;
 }
 
 /* sum of sqrt of the eigenvalues of the symmetric PSD m (n, n); rounding's tiny negative ones count 0 */
@@ -75,12 +90,16 @@ static double sq_dist(const double *a, const double *b, int d) {
 }
 
 /* tr sqrt(S1^1/2 S2 S1^1/2) from a factor F1 (d, r) of S1 and the rows A2 (r2, d) of S2 = A2^T A2:
- * the eigenvalues of F1^T S2 F1 = (A2 F1)^T (A2 F1). */
+ * the eigenvalues of F1^T S2 F1 = B^T B with B = A2 F1 (r2, r), or of B B^T, which has the same nonzero
+ * ones: the smaller of the two, which has no zero eigenvalue by construction (the larger one has |r - r2|,
+ * and rounding would make them tiny positive numbers with non-negligible square roots). */
 static double trace_sqrt_factored(const double *F1, int r, const double *A2, int r2, int d) {
-    double *B = xmalloc(((size_t)r2 * r + 1) * sizeof(double)), *M = xmalloc(((size_t)r * r + 1) * sizeof(double));
+    int m = r < r2 ? r : r2;
+    double *B = xmalloc(((size_t)r2 * r + 1) * sizeof(double)), *M = xmalloc(((size_t)m * m + 1) * sizeof(double));
     dmatmul(0, 0, r2, r, d, A2, d, F1, r, B, r);
-    dmatmul(1, 0, r, r, r2, B, r, B, r, M, r);
-    double t = trace_sqrt_psd(M, r);
+    if (r <= r2) dmatmul(1, 0, r, r, r2, B, r, B, r, M, r);
+    else dmatmul(0, 1, r2, r2, r, B, r, B, r, M, r2);
+    double t = trace_sqrt_psd(M, m);
     free(B);
     free(M);
     return t;
