@@ -5,7 +5,7 @@
 #   make SAN=1 test      AddressSanitizer + UndefinedBehaviorSanitizer
 #   make QUICK=1 test    skip the slow learning tests (SAN and PORTABLE runs do this by default)
 #   make check-long      checks too long for make test (stage 1 against repeating x0: 17 minutes)
-#   make bench           the speed benchmarks (./i2v bench)
+#   make bench           the quick speed benchmarks (./i2v bench; ./i2v bench metrics runs the slow one)
 #   make fuzz            one libFuzzer target per parser (clang, ASan + UBSan), FUZZ_SECONDS=N each (60)
 #   make install         ./i2v into $(PREFIX)/bin, the configs into $(PREFIX)/share/i2v/configs (PREFIX=/usr/local)
 # The CUDA build does not exist yet: refuse, rather than build the CPU program under its name.

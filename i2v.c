@@ -19,8 +19,10 @@
 #include "program/evaluate.h"
 #include "formats/npy.h"
 #include "program/model.h"
+#include "program/eval_metrics.h"
 #include "program/prepare.h"
 #include "program/progress.h"
+#include "program/protocols.h"
 #include "program/run.h"
 #include "formats/safetensors.h"
 #include "tensor.h"
@@ -137,7 +139,8 @@ static int parse_train_args(const char *cmd, int argc, char **argv, TrainOpts *o
         }
         static const char *const with_value[] = {"--config", "--out", "--lpips", "--stage1", "--cond-ae", "--ae",
                                                  "--seed", "--steps", "--minutes", "--save-every", "--sample-every",
-                                                 "--eval-batches", "--keep", "--resume-from", NULL};
+                                                 "--eval-batches", "--keep", "--resume-from", "--fvd-weights",
+                                                 "--fvd-width-div", NULL};
         int known = 0;
         for (int k = 0; with_value[k]; k++) known |= !strcmp(a, with_value[k]);
         if (known && (!cinn && (!strcmp(a, "--stage1") || !strcmp(a, "--cond-ae") || !strcmp(a, "--ae")))) known = 0;
@@ -167,6 +170,8 @@ static int parse_train_args(const char *cmd, int argc, char **argv, TrainOpts *o
         else if (!strcmp(a, "--sample-every") && !(rc = arg_int(cmd, a, v, 0, LONG_MAX, &n))) o->sample_every = (long)n;
         else if (!strcmp(a, "--eval-batches") && !(rc = arg_int(cmd, a, v, 0, INT_MAX, &n))) o->eval_batches = (int)n;
         else if (!strcmp(a, "--keep") && !(rc = arg_int(cmd, a, v, 1, 1000000, &n))) o->keep = (int)n;
+        else if (!strcmp(a, "--fvd-weights")) o->fvd_weights = v;
+        else if (!strcmp(a, "--fvd-width-div") && !(rc = arg_int(cmd, a, v, 1, 1024, &n))) o->fvd_width_div = (int)n;
         if (rc) return rc;
     }
     if (!o->config || !o->out) {
@@ -190,7 +195,11 @@ static const char train_help[] =
     "  --save-every N       also checkpoint every N steps (always: each epoch, at the end, and when stopped\n"
     "                       by Ctrl-C or SIGTERM, which then exit with 130 or 143)\n"
     "  --sample-every N     write a sample GIF every N steps    --eval-batches N   validation batches per epoch\n"
-    "  --lpips FILE         LPIPS weights (safetensors) for configs with a perceptual loss\n";
+    "  --lpips FILE         LPIPS weights (safetensors) for configs with a perceptual loss\n"
+    "  --fvd-weights FILE   stage 1 and cINN: the official training-time FVD monitor once per epoch with this\n"
+    "                       network (Training.FVD: FVD -> i3d.safetensors, DTFVD -> dti3d16.safetensors); the\n"
+    "                       best epoch's checkpoint is kept as best_PFVD_<checkpoint>. The config key\n"
+    "                       Training.fvd_weights says the same (this option wins). Without either: off\n";
 
 static int run_training(const char *cmd, int argc, char **argv, int (*train)(const TrainOpts *, I2vError *),
                         const char *what, int cinn) {
@@ -714,6 +723,7 @@ static int cmd_prepare(int argc, char **argv) {
 /* ---- evaluate and demo ---------------------------------------------------------------------------------------- */
 
 static int cmd_evaluate(int argc, char **argv) {
+    if (eval_metrics_wanted(argc, argv)) return eval_metrics_main(argc, argv);   /* the paper's metrics */
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("usage: i2v evaluate --model DIR [--clips N] [--samples K] [--split eval|test] [--seed N]\n"
                "                    [--control-cinn FILE --control-config FILE] [--report FILE] [Data.key=value ...]\n"
@@ -722,7 +732,9 @@ static int cmd_evaluate(int argc, char **argv) {
                "  motion statistics (energy distance of sampled vs true end displacements, with the still-video and\n"
                "  truth-vs-truth references) and, given a controlled cINN, the end-point error. key=value lines.\n"
                "  A folder with stage 1 only gets the reconstruction figures. Data.key=value arguments change the\n"
-               "  data set evaluated on (e.g. Data.data_path=data/bair/ for a converted model).\n");
+               "  data set evaluated on (e.g. Data.data_path=data/bair/ for a converted model).\n"
+               "  With --metrics fvd,dtfvd,fid,lpips,diversity: the paper's metrics instead ('i2v evaluate --metrics\n"
+               "  all --help').\n");
         return argc < 2 ? 2 : 0;
     }
     EvalOpts o = {NULL, NULL, NULL, 32, 4, 249, 2, 0, NULL};
@@ -832,6 +844,8 @@ typedef struct Command {
 } Command;
 
 static int cmd_bench(int argc, char **argv) { return bench_main(argc, argv); }
+static int cmd_frechet(int argc, char **argv) { return frechet_main(argc, argv); }
+static int cmd_features(int argc, char **argv) { return features_main(argc, argv); }
 
 static const Command commands[] = {
     {"demo", cmd_demo, "train everything on the built-in synthetic data and show samples (minutes)"},
@@ -844,6 +858,8 @@ static const Command commands[] = {
     {"transfer", cmd_transfer, "transfer the motion of a driving clip onto other start images"},
     {"prepare", cmd_prepare, "convert BAIR TFRecords to frames, or export the synthetic set"},
     {"evaluate", cmd_evaluate, "measure a model: reconstruction, likelihood, motion statistics, control"},
+    {"features", cmd_features, "embed videos or frames with a metric network (I3D, DTI3D, InceptionV3, VGG16)"},
+    {"frechet", cmd_frechet, "Frechet distance and KID between two feature sets (.npy)"},
     {"inspect", cmd_inspect, "list the tensors, config and training state of a checkpoint"},
     {"bench", cmd_bench, "speed benchmarks (gemm, conv, cinn, ae), one key=value line per result"},
 };

@@ -125,12 +125,15 @@ int npy_decode(const uint8_t *buf, size_t n, const char *name, NpyArray *out, I2
     if (!strcmp(descr, "<f4")) {
         out->dtype = NPY_F32;
         itemsize = 4;
+    } else if (!strcmp(descr, "<f8")) {
+        out->dtype = NPY_F64;
+        itemsize = 8;
     } else if (!strcmp(descr, "|u1") || !strcmp(descr, "<u1") || !strcmp(descr, "u1")) {
         out->dtype = NPY_U8;
         itemsize = 1;
     } else {
-        return err_set(err, "%s: NPY dtype '%s' is not supported (expected '<f4' float32 or '|u1' uint8, "
-                       "little-endian; convert with .astype)", name, descr);
+        return err_set(err, "%s: NPY dtype '%s' is not supported (expected '<f4' float32, '<f8' float64 or '|u1' "
+                       "uint8, little-endian; convert with .astype)", name, descr);
     }
     const uint8_t *p = buf + start + hlen;
     size_t left = n - start - hlen;
@@ -140,12 +143,19 @@ int npy_decode(const uint8_t *buf, size_t n, const char *name, NpyArray *out, I2
     out->data = xmalloc(out->count * itemsize);
     if (itemsize == 1) {
         memcpy(out->data, p, out->count);
-    } else {
+    } else if (itemsize == 4) {
         float *f = out->data;
         for (size_t i = 0; i < out->count; i++) {
             uint32_t u = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
                          (uint32_t)p[4 * i + 3] << 24;
             memcpy(&f[i], &u, 4);
+        }
+    } else {
+        double *f = out->data;
+        for (size_t i = 0; i < out->count; i++) {
+            uint64_t u = 0;
+            for (int b = 7; b >= 0; b--) u = u << 8 | p[8 * i + b];
+            memcpy(&f[i], &u, 8);
         }
     }
     return 0;
@@ -166,7 +176,7 @@ uint8_t *npy_encode(NpyDtype dtype, int ndim, const size_t *shape, const void *d
     char hdr[512];
     size_t count = 1;
     int k = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                     dtype == NPY_F32 ? "<f4" : "|u1");
+                     dtype == NPY_F32 ? "<f4" : dtype == NPY_F64 ? "<f8" : "|u1");
     for (int i = 0; i < ndim; i++) {
         k += snprintf(hdr + k, sizeof hdr - (size_t)k, "%zu%s", shape[i], ndim == 1 ? "," : i + 1 < ndim ? ", " : "");
         count *= shape[i];
@@ -174,7 +184,7 @@ uint8_t *npy_encode(NpyDtype dtype, int ndim, const size_t *shape, const void *d
     k += snprintf(hdr + k, sizeof hdr - (size_t)k, "), }");
     /* pad with spaces and a final newline so that magic + length + header is a multiple of 64 */
     size_t total = 10 + (size_t)k + 1, padded = (total + 63) / 64 * 64, hlen = padded - 10;
-    size_t itemsize = dtype == NPY_F32 ? 4 : 1;
+    size_t itemsize = dtype == NPY_F32 ? 4 : dtype == NPY_F64 ? 8 : 1;
     uint8_t *b = xmalloc(padded + count * itemsize);
     memcpy(b, "\x93NUMPY\x01\x00", 8);
     b[8] = (uint8_t)hlen;
@@ -185,6 +195,13 @@ uint8_t *npy_encode(NpyDtype dtype, int ndim, const size_t *shape, const void *d
     uint8_t *p = b + padded;
     if (itemsize == 1) {
         memcpy(p, data, count);
+    } else if (itemsize == 8) {
+        const double *f = data;
+        for (size_t i = 0; i < count; i++) {
+            uint64_t u;
+            memcpy(&u, &f[i], 8);
+            for (int q = 0; q < 8; q++) p[8 * i + q] = (uint8_t)(u >> (8 * q));
+        }
     } else {
         const float *f = data;
         for (size_t i = 0; i < count; i++) {

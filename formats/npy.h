@@ -7,15 +7,15 @@
 #include "base/base.h"
 
 #define NPY_MAX_DIMS 8
-typedef enum NpyDtype { NPY_F32 = 0, NPY_U8 = 1 } NpyDtype;   /* '<f4' and '|u1' */
+typedef enum NpyDtype { NPY_F32 = 0, NPY_U8 = 1, NPY_F64 = 2 } NpyDtype;   /* '<f4', '|u1' and '<f8' */
 typedef struct NpyArray {
     NpyDtype dtype;
     int ndim;                          /* 0..NPY_MAX_DIMS */
     size_t shape[NPY_MAX_DIMS];
     size_t count;                      /* product of shape (1 for 0-d) */
-    void *data;                        /* count float or uint8_t values, C order */
+    void *data;                        /* count float, uint8_t or double values, C order */
 } NpyArray;
-/* Little-endian float32 or uint8, C order. Fortran order, big-endian and other dtypes are errors that say so. */
+/* Little-endian float32, float64 or uint8, C order. Fortran order, big-endian and other dtypes are errors that say so. */
 int npy_decode(const uint8_t *buf, size_t n, const char *name, NpyArray *out, I2vError *err);
 int npy_read(const char *path, NpyArray *out, I2vError *err);
 /* Version 1.0 header (at most 8 dimensions always fit), padded to 64 bytes. data: count values of dtype. */

@@ -25,6 +25,7 @@
 #include "program/ckpt.h"
 #include "formats/files.h"
 #include "program/model.h"
+#include "program/monitor.h"
 #include "program/progress.h"
 #include "program/setup.h"
 
@@ -95,9 +96,16 @@ static int get_loop_state(const StFile *f, const char *kind, LoopState *ls, uint
 
 /* A resumed run keeps the config it was started with (the checkpoint holds it; overrides would otherwise
  * change it halfway unnoticed), except the optimiser's schedule: the learning rate, its decay and the
- * epochs, which a user may change on purpose, e.g. a lower rate to step back past a divergence. */
+ * epochs, which a user may change on purpose, e.g. a lower rate to step back past a divergence; and the
+ * monitor's weight file, which changes no trained number (the last entry, not part of the schedule). */
 static const char *const schedule_keys[] = {"Training.lr", "Training.lr_gamma", "Training.gamma", "Training.step_size",
-                                            "Training.n_epochs", NULL};
+                                            "Training.n_epochs", "Training.fvd_weights", NULL};
+
+/* The training-time FVD monitor's network: --fvd-weights, else the config's Training.fvd_weights, else
+ * NULL (the monitor is off). */
+static const char *monitor_weights(const TrainOpts *o, const StageSetup *setup) {
+    return o->fvd_weights ? o->fvd_weights : setup->fvd_weights[0] ? setup->fvd_weights : NULL;
+}
 
 static const char *value_text(const CfgNode *n) {
     return !n ? "absent" : n->kind == CFG_LIST ? "a list" : n->kind == CFG_MAP ? "a section" : n->text ? n->text : "";
@@ -121,8 +129,9 @@ static int check_resume_config(const StFile *f, const char *yaml, double *lr_sca
     int rc = 0;
     if (config_first_difference(&a, &b, schedule_keys, path, sizeof path)) {
         rc = err_set(e, "%s: --resume with %s changed (the checkpoint's: %s, now: %s); on resume only the schedule "
-                        "(Training.lr, lr_gamma, gamma, step_size, n_epochs) may change: resume with the same "
-                        "--config and overrides otherwise (the checkpoint's config: i2v inspect %s)",
+                        "(Training.lr, lr_gamma, gamma, step_size, n_epochs) and Training.fvd_weights may change: "
+                        "resume with the same --config and overrides otherwise (the checkpoint's config: i2v inspect "
+                        "%s)",
                      f->path, path, value_text(config_find(&a, path)), value_text(config_find(&b, path)), f->path);
     } else {
         for (int i = 0; schedule_keys[i]; i++) {
@@ -343,6 +352,42 @@ static int train_loop(const TrainOpts *o, const LoopStage *st, DataLoader *L, in
     return rc;
 }
 
+/* ---- the training-time FVD monitor (monitor.h) ------------------------------------------------------- */
+/* Every eval clip (in order, the last batch partial) and the model's video of it: make(self, batch, out)
+ * writes (n, T - 1, 3, S, S) for the batch's frames 1..T-1; then the monitor's value against those frames. */
+static void monitor_epoch(FvdMonitor *mon, const Dataset *eval, uint64_t seed, int bs, const char *title, int epoch,
+                          void (*make)(void *self, const DataBatch *b, real *out), void *self) {
+    if (!mon->on) return;
+    DataLoader L;
+    I2vError e;
+    if (loader_init(&L, eval, (size_t)bs, 0, 0, 0, seed, &e)) {
+        fprintf(stderr, "i2v: warning: %s monitor: %s\n", mon->metric, e.msg);
+        return;
+    }
+    size_t n = eval->nitems, have = 0, T = 0, S = 0, frame = 0;
+    real *gen = NULL, *real_ = NULL;
+    const DataBatch *b;
+    while (loader_next(&L, &b, &e) == 0) {
+        if (!gen) {
+            T = b->frames, S = b->size, frame = 3 * S * S;
+            gen = xmalloc(n * (T - 1) * frame * sizeof(real));
+            real_ = xmalloc(n * (T - 1) * frame * sizeof(real));
+        }
+        make(self, b, gen + have * (T - 1) * frame);
+        for (size_t i = 0; i < b->n; i++)   /* seq[:, 1:] */
+            memcpy(real_ + (have + i) * (T - 1) * frame, b->video + (i * T + 1) * frame, (T - 1) * frame * sizeof(real));
+        have += b->n;
+    }
+    loader_free(&L);
+    double v;
+    if (gen && monitor_score(mon, gen, real_, (int)have, (int)T - 1, (int)S, &v, &e) == 0)
+        fprintf(stderr, "%s epoch %d: %s %.3f (best %.3f)\n", title, epoch, mon->metric, v, mon->best);
+    else
+        fprintf(stderr, "i2v: warning: %s monitor skipped: %s\n", mon->metric, gen ? e.msg : "no eval clips");
+    free(gen);
+    free(real_);
+}
+
 /* ================================================================================================== */
 /* stage 1: the video autoencoder (stage1_VAE/main.py)                                                  */
 /* ================================================================================================== */
@@ -505,7 +550,22 @@ typedef struct Stage1Run {
     const char *ckpt, *yaml;
     int eval_batches;
     Tensor *seq;   /* the batch, (bs, T, 3, S, S) */
+    FvdMonitor *mon;
+    const char *best;   /* where the best checkpoint by the monitor is kept */
 } Stage1Run;
+
+/* evaluate_FVD_posterior: the reconstruction from a posterior sample */
+static void stage1_monitor_videos(void *self, const DataBatch *b, real *out) {
+    Stage1Run *r = self;
+    int n = (int)b->n, T = (int)b->frames, S = (int)b->size;
+    Tensor *seq = tensor_alloc(5, DIMS(n, T, 3, S, S)), *recon = tensor_alloc(5, DIMS(n, T - 1, 3, S, S));
+    memcpy(seq->data, b->video, seq->numel * sizeof(real));
+    Stage1Stats st;
+    stage1_eval_step(r->s, seq, &st, recon);
+    memcpy(out, recon->data, recon->numel * sizeof(real));
+    tensor_free(seq);
+    tensor_free(recon);
+}
 
 static void stage1_loop_step(void *self, const DataBatch *b, int epoch, double *v) {
     Stage1Run *r = self;
@@ -521,11 +581,15 @@ static void stage1_loop_end_epoch(void *self, int epoch) {
     Stage1Stats v;
     stage1_validate(r->s, r->eval, r->seed, r->eval_batches, &v);
     fprintf(stderr, "stage 1 epoch %d: validation L1 %.4f, PSNR %.2f dB, KL %.3g\n", epoch, v.l1, v.psnr_fixed, v.kl);
+    Rng saved = r->s->rng_noise;
+    monitor_epoch(r->mon, r->eval, r->seed, r->s->cfg.Training.bs_eval, "stage 1", epoch, stage1_monitor_videos, r);
+    r->s->rng_noise = saved;
 }
 
 static int stage1_loop_save(void *self, const LoopState *ls, I2vError *e) {
     Stage1Run *r = self;
-    return stage1_save(r->s, r->ckpt, ls, r->seed, r->yaml, e);
+    if (stage1_save(r->s, r->ckpt, ls, r->seed, r->yaml, e)) return -1;
+    return monitor_keep_best(r->mon, r->ckpt, r->best, e);
 }
 
 static void stage1_loop_sample(void *self, const char *gif) {
@@ -608,16 +672,26 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
     loader_seek(&L, (uint64_t)ls.epoch, (size_t)ls.position);
     write_text(cfg_path, setup.yaml, e);
     long total = o->max_steps > 0 ? o->max_steps : (long)L.nbatches * cfg->Training.n_epochs;
+    FvdMonitor mon;
+    char best[DATA_PATH_MAX];
+    if (path_in(best, sizeof best, o->out, "best_PFVD_" STAGE1_FILE, e) ||
+        monitor_open(&mon, "stage 1", cfg->Training.FVD, monitor_weights(o, &setup),
+                     o->fvd_width_div > 1 ? o->fvd_width_div : 1, e)) {
+        rc = -1;
+        goto done;
+    }
     Progress p;
     if (progress_init(&p, "stage 1", total, 11, stage1_series, csv, o->resume ? (long)ls.step : -1, e)) {
+        monitor_close(&mon);
         rc = -1;
         goto done;
     }
     p.time_limit = o->max_seconds;
-    Stage1Run r = {&s, &eval, seed, ckpt, setup.yaml, o->eval_batches, seq};
+    Stage1Run r = {&s, &eval, seed, ckpt, setup.yaml, o->eval_batches, seq, &mon, best};
     LoopStage st = {"stage 1", ckpt, 11, stage1_series, &r, stage1_loop_step, stage1_loop_end_epoch, stage1_loop_save,
                     stage1_loop_sample, "samples_stage1"};
     rc = train_loop(o, &st, &L, cfg->Training.n_epochs, &p, &ls, e);
+    monitor_close(&mon);
 done:
     tensor_free(seq);
     loader_free(&L);
@@ -938,7 +1012,24 @@ typedef struct CinnRun {
     int bs_eval, eval_batches;
     Ctx *c;
     real *x0, *z, *cond; /* a batch's start frames (bs, 3, S, S), latents (bs, Z) and conditions (bs, C) */
+    FvdMonitor *mon;
+    const char *best;    /* where the best checkpoint by the monitor is kept */
+    Rng prior;           /* the monitor's residuals nu ~ N(0, I) */
 } CinnRun;
+
+/* evaluate_FVD_prior: nu ~ N(0, I), z = cINN^-1(nu | x0), Gen(x0, z) */
+static void cinn_monitor_videos(void *self, const DataBatch *b, real *out) {
+    CinnRun *r = self;
+    int n = (int)b->n, T = (int)b->frames, S = (int)b->size;
+    size_t frame = (size_t)3 * S * S;
+    real *x0 = xmalloc((size_t)n * frame * sizeof(real)), *z = xmalloc((size_t)n * r->m->z_dim * sizeof(real));
+    real *cond = xmalloc((size_t)n * r->m->flow.cond_dim * sizeof(real));
+    for (int i = 0; i < n; i++) memcpy(x0 + (size_t)i * frame, b->video + (size_t)i * T * frame, frame * sizeof(real));
+    model_condition(r->m, x0, b->control, n, cond);
+    model_invert(r->m, cond, n, NULL, 1.0, &r->prior, z);
+    model_decode(r->m, x0, z, n, T - 1, out);
+    free(x0), free(z), free(cond);
+}
 
 static void cinn_loop_step(void *self, const DataBatch *b, int epoch, double *v) {
     (void)epoch;
@@ -956,12 +1047,15 @@ static void cinn_loop_end_epoch(void *self, int epoch) {
     int D = r->m->flow.cfg.z_dim;
     fprintf(stderr, "cINN epoch %d: validation NLL %.4f nats = %.4f bits/dim (objective %.4f), lr %.3g\n", epoch,
             flow_nll(val, D), flow_bits_per_dim(val, D), val, r->opt->lr);
+    rng_seed(&r->prior, r->seed + 1000003ULL * (uint64_t)(epoch + 1));
+    monitor_epoch(r->mon, r->eval, r->seed, r->bs_eval, "cINN", epoch, cinn_monitor_videos, r);
     steplr_step(r->sched, r->opt);
 }
 
 static int cinn_loop_save(void *self, const LoopState *ls, I2vError *e) {
     CinnRun *r = self;
-    return cinn_save(&r->m->flow, r->opt, r->sched, r->noise, r->ckpt, ls, r->seed, r->yaml, e);
+    if (cinn_save(&r->m->flow, r->opt, r->sched, r->noise, r->ckpt, ls, r->seed, r->yaml, e)) return -1;
+    return monitor_keep_best(r->mon, r->ckpt, r->best, e);
 }
 
 /* "<stem>_losses.csv" for a checkpoint "<stem>.safetensors" (another name: "<name>_losses.csv") */
@@ -1037,7 +1131,8 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
     }
     /* the frozen stage-1 encoder and conditioning encoder, from their folders */
     Model m;
-    if (model_load_stages(&m, s1dir, aedir, MODEL_ENC | MODEL_COND, e)) {
+    /* the generator too when the monitor samples videos */
+    if (model_load_stages(&m, s1dir, aedir, MODEL_ENC | MODEL_COND | (monitor_weights(o, &setup) ? MODEL_GEN : 0), e)) {
         setup_free(&setup);
         return -1;
     }
@@ -1106,14 +1201,21 @@ int train_cinn(const TrainOpts *o, I2vError *e) {
         rc = progress_init(&p, "cINN", total, 4, cinn_series, csv, o->resume ? (long)ls.step : -1, e);
         p.time_limit = o->max_seconds;
     }
+    FvdMonitor mon = {0};
+    char best[DATA_PATH_MAX + 16];
+    snprintf(best, sizeof best, "%s/best_PFVD_%s", o->out, file);
+    if (!rc && (rc = monitor_open(&mon, "cINN", m.s1.s1.Training.FVD, monitor_weights(o, &setup),
+                                  o->fvd_width_div > 1 ? o->fvd_width_div : 1, e)))
+        progress_finish(&p);
     Ctx c;
     ctx_init(&c);
     int bs = cfg->Training.bs;
     CinnRun r = {&m, &opt, &sched, &noise, &eval, seed, ckpt, setup.yaml, cfg->Training.bs_eval, o->eval_batches, &c,
                  xmalloc((size_t)bs * 3 * m.size * m.size * sizeof(real)), xmalloc((size_t)bs * fc.z_dim * sizeof(real)),
-                 xmalloc((size_t)bs * f->cond_dim * sizeof(real))};
+                 xmalloc((size_t)bs * f->cond_dim * sizeof(real)), &mon, best, {{0}, 0, 0}};
     LoopStage st = {"cINN", ckpt, 4, cinn_series, &r, cinn_loop_step, cinn_loop_end_epoch, cinn_loop_save, NULL, NULL};
     if (!rc) rc = train_loop(o, &st, &L, cfg->Training.n_epochs, &p, &ls, e);
+    monitor_close(&mon);
     free(r.x0);
     free(r.z);
     free(r.cond);

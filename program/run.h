@@ -28,6 +28,8 @@ typedef struct TrainOpts {
     long sample_every;           /* write a sample GIF every this many steps (0: at the end only) */
     const char *lpips;           /* LPIPS weights (safetensors) when a config asks for the perceptual loss */
     int eval_batches;            /* validation batches at the end of each epoch (0: the whole eval split) */
+    const char *fvd_weights;     /* stage 1 and cINN: the training-time FVD monitor's network (NULL: off) */
+    int fvd_width_div;           /* > 1: that network is a reduced-width stand-in (tests) */
 } TrainOpts;
 
 void train_opts_default(TrainOpts *o);

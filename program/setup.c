@@ -173,6 +173,11 @@ static const ConfigField stage2_fields[] = {
     FIELD("Training.official_logdet", F_BOOL, Stage2Config, Training.official_logdet),   /* i2v key */
 };
 
+/* ---- the training-time FVD monitor (stage 1 and the cINN; utils/auxiliaries.py) ------------------------- */
+static const ConfigField monitor_fields[] = {
+    STRFIELD("Training.fvd_weights", StageSetup, fvd_weights),                            /* i2v key */
+};
+
 #define COUNT(a) ((int)(sizeof(a) / sizeof *(a)))
 
 Stage2Config stage2_config_bair(void) {
@@ -469,6 +474,7 @@ static int bind_all(StageKind kind, Config *cfg, StageSetup *out, I2vError *e) {
     if (kind == STAGE1) rc = config_bind(cfg, stage1_fields, COUNT(stage1_fields), &out->s1, e);
     if (kind == STAGE_COND_AE) rc = config_bind(cfg, cond_ae_fields, COUNT(cond_ae_fields), &out->cond_ae, e);
     if (kind == STAGE2) rc = config_bind(cfg, stage2_fields, COUNT(stage2_fields), &out->s2, e);
+    if (!rc && kind != STAGE_COND_AE) rc = config_bind(cfg, monitor_fields, COUNT(monitor_fields), out, e);
     if (!rc) rc = config_bind(cfg, data_fields, COUNT(data_fields), &out->data, e);
     if (!rc) rc = config_bind(cfg, ignored_fields, COUNT(ignored_fields), NULL, e);
     if (!rc) rc = config_check_unused(cfg, e);
@@ -493,6 +499,7 @@ char *setup_to_yaml(StageKind kind, const StageSetup *s) {
     if (kind == STAGE1) config_add_struct(&eff, stage1_fields, COUNT(stage1_fields), &s->s1);
     if (kind == STAGE_COND_AE) config_add_struct(&eff, cond_ae_fields, COUNT(cond_ae_fields), &s->cond_ae);
     if (kind == STAGE2) config_add_struct(&eff, stage2_fields, COUNT(stage2_fields), &s->s2);
+    if (kind != STAGE_COND_AE) config_add_struct(&eff, monitor_fields, COUNT(monitor_fields), s);
     config_add_struct(&eff, data_fields, COUNT(data_fields), &s->data);
     char *yaml = config_to_yaml(&eff);
     config_free(&eff);

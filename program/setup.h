@@ -54,6 +54,10 @@ typedef struct StageSetup {
     CondAeConfig cond_ae;
     Stage2Config s2;
     DataConfig data;
+    /* i2v key Training.fvd_weights of the stage-1 and cINN configs: the training-time FVD monitor's
+     * network file ('' = off), the config's spelling of --fvd-weights (the option wins); which network
+     * it must be is the stage-1 config's Training.FVD */
+    char fvd_weights[1024];
     char *yaml;
 } StageSetup;
 

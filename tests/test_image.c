@@ -480,6 +480,13 @@ static void test_npy(void) {
         check(a.dtype == NPY_U8 && a.ndim == 1 && a.count == 5 && u[2] == 127 && u[4] == 255, "u8 (5,)");
         npy_free(&a);
     }
+    if (check(npy_read(DATA "npy/f64.npy", &a, &e) == 0, "%s", e.msg)) {
+        const double *f = a.data;
+        int ok = a.dtype == NPY_F64 && a.ndim == 3 && a.count == 24;
+        for (int i = 0; i < 24 && ok; i++) ok &= f[i] == (i - 7.5) / 4;
+        check(ok, "f64 (2,3,4) header and values");
+        npy_free(&a);
+    }
     if (check(npy_read(DATA "npy/scalar.npy", &a, &e) == 0, "%s", e.msg)) {
         check(a.ndim == 0 && a.count == 1 && ((float *)a.data)[0] == 3.25f, "0-d array");
         npy_free(&a);
@@ -489,8 +496,8 @@ static void test_npy(void) {
         check(a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 2 && u[0] == 9 && u[3] == 250, "v2.0 values");
         npy_free(&a);
     }
-    const char *bad[] = {"fortran.npy", "bigendian.npy", "f64.npy"};
-    const char *needle[] = {"Fortran", "'>f4'", "'<f8'"};
+    const char *bad[] = {"fortran.npy", "bigendian.npy", "i64.npy"};
+    const char *needle[] = {"Fortran", "'>f4'", "'<i8'"};
     for (int i = 0; i < 3; i++) {
         char path[128];
         snprintf(path, sizeof path, DATA "npy/%s", bad[i]);
@@ -524,6 +531,16 @@ static void test_npy(void) {
                       "truncated NPY data is an error: %s", e.msg);
             free(buf);
         }
+    {
+        double dv[5] = {1.0 / 3, -2.5e-300, 1e300, -0.0, 7};
+        size_t n, shape = 5;
+        uint8_t *buf = npy_encode(NPY_F64, 1, &shape, dv, &n);
+        int rc = npy_decode(buf, n, "rt64.npy", &a, &e);
+        check(rc == 0 && a.dtype == NPY_F64 && a.count == 5 && !memcmp(a.data, dv, sizeof dv),
+              "NPY float64 round trip keeps every bit");
+        if (rc == 0) npy_free(&a);
+        free(buf);
+    }
     const char *hdr1 = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }";
     uint8_t buf[128];
     memcpy(buf, "\x93NUMPY\x01\x00", 8);

@@ -663,6 +663,26 @@ static void test_configs(void) {
             setup_free(&s);
         }
     check(ok, "every config in configs/ parses and builds its networks, for each stage");
+    /* the monitor's network as a config key: bound, saved with the config, read back; the conditioning AE has
+     * no monitor, so the key is unknown there */
+    char *key[] = {"Training.fvd_weights=models/metrics/i3d.safetensors"};
+    for (int k = STAGE1; k <= STAGE2; k++) {
+        StageSetup s, back;
+        I2vError e;
+        int rc = setup_load((StageKind)k, "tiny", 1, key, &s, &e);
+        if (k == STAGE_COND_AE) {
+            check(rc != 0 && strstr(e.msg, "Training.fvd_weights"), "the conditioning AE refuses the key: %s", e.msg);
+            continue;
+        }
+        int bound = rc == 0 && !strcmp(s.fvd_weights, "models/metrics/i3d.safetensors");
+        int saved = bound && !setup_from_yaml((StageKind)k, s.yaml, "saved", &back, &e) &&
+                    !strcmp(back.fvd_weights, s.fvd_weights);
+        if (saved) setup_free(&back);
+        check(bound && saved, "stage %d: Training.fvd_weights is bound and read back from the saved config", k);
+        if (!rc) setup_free(&s);
+        check(!setup_load((StageKind)k, "tiny", 0, NULL, &s, &e) && !s.fvd_weights[0], "stage %d: off by default", k);
+        setup_free(&s);
+    }
 }
 
 int main(void) {
