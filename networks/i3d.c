@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/conv.h"
-#include "kernels/norm.h"
+#include "ops/conv.h"
+#include "ops/norm.h"
 #include "ops/pad.h"
 #include "ops/pool_ext.h"
 

@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/conv.h"
-#include "kernels/norm.h"
+#include "ops/conv.h"
+#include "ops/norm.h"
 #include "ops/pool_ext.h"
 
 /* One BasicConv2d of a block. from: the conv whose output it reads, FROM_X the block input, FROM_POOL

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/conv.h"
+#include "ops/conv.h"
 #include "ops/pool_ext.h"
 
 /* Position of each conv in torchvision's `features` Sequential, and the slice it ends up in. */

@@ -2,6 +2,7 @@
  * What it is not: the kernels. Dimension legend: N batch, C channels, T, H, W. */
 #include "ops/pool_ext.h"
 
+#include "kernels/pool.h"
 #include "kernels/pool_ext.h"
 
 /* iarg: k (3), s (3), p (3), ceil mode */
