@@ -308,9 +308,8 @@ double flow_bits_per_dim(double loss, int z_dim) { return flow_nll(loss, z_dim) 
 void flow_embed_endpoint(const double p[3], real out[FLOW_CONTROL_DIM]) {
     for (int k = 0; k < FLOW_CONTROL_DIM; k++) out[k] = 0;
     for (int axis = 0; axis < 3; axis++) {
-        int bin = (int)(10 * p[axis] - 1e-4);   /* C's cast truncates toward zero, like torch's .long() */
-        if (bin < 0) bin = 0;
-        if (bin > 9) bin = 9;
+        double b = 10 * p[axis] - 1e-4;   /* C's cast truncates toward zero, like torch's .long() */
+        int bin = !(b >= 0) ? 0 : b >= 9 ? 9 : (int)b;   /* clamped before the cast: NaN or huge is undefined */
         out[axis * 10 + bin] = 1;
     }
 }

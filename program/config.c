@@ -12,6 +12,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -556,7 +557,7 @@ static int parse_double(const char *s, double *out) {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (!*s || *end || errno) return -1;
+    if (!*s || *end || errno || !isfinite(v)) return -1;   /* strtod takes "nan" and "inf": no key means them */
     *out = v;
     return 0;
 }
@@ -606,7 +607,7 @@ static int bind_one(Config *cfg, const ConfigField *f, CfgNode *n, void *dst, I2
         return 0;
     case F_DOUBLE:
         if (n->quoted || parse_double(s, (double *)(base + f->offset)))
-            return err_set(e, "%s: %s: expected a number (e.g. 2e-4), got '%s'", where(cfg, n, at, sizeof at), f->path,
+            return err_set(e, "%s: %s: expected a finite number (e.g. 2e-4), got '%s'", where(cfg, n, at, sizeof at), f->path,
                            s);
         return 0;
     case F_BOOL:
