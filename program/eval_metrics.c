@@ -228,7 +228,7 @@ static int weight_path(char *out, size_t cap, const char *dir, const char *name,
     if (!f)
         return err_set(e, "%s: not found; the metric weights folder (--weights) holds i3d.safetensors, "
                           "dti3d16.safetensors, inception.safetensors, vgg16.safetensors and lpips_vgg.safetensors "
-                          "made by tools/convert_metric_nets.py and tools/convert_lpips.py (docs/metrics.md)", out);
+                          "made by tools/convert_metric_nets.py and tools/convert_official.py lpips (docs/metrics.md)", out);
     fclose(f);
     return 0;
 }

@@ -208,9 +208,15 @@ static void test_convert_folders(void) {
         ok = ok && copy_part(src, dst, 0);
     }
     if (!check(ok, "lay out the official folders in %s/off", g_dir)) return;
+    /* a released folder's cINN config written before the official code read Training.control (the official
+     * repository's issues #1 and #3) */
+    snprintf(cmd, sizeof cmd, "sed -i '/^  control:/d' %s/off/s2/config_stage2.yaml", g_dir);
+    check(system(cmd) == 0, "drop Training.control from the folder's cINN config");
     int rc = convert("model --cinn-dir %s/off/s2 --stage1-dir %s/off/s1 --ae-dir %s/off/ae --out %s/folder", g_dir,
                      g_dir, g_dir, g_dir);
     check(rc == 0, "model conversion (exit status %d; see %s)", rc, g_log);
+    check(log_has("config_stage2.yaml: filled Training.control: False"),
+          "converting the folder fills the missing Training.control and says so");
     const char *outs[][2] = {{"stage1.safetensors", FIX "ref_stage1.safetensors"},
                              {"cond_ae.safetensors", FIX "ref_cond_ae.safetensors"},
                              {"cinn.safetensors", FIX "ref_cinn.safetensors"}};
