@@ -252,16 +252,21 @@ typedef struct InferOpts {
     int nimages;
     double endpoints[16][3];
     int nendpoints;
+    int from_test;           /* control: start frames and end points of the first from_test test clips */
+    char *overrides[16];     /* Data.key=value: the data set --from-test reads */
+    int noverrides;
     int n, frames;
     uint64_t seed;
     double temperature;
 } InferOpts;
 
+/* x,y,z, each a normalised coordinate from 0 to 1 (NaN and infinities are refused: the one-hot bins of the
+ * cINN's condition are made from them) */
 static int parse_endpoint(const char *s, double p[3]) {
     char *end;
     for (int k = 0; k < 3; k++) {
         p[k] = strtod(s, &end);
-        if (end == s || (k < 2 && *end != ',') || (k == 2 && *end)) return -1;
+        if (end == s || (k < 2 && *end != ',') || (k == 2 && *end) || !(p[k] >= 0 && p[k] <= 1)) return -1;
         s = end + 1;
     }
     return 0;
@@ -276,6 +281,19 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long long n;
+        if (a[0] != '-' && strchr(a, '=') && !strcmp(cmd, "control")) {   /* the data set of --from-test */
+            if (strncmp(a, "Data.", 5) || o->noverrides == 16) {
+                fprintf(stderr, "i2v %s: '%s': only Data.key=value overrides are taken (the data set of --from-test), "
+                                "at most 16\n", cmd, a);
+                return 2;
+            }
+            o->overrides[o->noverrides++] = argv[i];
+            continue;
+        }
+        if (a[0] != '-') {
+            fprintf(stderr, "i2v %s: unexpected argument '%s'; see 'i2v %s --help'\n", cmd, a, cmd);
+            return 2;
+        }
         if (!v) {
             fprintf(stderr, "i2v %s: '%s' needs a value; see 'i2v %s --help'\n", cmd, a, cmd);
             return 2;
@@ -295,11 +313,15 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
             o->images[o->nimages++] = v;
         } else if (!strcmp(a, "--endpoint")) {
             if (o->nendpoints == 16 || parse_endpoint(v, o->endpoints[o->nendpoints])) {
-                fprintf(stderr, "i2v %s: --endpoint expects x,y,z (normalised end point, e.g. 0.5,0.3,0.4), at most 16\n",
+                fprintf(stderr, "i2v %s: --endpoint expects x,y,z, each from 0 to 1 (a normalised end point, e.g. 0.5,0.3,0.4), "
+                                "at most 16\n",
                         cmd);
                 return 2;
             }
             o->nendpoints++;
+        } else if (!strcmp(a, "--from-test") && !strcmp(cmd, "control")) {
+            if (arg_int(cmd, a, v, 1, 64, &n)) return 2;
+            o->from_test = (int)n;
         } else if (!strcmp(a, "-n")) {
             if (arg_int(cmd, a, v, 1, 64, &n)) return 2;
             o->n = (int)n;
@@ -315,37 +337,50 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
             return 2;
         }
     }
-    if (!o->model || !o->nimages) {
-        fprintf(stderr, "i2v %s: --model DIR and at least one --image FILE are required; see 'i2v %s --help'\n", cmd, cmd);
+    if (o->from_test && (o->nimages || o->nendpoints)) {
+        fprintf(stderr, "i2v %s: --from-test takes the start frames and end points from test clips; give it without "
+                        "--image and --endpoint\n", cmd);
+        return 2;
+    }
+    if (o->noverrides && !o->from_test) {
+        fprintf(stderr, "i2v %s: Data.key=value overrides change the data set of --from-test, which is not given\n", cmd);
+        return 2;
+    }
+    if (!o->model || (!o->nimages && !o->from_test)) {
+        fprintf(stderr, "i2v %s: --model DIR and at least one --image FILE%s are required; see 'i2v %s --help'\n", cmd,
+                strcmp(cmd, "control") ? "" : " (or --from-test N)", cmd);
         return 2;
     }
     return 0;
 }
 
-/* Writes videos (count, T, 3, S, S) as NPY (float32), GIF (cols per row) and a PNG of the last frames. */
-static int write_outputs(const char *dir, const char *name, const real *videos, int count, int T, int S, int cols,
-                         I2vError *e) {
+/* dir/<name>.npy: videos (count, T, 3, S, S) as float32; makes dir. */
+static int write_videos_npy(const char *dir, const char *name, const real *videos, int count, int T, int S, I2vError *e) {
     char path[1200];
     if (data_mkdirs(dir, e)) return -1;
-    size_t per = (size_t)T * 3 * S * S;
-    float *f = xmalloc((size_t)count * per * sizeof(float));
-    for (size_t i = 0; i < (size_t)count * per; i++) f[i] = (float)videos[i];
+    size_t n = (size_t)count * T * 3 * S * S;
+    float *f = xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) f[i] = (float)videos[i];
     size_t shape[5] = {(size_t)count, (size_t)T, 3, (size_t)S, (size_t)S};
     snprintf(path, sizeof path, "%s/%s.npy", dir, name);
     int rc = npy_write(path, NPY_F32, 5, shape, f, e);
     free(f);
+    return rc;
+}
+
+/* Writes videos (rows * n, T, 3, S, S) as NPY (float32), the GIF of each start frame x0 (rows, 3, S, S)
+ * beside its n videos, and the PNG of their last frames. */
+static int write_outputs(const char *dir, const char *name, const real *x0, const real *videos, int rows, int n, int T,
+                         int S, I2vError *e) {
+    char path[1200];
+    int rc = write_videos_npy(dir, name, videos, rows * n, T, S, e);
     snprintf(path, sizeof path, "%s/%s.gif", dir, name);
-    if (!rc) rc = write_video_gif(path, videos, (size_t)count, (size_t)T, (size_t)S, (size_t)S, (size_t)cols, e);
-    if (!rc) {   /* the last frames, as visualize_endpoint.py's PNG */
-        real *last = xmalloc((size_t)count * 3 * S * S * sizeof(real));
-        for (int i = 0; i < count; i++)
-            memcpy(last + (size_t)i * 3 * S * S, videos + (size_t)i * per + (size_t)(T - 1) * 3 * S * S,
-                   (size_t)3 * S * S * sizeof(real));
-        snprintf(path, sizeof path, "%s/%s_last.gif", dir, name);
-        rc = write_video_gif(path, last, (size_t)count, 1, (size_t)S, (size_t)S, (size_t)cols, e);
-        free(last);
-    }
-    if (!rc) printf("wrote %s/%s.gif, %s.npy (%d videos of %d frames)\n", dir, name, name, count, T);
+    if (!rc) rc = write_samples_gif(path, x0, videos, (size_t)rows, (size_t)n, (size_t)T, (size_t)S, e);
+    snprintf(path, sizeof path, "%s/%s_last.png", dir, name);
+    if (!rc) rc = write_last_frames_png(path, videos, (size_t)rows, (size_t)n, (size_t)T, (size_t)S, e);
+    if (!rc)
+        printf("wrote %s/%s.gif (start frame, then %d videos of %d frames per row), %s_last.png (their last frames), "
+               "%s.npy\n", dir, name, n, T, name, name);
     return rc;
 }
 
@@ -378,7 +413,34 @@ static void decode_with_progress(Model *m, const real *x0, const real *z, int n,
     free(chunk);
 }
 
-/* sample and control: n videos from each start image (rows: images, or image x end point) */
+/* control --from-test N: the start frames and end points of the first N clips of the model's test split, as
+ * visualize_endpoint.py takes them from its test loader (in order, unshuffled): x0 (N * n, 3, S, S) and
+ * ctl (N * n, 3), each clip's repeated for its n videos. */
+static int test_clip_starts(Model *m, const InferOpts *o, real *x0, double *ctl, I2vError *e) {
+    if (o->noverrides && setup_override(STAGE2, &m->s2, o->noverrides, o->overrides, "control", e)) return -1;
+    DataConfig dc = m->s2.data;
+    setup_resolve_paths(&dc);
+    Dataset ds;
+    if (dataset_open(&ds, &dc, DATA_TEST, o->seed, e)) return -1;
+    int rc = 0;
+    if (ds.nitems < (size_t)o->from_test)
+        rc = err_set(e, "--from-test %d: the test split of %s has %zu clips", o->from_test, dc.data_path, ds.nitems);
+    size_t frame = (size_t)3 * m->size * m->size;
+    real *clip = xmalloc((size_t)dc.sequence_length * frame * sizeof(real));
+    for (int r = 0; r < o->from_test && !rc; r++) {
+        ClipInfo info;
+        if ((rc = dataset_get(&ds, o->seed, 0, (size_t)r, clip, &info, e))) break;
+        for (int k = 0; k < o->n; k++) {
+            memcpy(x0 + ((size_t)r * o->n + k) * frame, clip, frame * sizeof(real));
+            memcpy(ctl + 3 * ((size_t)r * o->n + k), info.control, 3 * sizeof(double));
+        }
+    }
+    free(clip);
+    dataset_close(&ds);
+    return rc;
+}
+
+/* sample and control: n videos from each start image (rows: images, image x end point, or test clips) */
 static int run_sampling(const char *cmd, InferOpts *o, int control) {
     Model m;
     I2vError e;
@@ -393,12 +455,14 @@ static int run_sampling(const char *cmd, InferOpts *o, int control) {
     if (!control && m.flow.cfg.control)
         rc = err_set(&e, "%s: this cINN expects an end point; use 'i2v control --endpoint x,y,z'", o->model);
     int S = m.size, T = o->frames ? o->frames : m.frames, Z = m.z_dim, C = m.flow.cond_dim;
-    int rows = o->nimages * (control ? o->nendpoints : 1), total = rows * o->n;
-    if (!rc && control && !o->nendpoints) rc = err_set(&e, "give at least one --endpoint x,y,z");
+    int rows = o->from_test ? o->from_test : o->nimages * (control ? o->nendpoints : 1), total = rows * o->n;
+    if (!rc && control && !o->nendpoints && !o->from_test)
+        rc = err_set(&e, "give at least one --endpoint x,y,z, or --from-test N");
     real *x0 = xmalloc((size_t)total * 3 * S * S * sizeof(real)), *cond = xmalloc((size_t)total * C * sizeof(real));
     real *nu = xmalloc((size_t)total * Z * sizeof(real)), *z = xmalloc((size_t)total * Z * sizeof(real));
     double *ctl = xcalloc((size_t)total * 3, sizeof(double));
-    for (int r = 0; r < rows && !rc; r++) {
+    if (!rc && o->from_test) rc = test_clip_starts(&m, o, x0, ctl, &e);
+    for (int r = 0; r < rows && !rc && !o->from_test; r++) {
         int img = control ? r / o->nendpoints : r;
         real *first = x0 + (size_t)r * o->n * 3 * S * S;
         if (read_start_image(o->images[img], S, first, &e)) rc = -1;
@@ -435,7 +499,7 @@ static int run_sampling(const char *cmd, InferOpts *o, int control) {
         model_invert(&m, cond, total, nu, 1, NULL, z);
         video = xmalloc((size_t)total * T * 3 * S * S * sizeof(real));
         decode_with_progress(&m, x0, z, total, T, video);
-        rc = write_outputs(o->out, control ? "control" : "samples", video, total, T, S, o->n, &e);
+        rc = write_outputs(o->out, control ? "control" : "samples", x0, video, rows, o->n, T, S, &e);
         if (!rc) {   /* the residuals used, so the same videos can be made again with --nu */
             char path[1200];
             snprintf(path, sizeof path, "%s/%s_nu.npy", o->out, control ? "control" : "samples");
@@ -464,7 +528,11 @@ static const char sample_help[] =
     "  --seed N             (249, as the official scripts)      --temperature t   nu ~ t N(0, I) (1)\n"
     "  --nu FILE.npy        residuals instead of random ones (float32, images x n x z_dim), e.g. a *_nu.npy\n"
     "  --cinn FILE --cinn-config FILE   another cINN of the folder (default cinn.safetensors)\n"
-    "  --out DIR            where the GIF, the NPY (videos x T x 3 x S x S) and the last-frame image go (samples)\n";
+    "  --out DIR            the output folder (samples): <name>.gif, one row per start frame: the start frame,\n"
+    "                       then its videos side by side; <name>_last.png, their last frames (each row stretched\n"
+    "                       to its own range, as the official save_image(normalize=True)); <name>.npy, the videos\n"
+    "                       (videos x T x 3 x S x S, float32, in [-1, 1]); <name>_nu.npy, the residuals used.\n"
+    "                       <name> is samples, or control for i2v control.\n";
 
 static int cmd_sample(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -481,8 +549,12 @@ static int cmd_sample(int argc, char **argv) {
 static int cmd_control(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: i2v control --model DIR --image FILE --endpoint x,y,z [--endpoint ...] [options]\n"
+               "       i2v control --model DIR --from-test N [options] [Data.key=value ...]\n"
                "  Videos driven to an end point (BAIR: the normalised end-effector position of the last frame;\n"
                "  the synthetic set: x / S, y / S, speed / max speed), with a cINN trained with Training.control=True.\n"
+               "  --from-test N        instead of --image and --endpoint: the start frames and end points of the\n"
+               "                       first N clips of the model's test split, as visualize_endpoint.py takes them\n"
+               "                       (Data.key=value arguments change that data set, e.g. Data.data_path=DIR)\n"
                "%s",
                sample_help);
         return 0;
@@ -547,7 +619,11 @@ static int cmd_transfer(int argc, char **argv) {
         out = xmalloc((size_t)(n + 1) * F * frame * sizeof(real));
         memcpy(out, clip + frame, (size_t)F * frame * sizeof(real));   /* the driving clip's frames 1..F */
         model_decode(&m, x0, z, n, F, out + (size_t)F * frame);
-        rc = write_outputs(o.out, "transfer", out, n + 1, F, S, n + 1, &e);
+        char path[1200];
+        snprintf(path, sizeof path, "%s/transfer.gif", o.out);
+        rc = write_videos_npy(o.out, "transfer", out, n + 1, F, S, &e);
+        if (!rc) rc = write_video_gif(path, out, (size_t)n + 1, (size_t)F, (size_t)S, (size_t)S, (size_t)n + 1, &e);
+        if (!rc) printf("wrote %s (the driving clip, then %d transferred videos) and transfer.npy\n", path, n);
     }
     if (rc) fprintf(stderr, "i2v transfer: %s\n", e.msg);
     data_free_names(names, count);

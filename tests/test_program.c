@@ -13,6 +13,8 @@
 
 #include "check.h"
 #include "formats/files.h"
+#include "formats/gif.h"
+#include "formats/imageio.h"
 #include "formats/npy.h"
 #include "program/setup.h"
 
@@ -139,6 +141,62 @@ static void loss_columns(const char *path, char *out, size_t cap) {
     fclose(f);
 }
 
+/* What sample and control write (see sample --help): <name>.gif with `rows` rows of a still start frame and n
+ * videos of T frames, <name>_last.png with the n last frames of each row stretched to the full range as
+ * save_image(normalize=True) does. Returns 1 when both have that shape. */
+static int outputs_as_promised(const char *out, const char *name, int rows, int n, int T, int S, const char *x0_path) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s.gif", out, name);
+    uint8_t *buf, *rgb;
+    size_t len, frames, w, h;
+    I2vError e;
+    if (!check(!read_file_bytes(path, &buf, &len, &e), "%s exists", path)) return 0;
+    int rc = gif_decode(buf, len, path, &rgb, &frames, &w, &h, &e);
+    free(buf);
+    if (!check(!rc, "%s decodes: %s", path, rc ? e.msg : "")) return 0;
+    int ok = check(frames == (size_t)T && w == (size_t)(n + 1) * (S + 2) + 2 && h == (size_t)rows * (S + 2) + 2,
+                   "%s: %zu frames of %zu x %zu (want %d of %d x %d: x0 and %d videos per row)", path, frames, w, h,
+                   T, (n + 1) * (S + 2) + 2, rows * (S + 2) + 2, n);
+    /* the first column is x0, the same in every frame, and (when given) the start image up to the palette */
+    int still = 1;
+    double diff = 0;
+    Image x0 = {0};
+    if (ok && x0_path && image_read(x0_path, &x0, &e)) x0.data = NULL;
+    for (size_t t = 0; ok && t < frames; t++)
+        for (int r = 0; r < rows; r++)
+            for (int y = 0; y < S; y++)
+                for (int x = 0; x < S * 3; x++) {
+                    size_t at = ((size_t)(2 + r * (S + 2) + y) * w + 2) * 3 + (size_t)x;
+                    still &= rgb[t * w * h * 3 + at] == rgb[at];
+                    if (x0.data && !t && !r) diff += fabs((double)rgb[at] - x0.data[(size_t)y * S * 3 + (size_t)x]);
+                }
+    ok &= check(still, "%s: the first column is a still start frame", path);
+    if (x0.data) ok &= check(diff / (S * S * 3) < 8, "%s: and it is the start image (mean difference %.2f)", path,
+                             diff / (S * S * 3));
+    image_free(&x0);
+    free(rgb);
+    snprintf(path, sizeof path, "%s/%s_last.png", out, name);
+    Image png;
+    if (!check(!image_read(path, &png, &e), "%s reads: %s", path, e.msg)) return 0;
+    ok &= check(png.width == (size_t)n * (S + 2) + 2 && png.height == (size_t)rows * (S + 2) + 2 && png.channels == 3,
+                "%s: %zu x %zu (want %d x %d)", path, png.width, png.height, n * (S + 2) + 2, rows * (S + 2) + 2);
+    int stretched = 1;
+    for (int r = 0; ok && r < rows; r++) {   /* each row spans 0..255 inside its cells */
+        int lo = 255, hi = 0;
+        for (int k = 0; k < n; k++)
+            for (int y = 0; y < S; y++)
+                for (int x = 0; x < S * 3; x++) {
+                    int v = png.data[((size_t)(2 + r * (S + 2) + y) * png.width + 2 + (size_t)k * (S + 2)) * 3 + (size_t)x];
+                    lo = v < lo ? v : lo;
+                    hi = v > hi ? v : hi;
+                }
+        stretched &= lo == 0 && hi == 255;
+    }
+    ok &= check(stretched, "%s: each row stretched from 0 to 255 as save_image(normalize=True)", path);
+    image_free(&png);
+    return ok;
+}
+
 static void test_pipeline(void) {
     char m[300], a[300], b[300], img[300], drive[300];
     snprintf(m, sizeof m, "%s/model", dir);
@@ -174,6 +232,13 @@ static void test_pipeline(void) {
     check(same_files(fa, fb), "the same seed gives the same videos bit for bit");
     check(run("./i2v sample --model %s --image %s -n 3 --seed 8 --out %s", m, img, b) == 0 && !same_files(fa, fb),
           "another seed gives other videos");
+    check(run("./i2v sample --help") == 0 && output_has("<name>_last.png") &&
+              output_has("<name>.gif"),
+          "sample --help names the files sample writes");
+    outputs_as_promised(a, "samples", 1, 3, 8, 32, img);
+    check(run("./i2v sample --model %s --image %s --image %s -n 2 --out %s/two", m, img, img, dir) == 0 &&
+              outputs_as_promised(dir, "two/samples", 2, 2, 8, 32, img),
+          "two start images: two rows");
     check(run("./i2v sample --model %s --image %s -n 3 --nu %s/samples_nu.npy --out %s", m, img, a, b) == 0 &&
               same_files(fa, fb),
           "residuals read from a file reproduce the sampled videos");
@@ -319,6 +384,35 @@ static void test_model_folders(void) {
               "%s/only_cinn/config_stage2.yaml --out %s/s_abs", dir, img, dir, dir, dir) == 0,
           "--cinn and --cinn-config take absolute paths");
     check(run("./i2v train-ae --config tiny --out %s/alias --steps 1", dir) == 0, "train-ae is an alias of train-cond-ae");
+    /* control --from-test: start frames and end points of the test split's first clips, as
+     * visualize_endpoint.py takes them; Data.* overrides reach that data set only */
+    check(run("./i2v train-cinn --config tiny --stage1 %s/model --cond-ae %s/model --out %s/ctl --steps 2 "
+              "--eval-batches 1 Training.control=True", dir, dir, dir) == 0,
+          "a controlled cINN");
+    check(run("./i2v control --model %s/ctl --from-test 2 -n 3 --out %s/c", dir, dir) == 0 &&
+              outputs_as_promised(dir, "c/control", 2, 3, 8, 32, NULL),
+          "control --from-test 2: a row per test clip");
+    NpyArray v = {0};
+    I2vError ne;
+    char path[400];
+    snprintf(path, sizeof path, "%s/c/control.npy", dir);
+    if (check(!npy_read(path, &v, &ne), "read control.npy: %s", ne.msg)) {
+        size_t frame = v.count / (v.shape[0] * v.shape[1]);
+        const float *f = (const float *)v.data;
+        check(v.shape[0] == 6 && memcmp(f, f + 3 * 8 * frame, frame * sizeof(float)) != 0,
+              "6 videos; the two clips start from different frames");
+    }
+    npy_free(&v);
+    check(run("./i2v control --model %s/ctl --from-test 2 --image %s", dir, img) == 2 && output_has("--from-test"),
+          "--from-test with --image is a usage error");
+    check(run("./i2v control --model %s/ctl --from-test 2 Training.lr=1", dir) == 2 && output_has("Data.key=value"),
+          "only Data.* overrides");
+    check(run("./i2v control --model %s/ctl --from-test 2 Data.data_path=%s/nowhere Data.dataset=BAIR", dir, dir) == 1 &&
+              output_has("nowhere"),
+          "a Data.* override reaches the data set --from-test reads");
+    check(run("./i2v control --model %s/ctl --from-test 64 Data.synth_test=3", dir) == 1 &&
+              output_has("has 3 clips"),
+          "more clips than the test split holds are refused by number");
 }
 
 static void test_resume(void) {
@@ -511,6 +605,9 @@ static void test_bad_input(void) {
     check(run("printf 'Encoder:\\n  channels: [[1]]\\n' > %s/nested.yaml && ./i2v train-stage1 --config %s/nested.yaml "
               "--out %s/x", dir, dir, dir) == 1 && output_has("nested.yaml:2"),
           "the same in a YAML file names the line");
+    check(run("./i2v train-cond-ae --config tiny --out %s/x Training.lr=nan", dir) == 1 &&
+              output_has("Training.lr: expected a finite number"),
+          "a NaN learning rate is refused by name");
     check(run("./i2v train-stage1 --config nosuch --out %s/x", dir) == 1 && output_has("built-in names"),
           "an unknown config name lists the names");
     check(run("./i2v sample --model %s/nowhere --image x.png", dir) == 1 && output_has("nowhere"),
@@ -546,6 +643,8 @@ static void test_options(void) {
         {"--seed 18446744073709551616", "--seed expects an integer from 0"},
         {"-n 0", "-n expects an integer from 1 to 64"},
         {"-n 65", "-n expects an integer from 1 to 64"},
+        {"--endpoint nan,0,0", "--endpoint expects x,y,z, each from 0 to 1"},
+        {"--endpoint 0.5,1e308,0.5", "--endpoint expects x,y,z, each from 0 to 1"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         check(run("./i2v sample --model %s --image %s %s", m, img, bad[i].args) == 2 && output_has(bad[i].want),
