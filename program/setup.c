@@ -336,12 +336,24 @@ static const SizeBound size_bounds[] = {
     {"AE.in_size", 4096},              {"AE.z_dim", 16384},              {"AE.enc_width", 4096},
     {"AE.enc_blocks", 256},            {"AE.dec_chn", 4096},             {"AE.dec_mults", 256},
     {"AE.dec_split", 4096},            {"AE.n_class", 1000000},          {"AE.class_hidden", 65536},
-    {"AE.class_emb", 16384},           {"Flow.n_flows", 4096},           {"Flow.flow_hidden_depth", 256},
+    {"AE.class_emb", 16384},           {"Flow.n_flows", 512},            {"Flow.flow_hidden_depth", 64},
     {"Flow.flow_mid_channels_factor", 1024}, {"Conditioning_Model.z_dim", 16384},
     {"Data.sequence_length", 4096},    {"Data.img_size", 8192},          {"Data.iter_train", 1000000},
     {"Data.iter_eval", 1000000},       {"Data.iter_test", 1000000},      {"Data.test_size", 100000000},
     {"Training.workers", 4096},        {"Data.synth_train", 10000000},  {"Data.synth_eval", 10000000},
     {"Data.synth_test", 10000000},   {"Data.synth_distractors", 64},
+};
+
+/* Lower bounds of the size keys that no other check covers (the networks assert them, so a zero or negative
+ * value would end in an internal error instead of a message). */
+typedef struct SizeMin {
+    const char *path;
+    int min;
+} SizeMin;
+static const SizeMin size_minimums[] = {
+    {"Discriminator_Patch.in_channels", 1}, {"Discriminator_Patch.ndf", 1}, {"Discriminator_Patch.n_layers", 1},
+    {"Flow.n_flows", 1},                    {"Flow.flow_mid_channels_factor", 1}, {"Flow.flow_hidden_depth", 0},
+    {"Training.bs", 1},
 };
 
 /* The integer (or the largest item of the integer list) of field f in the struct at base. */
@@ -365,6 +377,11 @@ static int check_table_bounds(const ConfigField *fields, int n, const void *base
                 return err_set(e, "%s: %s: %ld is far beyond any paper config (at most %d); a typo?", label,
                                fields[i].path, v, size_bounds[b].max);
         }
+        for (size_t b = 0; fields[i].type == F_INT && b < sizeof size_minimums / sizeof *size_minimums; b++) {
+            int v = *(const int *)((const char *)base + fields[i].offset);
+            if (!strcmp(size_minimums[b].path, fields[i].path) && v < size_minimums[b].min)
+                return err_set(e, "%s: %s: %d; expected at least %d", label, fields[i].path, v, size_minimums[b].min);
+        }
     }
     return 0;
 }
@@ -374,6 +391,10 @@ static int check_bounds(StageKind kind, const StageSetup *s, const char *label, 
     if (kind == STAGE_COND_AE && check_table_bounds(cond_ae_fields, COUNT(cond_ae_fields), &s->cond_ae, label, e))
         return -1;
     if (kind == STAGE2 && check_table_bounds(stage2_fields, COUNT(stage2_fields), &s->s2, label, e)) return -1;
+    if (kind == STAGE2 && s->s2.Flow.flow_hidden_depth > FLOW_MLP_MAX - 2)   /* the MLP's layer table is fixed */
+        return err_set(e, "%s: Flow.flow_hidden_depth: %d; the cINN's subnetworks take at most %d hidden layers "
+                          "(FLOW_MLP_MAX in flow.h; the paper's configs use 2)", label, s->s2.Flow.flow_hidden_depth,
+                       FLOW_MLP_MAX - 2);
     return check_table_bounds(data_fields, COUNT(data_fields), &s->data, label, e);
 }
 

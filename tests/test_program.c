@@ -299,9 +299,12 @@ static void test_anywhere(void) {
         check(access(probe, R_OK) == 0, "the split lists from another directory: %s", dc.splits_dir);
         check(chdir(cwd) == 0, "chdir back");
     }
-    check(run("make -n install PREFIX=%s/pfx", dir) == 0 && output_has("/pfx/bin/i2v") &&
-              output_has("/pfx/share/i2v/configs"),
-          "make install puts the program and the configs under PREFIX");
+    /* a real install of the ./i2v at hand (-o i2v: not rebuilt, whichever variant this is); from /, the
+     * installed program reads the installed configs, as its messages' paths show */
+    check(run("make -s -o i2v install PREFIX=%s/pfx && cd / && %s/pfx/bin/i2v train-cond-ae --config tiny --out %s/x "
+              "Training.bs=ten", dir, dir, dir) == 1 &&
+              output_has("/pfx/") && output_has("share/i2v/configs/stage2_cINN_AE/tiny_config.yaml"),
+          "make install PREFIX puts the program and the configs there, and the program finds them");
     check(run("make -n CUDA=1") != 0 && output_has("CUDA build is not written yet"), "make CUDA=1 refuses, saying why");
 }
 
@@ -711,13 +714,22 @@ static void test_sizes(void) {
         {"train-stage1 --config tiny Training.bs=65536", "Training.bs"},
         {"train-cond-ae --config tiny AE.enc_width=4096", "AE.enc_width"},
         {"train-cond-ae --config tiny Training.bs=65536", "Training.bs"},
-        {"train-cinn --config tiny --stage1 MODEL --cond-ae MODEL Flow.n_flows=4096 Flow.flow_mid_channels_factor=1024",
-         "Flow.n_flows"},
+        {"train-cinn --config tiny MODEL Flow.n_flows=512 Flow.flow_mid_channels_factor=1024", "Flow.n_flows"},
+        /* past the bounds the networks assert: refused by name, not an internal error */
+        {"train-cinn --config tiny MODEL Flow.n_flows=4096", "at most 512"},
+        {"train-cinn --config tiny MODEL Flow.flow_hidden_depth=7", "at most 6 hidden layers"},
+        {"train-cinn --config tiny MODEL Flow.n_flows=0", "Flow.n_flows: 0; expected at least 1"},
+        {"train-cinn --config tiny MODEL Flow.flow_mid_channels_factor=0", "Flow.flow_mid_channels_factor: 0"},
+        {"train-cinn --config tiny MODEL Training.bs=-1", "Training.bs: -1"},
+        {"train-stage1 --config tiny Discriminator_Patch.ndf=0", "Discriminator_Patch.ndf: 0"},
+        {"train-stage1 --config tiny Discriminator_Patch.n_layers=-1", "Discriminator_Patch.n_layers: -1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        char args[1024], *m = strstr(strcpy(args, cases[i].args), "MODEL");
-        if (m) snprintf(args, sizeof args, "train-cinn --config tiny --stage1 %s/model --cond-ae %s/model "
-                                           "Flow.n_flows=4096 Flow.flow_mid_channels_factor=1024", dir, dir);
+        char args[1024];
+        const char *m = strstr(cases[i].args, "MODEL");
+        snprintf(args, sizeof args, "%s", cases[i].args);
+        if (m) snprintf(args, sizeof args, "%.*s--stage1 %s/model --cond-ae %s/model%s", (int)(m - cases[i].args),
+                        cases[i].args, dir, dir, m + 5);
         int rc = run("(%s./i2v %s --out %s/big --steps 1)", limit, args, dir);
         check(rc == 1 && output_has(cases[i].want) && !output_has("internal error"),
               "%s: refused (exit %d) naming %s", cases[i].args, rc, cases[i].want);
