@@ -105,7 +105,7 @@ int main(void) {
     FILE *f = fopen("README.md", "r");
     if (!check(f != NULL, "README.md is readable")) return check_summary("test_readme");
     char line[4096];
-    int in_sh = 0, ncommands = 0, nrun = 0;
+    int in_sh = 0, ncommands = 0, nrun = 0, lpips_made = 0;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\r\n")] = 0;
         if (starts(line, "```")) {
@@ -117,6 +117,14 @@ int main(void) {
         if (hash) *hash = 0;
         for (size_t n = strlen(line); n && line[n - 1] == ' '; n--) line[n - 1] = 0;
         ncommands++;
+        /* the official configs train with LPIPS: their stage-1 and conditioning-AE commands give the weights,
+         * made by a command above them (once the README's first train command lacked --lpips) */
+        if ((starts(line, "./i2v train-stage1") || starts(line, "./i2v train-cond-ae")) && !strstr(line, "--config tiny"))
+            check(strstr(line, "--lpips ") != NULL, "a paper config trains with LPIPS: --lpips in: %s", line);
+        const char *lp = strstr(line, "--lpips ");
+        if (lp && !starts(line, "python3"))
+            check(lpips_made, "the LPIPS weights %s are made by a README command above their first use", lp + 8);
+        if (strstr(line, "convert_official.py lpips")) lpips_made = 1;
         const Rule *r = NULL;
         for (size_t i = 0; i < sizeof rules / sizeof *rules && !r; i++)
             if (starts(line, rules[i].prefix)) r = &rules[i];
