@@ -606,7 +606,9 @@ typedef struct Stage1Plan {
 static size_t stage1_plan(void *arg) {
     Stage1Plan *p = arg;
     Tensor *seq = tensor_alloc(5, DIMS(p->bs, p->T, 3, p->S, p->S));
-    return stage1_plan_step(p->s, seq);
+    size_t bytes = stage1_plan_step(p->s, seq);
+    tensor_free(seq);
+    return bytes;
 }
 
 int train_stage1(const TrainOpts *o, I2vError *e) {
@@ -835,7 +837,10 @@ typedef struct CaePlan {
 
 static size_t cae_plan(void *arg) {
     CaePlan *p = arg;
-    return cond_ae_plan_step(p->s, tensor_alloc(4, DIMS(p->bs, 3, p->S, p->S)));
+    Tensor *x = tensor_alloc(4, DIMS(p->bs, 3, p->S, p->S));
+    size_t bytes = cond_ae_plan_step(p->s, x);
+    tensor_free(x);
+    return bytes;
 }
 
 int train_cond_ae(const TrainOpts *o, I2vError *e) {
