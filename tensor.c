@@ -21,6 +21,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "cuda/cuda.h"
+#include "kernels/formulas.h"
 #include "kernels/gemm.h"
 #include "kernels/threads.h"
 
@@ -96,6 +98,35 @@ void rng_permutation(Rng *r, int n, int64_t *perm) {
 int rng_bernoulli(Rng *r, double p) { return rng_uniform(r) < p; }
 
 /* ==================================================================================================== */
+/* the device                                                                                            */
+/* ==================================================================================================== */
+
+static Device chosen_device = DEVICE_CPU;
+
+int device_select(const char *name, I2vError *e) {
+    if (!name) {
+        name = getenv("I2V_DEVICE");
+        if (!name || !name[0]) name = "cpu";
+    }
+    if (!strcmp(name, "cpu")) {
+        chosen_device = DEVICE_CPU;
+        return 0;
+    }
+    if (strcmp(name, "cuda"))
+        return err_set(e, "device '%s': expected cpu or cuda (from --device or I2V_DEVICE)", name);
+    if (!I2V_CUDA)
+        return err_set(e, "no CUDA device: this i2v was built without the GPU backend (rebuild with make CUDA=1)");
+    char why[512] = "";
+    if (I2V_CUDA && cuda_open(why, sizeof why)) return err_set(e, "no CUDA device: %s", why);
+    chosen_device = DEVICE_CUDA;
+    return 0;
+}
+
+Device device_default(void) { return chosen_device; }
+
+const char *device_name(Device d) { return d == DEVICE_CUDA ? "cuda" : "cpu"; }
+
+/* ==================================================================================================== */
 /* arena                                                                                                 */
 /* ==================================================================================================== */
 
@@ -127,20 +158,46 @@ static void *big_alloc(size_t bytes) {
     return aligned_alloc(ARENA_ALIGN, align_up(bytes ? bytes : 1, ARENA_ALIGN));
 }
 
-static ArenaChunk *chunk_new(size_t size) {
+/* Memory of a device: host memory (big_alloc) or the GPU's managed memory. */
+static void *device_alloc(Device d, size_t bytes) {
+    if (I2V_CUDA && d == DEVICE_CUDA) {
+        void *p = cuda_alloc(bytes);
+        I2V_ASSERT(p, "out of GPU memory: %zu bytes (%s); a smaller batch or config may fit", bytes,
+                   cuda_device_name());
+        return p;
+    }
+    return big_alloc(bytes);
+}
+
+static void device_free(Device d, void *p) {
+    if (I2V_CUDA && d == DEVICE_CUDA) cuda_free(p);
+    else free(p);
+}
+
+void *device_calloc(Device d, size_t bytes) {
+    void *p = device_alloc(d, bytes);
+    memset(p, 0, bytes);   /* on the GPU: managed memory no kernel has used yet */
+    return p;
+}
+
+void device_release(Device d, void *p) { device_free(d, p); }
+
+static ArenaChunk *chunk_new(size_t size, Device d) {
     ArenaChunk *ch = xmalloc(sizeof *ch);
     ch->next = NULL;
     ch->size = size;
     ch->used = 0;
-    ch->mem = big_alloc(size);
+    ch->mem = device_alloc(d, size);
     I2V_ASSERT(ch->mem, "out of memory: arena chunk of %zu bytes", size);
     return ch;
 }
 
 void arena_init(Arena *a, size_t first_chunk_bytes) {
+    Device d = a->device;   /* set by the owner before, or DEVICE_CPU (0) in a zeroed Arena */
     memset(a, 0, sizeof *a);
+    a->device = d == DEVICE_CUDA ? DEVICE_CUDA : DEVICE_CPU;
     if (first_chunk_bytes) {
-        a->head = a->cur = chunk_new(first_chunk_bytes);
+        a->head = a->cur = chunk_new(first_chunk_bytes, a->device);
         a->capacity = first_chunk_bytes;
     }
 }
@@ -156,7 +213,7 @@ void *arena_alloc(Arena *a, size_t bytes) {
         size_t last = a->cur ? a->cur->size : 0;
         size_t size = bytes > 2 * last ? bytes : 2 * last;
         if (size < ((size_t)1 << 20)) size = (size_t)1 << 20;
-        ArenaChunk *ch = chunk_new(size);
+        ArenaChunk *ch = chunk_new(size, a->device);
         if (a->cur) a->cur->next = ch;
         else a->head = ch;
         a->cur = ch;
@@ -177,28 +234,39 @@ void arena_reset(Arena *a) {
 
 void arena_free(Arena *a) {
     ArenaChunk *ch = a->head;
+    Device d = a->device;
     while (ch) {
         ArenaChunk *next = ch->next;
-        free(ch->mem);
+        device_free(d, ch->mem);
         free(ch);
         ch = next;
     }
     memset(a, 0, sizeof *a);
+    a->device = d;
 }
 
 /* ==================================================================================================== */
 /* context                                                                                               */
 /* ==================================================================================================== */
 
-void ctx_init(Ctx *c) {
+void ctx_init_device(Ctx *c, Device d) {
+    I2V_ASSERT(d == DEVICE_CPU || (I2V_CUDA && d == DEVICE_CUDA && device_default() == DEVICE_CUDA),
+               "a GPU context before device_select(\"cuda\") succeeded");
     memset(c, 0, sizeof *c);
-    arena_init(&c->arena, 0);
+    c->device = d;
+    arena_init(&c->arena, 0);         /* headers and host-side records: always host memory */
+    c->data_arena.device = d;
+    arena_init(&c->data_arena, 0);
     c->grad_enabled = 1;
     c->training = 1;
 }
 
+void ctx_init(Ctx *c) { ctx_init_device(c, device_default()); }
+
 void ctx_free(Ctx *c) {
+    ctx_sync(c);
     arena_free(&c->arena);
+    arena_free(&c->data_arena);
     free(c->tape);
     free(c->free_grads);
     free(c->scratch);
@@ -206,10 +274,32 @@ void ctx_free(Ctx *c) {
 }
 
 void ctx_reset(Ctx *c) {
+    ctx_sync(c);   /* the arena's memory is handed out again: what is queued must have run */
     c->ntape = 0;
     c->nfree_grads = 0;
     arena_reset(&c->arena);
+    arena_reset(&c->data_arena);
     c->dry_bytes = 0;
+}
+
+void ctx_sync(Ctx *c) {
+    if (on_gpu(c)) cuda_sync();
+}
+
+void ctx_memcpy(Ctx *c, void *dst, const void *src, size_t bytes) {
+    if (!bytes || dst == src) return;
+    if (on_gpu(c)) cuda_copy(dst, src, bytes);
+    else memcpy(dst, src, bytes);
+}
+
+void ctx_zero(Ctx *c, void *dst, size_t bytes) {
+    if (!bytes || !dst) return;
+    if (on_gpu(c)) cuda_memset0(dst, bytes);
+    else memset(dst, 0, bytes);
+}
+
+void tensor_set(Ctx *c, Tensor *t, const real *values) {
+    if (t->data) ctx_memcpy(c, t->data, values, t->numel * sizeof(real));
 }
 
 void *ctx_scratch(Ctx *c, size_t bytes) {
@@ -223,26 +313,43 @@ void *ctx_scratch(Ctx *c, size_t bytes) {
     return c->scratch;
 }
 
-/* Data for an arena tensor. A dry run only counts the bytes it would have taken. */
-static real *arena_reals(Ctx *c, size_t n) {
-    size_t bytes = align_up(n * sizeof(real), ARENA_ALIGN);
+/* Data for an arena tensor (on the GPU in the data arena). A dry run only counts the bytes it would have
+ * taken. */
+static void *arena_data(Ctx *c, size_t bytes) {
+    bytes = align_up(bytes, ARENA_ALIGN);
     if (c->dry) {
         c->dry_bytes += bytes;
         return NULL;
     }
-    return arena_alloc(&c->arena, bytes);
+    return arena_alloc(on_gpu(c) ? &c->data_arena : &c->arena, bytes);
 }
 
+static real *arena_reals(Ctx *c, size_t n) { return arena_data(c, n * sizeof(real)); }
+
 size_t ctx_dry_finish(Ctx *c) {
-    size_t need = c->dry_bytes + c->arena.used;  /* data that was counted + headers that were allocated */
+    size_t data = c->dry_bytes, headers = c->arena.used;  /* data that was counted + headers allocated */
+    size_t need = data + headers;
     c->dry = 0;
     ctx_reset(c);
-    if (c->arena.capacity < need) {  /* one chunk: the real step allocates exactly what was counted */
+    c->dry_data_bytes = data;
+    /* one chunk each: the real step allocates exactly what was counted */
+    if (on_gpu(c)) {
+        if (c->arena.capacity < headers) {
+            arena_free(&c->arena);
+            arena_init(&c->arena, headers);
+        }
+        if (c->data_arena.capacity < data) {
+            arena_free(&c->data_arena);
+            arena_init(&c->data_arena, data);
+        }
+    } else if (c->arena.capacity < need) {
         arena_free(&c->arena);
         arena_init(&c->arena, need);
     }
     return need;
 }
+
+size_t ctx_dry_data_bytes(const Ctx *c) { return c->dry_data_bytes; }
 
 /* ==================================================================================================== */
 /* tensors                                                                                               */
@@ -291,6 +398,7 @@ static void header_init(Tensor *t, int ndim, const int *shape) {
 Tensor *tensor_new(Ctx *c, int ndim, const int *shape) {
     Tensor *t = arena_alloc(&c->arena, sizeof *t);
     header_init(t, ndim, shape);
+    t->device = (unsigned char)c->device;
     t->data = arena_reals(c, t->numel);
     return t;
 }
@@ -299,7 +407,7 @@ Tensor *tensor_new_like(Ctx *c, const Tensor *x) { return tensor_new(c, x->ndim,
 
 Tensor *tensor_zeros(Ctx *c, int ndim, const int *shape) {
     Tensor *t = tensor_new(c, ndim, shape);
-    if (t->data) memset(t->data, 0, t->numel * sizeof(real));
+    if (t->data) ctx_zero(c, t->data, t->numel * sizeof(real));
     return t;
 }
 
@@ -307,7 +415,15 @@ Tensor *tensor_alloc_dtype(DType dt, int ndim, const int *shape) {
     Tensor *t = xmalloc(sizeof *t);
     header_init(t, ndim, shape);
     t->dtype = dt;
-    void *mem = xcalloc(t->numel ? t->numel : 1, dtype_size(dt));
+    t->device = (unsigned char)device_default();
+    size_t bytes = (t->numel ? t->numel : 1) * dtype_size(dt);
+    void *mem;
+    if (t->device == DEVICE_CUDA) {   /* managed memory, written here before any kernel reads it */
+        mem = device_alloc(DEVICE_CUDA, bytes);
+        memset(mem, 0, bytes);
+    } else {
+        mem = xcalloc(t->numel ? t->numel : 1, dtype_size(dt));
+    }
     if (dt == DT_REAL) t->data = mem;
     else t->ibuf = mem;
     return t;
@@ -317,8 +433,8 @@ Tensor *tensor_alloc(int ndim, const int *shape) { return tensor_alloc_dtype(DT_
 
 void tensor_free(Tensor *t) {
     if (!t) return;
-    free(t->data);
-    free(t->ibuf);
+    device_free((Device)t->device, t->data);
+    device_free((Device)t->device, t->ibuf);
     free(t);
 }
 
@@ -444,7 +560,7 @@ static real *pass_grad_buf(Ctx *c, Tensor *t) {
     }
     if (t->grad_pass != c->pass) {
         t->grad = reuse_grad_buffer(c, t->numel);
-        if (t->grad) memset(t->grad, 0, t->numel * sizeof(real));
+        if (t->grad) ctx_zero(c, t->grad, t->numel * sizeof(real));
         t->grad_pass = c->pass;
     }
     return t->grad;
@@ -501,10 +617,11 @@ static void walk_back(Ctx *c, Tensor *y, const real *dy) {
     I2V_ASSERT(y->requires_grad, "backward from a tensor that does not depend on anything requiring a gradient");
     real *g = grad_buf(c, y);
     if (g) {
-        if (dy) memcpy(g, dy, y->numel * sizeof(real));
+        static const real one = 1;
+        if (dy) ctx_memcpy(c, g, dy, y->numel * sizeof(real));
         else {
             I2V_ASSERT(y->numel == 1, "backward needs a scalar (or backward_seed), got %zu elements", y->numel);
-            g[0] = 1;
+            ctx_memcpy(c, g, &one, sizeof one);
         }
     }
     for (size_t i = c->ntape; i-- > 0;) {
@@ -560,7 +677,7 @@ void grad_of(Ctx *c, Tensor *y, int n, Tensor *const *wrt, Tensor **out) {
     I2V_ASSERT(n <= 64, "grad_of takes at most 64 targets");
     for (int i = 0; i < n; i++) {
         bufs[i] = arena_reals(c, wrt[i]->numel);
-        if (bufs[i]) memset(bufs[i], 0, wrt[i]->numel * sizeof(real));
+        if (bufs[i]) ctx_zero(c, bufs[i], wrt[i]->numel * sizeof(real));
     }
     c->redirect = 1;
     c->ntargets = n;
@@ -574,6 +691,7 @@ void grad_of(Ctx *c, Tensor *y, int n, Tensor *const *wrt, Tensor **out) {
     for (int i = 0; i < n; i++) {
         Tensor *g = arena_alloc(&c->arena, sizeof *g);
         header_init(g, wrt[i]->ndim, wrt[i]->shape);
+        g->device = (unsigned char)c->device;
         if (wrt[i]->is_param) g->data = bufs[i];
         else if (wrt[i]->grad_pass == c->pass) g->data = wrt[i]->grad;
         else g->data = bufs[i];   /* y does not depend on this target: the gradient is zero */
@@ -584,6 +702,7 @@ void grad_of(Ctx *c, Tensor *y, int n, Tensor *const *wrt, Tensor **out) {
 Tensor *t_detach(Ctx *c, Tensor *x) {
     Tensor *t = arena_alloc(&c->arena, sizeof *t);
     header_init(t, x->ndim, x->shape);
+    t->device = x->device;
     t->data = x->data;
     return t;
 }
@@ -592,7 +711,10 @@ Tensor *t_detach(Ctx *c, Tensor *x) {
 /* parameter sets                                                                                        */
 /* ==================================================================================================== */
 
-void paramset_init(ParamSet *ps) { memset(ps, 0, sizeof *ps); }
+void paramset_init(ParamSet *ps) {
+    memset(ps, 0, sizeof *ps);
+    ps->device = device_default();
+}
 
 void paramset_free(ParamSet *ps) {
     for (int i = 0; i < ps->n; i++) {
@@ -600,9 +722,9 @@ void paramset_free(ParamSet *ps) {
         free(ps->t[i]);
     }
     free(ps->t);
-    free(ps->values);
-    free(ps->grads);
-    free(ps->buffers);
+    device_free(ps->device, ps->values);
+    device_free(ps->device, ps->grads);
+    device_free(ps->device, ps->buffers);
     memset(ps, 0, sizeof *ps);
 }
 
@@ -624,6 +746,7 @@ static Tensor *paramset_add(ParamSet *ps, const char *name, DType dt, int ndim, 
     Tensor *t = xmalloc(sizeof *t);
     header_init(t, ndim, shape);
     t->dtype = dt;
+    t->device = (unsigned char)ps->device;
     t->name = xstrdup(name);
     ps->t[ps->n++] = t;
     return t;
@@ -652,9 +775,11 @@ void paramset_alloc(ParamSet *ps) {
         else bbytes += align_up(t->numel * dtype_size(t->dtype), ARENA_ALIGN);
     }
     ps->nvalues = nvalues;
-    ps->values = big_alloc(align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
-    ps->grads = big_alloc(align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
-    ps->buffers = aligned_alloc(ARENA_ALIGN, bbytes + ARENA_ALIGN);
+    /* on the GPU: managed memory, zeroed and initialised here on the host before any kernel reads it */
+    ps->values = device_alloc(ps->device, align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
+    ps->grads = device_alloc(ps->device, align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
+    ps->buffers = ps->device == DEVICE_CUDA ? device_alloc(ps->device, bbytes + ARENA_ALIGN)
+                                            : aligned_alloc(ARENA_ALIGN, bbytes + ARENA_ALIGN);
     I2V_ASSERT(ps->values && ps->grads && ps->buffers, "out of memory for %zu parameters", nvalues);
     memset(ps->values, 0, nvalues * sizeof(real));
     memset(ps->grads, 0, nvalues * sizeof(real));
@@ -696,7 +821,10 @@ void paramset_zero_grad(ParamSet *ps) {
 }
 
 real *param_grad(Tensor *t) {
-    if (t->grad_zero && t->grad) memset(t->grad, 0, t->numel * sizeof(real));
+    if (t->grad_zero && t->grad) {
+        if (I2V_CUDA && t->device == DEVICE_CUDA) cuda_memset0(t->grad, t->numel * sizeof(real));
+        else memset(t->grad, 0, t->numel * sizeof(real));
+    }
     t->grad_zero = 0;
     return t->grad;
 }
@@ -705,12 +833,9 @@ real *param_grad(Tensor *t) {
 /* elementwise unary ops                                                                                 */
 /* ==================================================================================================== */
 
-/* One op for every unary function, with the function chosen by `kind`: the forward and the derivative
- * sit side by side in the two switches below. p0 and p1 are the function's constants. */
-enum UnaryKind {
-    U_RELU, U_LEAKY_RELU, U_TANH, U_SIGMOID, U_EXP, U_LOG, U_ABS, U_SQRT, U_SQUARE, U_CLAMP, U_SCALE,
-    U_ADD_SCALAR
-};
+/* One op for every unary function, with the function chosen by `kind` (kernels/formulas.h's UnaryKind):
+ * the forward and the derivative sit side by side in the two switches below, the same expressions as the
+ * formulas the GPU evaluates. p0 and p1 are the function's constants. */
 static const char *const unary_names[] = {"relu", "leaky_relu", "tanh", "sigmoid", "exp", "log", "abs",
                                           "sqrt", "square", "clamp", "scale", "add_scalar"};
 
@@ -752,15 +877,21 @@ static void unary_kernel_backward(real *dx, const real *dy, const real *x, const
 
 static void unary_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
-    unary_kernel_backward(grad_buf(c, x), y->grad, x->data, y->data, x->numel, n->iarg[0], n->rarg[0],
-                          n->rarg[1]);
+    if (on_gpu(c))
+        unary_backward_cuda(grad_buf(c, x), y->grad, x->data, y->data, x->numel, n->iarg[0], n->rarg[0], n->rarg[1]);
+    else
+        unary_kernel_backward(grad_buf(c, x), y->grad, x->data, y->data, x->numel, n->iarg[0], n->rarg[0],
+                              n->rarg[1]);
 }
 static const OpInfo OP_UNARY = {"unary", unary_backward};
 
 static Tensor *unary(Ctx *c, Tensor *x, int kind, real p0, real p1) {
     I2V_ASSERT(x->dtype == DT_REAL, "%s of a non-float tensor", unary_names[kind]);
     Tensor *y = tensor_new_like(c, x);
-    if (!c->dry) unary_kernel_forward(y->data, x->data, x->numel, kind, p0, p1);
+    if (!c->dry) {
+        if (on_gpu(c)) unary_forward_cuda(y->data, x->data, x->numel, kind, p0, p1);
+        else unary_kernel_forward(y->data, x->data, x->numel, kind, p0, p1);
+    }
     Node *n = record(c, &OP_UNARY, y, 1, &x);
     if (n) {
         n->iarg[0] = kind;
@@ -783,12 +914,18 @@ Tensor *t_clamp(Ctx *c, Tensor *x, real lo, real hi) { return unary(c, x, U_CLAM
 Tensor *t_scale(Ctx *c, Tensor *x, real s) { return unary(c, x, U_SCALE, s, 0); }
 Tensor *t_add_scalar(Ctx *c, Tensor *x, real s) { return unary(c, x, U_ADD_SCALAR, s, 0); }
 
-/* dropout: the mask (0 or 1/(1-p) per element) is saved for the backward */
+/* dropout: element i's factor (0 or 1/(1-p)) is a pure function of a seed drawn once per call and i
+ * (formulas.h's dropout_factor), so the backward recomputes the mask instead of storing it, and the GPU
+ * draws the same mask as the CPU. The seed travels in iarg[0..1] (two 32-bit halves). */
+static uint64_t dropout_seed(const Node *n) { return (uint64_t)(uint32_t)n->iarg[0] << 32 | (uint32_t)n->iarg[1]; }
+
 static void dropout_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
-    const real *mask = n->saved;
-    real *dx = grad_buf(c, x);
-    for (size_t i = 0; i < x->numel; i++) dx[i] += y->grad[i] * mask[i];
+    uint64_t seed = dropout_seed(n);
+    real p = n->rarg[0], *dx = grad_buf(c, x);
+    if (on_gpu(c)) dropout_backward_cuda(dx, y->grad, x->numel, p, seed);
+    else
+        for (size_t i = 0; i < x->numel; i++) dx[i] += y->grad[i] * dropout_factor(seed, i, p);
 }
 static const OpInfo OP_DROPOUT = {"dropout", dropout_backward};
 
@@ -796,16 +933,18 @@ Tensor *t_dropout(Ctx *c, Tensor *x, real p, Rng *r) {
     I2V_ASSERT(p >= 0 && p < 1, "dropout probability %g outside [0, 1)", (double)p);
     if (!c->training || p == 0) return x;
     Tensor *y = tensor_new_like(c, x);
-    real *mask = arena_reals(c, x->numel);
+    uint64_t seed = c->dry ? 0 : rng_u64(r);   /* a dry run leaves the generator where it was */
     if (!c->dry) {
-        real keep = 1 / (1 - p);
-        for (size_t i = 0; i < x->numel; i++) {
-            mask[i] = rng_bernoulli(r, p) ? 0 : keep;
-            y->data[i] = x->data[i] * mask[i];
-        }
+        if (on_gpu(c)) dropout_forward_cuda(y->data, x->data, x->numel, p, seed);
+        else
+            for (size_t i = 0; i < x->numel; i++) y->data[i] = x->data[i] * dropout_factor(seed, i, p);
     }
     Node *n = record(c, &OP_DROPOUT, y, 1, &x);
-    if (n) n->saved = mask;
+    if (n) {
+        n->iarg[0] = (int)(uint32_t)(seed >> 32);
+        n->iarg[1] = (int)(uint32_t)seed;
+        n->rarg[0] = p;
+    }
     return y;
 }
 
@@ -849,7 +988,6 @@ static Broadcast broadcast_plan(const Tensor *a, const Tensor *b, const char *op
     return p;
 }
 
-enum BinaryKind { B_ADD, B_SUB, B_MUL, B_DIV };
 static const char *const binary_names[] = {"add", "sub", "mul", "div"};
 
 /* One output row (the last axis): y[i] = a[i*sa] op b[i*sb]. */
@@ -906,8 +1044,14 @@ static void binary_apply(const Broadcast *p, int kind, int backward_which, real 
 static void binary_backward(Ctx *c, Node *n) {
     Tensor *a = n->in[0], *b = n->in[1], *y = n->out;
     Broadcast p = broadcast_plan(a, b, binary_names[n->iarg[0]]);
-    if (needs_grad(c, a)) binary_apply(&p, n->iarg[0], 0, NULL, y->grad, a->data, b->data, grad_buf(c, a));
-    if (needs_grad(c, b)) binary_apply(&p, n->iarg[0], 1, NULL, y->grad, a->data, b->data, grad_buf(c, b));
+    for (int which = 0; which < 2; which++) {
+        Tensor *in = which ? b : a;
+        if (!needs_grad(c, in)) continue;
+        if (on_gpu(c))
+            binary_backward_cuda(grad_buf(c, in), which, y->grad, a->data, b->data, p.shape, p.sa, p.sb, n->iarg[0]);
+        else
+            binary_apply(&p, n->iarg[0], which, NULL, y->grad, a->data, b->data, grad_buf(c, in));
+    }
 }
 static const OpInfo OP_BINARY = {"binary", binary_backward};
 
@@ -916,7 +1060,10 @@ static Tensor *binary(Ctx *c, Tensor *a, Tensor *b, int kind) {
     int shape[I2V_MAXDIM];
     for (int i = 0; i < p.ndim; i++) shape[i] = p.shape[I2V_MAXDIM - p.ndim + i];
     Tensor *y = tensor_new(c, p.ndim, shape);
-    if (!c->dry) binary_apply(&p, kind, -1, y->data, NULL, a->data, b->data, NULL);
+    if (!c->dry) {
+        if (on_gpu(c)) binary_forward_cuda(y->data, a->data, b->data, p.shape, p.sa, p.sb, kind);
+        else binary_apply(&p, kind, -1, y->data, NULL, a->data, b->data, NULL);
+    }
     Tensor *in[2] = {a, b};
     Node *n = record(c, &OP_BINARY, y, 2, in);
     if (n) n->iarg[0] = kind;
@@ -970,6 +1117,10 @@ static void reduction_backward(Ctx *c, Node *n) {
     real scale = n->rarg[0];
     real *dx = grad_buf(c, x);
     const real *dy = y->grad;
+    if (on_gpu(c)) {
+        reduce_backward_cuda(dx, dy, r.shape, r.os, scale);
+        return;
+    }
     const int *s = r.shape;
     size_t i = 0;
     for (int i0 = 0; i0 < s[0]; i0++)
@@ -990,7 +1141,9 @@ static Tensor *reduce(Ctx *c, Tensor *x, unsigned axes, int keepdim, int mean) {
     Reduction r = reduction_plan(x, axes, &ndim, shape, keepdim);
     Tensor *y = tensor_new(c, ndim, shape);
     real scale = mean ? (real)(1.0 / (double)(r.count ? r.count : 1)) : 1;
-    if (!c->dry) {
+    if (!c->dry && on_gpu(c)) {
+        reduce_sum_cuda(y->data, x->data, r.shape, r.os, r.nout, scale);
+    } else if (!c->dry) {
         double *acc = ctx_scratch(c, r.nout * sizeof(double));
         memset(acc, 0, r.nout * sizeof(double));
         const int *s = r.shape;
@@ -1041,6 +1194,10 @@ static void softmax_backward(Ctx *c, Node *n) {
     int len;
     split_axis(x, n->iarg[0], &outer, &len, &inner);
     real *dx = grad_buf(c, x);
+    if (on_gpu(c)) {
+        softmax_backward_cuda(dx, y->grad, y->data, outer, len, inner);
+        return;
+    }
     for (size_t o = 0; o < outer; o++)
         for (size_t in = 0; in < inner; in++) {
             size_t base = o * len * inner + in;
@@ -1057,7 +1214,9 @@ Tensor *t_softmax(Ctx *c, Tensor *x, int axis) {
     int len;
     split_axis(x, axis, &outer, &len, &inner);
     Tensor *y = tensor_new_like(c, x);
-    if (!c->dry)
+    if (!c->dry && on_gpu(c))
+        softmax_forward_cuda(y->data, x->data, outer, len, inner);
+    else if (!c->dry)
         for (size_t o = 0; o < outer; o++)
             for (size_t in = 0; in < inner; in++) {
                 size_t base = o * len * inner + in;
@@ -1085,7 +1244,9 @@ Tensor *t_softmax(Ctx *c, Tensor *x, int axis) {
 static void reshape_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     real *dx = grad_buf(c, x);
-    for (size_t i = 0; i < x->numel; i++) dx[i] += n->out->grad[i];
+    if (on_gpu(c)) copy_rows_cuda(dx, 0, n->out->grad, 0, 1, x->numel, 1);
+    else
+        for (size_t i = 0; i < x->numel; i++) dx[i] += n->out->grad[i];
 }
 static const OpInfo OP_RESHAPE = {"reshape", reshape_backward};
 
@@ -1108,6 +1269,7 @@ Tensor *t_reshape(Ctx *c, Tensor *x, int ndim, const int *shape) {
     I2V_ASSERT(known == x->numel, "reshape of %zu elements to a shape of %zu", x->numel, known);
     Tensor *y = arena_alloc(&c->arena, sizeof *y);
     header_init(y, ndim, s);
+    y->device = x->device;
     y->data = x->data;
     record(c, &OP_RESHAPE, y, 1, &x);
     return y;
@@ -1125,7 +1287,8 @@ static void permute_strides(const Tensor *x, const int *perm, size_t *src_stride
 
 /* Copies (or, if accumulate, adds) between the permuted and the original layout. The output is walked
  * in order; `to_out` chooses the direction. Padded to 5 axes of size 1 in front. */
-static void permute_copy(const Tensor *x, const Tensor *y, const int *perm, const real *src, real *dst, int to_out) {
+static void permute_copy(Ctx *c, const Tensor *x, const Tensor *y, const int *perm, const real *src, real *dst,
+                         int to_out) {
     size_t st[I2V_MAXDIM] = {0};
     int sh[I2V_MAXDIM];
     size_t tmp[I2V_MAXDIM];
@@ -1134,6 +1297,10 @@ static void permute_copy(const Tensor *x, const Tensor *y, const int *perm, cons
     for (int i = 0; i < I2V_MAXDIM; i++) {
         sh[i] = i < off ? 1 : y->shape[i - off];
         st[i] = i < off ? 0 : tmp[i - off];
+    }
+    if (on_gpu(c)) {
+        permute_copy_cuda(dst, src, sh, st, to_out);
+        return;
     }
     size_t o = 0;
     for (int i0 = 0; i0 < sh[0]; i0++)
@@ -1149,7 +1316,7 @@ static void permute_copy(const Tensor *x, const Tensor *y, const int *perm, cons
 }
 
 static void permute_backward(Ctx *c, Node *n) {
-    permute_copy(n->in[0], n->out, n->iarg, n->out->grad, grad_buf(c, n->in[0]), 0);
+    permute_copy(c, n->in[0], n->out, n->iarg, n->out->grad, grad_buf(c, n->in[0]), 0);
 }
 static const OpInfo OP_PERMUTE = {"permute", permute_backward};
 
@@ -1162,7 +1329,7 @@ Tensor *t_permute(Ctx *c, Tensor *x, const int *perm) {
         shape[k] = x->shape[perm[k]];
     }
     Tensor *y = tensor_new(c, x->ndim, shape);
-    if (!c->dry) permute_copy(x, y, perm, x->data, y->data, 1);
+    if (!c->dry) permute_copy(c, x, y, perm, x->data, y->data, 1);
     Node *n = record(c, &OP_PERMUTE, y, 1, &x);
     if (n)
         for (int k = 0; k < x->ndim; k++) n->iarg[k] = perm[k];
@@ -1189,8 +1356,10 @@ static void concat_backward(Ctx *c, Node *n) {
         size_t len = (size_t)x->shape[axis] * inner;
         if (needs_grad(c, x)) {
             real *dx = grad_buf(c, x);
-            for (size_t o = 0; o < outer; o++)
-                for (size_t i = 0; i < len; i++) dx[o * len + i] += n->out->grad[o * total * inner + start + i];
+            if (on_gpu(c)) copy_rows_cuda(dx, len, n->out->grad + start, total * inner, outer, len, 1);
+            else
+                for (size_t o = 0; o < outer; o++)
+                    for (size_t i = 0; i < len; i++) dx[o * len + i] += n->out->grad[o * total * inner + start + i];
         }
         start += len;
     }
@@ -1217,8 +1386,10 @@ Tensor *t_concat(Ctx *c, int nx, Tensor *const *xs, int axis) {
         size_t start = 0;
         for (int k = 0; k < nx; k++) {
             size_t len = (size_t)xs[k]->shape[axis] * inner;
-            for (size_t o = 0; o < outer; o++)
-                memcpy(y->data + o * total * inner + start, xs[k]->data + o * len, len * sizeof(real));
+            if (on_gpu(c)) copy_rows_cuda(y->data + start, total * inner, xs[k]->data, len, outer, len, 0);
+            else
+                for (size_t o = 0; o < outer; o++)
+                    memcpy(y->data + o * total * inner + start, xs[k]->data + o * len, len * sizeof(real));
             start += len;
         }
     }
@@ -1234,6 +1405,11 @@ static void slice_backward(Ctx *c, Node *n) {
     int total;
     split_axis(x, axis, &outer, &total, &inner);
     real *dx = grad_buf(c, x);
+    if (on_gpu(c)) {
+        copy_rows_cuda(dx + (size_t)start * inner, total * inner, y->grad, (size_t)len * inner, outer,
+                       (size_t)len * inner, 1);
+        return;
+    }
     for (size_t o = 0; o < outer; o++)
         for (size_t i = 0; i < (size_t)len * inner; i++)
             dx[(o * total + start) * inner + i] += y->grad[o * len * inner + i];
@@ -1250,7 +1426,10 @@ Tensor *t_slice(Ctx *c, Tensor *x, int axis, int start, int len) {
     memcpy(shape, x->shape, sizeof shape);
     shape[axis] = len;
     Tensor *y = tensor_new(c, x->ndim, shape);
-    if (!c->dry)
+    if (!c->dry && on_gpu(c))
+        copy_rows_cuda(y->data, (size_t)len * inner, x->data + (size_t)start * inner, total * inner, outer,
+                       (size_t)len * inner, 0);
+    else if (!c->dry)
         for (size_t o = 0; o < outer; o++)
             memcpy(y->data + o * len * inner, x->data + (o * total + start) * inner, (size_t)len * inner * sizeof(real));
     Node *n = record(c, &OP_SLICE, y, 1, &x);
@@ -1278,6 +1457,10 @@ static void index_select_backward(Ctx *c, Node *n) {
     int total;
     split_axis(x, axis, &outer, &total, &inner);
     real *dx = grad_buf(c, x);
+    if (on_gpu(c)) {
+        index_select_backward_cuda(dx, y->grad, idx, outer, total, len, inner);
+        return;
+    }
     for (size_t o = 0; o < outer; o++)
         for (int j = 0; j < len; j++)
             for (size_t i = 0; i < inner; i++)
@@ -1295,15 +1478,23 @@ Tensor *t_index_select(Ctx *c, Tensor *x, int axis, int nidx, const int64_t *idx
     memcpy(shape, x->shape, sizeof shape);
     shape[axis] = nidx;
     Tensor *y = tensor_new(c, x->ndim, shape);
-    if (!c->dry)
+    int64_t *didx = NULL;   /* on the GPU the kernels read the indices from device memory */
+    if (on_gpu(c) && (didx = arena_data(c, (size_t)nidx * sizeof *didx)))
+        ctx_memcpy(c, didx, idx, (size_t)nidx * sizeof *didx);
+    if (!c->dry && on_gpu(c))
+        index_select_forward_cuda(y->data, x->data, didx, outer, total, nidx, inner);
+    else if (!c->dry)
         for (size_t o = 0; o < outer; o++)
             for (int j = 0; j < nidx; j++)
                 memcpy(y->data + (o * nidx + j) * inner, x->data + (o * total + (size_t)idx[j]) * inner,
                        inner * sizeof(real));
     Node *n = record(c, &OP_INDEX_SELECT, y, 1, &x);
     if (n) {
-        int64_t *copy = arena_alloc(&c->arena, (size_t)nidx * sizeof *copy);
-        memcpy(copy, idx, (size_t)nidx * sizeof *copy);
+        int64_t *copy = didx;
+        if (!on_gpu(c)) {
+            copy = arena_alloc(&c->arena, (size_t)nidx * sizeof *copy);
+            memcpy(copy, idx, (size_t)nidx * sizeof *copy);
+        }
         n->iarg[0] = axis;
         n->saved = copy;
     }
@@ -1347,6 +1538,15 @@ static void linear_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
     int dout = w->shape[0], din = w->shape[1];
     int m = (int)(x->numel / (size_t)din);
+    if (on_gpu(c)) {   /* backward_update does not reach here: on the GPU the optimiser runs after backward */
+        if (needs_grad(c, x)) gemm_cuda(0, 0, m, din, dout, 1, y->grad, dout, w->data, din, 1, grad_buf(c, x), din);
+        if (needs_grad(c, w)) {
+            real beta, *dw = grad_buf_beta(c, w, &beta);
+            gemm_cuda(1, 0, dout, din, m, 1, y->grad, dout, x->data, din, beta, dw, din);
+        }
+        if (needs_grad(c, b)) bias_rows_backward_cuda(grad_buf(c, b), y->grad, (size_t)m, (size_t)dout);
+        return;
+    }
     /* dx first: in backward_update the weight's gradient may update W as soon as it is made */
     if (needs_grad(c, x)) gemm(0, 0, m, din, dout, 1, y->grad, dout, w->data, din, 1, grad_buf(c, x), din);
     if (needs_grad(c, w)) {
@@ -1373,7 +1573,10 @@ Tensor *t_linear(Ctx *c, Tensor *x, Tensor *w, Tensor *b) {
     shape[x->ndim - 1] = dout;
     Tensor *y = tensor_new(c, x->ndim, shape);
     int m = (int)(x->numel / (size_t)din);
-    if (!c->dry) {
+    if (!c->dry && on_gpu(c)) {
+        gemm_cuda(0, 1, m, dout, din, 1, x->data, din, w->data, din, 0, y->data, dout);
+        if (b) add_bias_rows_cuda(y->data, b->data, (size_t)m, (size_t)dout);
+    } else if (!c->dry) {
         gemm(0, 1, m, dout, din, 1, x->data, din, w->data, din, 0, y->data, dout);
         if (b)
             for (int i = 0; i < m; i++)
@@ -1392,6 +1595,13 @@ static void bmm_backward(Ctx *c, Node *n) {
     size_t sa = (size_t)m * k, sb = (size_t)k * nn, sy = (size_t)m * nn;
     int lda = a->shape[2], ldb = b->shape[2];
     real *da = needs_grad(c, a) ? grad_buf(c, a) : NULL, *db = needs_grad(c, b) ? grad_buf(c, b) : NULL;
+    if (on_gpu(c)) {   /* the same products as below, all batches in one call */
+        if (da && !ta) gemm_batched_cuda(0, !tb, m, k, nn, 1, y->grad, nn, sy, b->data, ldb, sb, 1, da, lda, sa, nb);
+        if (da && ta) gemm_batched_cuda(tb, 1, k, m, nn, 1, b->data, ldb, sb, y->grad, nn, sy, 1, da, lda, sa, nb);
+        if (db && !tb) gemm_batched_cuda(!ta, 0, k, nn, m, 1, a->data, lda, sa, y->grad, nn, sy, 1, db, ldb, sb, nb);
+        if (db && tb) gemm_batched_cuda(1, ta, nn, k, m, 1, y->grad, nn, sy, a->data, lda, sa, 1, db, ldb, sb, nb);
+        return;
+    }
     for (int i = 0; i < nb; i++) {
         const real *dy = y->grad + i * sy;
         if (da) {
@@ -1412,7 +1622,10 @@ Tensor *t_bmm(Ctx *c, Tensor *a, Tensor *b, int ta, int tb) {
     int kb = tb ? b->shape[2] : b->shape[1], nn = tb ? b->shape[1] : b->shape[2];
     I2V_ASSERT(k == kb, "bmm: inner sizes %d and %d differ", k, kb);
     Tensor *y = tensor_new(c, 3, DIMS(a->shape[0], m, nn));
-    if (!c->dry)
+    if (!c->dry && on_gpu(c))
+        gemm_batched_cuda(ta, tb, m, nn, k, 1, a->data, a->shape[2], (size_t)m * k, b->data, b->shape[2],
+                          (size_t)k * nn, 0, y->data, nn, (size_t)m * nn, a->shape[0]);
+    else if (!c->dry)
         for (int i = 0; i < a->shape[0]; i++)
             gemm(ta, tb, m, nn, k, 1, a->data + (size_t)i * m * k, a->shape[2], b->data + (size_t)i * k * nn,
                  b->shape[2], 0, y->data + (size_t)i * m * nn, nn);
@@ -1429,38 +1642,19 @@ Tensor *t_bmm(Ctx *c, Tensor *a, Tensor *b, int ta, int tb) {
 /* losses                                                                                                */
 /* ==================================================================================================== */
 
-/* The elementwise losses share one op: loss = scale * sum_i f(a_i, b_i), with f chosen by kind. */
-enum LossKind { L_L1, L_MSE, L_HINGE_REAL, L_HINGE_FAKE, L_HINGE_G };
+/* The elementwise losses share one op: loss = scale * sum_i f(a_i, b_i), with f chosen by kind
+ * (kernels/formulas.h's LossKind, loss_term and loss_term_grad). */
 static const char *const loss_names[] = {"l1_loss", "mse_loss", "hinge_d_real", "hinge_d_fake", "hinge_g"};
-
-static double loss_term(int kind, real a, real b) {
-    switch (kind) {
-    case L_L1: return fabs(a - b);
-    case L_MSE: return (double)(a - b) * (a - b);
-    case L_HINGE_REAL: return a < 1 ? 1 - a : 0;     /* relu(1 - x) */
-    case L_HINGE_FAKE: return a > -1 ? 1 + a : 0;    /* relu(1 + x) */
-    case L_HINGE_G: return -a;
-    }
-    return 0;
-}
-
-/* d f / d a (the derivative with respect to b is its negative for L1 and MSE) */
-static real loss_term_grad(int kind, real a, real b) {
-    switch (kind) {
-    case L_L1: return a > b ? 1 : a < b ? -1 : 0;
-    case L_MSE: return 2 * (a - b);
-    case L_HINGE_REAL: return a < 1 ? -1 : 0;
-    case L_HINGE_FAKE: return a > -1 ? 1 : 0;
-    case L_HINGE_G: return -1;
-    }
-    return 0;
-}
 
 static void loss_backward(Ctx *c, Node *n) {
     Tensor *a = n->in[0], *b = n->in[1];
     int kind = n->iarg[0];
-    real g = n->out->grad[0] * n->rarg[0];
     real *da = needs_grad(c, a) ? grad_buf(c, a) : NULL, *db = needs_grad(c, b) ? grad_buf(c, b) : NULL;
+    if (on_gpu(c)) {
+        loss_backward_cuda(da, db, n->out->grad, a->data, b ? b->data : NULL, a->numel, kind, n->rarg[0]);
+        return;
+    }
+    real g = n->out->grad[0] * n->rarg[0];
     for (size_t i = 0; i < a->numel; i++) {
         real d = g * loss_term_grad(kind, a->data[i], b ? b->data[i] : 0);
         if (da) da[i] += d;
@@ -1473,7 +1667,9 @@ static Tensor *elementwise_loss(Ctx *c, Tensor *a, Tensor *b, int kind) {
     I2V_ASSERT(!b || a->numel == b->numel, "%s: %zu vs %zu elements", loss_names[kind], a->numel, b->numel);
     Tensor *y = tensor_new(c, 0, NULL);
     real scale = (real)(1.0 / (double)(a->numel ? a->numel : 1));
-    if (!c->dry) {
+    if (!c->dry && on_gpu(c)) {
+        loss_forward_cuda(y->data, a->data, b ? b->data : NULL, a->numel, kind, scale);
+    } else if (!c->dry) {
         double sum = 0;
         for (size_t i = 0; i < a->numel; i++) sum += loss_term(kind, a->data[i], b ? b->data[i] : 0);
         y->data[0] = (real)(sum * scale);
@@ -1497,8 +1693,12 @@ Tensor *t_hinge_g(Ctx *c, Tensor *logits) { return elementwise_loss(c, logits, N
  * stage1_VAE/modules/loss.py. d/dmu = mu / N, d/dlv = -0.5 (1 - e^lv) / N. */
 static void kl_backward(Ctx *c, Node *n) {
     Tensor *mu = n->in[0], *lv = n->in[1];
-    real g = n->out->grad[0] * n->rarg[0];
     real *dmu = needs_grad(c, mu) ? grad_buf(c, mu) : NULL, *dlv = needs_grad(c, lv) ? grad_buf(c, lv) : NULL;
+    if (on_gpu(c)) {
+        kl_backward_cuda(dmu, dlv, n->out->grad, mu->data, lv->data, mu->numel, n->rarg[0]);
+        return;
+    }
+    real g = n->out->grad[0] * n->rarg[0];
     for (size_t i = 0; i < mu->numel; i++) {
         if (dmu) dmu[i] += g * mu->data[i];
         if (dlv) dlv[i] += g * (real)-0.5 * (1 - exp(lv->data[i]));
@@ -1510,7 +1710,9 @@ Tensor *t_kl_normal(Ctx *c, Tensor *mu, Tensor *logvar) {
     I2V_ASSERT(shape_equal(mu, logvar) && mu->ndim >= 1, "kl_normal: mu and logvar must have one shape (N, ...)");
     Tensor *y = tensor_new(c, 0, NULL);
     real inv_n = (real)(1.0 / mu->shape[0]);
-    if (!c->dry) {
+    if (!c->dry && on_gpu(c)) {
+        kl_forward_cuda(y->data, mu->data, logvar->data, mu->numel, inv_n);
+    } else if (!c->dry) {
         double sum = 0;
         for (size_t i = 0; i < mu->numel; i++)
             sum += 1 + logvar->data[i] - (double)mu->data[i] * mu->data[i] - exp((double)logvar->data[i]);
@@ -1527,6 +1729,10 @@ static void gaussian_nll_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     size_t per = x->numel / (size_t)x->shape[0];
     real *dx = grad_buf(c, x);
+    if (on_gpu(c)) {
+        gaussian_nll_backward_cuda(dx, n->out->grad, x->data, (size_t)x->shape[0], per);
+        return;
+    }
     for (size_t i = 0; i < x->numel; i++) dx[i] += n->out->grad[i / per] * x->data[i];
 }
 static const OpInfo OP_GAUSSIAN_NLL = {"gaussian_nll", gaussian_nll_backward};
@@ -1535,7 +1741,9 @@ Tensor *t_gaussian_nll(Ctx *c, Tensor *x) {
     I2V_ASSERT(x->ndim >= 1 && x->shape[0] > 0, "gaussian_nll: needs (N, ...)");
     Tensor *y = tensor_new(c, 1, DIMS(x->shape[0]));
     size_t per = x->numel / (size_t)x->shape[0];
-    if (!c->dry)
+    if (!c->dry && on_gpu(c))
+        gaussian_nll_forward_cuda(y->data, x->data, (size_t)x->shape[0], per);
+    else if (!c->dry)
         for (int b = 0; b < x->shape[0]; b++) {
             double s = 0;
             for (size_t i = 0; i < per; i++) s += (double)x->data[b * per + i] * x->data[b * per + i];
@@ -1556,6 +1764,10 @@ static void unary_jvp_backward(Ctx *c, Node *n) {
     int kind = n->iarg[0];
     real slope = n->rarg[0];
     real *gx = needs_grad(c, x) ? grad_buf(c, x) : NULL, *gdx = needs_grad(c, dx) ? grad_buf(c, dx) : NULL;
+    if (on_gpu(c)) {
+        unary_jvp_backward_cuda(gx, gdx, y->grad, x->data, dx->data, x->numel, kind, slope);
+        return;
+    }
     for (size_t i = 0; i < x->numel; i++) {
         real v = x->data[i], d1, d2;
         if (kind == U_TANH) {
@@ -1579,7 +1791,9 @@ static const OpInfo OP_UNARY_JVP = {"unary_jvp", unary_jvp_backward};
 static Tensor *unary_jvp(Ctx *c, Tensor *x, Tensor *dx, int kind, real slope) {
     I2V_ASSERT(shape_equal(x, dx), "%s tangent: x and dx differ in shape", unary_names[kind]);
     Tensor *y = tensor_new_like(c, x);
-    if (!c->dry)
+    if (!c->dry && on_gpu(c))
+        unary_jvp_forward_cuda(y->data, x->data, dx->data, x->numel, kind, slope);
+    else if (!c->dry)
         for (size_t i = 0; i < x->numel; i++) {
             real v = x->data[i], d1;
             if (kind == U_TANH) {
