@@ -22,6 +22,8 @@
 #include <string.h>
 
 #include "kernels/conv.h"
+#include "ops/conv.h"
+#include "ops/norm.h"
 #include "kernels/gemm.h"
 #include "kernels/threads.h"
 #include "kernels/norm.h"

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/conv.h"
-#include "kernels/norm.h"
+#include "ops/conv.h"
+#include "ops/norm.h"
 #include "formats/safetensors.h"
 
 /* ==================================================================================================== */

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/conv.h"
+#include "ops/conv.h"
 #include "formats/safetensors.h"
 
 /* VGG16 `features` convs used by the 5 slices: position in the Sequential and slice */

@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/conv.h"
-#include "kernels/norm.h"
+#include "ops/conv.h"
+#include "ops/norm.h"
 
 #define PATCH_KERNEL 4   /* kw = 4 */
 #define PATCH_PAD 1      /* padw = 1 */

@@ -14,6 +14,7 @@
 #include "gradcheck.h"
 #include "held_out.h"
 #include "kernels/norm.h"
+#include "ops/norm.h"
 #include "formats/safetensors.h"
 
 static Rng rng;

@@ -9,11 +9,11 @@
 
 #include "compare.h"
 #include "networks/cond_ae.h"
-#include "kernels/conv.h"
+#include "ops/conv.h"
 #include "data.h"
 #include "kernels/threads.h"
 #include "gradcheck.h"
-#include "kernels/norm.h"
+#include "ops/norm.h"
 #include "formats/safetensors.h"
 #include "program/setup.h"
 

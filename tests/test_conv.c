@@ -16,6 +16,8 @@
 
 #include "check.h"
 #include "kernels/conv.h"
+#include "kernels/pool.h"
+#include "ops/conv.h"
 #include "kernels/threads.h"
 #include "gradcheck.h"
 #include "tensor.h"

@@ -12,6 +12,7 @@
 #include "gradcheck.h"
 #include "kernels/threads.h"
 #include "kernels/norm.h"
+#include "ops/norm.h"
 
 static Rng rng;
 

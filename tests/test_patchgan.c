@@ -5,9 +5,9 @@
 #include <math.h>
 
 #include "compare.h"
-#include "kernels/conv.h"
+#include "ops/conv.h"
 #include "gradcheck.h"
-#include "kernels/norm.h"
+#include "ops/norm.h"
 #include "networks/patchgan.h"
 #include "formats/safetensors.h"
 
