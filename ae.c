@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/cuda.h"
 #include "kernels/conv.h"
 #include "ops/conv.h"
 #include "ops/norm.h"
@@ -391,9 +392,14 @@ static Tensor *norm_apply(Ctx *c, const AeNorm *n, Tensor *x) {
  * its backward adds g u v^T with the u, v of this call. */
 static void sigma_backward_op(Ctx *c, Node *n) {
     Tensor *w = n->in[0];
-    real g = n->out->grad[0], *dw = grad_buf(c, w);
+    real *dw = grad_buf(c, w);
     const real *u = n->aux[0]->data, *v = n->aux[1]->data;
     size_t K = n->aux[1]->numel;
+    if (on_gpu(c)) {
+        spectral_sigma_backward_cuda(dw, n->out->grad, u, v, n->aux[0]->shape[0], K);
+        return;
+    }
+    real g = n->out->grad[0];
     for (int i = 0; i < n->aux[0]->shape[0]; i++) {
         real gu = g * u[i];
         real *row = dw + (size_t)i * K;
@@ -406,7 +412,10 @@ static Tensor *t_spectral_sigma(Ctx *c, AeConv *l) {
     int Cout = l->weight->shape[0];
     size_t K = l->v->numel;
     Tensor *sigma = tensor_new(c, 0, NULL);
-    if (!c->dry) {
+    if (!c->dry && on_gpu(c)) {
+        if (c->training) spectral_norm_power_iteration_cuda(l->u->data, l->v->data, l->weight->data, Cout, K, 1e-12);
+        spectral_norm_sigma_cuda(sigma->data, l->weight->data, l->u->data, l->v->data, Cout, K);
+    } else if (!c->dry) {
         if (c->training) spectral_norm_power_iteration(l->u->data, l->v->data, l->weight->data, Cout, K, 1e-12);
         sigma->data[0] = (real)spectral_norm_sigma(l->weight, l->u, l->v);
     }
@@ -415,8 +424,8 @@ static Tensor *t_spectral_sigma(Ctx *c, AeConv *l) {
         n->aux[0] = tensor_new(c, 1, DIMS(Cout));
         n->aux[1] = tensor_new(c, 1, DIMS((int)K));
         if (!c->dry) {
-            memcpy(n->aux[0]->data, l->u->data, (size_t)Cout * sizeof(real));
-            memcpy(n->aux[1]->data, l->v->data, K * sizeof(real));
+            ctx_memcpy(c, n->aux[0]->data, l->u->data, (size_t)Cout * sizeof(real));
+            ctx_memcpy(c, n->aux[1]->data, l->v->data, K * sizeof(real));
         }
     }
     return sigma;
@@ -687,8 +696,11 @@ void video_encoder_forward(Ctx *c, VideoEncoder *e, Tensor *x, Tensor **mu, Tens
 /* Encoder.reparameterize: eps.mul(std).add_(mu), std = exp(0.5 logvar) */
 Tensor *video_encoder_sample(Ctx *c, Tensor *mu, Tensor *logvar, Rng *r) {
     Tensor *eps = tensor_new_like(c, mu);
-    if (eps->data)
-        for (size_t i = 0; i < eps->numel; i++) eps->data[i] = (real)rng_normal(r);
+    if (eps->data) {   /* drawn on the host, the same numbers on every device */
+        real *draws = ctx_scratch(c, eps->numel * sizeof(real));
+        for (size_t i = 0; i < eps->numel; i++) draws[i] = (real)rng_normal(r);
+        tensor_set(c, eps, draws);
+    }
     return t_add(c, t_mul(c, eps, t_exp(c, t_scale(c, logvar, (real)0.5))), mu);
 }
 
@@ -855,7 +867,11 @@ static void modulate_backward_op(Ctx *c, Node *n) {
     a.dx = needs_grad(c, x) ? grad_buf(c, x) : NULL;
     a.ds = needs_grad(c, scale) ? grad_buf(c, scale) : NULL;
     a.db = needs_grad(c, shift) ? grad_buf(c, shift) : NULL;
-    parallel_for(x->shape[0] * a.G, modulate_backward_task, &a);
+    if (on_gpu(c))
+        norm_modulate_lrelu_backward_cuda(a.dx, a.ds, a.db, a.dy, a.x, a.s, a.b, a.mean, a.rstd, x->shape[0], a.C, a.T,
+                                          a.HW, a.P, a.G, a.one, a.slope);
+    else
+        parallel_for(x->shape[0] * a.G, modulate_backward_task, &a);
 }
 static const OpInfo OP_NORM_MODULATE_LRELU = {"norm_modulate_lrelu", modulate_backward_op};
 
@@ -870,7 +886,11 @@ static Tensor *t_norm_modulate_lrelu(Ctx *c, Tensor *x, int G, Tensor *scale, Te
                "and C a multiple of the %d groups", G);
     int N = x->shape[0], C = x->shape[1];
     Tensor *y = tensor_new_like(c, x), *mean = tensor_new(c, 1, DIMS(N * G)), *rstd = tensor_new(c, 1, DIMS(N * G));
-    if (!c->dry) {
+    if (!c->dry && on_gpu(c)) {
+        ModArgs a = modulate_args(x, scale, G, one, slope);
+        norm_modulate_lrelu_forward_cuda(y->data, mean->data, rstd->data, x->data, scale->data, shift->data, N, C, a.T,
+                                         a.HW, a.P, G, GN_EPS, one, slope);
+    } else if (!c->dry) {
         group_norm_forward(y->data, mean->data, rstd->data, x->data, NULL, NULL, N, C, x->numel / ((size_t)N * C), G,
                            GN_EPS);
         ModArgs a = modulate_args(x, scale, G, one, slope);
@@ -1127,10 +1147,9 @@ double disc_t_gradient_penalty(Ctx *c, TemporalDisc *d, Tensor *x, Tensor *logit
     int N = x->shape[0];
     Tensor *g;
     grad_of(c, t_mean_all(c, logits), 1, &x, &g);
-    double gp = 0;
-    if (g->data)
-        for (size_t i = 0; i < g->numel; i++) gp += (double)g->data[i] * g->data[i];
-    gp /= N;
+    Tensor *sq = t_sum_all(c, t_square(c, g));   /* g requires no gradient: nothing is recorded */
+    ctx_sync(c);
+    double gp = sq->data ? (double)sq->data[0] / N : 0;
     if (surrogate) {
         Tensor *h = disc_t_tangent(c, d, tr, t_detach(c, g));   /* (N, 1): h_n = J_x D(x_n) . g_n */
         *surrogate = t_scale(c, t_mean_all(c, h), (real)(2.0 / N));
@@ -1240,7 +1259,7 @@ static void split_batch(Ctx *c, const Stage1Config *cfg, const Tensor *seq, Tens
     I2V_ASSERT(seq->ndim == 5 && seq->shape[1] == S && seq->shape[2] == 3 && seq->shape[3] == H && seq->shape[4] == H,
                "stage 1: the batch must be (N, %d, 3, %d, %d)", S, H, H);
     Tensor *video = tensor_new(c, 5, seq->shape);
-    if (video->data) memcpy(video->data, seq->data, seq->numel * sizeof(real));
+    tensor_set(c, video, seq->data);   /* on the GPU, the batch's upload */
     *orig = t_slice(c, video, 1, 1, S - 1);
     *x0 = t_reshape(c, t_slice(c, video, 1, 0, 1), 4, DIMS(N, 3, H, H));
 }
@@ -1353,6 +1372,7 @@ static void train_step_body(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats
     set_trainable(&s->disc_s.ps, 1);
 
     if (st && !c->dry) {
+        ctx_sync(c);   /* the values below are read on the host */
         memset(st, 0, sizeof *st);
         st->loss_vae = value_of(loss);
         st->l1 = value_of(l1);
@@ -1423,6 +1443,7 @@ void stage1_eval_step(Stage1 *s, const Tensor *seq, Stage1Stats *st, Tensor *rec
     Tensor *l1 = t_l1_loss(c, fake, orig);
     Tensor *kl = t_kl_normal(c, mu, logvar);
     if (!c->dry) {
+        ctx_sync(c);   /* the values below are read on the host */
         if (st) {
             memset(st, 0, sizeof *st);
             st->l1 = value_of(l1);

@@ -14,6 +14,8 @@
  */
 #include "flow.h"
 
+#include "ops/count.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,20 +108,16 @@ void flow_free(Flow *f) {
     memset(f, 0, sizeof *f);
 }
 
-/* A constant (N) tensor, e.g. a log-determinant that does not depend on any parameter. */
-static Tensor *per_sample_constant(Ctx *ctx, int n, const real *values, real fill) {
-    Tensor *t = tensor_new(ctx, 1, DIMS(n));
-    if (t->data)
-        for (int i = 0; i < n; i++) t->data[i] = values ? values[i] : fill;
-    return t;
-}
+/* A zero (N) tensor: the log-determinant of a layer that does not change volume. */
+static Tensor *per_sample_zero(Ctx *ctx, int n) { return tensor_zeros(ctx, 1, DIMS(n)); }
 
 /* ==================================================================================================== */
 /* 1. ActNorm (Glow, Kingma and Dhariwal 2018): y = scale * (x + loc), log|det| = sum_d log|scale_d|       */
 /* ==================================================================================================== */
 
-int actnorm_initialize(FlowBlock *b, const Tensor *x) {
+int actnorm_initialize(Ctx *ctx, FlowBlock *b, const Tensor *x) {
     int n = x->shape[0], D = x->shape[1], degenerate = 0;
+    ctx_sync(ctx);   /* x is read on the host, once, on the first batch */
     for (int d = 0; d < D; d++) {
         double mean = 0, ss = 0;
         for (int i = 0; i < n; i++) mean += x->data[(size_t)i * D + d];
@@ -139,11 +137,11 @@ int actnorm_initialize(FlowBlock *b, const Tensor *x) {
 
 Tensor *actnorm_forward(Ctx *ctx, FlowBlock *b, Tensor *x, Tensor **logdet) {
     int D = x->shape[1];
-    if (!ctx->dry && ((uint8_t *)b->initialized->ibuf)[0] == 0) actnorm_initialize(b, x);
+    if (!ctx->dry && ((uint8_t *)b->initialized->ibuf)[0] == 0) actnorm_initialize(ctx, b, x);
     Tensor *loc = t_reshape(ctx, b->loc, 1, DIMS(D)), *scale = t_reshape(ctx, b->scale, 1, DIMS(D));
     Tensor *y = t_mul(ctx, t_add(ctx, x, loc), scale);
     Tensor *ld = t_sum_all(ctx, t_log(ctx, t_abs(ctx, scale)));             /* 0-D, same for every sample */
-    *logdet = t_add(ctx, per_sample_constant(ctx, x->shape[0], NULL, 0), ld);
+    *logdet = t_add(ctx, per_sample_zero(ctx, x->shape[0]), ld);
     return y;
 }
 
@@ -152,7 +150,7 @@ Tensor *actnorm_inverse(Ctx *ctx, FlowBlock *b, Tensor *y, Tensor **logdet) {
     Tensor *loc = t_reshape(ctx, b->loc, 1, DIMS(D)), *scale = t_reshape(ctx, b->scale, 1, DIMS(D));
     Tensor *x = t_sub(ctx, t_div(ctx, y, scale), loc);
     Tensor *ld = t_scale(ctx, t_sum_all(ctx, t_log(ctx, t_abs(ctx, scale))), -1);
-    *logdet = t_add(ctx, per_sample_constant(ctx, y->shape[0], NULL, 0), ld);
+    *logdet = t_add(ctx, per_sample_zero(ctx, y->shape[0]), ld);
     return x;
 }
 
@@ -165,16 +163,9 @@ Tensor *actnorm_inverse(Ctx *ctx, FlowBlock *b, Tensor *y, Tensor **logdet) {
  * i2v reports the true value unless FlowConfig.official_logdet asks for the official one. */
 #define INVLEAKY_SLOPE 0.9
 
-static Tensor *count_negative_logdet(Ctx *ctx, const Tensor *v, int official, double sign) {
-    int n = v->shape[0], D = v->shape[1];
-    Tensor *ld = per_sample_constant(ctx, n, NULL, 0);
-    if (ld->data && !official)
-        for (int i = 0; i < n; i++) {
-            int neg = 0;
-            for (int d = 0; d < D; d++) neg += v->data[(size_t)i * D + d] < 0;
-            ld->data[i] = (real)(sign * neg * log(INVLEAKY_SLOPE));
-        }
-    return ld;
+static Tensor *count_negative_logdet(Ctx *ctx, Tensor *v, int official, double sign) {
+    if (official) return per_sample_zero(ctx, v->shape[0]);
+    return t_count_negative(ctx, v, sign * log(INVLEAKY_SLOPE));
 }
 
 Tensor *invleaky_forward(Ctx *ctx, Tensor *x, int official, Tensor **logdet) {
@@ -261,12 +252,12 @@ Tensor *coupling_inverse(Ctx *ctx, FlowBlock *b, Tensor *y, Tensor *c, Tensor **
 /* ==================================================================================================== */
 
 Tensor *shuffle_forward(Ctx *ctx, FlowBlock *b, Tensor *x, Tensor **logdet) {
-    *logdet = per_sample_constant(ctx, x->shape[0], NULL, 0);
+    *logdet = per_sample_zero(ctx, x->shape[0]);
     return t_index_select(ctx, x, 1, x->shape[1], b->perm->ibuf);
 }
 
 Tensor *shuffle_inverse(Ctx *ctx, FlowBlock *b, Tensor *y, Tensor **logdet) {
-    *logdet = per_sample_constant(ctx, y->shape[0], NULL, 0);
+    *logdet = per_sample_zero(ctx, y->shape[0]);
     return t_index_select(ctx, y, 1, y->shape[1], b->perm_inv->ibuf);
 }
 
@@ -349,12 +340,13 @@ void flow_embed_endpoint(const double p[3], real out[FLOW_CONTROL_DIM]) {
 
 static Tensor *batch_tensor(Ctx *ctx, const real *values, int n, int d) {
     Tensor *t = tensor_new(ctx, 2, DIMS(n, d));
-    if (t->data) memcpy(t->data, values, (size_t)n * d * sizeof(real));
+    tensor_set(ctx, t, values);   /* on the GPU, the batch's upload */
     return t;
 }
 
-static void fill_stats(Tensor *nu, Tensor *logdet, Tensor *loss, int z_dim, FlowStepStats *st) {
+static void fill_stats(Ctx *ctx, Tensor *nu, Tensor *logdet, Tensor *loss, int z_dim, FlowStepStats *st) {
     int n = nu->shape[0];
+    ctx_sync(ctx);   /* read on the host */
     double nll = 0, ld = 0;
     for (size_t i = 0; i < nu->numel; i++) nll += 0.5 * nu->data[i] * nu->data[i];
     for (int i = 0; i < n; i++) ld += logdet->data[i];
@@ -371,7 +363,7 @@ void flow_train_step(Ctx *ctx, Flow *f, Adam *opt, const real *z, const real *co
     Tensor *loss = flow_loss(ctx, nu, logdet);
     paramset_zero_grad(&f->ps);
     adam_backward_step(opt, ctx, loss);   /* backward, then Adam; each weight updated as its gradient is made */
-    if (st) fill_stats(nu, logdet, loss, f->cfg.z_dim, st);
+    if (st) fill_stats(ctx, nu, logdet, loss, f->cfg.z_dim, st);
     ctx_reset(ctx);
 }
 
@@ -381,7 +373,7 @@ void flow_eval_batch(Ctx *ctx, Flow *f, const real *z, const real *cond, int n, 
     Tensor *zt = batch_tensor(ctx, z, n, f->cfg.z_dim), *ct = batch_tensor(ctx, cond, n, f->cond_dim);
     Tensor *logdet;
     Tensor *nu = flow_forward(ctx, f, zt, ct, &logdet);
-    fill_stats(nu, logdet, flow_loss(ctx, nu, logdet), f->cfg.z_dim, st);
+    fill_stats(ctx, nu, logdet, flow_loss(ctx, nu, logdet), f->cfg.z_dim, st);
     ctx_reset(ctx);
     ctx->grad_enabled = saved;
 }
@@ -391,8 +383,14 @@ void flow_sample(Ctx *ctx, Flow *f, Rng *rng, double temperature, const real *nu
     int D = f->cfg.z_dim, saved = ctx->grad_enabled;
     ctx->grad_enabled = 0;
     Tensor *nu = tensor_new(ctx, 2, DIMS(n, D));
-    for (size_t i = 0; i < nu->numel; i++) nu->data[i] = nu_in ? nu_in[i] : (real)(temperature * rng_normal(rng));
+    if (nu_in) tensor_set(ctx, nu, nu_in);
+    else {   /* drawn on the host, the same numbers on every device */
+        real *draws = ctx_scratch(ctx, nu->numel * sizeof(real));
+        for (size_t i = 0; i < nu->numel; i++) draws[i] = (real)(temperature * rng_normal(rng));
+        tensor_set(ctx, nu, draws);
+    }
     Tensor *z = flow_inverse(ctx, f, nu, batch_tensor(ctx, cond, n, f->cond_dim));
+    ctx_sync(ctx);
     memcpy(z_out, z->data, (size_t)n * D * sizeof(real));
     ctx_reset(ctx);
     ctx->grad_enabled = saved;

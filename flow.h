@@ -78,7 +78,7 @@ Tensor *flow_inverse(Ctx *ctx, Flow *f, Tensor *nu, Tensor *c);
  * (whatever the mode, as the official code): loc = -mean, scale = 1 / (std + 1e-6) per dimension over the
  * batch, std unbiased. Returns 0, or -1 if a dimension had zero variance (then scale is 1e6, as PyTorch
  * gives; the caller may warn). */
-int actnorm_initialize(FlowBlock *b, const Tensor *x);
+int actnorm_initialize(Ctx *ctx, FlowBlock *b, const Tensor *x);
 
 /* Stage-2 objective (stage2_cINN/modules/loss.py): mean_n 0.5 |nu_n|^2 - mean_n logdet_n, a 0-D tensor. */
 Tensor *flow_loss(Ctx *ctx, Tensor *nu, Tensor *logdet);

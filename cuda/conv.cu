@@ -17,7 +17,6 @@
 #include <string.h>
 
 #include "cuda/sum.cuh"
-#include "kernels/conv.h"
 
 #ifdef I2V_DOUBLE
 #define CUDNN_REAL CUDNN_DATA_DOUBLE

@@ -26,12 +26,13 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "kernels/conv_geom.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef struct ConvGeom ConvGeom;   /* kernels/conv.h: one convolution or pooling window geometry */
+/* ConvGeom: one convolution or pooling window geometry (kernels/conv_geom.h) */
 
 /* ==== the device ===================================================================================== */
 /* Opens GPU 0 (or I2V_CUDA_DEVICE=k): 0 on success; else -1 with the runtime's reason in why (no driver,
@@ -156,7 +157,7 @@ void kl_backward_cuda(real *dmu, real *dlv, const real *dy, const real *mu, cons
 void gaussian_nll_forward_cuda(real *y, const real *x, size_t rows, size_t per);
 void gaussian_nll_backward_cuda(real *dx, const real *dy, const real *x, size_t rows, size_t per);
 /* y (rows) = coef * (the number of negative entries in each row of v (rows, per)). */
-void count_negative_rows_cuda(real *y, const real *v, size_t rows, size_t per, double coef);
+void count_negative_forward_cuda(real *y, const real *v, size_t rows, size_t per, double coef);
 
 /* ==== convolutions (conv.h, by cuDNN) ================================================================= */
 /* ws is not used (cuDNN's workspace is the backend's own). The backward adds into each non-NULL gradient. */

@@ -16,9 +16,7 @@
 #include <math.h>
 
 #include "cuda/common.cuh"
-#include "kernels/conv.h"
 
-static size_t vol(const int a[3]) { return (size_t)a[0] * a[1] * a[2]; }
 
 /* The in-plane index of the first maximum of output (ot, oh, ow)'s window, -1 if it holds only padding. */
 __device__ static long window_argmax(const real *xp, const ConvGeom &g, int ot, int oh, int ow) {
@@ -110,7 +108,7 @@ __global__ static void pool_backward_kernel(real *dx, const real *dy, const int 
 }
 
 void maxpool3d_forward_cuda(real *y, const real *x, const ConvGeom *g) {
-    size_t n = (size_t)g->n * g->cin * vol(g->out);
+    size_t n = (size_t)g->n * g->cin * vol3(g->out);
     if (n == 0) return;
     int prof = prof_begin("maxpool_forward", LIB_OWN, 0);
     maxpool_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(y, NULL, x, NULL, *g, n, 0);
@@ -119,7 +117,7 @@ void maxpool3d_forward_cuda(real *y, const real *x, const ConvGeom *g) {
 }
 
 void maxpool3d_jvp_cuda(real *ty, const real *x, const real *tx, const ConvGeom *g) {
-    size_t n = (size_t)g->n * g->cin * vol(g->out);
+    size_t n = (size_t)g->n * g->cin * vol3(g->out);
     if (n == 0) return;
     int prof = prof_begin("maxpool_jvp", LIB_OWN, 0);
     maxpool_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(ty, NULL, x, tx, *g, n, 1);
@@ -128,7 +126,7 @@ void maxpool3d_jvp_cuda(real *ty, const real *x, const real *tx, const ConvGeom 
 }
 
 void maxpool3d_backward_cuda(real *dx, const real *dy, const real *x, const ConvGeom *g) {
-    size_t nout = (size_t)g->n * g->cin * vol(g->out), nin = (size_t)g->n * g->cin * vol(g->in);
+    size_t nout = (size_t)g->n * g->cin * vol3(g->out), nin = (size_t)g->n * g->cin * vol3(g->in);
     if (nout == 0 || nin == 0) return;
     int prof = prof_begin("maxpool_backward", LIB_OWN, 0);
     int *argmax = (int *)cuda_workspace(WS_KERNEL, nout * sizeof(int));
@@ -165,7 +163,7 @@ __global__ static void avgpool_kernel(real *y, const real *x, ConvGeom g, size_t
 }
 
 void avgpool3d_forward_cuda(real *y, const real *x, const ConvGeom *g) {
-    size_t n = (size_t)g->n * g->cin * vol(g->out);
+    size_t n = (size_t)g->n * g->cin * vol3(g->out);
     if (n == 0) return;
     int prof = prof_begin("avgpool_forward", LIB_OWN, 0);
     avgpool_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(y, x, *g, n);
@@ -174,8 +172,8 @@ void avgpool3d_forward_cuda(real *y, const real *x, const ConvGeom *g) {
 }
 
 void avgpool3d_backward_cuda(real *dx, const real *dy, const ConvGeom *g) {
-    size_t nin = (size_t)g->n * g->cin * vol(g->in);
-    if (nin == 0 || vol(g->out) == 0) return;
+    size_t nin = (size_t)g->n * g->cin * vol3(g->in);
+    if (nin == 0 || vol3(g->out) == 0) return;
     int prof = prof_begin("avgpool_backward", LIB_OWN, 0);
     pool_backward_kernel<<<grid_for(nin), THREADS, 0, cuda_stream()>>>(dx, dy, NULL, *g, nin, 1);
     cuda_launched("avgpool_backward");
@@ -226,7 +224,7 @@ __global__ static void upsample_backward_kernel(real *dx, const real *dy, Up u, 
 
 void upsample_nearest3d_forward_cuda(real *y, const real *x, size_t nc, const int in[3], const int f[3]) {
     Up u = {{in[0], in[1], in[2]}, {f[0], f[1], f[2]}};
-    size_t n = nc * vol(in) * vol(f);
+    size_t n = nc * vol3(in) * vol3(f);
     if (n == 0) return;
     int prof = prof_begin("upsample_forward", LIB_OWN, 0);
     upsample_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(y, x, u, n);
@@ -236,7 +234,7 @@ void upsample_nearest3d_forward_cuda(real *y, const real *x, size_t nc, const in
 
 void upsample_nearest3d_backward_cuda(real *dx, const real *dy, size_t nc, const int in[3], const int f[3]) {
     Up u = {{in[0], in[1], in[2]}, {f[0], f[1], f[2]}};
-    size_t n = nc * vol(in);
+    size_t n = nc * vol3(in);
     if (n == 0) return;
     int prof = prof_begin("upsample_backward", LIB_OWN, 0);
     upsample_backward_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(dx, dy, u, n);

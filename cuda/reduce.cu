@@ -250,7 +250,7 @@ struct NegativeCountOp {
     __device__ void store(size_t o, double s) const { y[o] = (real)(coef * s); }
 };
 
-void count_negative_rows_cuda(real *y, const real *v, size_t rows, size_t per, double coef) {
+void count_negative_forward_cuda(real *y, const real *v, size_t rows, size_t per, double coef) {
     NegativeCountOp op = {y, v, coef};
     int prof = prof_begin("count_negative", LIB_OWN, 0);
     run_sum(row_plan(rows, per), op, "count_negative");

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "cuda/cuda.h"
 #include "kernels/norm.h"
 #include "kernels/sums.h"
 
@@ -41,8 +42,12 @@ static void group_norm_node_backward(Ctx *c, Node *n) {
     int N, C;
     size_t S;
     ncs(x, "group_norm", &N, &C, &S);
-    group_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
-                        n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
+    if (on_gpu(c))
+        group_norm_backward_cuda(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
+                                 n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
+    else
+        group_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
+                            n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
 }
 static const OpInfo OP_GROUP_NORM = {"group_norm", group_norm_node_backward};
 
@@ -56,7 +61,10 @@ Tensor *t_group_norm(Ctx *c, Tensor *x, int G, real eps, Tensor *weight, Tensor 
     check_per_channel(bias, C, "group_norm", "bias");
     Tensor *y = tensor_new_like(c, x);
     Tensor *mean = tensor_new(c, 2, DIMS(N, G)), *rstd = tensor_new(c, 2, DIMS(N, G));
-    if (!c->dry)
+    if (!c->dry && on_gpu(c))
+        group_norm_forward_cuda(y->data, mean->data, rstd->data, x->data, data_or_null(weight), data_or_null(bias), N,
+                                C, S, G, eps);
+    else if (!c->dry)
         group_norm_forward(y->data, mean->data, rstd->data, x->data, data_or_null(weight), data_or_null(bias), N, C,
                            S, G, eps);
     Tensor *in[3] = {x, weight, bias};
@@ -79,8 +87,12 @@ static void group_norm_jvp_node_backward(Ctx *c, Node *n) {
     int N, C;
     size_t S;
     ncs(x, "group_norm_jvp", &N, &C, &S);
-    group_norm_jvp_backward(grad_or_null(c, x), grad_or_null(c, t), grad_or_null(c, w), n->aux[0]->data,
-                            n->out->grad, x->data, t->data, data_or_null(w), N, C, S, n->iarg[0]);
+    if (on_gpu(c))
+        group_norm_jvp_backward_cuda(grad_or_null(c, x), grad_or_null(c, t), grad_or_null(c, w), n->aux[0]->data,
+                                     n->out->grad, x->data, t->data, data_or_null(w), N, C, S, n->iarg[0]);
+    else
+        group_norm_jvp_backward(grad_or_null(c, x), grad_or_null(c, t), grad_or_null(c, w), n->aux[0]->data,
+                                n->out->grad, x->data, t->data, data_or_null(w), N, C, S, n->iarg[0]);
 }
 static const OpInfo OP_GROUP_NORM_JVP = {"group_norm_jvp", group_norm_jvp_node_backward};
 
@@ -93,7 +105,9 @@ Tensor *t_group_norm_jvp(Ctx *c, Tensor *x, Tensor *dx, int G, real eps, Tensor 
     check_per_channel(weight, C, "group_norm_jvp", "weight");
     Tensor *y = tensor_new_like(c, x);
     Tensor *saved = tensor_new(c, 3, DIMS(4, N, G));
-    if (!c->dry)
+    if (!c->dry && on_gpu(c))
+        group_norm_jvp_forward_cuda(y->data, saved->data, x->data, dx->data, data_or_null(weight), N, C, S, G, eps);
+    else if (!c->dry)
         group_norm_jvp_forward(y->data, saved->data, x->data, dx->data, data_or_null(weight), N, C, S, G, eps);
     Tensor *in[3] = {x, dx, weight};
     Node *n = record(c, &OP_GROUP_NORM_JVP, y, 3, in);
@@ -109,7 +123,13 @@ static void actnorm_node_backward(Ctx *c, Node *n) {
     int N, C;
     size_t S;
     ncs(x, "actnorm", &N, &C, &S);
-    if (n->iarg[0])
+    if (on_gpu(c) && n->iarg[0])
+        actnorm_affine_inverse_backward_cuda(grad_or_null(c, x), grad_or_null(c, loc), grad_or_null(c, scale),
+                                             n->out->grad, x->data, scale->data, N, C, S);
+    else if (on_gpu(c))
+        actnorm_affine_backward_cuda(grad_or_null(c, x), grad_or_null(c, loc), grad_or_null(c, scale), n->out->grad,
+                                     x->data, loc->data, scale->data, N, C, S);
+    else if (n->iarg[0])
         actnorm_affine_inverse_backward(grad_or_null(c, x), grad_or_null(c, loc), grad_or_null(c, scale), n->out->grad,
                                  x->data, scale->data, N, C, S);
     else
@@ -128,7 +148,10 @@ static Tensor *actnorm_op(Ctx *c, Tensor *x, Tensor *loc, Tensor *scale, int inv
     check_per_channel(loc, C, op, "loc");
     check_per_channel(scale, C, op, "scale");
     Tensor *y = tensor_new_like(c, x);
-    if (!c->dry) {
+    if (!c->dry && on_gpu(c)) {
+        if (inverse) actnorm_affine_inverse_forward_cuda(y->data, x->data, loc->data, scale->data, N, C, S);
+        else actnorm_affine_forward_cuda(y->data, x->data, loc->data, scale->data, N, C, S);
+    } else if (!c->dry) {
         if (inverse) actnorm_affine_inverse_forward(y->data, x->data, loc->data, scale->data, N, C, S);
         else actnorm_affine_forward(y->data, x->data, loc->data, scale->data, N, C, S);
     }
@@ -151,6 +174,7 @@ int actnorm_init(Tensor *loc, Tensor *scale, const Tensor *x) {
     ncs(x, "actnorm_init", &N, &C, &S);
     check_per_channel(loc, C, "actnorm_init", "loc");
     check_per_channel(scale, C, "actnorm_init", "scale");
+    if (I2V_CUDA && x->device == DEVICE_CUDA) cuda_sync();   /* read on the host, once, when training starts */
     return actnorm_init_data(loc->data, scale->data, x->data, N, C, S);
 }
 
@@ -159,8 +183,12 @@ static void batch_norm_node_backward(Ctx *c, Node *n) {
     int N, C;
     size_t S;
     ncs(x, "batch_norm", &N, &C, &S);
-    batch_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
-                        n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
+    if (on_gpu(c))
+        batch_norm_backward_cuda(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
+                                 n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
+    else
+        batch_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
+                            n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
 }
 static const OpInfo OP_BATCH_NORM = {"batch_norm", batch_norm_node_backward};
 
@@ -181,9 +209,14 @@ Tensor *t_batch_norm(Ctx *c, Tensor *x, Tensor *weight, Tensor *bias, Tensor *ru
     Tensor *mean = tensor_new(c, 1, DIMS(C)), *rstd = tensor_new(c, 1, DIMS(C));
     if (!c->dry) {
         /* training updates the running statistics, eval reads them; without them both use the batch */
-        batch_norm_forward(y->data, mean->data, rstd->data, running_mean ? running_mean->data : NULL,
-                           running_var ? running_var->data : NULL, x->data, data_or_null(weight), data_or_null(bias),
-                           N, C, S, eps, momentum, batch);
+        if (on_gpu(c))
+            batch_norm_forward_cuda(y->data, mean->data, rstd->data, running_mean ? running_mean->data : NULL,
+                                    running_var ? running_var->data : NULL, x->data, data_or_null(weight),
+                                    data_or_null(bias), N, C, S, eps, momentum, batch);
+        else
+            batch_norm_forward(y->data, mean->data, rstd->data, running_mean ? running_mean->data : NULL,
+                               running_var ? running_var->data : NULL, x->data, data_or_null(weight), data_or_null(bias),
+                               N, C, S, eps, momentum, batch);
         if (c->training && running_mean && num_batches_tracked) ((int64_t *)num_batches_tracked->ibuf)[0] += 1;
     }
     Tensor *in[3] = {x, weight, bias};
@@ -208,8 +241,12 @@ static void spectral_norm_node_backward(Ctx *c, Node *n) {
     int Cout;
     size_t K;
     weight_matrix(w, "spectral_norm", &Cout, &K);
-    spectral_norm_backward(grad_buf(c, w), n->rarg[0], n->aux[0]->data, n->aux[1]->data, n->out->grad, w->data, Cout,
-                           K);
+    if (on_gpu(c))   /* sigma stayed on the GPU: n->saved points to it */
+        spectral_norm_backward_cuda(grad_buf(c, w), n->saved, n->aux[0]->data, n->aux[1]->data, n->out->grad, w->data,
+                                    Cout, K);
+    else
+        spectral_norm_backward(grad_buf(c, w), n->rarg[0], n->aux[0]->data, n->aux[1]->data, n->out->grad, w->data,
+                               Cout, K);
 }
 static const OpInfo OP_SPECTRAL_NORM = {"spectral_norm", spectral_norm_node_backward};
 
@@ -221,18 +258,24 @@ Tensor *t_spectral_norm(Ctx *c, Tensor *weight_orig, Tensor *u, Tensor *v) {
     I2V_ASSERT(v->dtype == DT_REAL && v->numel == K, "spectral_norm: weight_v must hold %zu values", K);
     Tensor *y = tensor_new_like(c, weight_orig);
     real sigma = 0;
-    if (!c->dry) {
+    Tensor *gpu_sigma = on_gpu(c) ? tensor_new(c, 0, NULL) : NULL;   /* the GPU's sigma stays there */
+    if (!c->dry && on_gpu(c)) {
+        if (c->training)
+            spectral_norm_power_iteration_cuda(u->data, v->data, weight_orig->data, Cout, K, SPECTRAL_NORM_EPS);
+        spectral_norm_forward_cuda(y->data, gpu_sigma->data, weight_orig->data, u->data, v->data, Cout, K);
+    } else if (!c->dry) {
         if (c->training) spectral_norm_power_iteration(u->data, v->data, weight_orig->data, Cout, K, SPECTRAL_NORM_EPS);
         spectral_norm_forward(y->data, &sigma, weight_orig->data, u->data, v->data, Cout, K);
     }
     Node *n = record(c, &OP_SPECTRAL_NORM, y, 1, &weight_orig);
     if (n) {   /* PyTorch clones u and v after the iteration for the same reason */
         n->rarg[0] = sigma;
+        n->saved = gpu_sigma ? gpu_sigma->data : NULL;
         n->aux[0] = tensor_new(c, 1, DIMS(Cout));
         n->aux[1] = tensor_new(c, 1, DIMS((int)K));
         if (!c->dry) {
-            memcpy(n->aux[0]->data, u->data, (size_t)Cout * sizeof(real));
-            memcpy(n->aux[1]->data, v->data, K * sizeof(real));
+            ctx_memcpy(c, n->aux[0]->data, u->data, (size_t)Cout * sizeof(real));
+            ctx_memcpy(c, n->aux[1]->data, v->data, K * sizeof(real));
         }
     }
     return y;
@@ -264,8 +307,12 @@ static void spectral_norm_biggan_node_backward(Ctx *c, Node *n) {
     size_t K;
     weight_matrix(w, "spectral_norm_biggan", &Cout, &K);
     const real *bu = n->aux[1]->data;   /* (2, Cout): b, then the u this call read */
-    spectral_norm_biggan_backward(grad_buf(c, w), n->aux[0]->data, bu, n->rarg, n->out->grad, w->data, bu + Cout, Cout,
-                                  K);
+    if (on_gpu(c))   /* the stats stayed on the GPU: n->saved points to them */
+        spectral_norm_biggan_backward_cuda(grad_buf(c, w), n->aux[0]->data, bu, n->saved, n->out->grad, w->data,
+                                           bu + Cout, Cout, K);
+    else
+        spectral_norm_biggan_backward(grad_buf(c, w), n->aux[0]->data, bu, n->rarg, n->out->grad, w->data, bu + Cout,
+                                      Cout, K);
 }
 static const OpInfo OP_SPECTRAL_NORM_BIGGAN = {"spectral_norm_biggan", spectral_norm_biggan_node_backward};
 
@@ -278,13 +325,19 @@ Tensor *t_spectral_norm_biggan(Ctx *c, Tensor *weight_bar, Tensor *u) {
     Tensor *y = tensor_new_like(c, weight_bar);
     Tensor *a = tensor_new(c, 1, DIMS((int)K)), *bu = tensor_new(c, 2, DIMS(2, Cout));
     real stats[3] = {0, 0, 0};
-    if (!c->dry) {
+    Tensor *gpu_stats = on_gpu(c) ? tensor_new(c, 1, DIMS(3)) : NULL;   /* the GPU's stats stay there */
+    if (!c->dry && on_gpu(c)) {
+        spectral_norm_biggan_forward_cuda(y->data, a->data, bu->data, gpu_stats->data, weight_bar->data, u->data, Cout,
+                                          K);
+        ctx_memcpy(c, bu->data + Cout, u->data, (size_t)Cout * sizeof(real));
+    } else if (!c->dry) {
         spectral_norm_biggan_forward(y->data, a->data, bu->data, stats, weight_bar->data, u->data, Cout, K);
         memcpy(bu->data + Cout, u->data, (size_t)Cout * sizeof(real));
     }
     Node *n = record(c, &OP_SPECTRAL_NORM_BIGGAN, y, 1, &weight_bar);
     if (n) {
         for (int i = 0; i < 3; i++) n->rarg[i] = stats[i];
+        n->saved = gpu_stats ? gpu_stats->data : NULL;
         n->aux[0] = a;
         n->aux[1] = bu;
     }
