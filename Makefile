@@ -49,6 +49,19 @@ ifeq ($(CUDA),1)
   VARIANT := $(VARIANT)-cuda
   CUSRC   := $(wildcard cuda/*.cu)
 endif
+# CUDA_EMU=1 (a developer's check, no GPU or toolkit needed): the GPU build with cuda/*.cu compiled by the
+# host's C++ compiler against tests/cuda_emu (the runtime, cuBLAS and cuDNN emulated on the CPU), so that
+# `make CUDA_EMU=1 test-gpu` runs the GPU suite's comparisons here. Slow, and blind to what only a GPU shows.
+ifeq ($(CUDA_EMU),1)
+  CXX     ?= c++
+  CFLAGS  += -DI2V_CUDA=1
+  EMUFLAGS := -std=c++17 -O1 -g -I. -Itests/cuda_emu -D__CUDACC__ -DI2V_CUDA=1 -DI2V_CUDA_EMU \
+             $(filter -fsanitize=% -fno-omit-frame-pointer, $(CFLAGS))
+  LDLIBS  += -lstdc++
+  VARIANT := $(VARIANT)-emu
+  CUSRC   := $(wildcard cuda/*.cu)
+  EMUOBJ  := emu.o
+endif
 
 B       := build/$(VARIANT)
 # The library: the root's files (but the program's main) and every role folder.
@@ -59,8 +72,10 @@ TESTSRC := $(wildcard tests/test_*.c)
 TESTS32 := $(patsubst tests/%.c, $(B)/f32/%, $(TESTSRC))
 TESTS64 := $(patsubst tests/%.c, $(B)/f64/%, $(TESTSRC))
 # the objects of the library in each precision (the CUDA ones only with CUDA=1)
-LIB32   := $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) $(patsubst %.cu, $(B)/f32/%.o, $(CUSRC))
-LIB64   := $(patsubst %.c, $(B)/f64/%.o, $(LIBSRC)) $(patsubst %.cu, $(B)/f64/%.o, $(CUSRC))
+LIB32   := $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) $(patsubst %.cu, $(B)/f32/%.o, $(CUSRC)) \
+           $(addprefix $(B)/f32/, $(EMUOBJ))
+LIB64   := $(patsubst %.c, $(B)/f64/%.o, $(LIBSRC)) $(patsubst %.cu, $(B)/f64/%.o, $(CUSRC)) \
+           $(addprefix $(B)/f64/, $(EMUOBJ))
 # the GPU suite: tests/gpu_*.c, in both precisions
 GPUSRC  := $(wildcard tests/gpu_*.c)
 GPU32   := $(patsubst tests/%.c, $(B)/f32/%, $(GPUSRC))
@@ -82,12 +97,32 @@ $(B)/f64/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DI2V_DOUBLE -c $< -o $@
 
+ifeq ($(CUDA_EMU),1)
+# each launch k<<<grid, block, smem, stream>>>(args); becomes emu_launch(grid, block, smem, stream, [&] { k(args); });
+EMU_REWRITE := perl -0pe 's/(\w+(?:<\w+>)?)<<<(.*?)>>>\((.*?)\);/emu_launch($$2, [&] { $$1($$3); });/gs'
+EMUCUH := $(patsubst cuda/%, $(B)/emu_include/cuda/%, $(wildcard cuda/*.cuh))   # headers with launches, rewritten
+$(B)/emu_include/cuda/%.cuh: cuda/%.cuh
+	@mkdir -p $(dir $@)
+	$(EMU_REWRITE) $< > $@
+$(B)/f32/%.o: %.cu $(HEADERS) $(EMUCUH) $(wildcard tests/cuda_emu/*.h)
+	@mkdir -p $(dir $@)
+	$(EMU_REWRITE) $< > $(@:.o=.emu.cpp)
+	$(CXX) -I$(B)/emu_include $(EMUFLAGS) -c $(@:.o=.emu.cpp) -o $@
+$(B)/f64/%.o: %.cu $(HEADERS) $(EMUCUH) $(wildcard tests/cuda_emu/*.h)
+	@mkdir -p $(dir $@)
+	$(EMU_REWRITE) $< > $(@:.o=.emu.cpp)
+	$(CXX) -I$(B)/emu_include $(EMUFLAGS) -DI2V_DOUBLE -c $(@:.o=.emu.cpp) -o $@
+$(B)/f32/emu.o $(B)/f64/emu.o: tests/cuda_emu/emu.cpp $(wildcard tests/cuda_emu/*.h)
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMUFLAGS) -c $< -o $@
+else
 $(B)/f32/%.o: %.cu $(HEADERS) $(wildcard cuda/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
 $(B)/f64/%.o: %.cu $(HEADERS) $(wildcard cuda/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -DI2V_DOUBLE -c $< -o $@
+endif
 
 $(B)/f32/i2v: $(B)/f32/i2v.o $(LIB32)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -113,7 +148,7 @@ test-cpu: i2v $(B)/runner $(TESTS32) $(TESTS64)   # test_program runs ./i2v
 
 # The GPU suite (every op on the GPU against the CPU, the models on both devices). Without a GPU each
 # program says `skipped: no GPU` and passes.
-ifeq ($(CUDA),1)
+ifneq ($(CUDA)$(CUDA_EMU),0)
 test: test-cpu
 	$(MAKE) test-gpu
 test-gpu: i2v $(B)/runner $(GPU32) $(GPU64)

@@ -241,15 +241,60 @@ void cuda_memset0(void *dst, size_t bytes) {
     if (bytes) CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, cuda_stream()));
 }
 
+/* Staging for copies from ordinary (pageable) host memory: the runtime would wait for the whole stream
+ * before such a copy, so the bytes are first copied into page-locked chunks, from which the copy is
+ * asynchronous. The chunks are reused after the next cuda_sync (the copies have run by then). */
+typedef struct Stage {
+    char *mem;
+    size_t size, used;
+} Stage;
+static Stage g_stage[32];
+static int g_nstage;
+
+static void *stage_bytes(size_t bytes) {
+    bytes = (bytes + 255) / 256 * 256;
+    for (int i = 0; i < g_nstage; i++)
+        if (g_stage[i].size - g_stage[i].used >= bytes) {
+            void *p = g_stage[i].mem + g_stage[i].used;
+            g_stage[i].used += bytes;
+            return p;
+        }
+    if (g_nstage == (int)(sizeof g_stage / sizeof *g_stage)) return NULL;
+    size_t last = g_nstage ? g_stage[g_nstage - 1].size : 0, size = (size_t)4 << 20;
+    if (size < 2 * last) size = 2 * last;
+    if (size < bytes) size = bytes;
+    Stage *s = &g_stage[g_nstage];
+    if (cudaMallocHost((void **)&s->mem, size) != cudaSuccess) {
+        cudaGetLastError();
+        return NULL;
+    }
+    g_nstage++;
+    s->size = size;
+    s->used = bytes;
+    return s->mem;
+}
+
 void cuda_copy(void *dst, const void *src, size_t bytes) {
     if (!bytes || dst == src) return;
+    cudaPointerAttributes attr;
+    if (cudaPointerGetAttributes(&attr, src) != cudaSuccess) {
+        cudaGetLastError();
+        attr.type = cudaMemoryTypeUnregistered;
+    }
+    void *staged = attr.type == cudaMemoryTypeUnregistered ? stage_bytes(bytes) : NULL;
+    if (staged) {
+        memcpy(staged, src, bytes);
+        src = staged;
+    }
     int slot = prof_begin("copy", LIB_COPY, 0);
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, cuda_stream()));
     prof_end(slot);
 }
 
 void cuda_sync(void) {
-    if (g_open) CUDA_CHECK(cudaStreamSynchronize(g_stream));
+    if (!g_open) return;
+    CUDA_CHECK(cudaStreamSynchronize(g_stream));
+    for (int i = 0; i < g_nstage; i++) g_stage[i].used = 0;
 }
 
 static void *g_ws[WS_COUNT];
