@@ -1408,6 +1408,18 @@ static void size_arena(Stage1 *s, const Tensor *seq, int train) {
     s->rng_dropout = saved[2];
 }
 
+size_t stage1_step_bytes(Stage1 *s, const Tensor *seq) {
+    Rng saved[3] = {s->rng_noise, s->rng_sample, s->rng_dropout};
+    Ctx *c = &s->ctx;
+    c->dry = 1;
+    train_step_body(s, seq, s->cfg.Training.pretrain, NULL);
+    ctx_dry_measure(c);
+    s->rng_noise = saved[0];
+    s->rng_sample = saved[1];
+    s->rng_dropout = saved[2];
+    return ctx_dry_data_bytes(c);
+}
+
 void stage1_train_step(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats *st) {
     if (s->sized_train_n != seq->shape[0]) {
         size_arena(s, seq, 1);

@@ -347,6 +347,10 @@ void stage1_free(Stage1 *s);
  * encoder and generator forward; window and frame indices; D_t step (hinge + w_GP GP); D_s step; AE step
  * against the updated discriminators. Discriminator updates and GAN terms only when epoch >= pretrain. */
 void stage1_train_step(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats *st);
+/* The bytes of tensor data (activations and their gradients) one post-warm-up training step on a batch of
+ * seq's shape needs, from a dry run that computes nothing and allocates nothing: what a device must hold
+ * beside the parameters, so that a run too big for it can be refused before it starts. */
+size_t stage1_step_bytes(Stage1 *s, const Tensor *seq);
 /* loss.py Backward.eval: generator in eval mode (stored u, v), z sampled; L1, LPIPS, KL, PSNR without
  * gradients. recon (N, S - 1, 3, H, W) receives the reconstruction when not NULL. */
 void stage1_eval_step(Stage1 *s, const Tensor *seq, Stage1Stats *st, Tensor *recon);

@@ -351,6 +351,14 @@ size_t ctx_dry_finish(Ctx *c) {
 
 size_t ctx_dry_data_bytes(const Ctx *c) { return c->dry_data_bytes; }
 
+size_t ctx_dry_measure(Ctx *c) {
+    size_t data = c->dry_bytes, need = data + c->arena.used;
+    c->dry = 0;
+    ctx_reset(c);
+    c->dry_data_bytes = data;
+    return need;
+}
+
 /* ==================================================================================================== */
 /* tensors                                                                                               */
 /* ==================================================================================================== */

@@ -182,6 +182,8 @@ void tensor_set(Ctx *c, Tensor *t, const real *values);
 size_t ctx_dry_finish(Ctx *c);
 /* Of those bytes, the tensor data (on the GPU: device memory; the rest are host-side headers). */
 size_t ctx_dry_data_bytes(const Ctx *c);
+/* Ends a dry run like ctx_dry_finish but reserves nothing: what a step would need, to check it fits first. */
+size_t ctx_dry_measure(Ctx *c);
 
 /* Tensor creation. tensor_new allocates in the context's arena (no data in a dry run); tensor_alloc is
  * persistent (malloc, or managed memory on the GPU) for data and parameters held outside a step;

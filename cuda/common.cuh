@@ -43,6 +43,8 @@ void cuda_account(ptrdiff_t bytes);
  * event of that slot. */
 int prof_begin(const char *name, CudaLib lib, double flops);
 void prof_end(int slot);
+/* The bytes a slot's kernel reads and writes, for its bandwidth. */
+void prof_bytes(int slot, double bytes);
 
 /* ---- launch sizes ------------------------------------------------------------------------------------ */
 static const int THREADS = 256;          /* threads per block everywhere: 8 warps, a power of two for the trees */

@@ -78,6 +78,7 @@ typedef struct CudaProfileRow {
     CudaLib lib;
     double ms;        /* GPU time between the pair of events, summed */
     double flops;     /* arithmetic counted for GEMMs and convolutions (2 per multiply-add) */
+    double bytes;     /* memory traffic counted for the memory-bound kernels (the optimiser) */
     long calls;
 } CudaProfileRow;
 void cuda_profile_start(void);

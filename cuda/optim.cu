@@ -18,8 +18,8 @@ __global__ static void adam_kernel(real *p, const real *g, real *m, real *v, rea
 void adam_update_cuda(real *p, const real *grad, real *m, real *v, real *vmax, size_t n, double beta1, double beta2,
                       double eps, double weight_decay, double step_size, double sqrt_bc2) {
     if (n == 0) return;
-    /* reads 4 (5) arrays and writes 3 (4): the bytes the benchmark divides by the time */
-    int prof = prof_begin("adam", LIB_OWN, (double)n * sizeof(real) * (vmax ? 9 : 7));
+    int prof = prof_begin("adam", LIB_OWN, 0);
+    prof_bytes(prof, (double)n * sizeof(real) * (vmax ? 9 : 7));   /* reads 4 (5) arrays, writes 3 (4) */
     adam_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(p, grad, m, v, vmax, n, (real)beta1, (real)beta2,
                                                            (real)eps, (real)weight_decay, (real)step_size,
                                                            (real)sqrt_bc2);

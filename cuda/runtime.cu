@@ -320,7 +320,7 @@ void *cuda_workspace(int slot, size_t bytes) {
 typedef struct Span {
     const char *name;
     CudaLib lib;
-    double flops;
+    double flops, bytes;
     cudaEvent_t start, end;
 } Span;
 static Span *g_spans;
@@ -355,8 +355,13 @@ int prof_begin(const char *name, CudaLib lib, double flops) {
     s->name = name;
     s->lib = lib;
     s->flops = flops;
+    s->bytes = 0;
     CUDA_CHECK(cudaEventRecord(s->start, g_stream));
     return (int)g_nspans++;
+}
+
+void prof_bytes(int slot, double bytes) {
+    if (slot >= 0) g_spans[slot].bytes = bytes;
 }
 
 void prof_end(int slot) {
@@ -396,6 +401,7 @@ int cuda_profile_report(CudaProfileRow *rows, int cap, double lib_ms[LIB_COUNT],
         }
         all[r].ms += t;
         all[r].flops += s->flops;
+        all[r].bytes += s->bytes;
         all[r].calls++;
     }
     qsort(all, nrows, sizeof *all, row_by_time);

@@ -501,12 +501,16 @@ static const Bench benches[] = {
     {"conv", bench_conv, "the 3-D convolutions of the generator and encoder, forward + backward [gen|enc threads= reps=]"},
     {"ae", bench_ae, "stage-1 encoder + generator at the BAIR and small configs: forward, and forward + L1 + backward [bair|small batch= threads= reps=]"},
     {"cinn", bench_cinn, "one stage-2 training step of the BAIR cINN (forward, backward, AMSGrad) [batch= threads= reps=]"},
+    {"gpu", bench_gpu, "with --device cuda: the BAIR stage-1 iteration, the cINN step and the demo's steps on the GPU, "
+                       "where their time goes [stage1|cinn|demo reps= top= tf32= batch=]"},
+    {"memory", bench_memory, "the memory one stage-1 training step needs, from a dry run [bair|small|... batch=]"},
 };
 
 int bench_main(int argc, char **argv) {
     int n = (int)(sizeof benches / sizeof *benches);
-    if (argc < 2) {
+    if (argc < 2) {   /* every CPU benchmark (gpu and memory are asked for by name) */
         for (int i = 0; i < n; i++) {
+            if (benches[i].run == bench_gpu || benches[i].run == bench_memory) continue;
             int rc = benches[i].run(0, NULL);
             if (rc) return rc;
         }
