@@ -1,8 +1,8 @@
 /* i2v.c: the command line of i2v. One binary, one subcommand per job of the official repository.
  *
  * What it is: argument parsing, --help for every command, and the small drivers (inspect, prepare, bench)
- * that need nothing but the libraries. The training loops, sampling, transfer, control, evaluation and the
- * demo live in run.c (they share the model folder and the checkpoint logic).
+ * that need nothing but the libraries. The jobs themselves live in program/: the training loops in run.c,
+ * sampling, control and transfer in model.c, evaluation and the demo in evaluate.c.
  * What it is not: where any network or kernel is defined.
  */
 #include <signal.h>
