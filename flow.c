@@ -14,7 +14,8 @@
  */
 #include "flow.h"
 
-#include "ops/count.h"
+#include "ops/init.h"
+#include "ops/norm.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -29,13 +30,6 @@ FlowConfig flow_config_bair(void) {
     FlowConfig c = {.z_dim = 64, .embed_dim = 64, .hidden = 512, .depth = 2, .n_flows = 20,
                     .control = 0, .official_logdet = 0};
     return c;
-}
-
-/* PyTorch's default nn.Linear initialisation: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
-static void linear_default_init(Tensor *w, Tensor *b, Rng *rng) {
-    double bound = 1.0 / sqrt((double)w->shape[1]);
-    tensor_fill_uniform(w, rng, -bound, bound);
-    tensor_fill_uniform(b, rng, -bound, bound);
 }
 
 /* BasicFullyConnectedNet(dim_in, depth, hidden, out): linear layers at Sequential indices 0, 2, 4, ... */
@@ -94,7 +88,7 @@ void flow_build(Flow *f, const FlowConfig *cfg, Rng *rng) {
         tensor_fill(b->scale, 1);
         FlowMlp *mlps[4] = {&b->s[0], &b->s[1], &b->t[0], &b->t[1]};
         for (int m = 0; m < 4; m++)
-            for (int k = 0; k < mlps[m]->nlin; k++) linear_default_init(mlps[m]->w[k], mlps[m]->b[k], rng);
+            for (int k = 0; k < mlps[m]->nlin; k++) init_default(mlps[m]->w[k], mlps[m]->b[k], rng);   /* nn.Linear */
         /* Shuffle: p = randperm(D), and its inverse argsort(p) */
         int64_t *p = b->perm->ibuf, *pinv = b->perm_inv->ibuf;
         rng_permutation(rng, D, p);
@@ -108,40 +102,23 @@ void flow_free(Flow *f) {
     memset(f, 0, sizeof *f);
 }
 
-/* A zero (N) tensor: the log-determinant of a layer that does not change volume. */
-static Tensor *per_sample_zero(Ctx *ctx, int n) { return tensor_zeros(ctx, 1, DIMS(n)); }
-
 /* ==================================================================================================== */
 /* 1. ActNorm (Glow, Kingma and Dhariwal 2018): y = scale * (x + loc), log|det| = sum_d log|scale_d|       */
 /* ==================================================================================================== */
 
-int actnorm_initialize(Ctx *ctx, FlowBlock *b, const Tensor *x) {
-    int n = x->shape[0], D = x->shape[1], degenerate = 0;
-    ctx_sync(ctx);   /* x is read on the host, once, on the first batch */
-    for (int d = 0; d < D; d++) {
-        double mean = 0, ss = 0;
-        for (int i = 0; i < n; i++) mean += x->data[(size_t)i * D + d];
-        mean /= n;
-        for (int i = 0; i < n; i++) {
-            double e = x->data[(size_t)i * D + d] - mean;
-            ss += e * e;
-        }
-        double std = n > 1 ? sqrt(ss / (n - 1)) : 0;   /* torch.std: unbiased */
-        if (std == 0) degenerate = 1;
-        b->loc->data[d] = (real)-mean;
-        b->scale->data[d] = (real)(1.0 / (std + 1e-6));
-    }
+int actnorm_initialize(FlowBlock *b, const Tensor *x) {
+    int degenerate = actnorm_init(b->loc, b->scale, x);   /* loc = -mean, scale = 1 / (std + 1e-6) */
     ((uint8_t *)b->initialized->ibuf)[0] = 1;
     return degenerate ? -1 : 0;
 }
 
 Tensor *actnorm_forward(Ctx *ctx, FlowBlock *b, Tensor *x, Tensor **logdet) {
     int D = x->shape[1];
-    if (!ctx->dry && ((uint8_t *)b->initialized->ibuf)[0] == 0) actnorm_initialize(ctx, b, x);
+    if (!ctx->dry && ((uint8_t *)b->initialized->ibuf)[0] == 0) actnorm_initialize(b, x);
     Tensor *loc = t_reshape(ctx, b->loc, 1, DIMS(D)), *scale = t_reshape(ctx, b->scale, 1, DIMS(D));
     Tensor *y = t_mul(ctx, t_add(ctx, x, loc), scale);
     Tensor *ld = t_sum_all(ctx, t_log(ctx, t_abs(ctx, scale)));             /* 0-D, same for every sample */
-    *logdet = t_add(ctx, per_sample_zero(ctx, x->shape[0]), ld);
+    *logdet = t_add(ctx, tensor_zeros(ctx, 1, DIMS(x->shape[0])), ld);
     return y;
 }
 
@@ -150,7 +127,7 @@ Tensor *actnorm_inverse(Ctx *ctx, FlowBlock *b, Tensor *y, Tensor **logdet) {
     Tensor *loc = t_reshape(ctx, b->loc, 1, DIMS(D)), *scale = t_reshape(ctx, b->scale, 1, DIMS(D));
     Tensor *x = t_sub(ctx, t_div(ctx, y, scale), loc);
     Tensor *ld = t_scale(ctx, t_sum_all(ctx, t_log(ctx, t_abs(ctx, scale))), -1);
-    *logdet = t_add(ctx, per_sample_zero(ctx, y->shape[0]), ld);
+    *logdet = t_add(ctx, tensor_zeros(ctx, 1, DIMS(y->shape[0])), ld);
     return x;
 }
 
@@ -164,7 +141,7 @@ Tensor *actnorm_inverse(Ctx *ctx, FlowBlock *b, Tensor *y, Tensor **logdet) {
 #define INVLEAKY_SLOPE 0.9
 
 static Tensor *count_negative_logdet(Ctx *ctx, Tensor *v, int official, double sign) {
-    if (official) return per_sample_zero(ctx, v->shape[0]);
+    if (official) return tensor_zeros(ctx, 1, DIMS(v->shape[0]));
     return t_count_negative(ctx, v, sign * log(INVLEAKY_SLOPE));
 }
 
@@ -252,12 +229,12 @@ Tensor *coupling_inverse(Ctx *ctx, FlowBlock *b, Tensor *y, Tensor *c, Tensor **
 /* ==================================================================================================== */
 
 Tensor *shuffle_forward(Ctx *ctx, FlowBlock *b, Tensor *x, Tensor **logdet) {
-    *logdet = per_sample_zero(ctx, x->shape[0]);
+    *logdet = tensor_zeros(ctx, 1, DIMS(x->shape[0]));
     return t_index_select(ctx, x, 1, x->shape[1], b->perm->ibuf);
 }
 
 Tensor *shuffle_inverse(Ctx *ctx, FlowBlock *b, Tensor *y, Tensor **logdet) {
-    *logdet = per_sample_zero(ctx, y->shape[0]);
+    *logdet = tensor_zeros(ctx, 1, DIMS(y->shape[0]));
     return t_index_select(ctx, y, 1, y->shape[1], b->perm_inv->ibuf);
 }
 
@@ -339,9 +316,7 @@ void flow_embed_endpoint(const double p[3], real out[FLOW_CONTROL_DIM]) {
 }
 
 static Tensor *batch_tensor(Ctx *ctx, const real *values, int n, int d) {
-    Tensor *t = tensor_new(ctx, 2, DIMS(n, d));
-    tensor_set(ctx, t, values);   /* on the GPU, the batch's upload */
-    return t;
+    return tensor_from_host(ctx, 2, DIMS(n, d), values);
 }
 
 static void fill_stats(Ctx *ctx, Tensor *nu, Tensor *logdet, Tensor *loss, int z_dim, FlowStepStats *st) {
@@ -382,16 +357,9 @@ void flow_sample(Ctx *ctx, Flow *f, Rng *rng, double temperature, const real *nu
                  real *z_out) {
     int D = f->cfg.z_dim, saved = ctx->grad_enabled;
     ctx->grad_enabled = 0;
-    Tensor *nu = tensor_new(ctx, 2, DIMS(n, D));
-    if (nu_in) tensor_set(ctx, nu, nu_in);
-    else {   /* drawn on the host, the same numbers on every device */
-        real *draws = ctx_scratch(ctx, nu->numel * sizeof(real));
-        for (size_t i = 0; i < nu->numel; i++) draws[i] = (real)(temperature * rng_normal(rng));
-        tensor_set(ctx, nu, draws);
-    }
+    Tensor *nu = nu_in ? batch_tensor(ctx, nu_in, n, D) : tensor_randn(ctx, 2, DIMS(n, D), temperature, rng);
     Tensor *z = flow_inverse(ctx, f, nu, batch_tensor(ctx, cond, n, f->cond_dim));
-    ctx_sync(ctx);
-    memcpy(z_out, z->data, (size_t)n * D * sizeof(real));
+    tensor_to_host(z, z_out);
     ctx_reset(ctx);
     ctx->grad_enabled = saved;
 }

@@ -76,9 +76,10 @@ Tensor *flow_inverse(Ctx *ctx, Flow *f, Tensor *nu, Tensor *c);
 
 /* ActNorm's data-dependent initialisation, run by actnorm_forward on the first batch a block sees
  * (whatever the mode, as the official code): loc = -mean, scale = 1 / (std + 1e-6) per dimension over the
- * batch, std unbiased. Returns 0, or -1 if a dimension had zero variance (then scale is 1e6, as PyTorch
- * gives; the caller may warn). */
-int actnorm_initialize(Ctx *ctx, FlowBlock *b, const Tensor *x);
+ * batch, std unbiased (ops/norm.h actnorm_init). Returns 0, or -1 if a dimension's std was at most 1e-6, so
+ * that the guard rather than the data set its scale (a constant dimension gets 1e6, as PyTorch gives; the
+ * caller may warn). */
+int actnorm_initialize(FlowBlock *b, const Tensor *x);
 
 /* Stage-2 objective (stage2_cINN/modules/loss.py): mean_n 0.5 |nu_n|^2 - mean_n logdet_n, a 0-D tensor. */
 Tensor *flow_loss(Ctx *ctx, Tensor *nu, Tensor *logdet);

@@ -113,7 +113,24 @@ struct Tensor {
 typedef struct Ctx Ctx;
 typedef struct Node Node;
 
-/* An op's identity on the tape: its name (for messages) and its backward. */
+/* How an op is written. Two layers:
+ *   kernels/  a raw-array kernel pair xxx_forward / xxx_backward: pointers and sizes, no Tensor, no Ctx,
+ *             argument order (outputs, saved values, inputs, parameters, sizes); the forward writes (=)
+ *             its outputs, the backward accumulates (+=) into every gradient it is given (not NULL), so
+ *             a tensor used twice receives both contributions.
+ *   op layer  (tensor.c for the elementwise, reduction, shape, linear-algebra and loss ops, ops/ for the
+ *             rest) the tape op t_xxx(Ctx *c, ...): it checks shapes, allocates its output in the arena,
+ *             runs xxx_forward unless the context is a dry run, and records a Node whose OpInfo names the
+ *             op's tape callback. The callback of t_xxx is t_xxx_backward(Ctx *c, Node *n), defined right
+ *             above t_xxx: it takes the gradient buffers (grad_buf) and calls xxx_backward. Ops that share
+ *             one node (t_relu, t_tanh, ... are one `unary` node) share one callback named after the node
+ *             (t_unary_backward).
+ * The per-element formulas the kernels evaluate (activations and their derivatives, loss terms, the
+ * normalisations' affine steps, the Adam update) are written once, in kernels/formulas.h, for any backend.
+ * The op layer is the one place that chooses which kernel runs; models (flow.c, ae.c, networks/) compute
+ * only through t_xxx ops. docs/ops.md lists where every kernel and op lives. */
+
+/* An op's identity on the tape: its name (for messages) and its backward, t_xxx_backward. */
 typedef struct OpInfo {
     const char *name;
     void (*backward)(Ctx *c, Node *n);
@@ -174,8 +191,6 @@ void ctx_sync(Ctx *c);
  * pointer, host or device, may be the source). */
 void ctx_memcpy(Ctx *c, void *dst, const void *src, size_t bytes);
 void ctx_zero(Ctx *c, void *dst, size_t bytes);
-/* An arena tensor's values from host memory (the batch's upload on the GPU). Nothing in a dry run. */
-void tensor_set(Ctx *c, Tensor *t, const real *values);
 /* Dry run: set c->dry = 1 and build a step's forward (and backward) as usual: shapes are computed and
  * checked, no arithmetic is done, no data is allocated. ctx_dry_finish() ends it, returns the bytes a
  * real step needs and reserves them in the arena, so the first real step allocates nothing. */
@@ -206,6 +221,14 @@ void tensor_fill(Tensor *t, real v);
 void tensor_fill_normal(Tensor *t, Rng *r, double mean, double std);
 void tensor_fill_uniform(Tensor *t, Rng *r, double lo, double hi);
 void tensor_copy_data(Tensor *dst, const Tensor *src);
+
+/* Host arrays in and out of a step: the doors a model uses for data entering at the boundary (a batch,
+ * given noise) and for results it reads back (samples, reconstructions), so that where tensors live is
+ * the tensor library's business. In a dry run nothing is copied or drawn. */
+Tensor *tensor_from_host(Ctx *c, int ndim, const int *shape, const real *values);   /* an arena copy */
+void tensor_to_host(const Tensor *t, real *dst);                                    /* dst (numel) = t */
+/* A new arena tensor of N(0, scale^2) draws from r in row-major order, each (real)(scale * rng_normal(r)). */
+Tensor *tensor_randn(Ctx *c, int ndim, const int *shape, double scale, Rng *r);
 
 /* ---- autograd -------------------------------------------------------------------------------------- */
 /* Ops record themselves on the tape when grad mode is on and an input requires a gradient.
@@ -326,6 +349,10 @@ Tensor *t_mean_all(Ctx *c, Tensor *x);                  /* 0-D */
 #define AXES_ALL 0x1fu
 #define AXES_PER_SAMPLE 0x1eu                           /* every axis but 0: one value per sample */
 Tensor *t_softmax(Ctx *c, Tensor *x, int axis);
+/* weight * (number of negative entries) per sample: x (N, ...) -> (N), the product taken in double (the
+ * invertible leaky ReLU's log-determinant). Piecewise constant, so its gradient is zero wherever it exists:
+ * it is never recorded and its output requires no gradient. */
+Tensor *t_count_negative(Ctx *c, Tensor *x, double weight);
 
 /* shape */
 Tensor *t_reshape(Ctx *c, Tensor *x, int ndim, const int *shape);  /* one entry may be -1 */

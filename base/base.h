@@ -26,13 +26,6 @@ extern "C" {
 #define I2V_CUDA 0
 #endif
 
-/* I2V_HD marks a function that both the CPU loops and the CUDA kernels evaluate (host and device). */
-#ifdef __CUDACC__
-#define I2V_HD __host__ __device__
-#else
-#define I2V_HD
-#endif
-
 /* `real` is float, or double when compiled with -DI2V_DOUBLE (the build the gradient checks use, so central
  * differences are accurate to about 1e-8). SIMD kernels are float-only. */
 #ifdef I2V_DOUBLE

@@ -38,6 +38,11 @@ void *cuda_workspace(int slot, size_t bytes);
 /* Bytes the libraries hold (cuDNN's workspace), so cuda_allocated() counts them. */
 void cuda_account(ptrdiff_t bytes);
 
+/* The linear layer's bias (elementwise.cu, for gemm.cu): y (rows, cols) += b (cols) on every row; db (cols) +=
+ * the column sums of dy. */
+void add_bias_rows_cuda(real *y, const real *b, size_t rows, size_t cols);
+void bias_rows_backward_cuda(real *db, const real *dy, size_t rows, size_t cols);
+
 /* ---- profiling --------------------------------------------------------------------------------------- */
 /* prof_begin records an event and returns a slot (-1 when profiling is off); prof_end records the closing
  * event of that slot. */
@@ -59,21 +64,6 @@ static inline unsigned grid_for(size_t n) {
 /* The global index of this thread and the stride of a grid-stride loop. */
 __device__ static inline size_t thread_index(void) { return (size_t)blockIdx.x * blockDim.x + threadIdx.x; }
 __device__ static inline size_t grid_stride(void) { return (size_t)gridDim.x * blockDim.x; }
-
-/* ---- math on `real` ------------------------------------------------------------------------------------ */
-#ifdef I2V_DOUBLE
-__device__ static inline real r_exp(real x) { return exp(x); }
-__device__ static inline real r_log(real x) { return log(x); }
-__device__ static inline real r_tanh(real x) { return tanh(x); }
-__device__ static inline real r_sqrt(real x) { return sqrt(x); }
-__device__ static inline real r_abs(real x) { return fabs(x); }
-#else
-__device__ static inline real r_exp(real x) { return expf(x); }
-__device__ static inline real r_log(real x) { return logf(x); }
-__device__ static inline real r_tanh(real x) { return tanhf(x); }
-__device__ static inline real r_sqrt(real x) { return sqrtf(x); }
-__device__ static inline real r_abs(real x) { return fabsf(x); }
-#endif
 
 /* ---- index plans ---------------------------------------------------------------------------------------
  * Up to 5 axes walked in row-major order (the last axis fastest) over up to 3 arrays, each with its own

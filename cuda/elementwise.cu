@@ -16,7 +16,7 @@
 /* ---- unary functions ---------------------------------------------------------------------------------- */
 
 __global__ static void unary_forward_kernel(real *y, const real *x, size_t n, int kind, real p0, real p1) {
-    for (size_t i = thread_index(); i < n; i += grid_stride()) y[i] = unary_value(kind, x[i], p0, p1);
+    for (size_t i = thread_index(); i < n; i += grid_stride()) y[i] = unary_f(kind, x[i], p0, p1);
 }
 
 __global__ static void unary_backward_kernel(real *dx, const real *dy, const real *x, const real *y, size_t n,
@@ -44,7 +44,7 @@ void unary_backward_cuda(real *dx, const real *dy, const real *x, const real *y,
 __global__ static void jvp_forward_kernel(real *y, const real *x, const real *dx, size_t n, int kind, real slope) {
     for (size_t i = thread_index(); i < n; i += grid_stride()) {
         real d1, d2;
-        activation_derivatives(kind, x[i], slope, &d1, &d2);
+        activation_d12(kind, x[i], slope, &d1, &d2);
         y[i] = d1 * dx[i];
     }
 }
@@ -54,7 +54,7 @@ __global__ static void jvp_backward_kernel(real *gx, real *gdx, const real *gy, 
                                            size_t n, int kind, real slope) {
     for (size_t i = thread_index(); i < n; i += grid_stride()) {
         real d1, d2;
-        activation_derivatives(kind, x[i], slope, &d1, &d2);
+        activation_d12(kind, x[i], slope, &d1, &d2);
         if (gdx) gdx[i] += gy[i] * d1;
         if (gx) gx[i] += gy[i] * dx[i] * d2;
     }
@@ -67,10 +67,10 @@ void unary_jvp_forward_cuda(real *y, const real *x, const real *dx, size_t n, in
     prof_end(prof);
 }
 
-void unary_jvp_backward_cuda(real *gx, real *gdx, const real *gy, const real *x, const real *dx, size_t n, int kind,
+void unary_jvp_backward_cuda(real *gx, real *gdx, const real *g, const real *x, const real *dx, size_t n, int kind,
                              real slope) {
     int prof = prof_begin("unary_jvp_backward", LIB_OWN, 0);
-    jvp_backward_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(gx, gdx, gy, x, dx, n, kind, slope);
+    jvp_backward_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(gx, gdx, g, x, dx, n, kind, slope);
     cuda_launched("unary_jvp_backward");
     prof_end(prof);
 }
@@ -106,17 +106,17 @@ __global__ static void binary_forward_kernel(real *y, const real *a, const real 
     for (size_t i = thread_index(); i < n; i += grid_stride()) {
         size_t off[3];
         axes_offsets(ax, i, off);
-        y[off[0]] = binary_value(kind, a[off[1]], b[off[2]]);
+        y[off[0]] = binary_f(kind, a[off[1]], b[off[2]]);
     }
 }
 
-void binary_forward_cuda(real *y, const real *a, const real *b, const int shape[5], const size_t sa[5],
-                         const size_t sb[5], int kind) {
+void binary_forward_cuda(real *y, const real *a, const real *b, const BroadcastPlan *p, int kind) {
+    const int *shape = p->shape;
     for (int i = 0; i < 5; i++)
         if (shape[i] == 0) return;
     size_t sy[5];
     contiguous_strides(shape, sy);
-    Axes ax = axes_plan(shape, sy, sa, sb, NULL);
+    Axes ax = axes_plan(shape, sy, p->sa, p->sb, NULL);
     size_t n = axes_count(&ax);
     int prof = prof_begin("binary_forward", LIB_OWN, 0);
     binary_forward_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(y, a, b, ax, n, kind);
@@ -144,10 +144,9 @@ __global__ static void binary_grad_kernel(BinaryGradOp op, Axes ax, size_t n) {
     }
 }
 
-void binary_backward_cuda(real *d, int which, const real *dy, const real *a, const real *b, const int shape[5],
-                          const size_t sa[5], const size_t sb[5], int kind) {
-    for (int i = 0; i < 5; i++)
-        if (shape[i] == 0) return;
+/* the gradient of one input (which: 0 a, 1 b) */
+static void binary_grad_of(real *d, int which, const real *dy, const real *a, const real *b, const int shape[5],
+                           const size_t sa[5], const size_t sb[5], int kind) {
     size_t sy[5];
     contiguous_strides(shape, sy);
     const size_t *own = which ? sb : sa;
@@ -158,7 +157,6 @@ void binary_backward_cuda(real *d, int which, const real *dy, const real *a, con
         if (red[i] && shape[i] > 1) broadcast = 1;
     }
     BinaryGradOp op = {d, dy, a, b, kind, which};
-    int prof = prof_begin("binary_backward", LIB_OWN, 0);
     if (!broadcast) {   /* one output position per element of d: plain elementwise */
         Axes ax = axes_plan(shape, sy, sa, sb, NULL);
         size_t n = axes_count(&ax);
@@ -170,6 +168,15 @@ void binary_backward_cuda(real *d, int which, const real *dy, const real *a, con
         p.red = axes_plan(shape, sy, sa, sb, red);
         run_sum(p, op, "binary_backward");
     }
+}
+
+void binary_backward_cuda(real *da, real *db, const real *dy, const real *a, const real *b, const BroadcastPlan *p,
+                          int kind) {
+    for (int i = 0; i < 5; i++)
+        if (p->shape[i] == 0) return;
+    int prof = prof_begin("binary_backward", LIB_OWN, 0);
+    if (da) binary_grad_of(da, 0, dy, a, b, p->shape, p->sa, p->sb, kind);
+    if (db) binary_grad_of(db, 1, dy, a, b, p->shape, p->sa, p->sb, kind);
     prof_end(prof);
 }
 
@@ -186,8 +193,9 @@ __global__ static void copy_rows_kernel(real *dst, size_t ds, const real *src, s
     }
 }
 
-void copy_rows_cuda(real *dst, size_t dst_stride, const real *src, size_t src_stride, size_t rows, size_t len,
-                    int accumulate) {
+/* dst[o * dst_stride + i] (+)= src[o * src_stride + i] for o < rows, i < len */
+static void copy_rows(real *dst, size_t dst_stride, const real *src, size_t src_stride, size_t rows, size_t len,
+                      int accumulate) {
     if (rows * len == 0) return;
     if (!accumulate && (rows == 1 || (dst_stride == len && src_stride == len))) {   /* one block of memory */
         cuda_copy(dst, src, rows * len * sizeof(real));
@@ -200,6 +208,24 @@ void copy_rows_cuda(real *dst, size_t dst_stride, const real *src, size_t src_st
     prof_end(prof);
 }
 
+void concat_forward_cuda(real *y, const real *x, size_t outer, size_t row, size_t start, size_t len) {
+    copy_rows(y + start, row, x, len, outer, len, 0);
+}
+
+void concat_backward_cuda(real *dx, const real *dy, size_t outer, size_t row, size_t start, size_t len) {
+    copy_rows(dx, len, dy + start, row, outer, len, 1);
+}
+
+void slice_forward_cuda(real *y, const real *x, size_t outer, int total, int start, int len, size_t inner) {
+    copy_rows(y, (size_t)len * inner, x + (size_t)start * inner, (size_t)total * inner, outer, (size_t)len * inner, 0);
+}
+
+void slice_backward_cuda(real *dx, const real *dy, size_t outer, int total, int start, int len, size_t inner) {
+    copy_rows(dx + (size_t)start * inner, (size_t)total * inner, dy, (size_t)len * inner, outer, (size_t)len * inner, 1);
+}
+
+void reshape_backward_cuda(real *dx, const real *dy, size_t n) { copy_rows(dx, 0, dy, 0, 1, n, 1); }
+
 /* out position i (contiguous over the output shape) <-> input offset; each thread owns one output position,
  * and a permutation maps positions one to one, so the backward's += has no conflicts. */
 __global__ static void permute_kernel(real *dst, const real *src, Axes ax, size_t n, int to_out) {
@@ -211,12 +237,13 @@ __global__ static void permute_kernel(real *dst, const real *src, Axes ax, size_
     }
 }
 
-void permute_copy_cuda(real *dst, const real *src, const int shape[5], const size_t stride[5], int to_out) {
+static void permute_copy(real *dst, const real *src, const PermutePlan *p, int to_out) {
+    const int *shape = p->shape;
     for (int i = 0; i < 5; i++)
         if (shape[i] == 0) return;
     size_t so[5];
     contiguous_strides(shape, so);
-    Axes ax = axes_plan(shape, so, stride, NULL, NULL);
+    Axes ax = axes_plan(shape, so, p->st, NULL, NULL);
     size_t n = axes_count(&ax);
     int prof = prof_begin("permute", LIB_OWN, 0);
     permute_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(dst, src, ax, n, to_out);
@@ -224,10 +251,13 @@ void permute_copy_cuda(real *dst, const real *src, const int shape[5], const siz
     prof_end(prof);
 }
 
+void permute_forward_cuda(real *y, const real *x, const PermutePlan *p) { permute_copy(y, x, p, 1); }
+void permute_backward_cuda(real *dx, const real *dy, const PermutePlan *p) { permute_copy(dx, dy, p, 0); }
+
 /* ---- index_select --------------------------------------------------------------------------------------------- */
 
-__global__ static void index_select_kernel(real *y, const real *x, const int64_t *idx, size_t outer, int total,
-                                           int nidx, size_t inner) {
+__global__ static void index_select_kernel(real *y, const real *x, const int64_t *idx, int nidx, size_t outer,
+                                           int total, size_t inner) {
     size_t n = outer * (size_t)nidx * inner;
     for (size_t i = thread_index(); i < n; i += grid_stride()) {
         size_t k = i % inner, j = (i / inner) % (size_t)nidx, o = i / (inner * (size_t)nidx);
@@ -236,8 +266,8 @@ __global__ static void index_select_kernel(real *y, const real *x, const int64_t
 }
 
 /* dx row r gathers every output row j with idx[j] == r, in the order of j */
-__global__ static void index_select_grad_kernel(real *dx, const real *dy, const int64_t *idx, size_t outer,
-                                                int total, int nidx, size_t inner) {
+__global__ static void index_select_grad_kernel(real *dx, const real *dy, const int64_t *idx, int nidx, size_t outer,
+                                                int total, size_t inner) {
     size_t n = outer * (size_t)total * inner;
     for (size_t i = thread_index(); i < n; i += grid_stride()) {
         size_t k = i % inner, r = (i / inner) % (size_t)total, o = i / (inner * (size_t)total);
@@ -252,22 +282,22 @@ __global__ static void index_select_grad_kernel(real *dx, const real *dy, const 
     }
 }
 
-void index_select_forward_cuda(real *y, const real *x, const int64_t *idx, size_t outer, int total, int nidx,
+void index_select_forward_cuda(real *y, const real *x, const int64_t *idx, int nidx, size_t outer, int total,
                                size_t inner) {
     size_t n = outer * (size_t)nidx * inner;
     if (n == 0) return;
     int prof = prof_begin("index_select_forward", LIB_OWN, 0);
-    index_select_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(y, x, idx, outer, total, nidx, inner);
+    index_select_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(y, x, idx, nidx, outer, total, inner);
     cuda_launched("index_select_forward");
     prof_end(prof);
 }
 
-void index_select_backward_cuda(real *dx, const real *dy, const int64_t *idx, size_t outer, int total, int nidx,
+void index_select_backward_cuda(real *dx, const real *dy, const int64_t *idx, int nidx, size_t outer, int total,
                                 size_t inner) {
     size_t n = outer * (size_t)total * inner;
     if (n == 0) return;
     int prof = prof_begin("index_select_backward", LIB_OWN, 0);
-    index_select_grad_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(dx, dy, idx, outer, total, nidx, inner);
+    index_select_grad_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(dx, dy, idx, nidx, outer, total, inner);
     cuda_launched("index_select_backward");
     prof_end(prof);
 }
@@ -279,6 +309,7 @@ __global__ static void add_bias_rows_kernel(real *y, const real *b, size_t rows,
     for (size_t i = thread_index(); i < n; i += grid_stride()) y[i] += b[i % cols];
 }
 
+/* y (rows, cols) += b (cols) on every row; db (cols) += the column sums of dy (the linear layer's bias, gemm.cu) */
 void add_bias_rows_cuda(real *y, const real *b, size_t rows, size_t cols) {
     if (rows * cols == 0) return;
     int prof = prof_begin("add_bias", LIB_OWN, 0);

@@ -47,8 +47,9 @@ void gemm_cuda(int ta, int tb, int m, int n, int k, real alpha, const real *A, i
     cuda_launched("gemm");
 }
 
-void gemm_batched_cuda(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda, size_t sA,
-                       const real *B, int ldb, size_t sB, real beta, real *C, int ldc, size_t sC, int nb) {
+/* nb products: A + i sA, B + i sB, C + i sC (element strides) */
+static void gemm_batched(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda, size_t sA,
+                         const real *B, int ldb, size_t sB, real beta, real *C, int ldc, size_t sC, int nb) {
     if (m == 0 || n == 0 || nb == 0) return;
     cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
     int prof = prof_begin("gemm_batched", LIB_CUBLAS, 2.0 * m * n * k * nb);
@@ -63,4 +64,33 @@ void gemm_batched_cuda(int ta, int tb, int m, int n, int k, real alpha, const re
 #endif
     prof_end(prof);
     cuda_launched("gemm_batched");
+}
+
+/* ---- the linear layer and the batched product (kernels/linear.c's arithmetic, by cuBLAS) ---------------------- */
+
+void linear_forward_cuda(real *y, const real *x, const real *w, const real *b, int M, int din, int dout) {
+    gemm_cuda(0, 1, M, dout, din, 1, x, din, w, din, 0, y, dout);
+    if (b) add_bias_rows_cuda(y, b, (size_t)M, (size_t)dout);
+}
+
+void linear_backward_cuda(real *dx, real *dw, real *db, const real *dy, const real *x, const real *w, int M, int din,
+                          int dout, real beta_w) {
+    if (dx) gemm_cuda(0, 0, M, din, dout, 1, dy, dout, w, din, 1, dx, din);
+    if (dw) gemm_cuda(1, 0, dout, din, M, 1, dy, dout, x, din, beta_w, dw, din);
+    if (db) bias_rows_backward_cuda(db, dy, (size_t)M, (size_t)dout);
+}
+
+void bmm_forward_cuda(real *y, const real *a, const real *b, int B, int M, int N, int K, int ta, int tb) {
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    gemm_batched(ta, tb, M, N, K, 1, a, lda, (size_t)M * K, b, ldb, (size_t)K * N, 0, y, N, (size_t)M * N, B);
+}
+
+void bmm_backward_cuda(real *da, real *db, const real *dy, const real *a, const real *b, int B, int M, int N, int K,
+                       int ta, int tb) {
+    size_t sa = (size_t)M * K, sb = (size_t)K * N, sy = (size_t)M * N;
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    if (da && !ta) gemm_batched(0, !tb, M, K, N, 1, dy, N, sy, b, ldb, sb, 1, da, lda, sa, B);   /* (M, K) */
+    if (da && ta) gemm_batched(tb, 1, K, M, N, 1, b, ldb, sb, dy, N, sy, 1, da, lda, sa, B);     /* (K, M) */
+    if (db && !tb) gemm_batched(!ta, 0, K, N, M, 1, a, lda, sa, dy, N, sy, 1, db, ldb, sb, B);   /* (K, N) */
+    if (db && tb) gemm_batched(1, ta, N, K, M, 1, dy, N, sy, a, lda, sa, 1, db, ldb, sb, B);     /* (N, K) */
 }

@@ -456,7 +456,7 @@ void spectral_norm_power_iteration_cuda(real *u, real *v, const real *w, int Cou
     prof_end(prof);
 }
 
-void spectral_norm_sigma_cuda(real *sigma, const real *w, const real *u, const real *v, int Cout, size_t K) {
+void spectral_norm_sigma_forward_cuda(real *sigma, const real *w, const real *u, const real *v, int Cout, size_t K) {
     if (Cout == 0) return;
     double *rowdot = (double *)cuda_workspace(WS_KERNEL, (size_t)Cout * sizeof(double));
     int prof = prof_begin("spectral_norm_sigma", LIB_OWN, 0);
@@ -468,7 +468,7 @@ void spectral_norm_sigma_cuda(real *sigma, const real *w, const real *u, const r
 
 void spectral_norm_forward_cuda(real *w, real *sigma, const real *w_orig, const real *u, const real *v, int Cout,
                                 size_t K) {
-    spectral_norm_sigma_cuda(sigma, w_orig, u, v, Cout, K);
+    spectral_norm_sigma_forward_cuda(sigma, w_orig, u, v, Cout, K);
     size_t n = (size_t)Cout * K;
     if (n == 0) return;
     int prof = prof_begin("spectral_norm_divide", LIB_OWN, 0);
@@ -530,7 +530,8 @@ __global__ static void sigma_grad_kernel(real *dw, const real *dsigma, const rea
     }
 }
 
-void spectral_sigma_backward_cuda(real *dw, const real *dsigma, const real *u, const real *v, int Cout, size_t K) {
+void spectral_norm_sigma_backward_cuda(real *dw, const real *dsigma, const real *u, const real *v, int Cout,
+                                       size_t K) {
     size_t n = (size_t)Cout * K;
     if (n == 0) return;
     int prof = prof_begin("spectral_sigma_backward", LIB_OWN, 0);
@@ -726,9 +727,9 @@ __global__ static void mod_backward_kernel(real *dx, real *ds, real *db, const r
     }
 }
 
-void norm_modulate_lrelu_backward_cuda(real *dx, real *dscale, real *dshift, const real *dy, const real *x,
-                                       const real *scale, const real *shift, const real *mean, const real *rstd,
-                                       int N, int C, int T, size_t HW, size_t P, int G, real one, real slope) {
+void norm_modulate_lrelu_backward_cuda(real *dx, real *dscale, real *dshift, const real *mean, const real *rstd,
+                                       const real *dy, const real *x, const real *scale, const real *shift, int N,
+                                       int C, int T, size_t HW, size_t P, int G, real one, real slope) {
     if (N * G == 0) return;
     Mod md = {C, G, T, HW, P, one, slope};
     int prof = prof_begin("norm_modulate_backward", LIB_OWN, 0);

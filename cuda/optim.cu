@@ -1,6 +1,6 @@
 /* optim.cu: the GPU twin of optim.c's Adam / AMSGrad update: one fused pass per block of parameters.
  *
- * What it is: for each element, the update of kernels/formulas.h's adam_element (the CPU loop's arithmetic):
+ * What it is: for each element, the update of kernels/formulas.h's adam_f (the CPU loop's arithmetic):
  * the gradient with weight decay, both moments, AMSGrad's running maximum and the step, reading p, g, m, v
  * (and vmax) once and writing p, m, v (and vmax) once. A memory-bound kernel: its speed is the GPU's
  * bandwidth. What it is not: the schedulers or the bookkeeping of which parameters have gradients (optim.c).
@@ -9,20 +9,16 @@
 #include "cuda/common.cuh"
 #include "kernels/formulas.h"
 
-__global__ static void adam_kernel(real *p, const real *g, real *m, real *v, real *vmax, size_t n, real b1, real b2,
-                                   real eps, real wd, real step_size, real sqrt_bc2) {
+__global__ static void adam_kernel(real *p, const real *g, real *m, real *v, real *vmax, size_t n, AdamHyper h) {
     for (size_t i = thread_index(); i < n; i += grid_stride())
-        adam_element(&p[i], g[i], &m[i], &v[i], vmax ? &vmax[i] : NULL, b1, b2, eps, wd, step_size, sqrt_bc2);
+        p[i] = adam_f(&h, p[i], g[i], &m[i], &v[i], vmax ? &vmax[i] : NULL, vmax != NULL);
 }
 
-void adam_update_cuda(real *p, const real *grad, real *m, real *v, real *vmax, size_t n, double beta1, double beta2,
-                      double eps, double weight_decay, double step_size, double sqrt_bc2) {
+void adam_update_cuda(real *p, const real *g, real *m, real *v, real *vmax, size_t n, const AdamHyper *h) {
     if (n == 0) return;
     int prof = prof_begin("adam", LIB_OWN, 0);
     prof_bytes(prof, (double)n * sizeof(real) * (vmax ? 9 : 7));   /* reads 4 (5) arrays, writes 3 (4) */
-    adam_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(p, grad, m, v, vmax, n, (real)beta1, (real)beta2,
-                                                           (real)eps, (real)weight_decay, (real)step_size,
-                                                           (real)sqrt_bc2);
+    adam_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(p, g, m, v, vmax, n, *h);
     cuda_launched("adam");
     prof_end(prof);
 }

@@ -15,7 +15,7 @@
  */
 #include <math.h>
 
-#include "cuda/common.cuh"
+#include "cuda/sum.cuh"
 
 
 /* The in-plane index of the first maximum of output (ot, oh, ow)'s window, -1 if it holds only padding. */
@@ -331,5 +331,49 @@ void resize_bilinear_backward_cuda(real *dx, const real *dy, size_t nc, int ih, 
     int prof = prof_begin("resize_backward", LIB_OWN, 0);
     resize_backward_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(dx, dy, r, n);
     cuda_launched("resize_backward");
+    prof_end(prof);
+}
+
+/* ---- global average pooling: y (NC) = the mean of each plane of x (NC, len) ----------------------------------- */
+
+struct PlaneMeanOp {
+    real *y;
+    const real *x;
+    double len;
+    __device__ double term(const size_t off[3]) const { return x[off[0]]; }
+    __device__ void store(size_t o, double s) const { y[o] = (real)(s / len); }
+};
+
+void global_avgpool_forward_cuda(real *y, const real *x, size_t nc, size_t len) {
+    if (nc == 0) return;
+    SumPlan p;
+    p.keep.n = nc > 1 ? 1 : 0;
+    p.keep.ext[0] = nc;
+    p.red.n = len > 1 ? 1 : 0;
+    p.red.ext[0] = len;
+    for (int k = 0; k < 3; k++) {
+        p.keep.st[k][0] = k == 0 ? len : 0;
+        p.red.st[k][0] = k == 0 ? 1 : 0;
+    }
+    PlaneMeanOp op = {y, x, (double)(len ? len : 1)};
+    int prof = prof_begin("global_avgpool_forward", LIB_OWN, 0);
+    run_sum(p, op, "global_avgpool_forward");
+    prof_end(prof);
+}
+
+__global__ static void plane_broadcast_kernel(real *dx, const real *dy, size_t n, size_t len, real inv) {
+    for (size_t i = thread_index(); i < n; i += grid_stride()) {
+        real g = dy[i / len] * inv;
+        dx[i] += g;
+    }
+}
+
+void global_avgpool_backward_cuda(real *dx, const real *dy, size_t nc, size_t len) {
+    size_t n = nc * len;
+    if (n == 0) return;
+    real inv = (real)(1.0 / (double)(len ? len : 1));
+    int prof = prof_begin("global_avgpool_backward", LIB_OWN, 0);
+    plane_broadcast_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(dx, dy, n, len, inv);
+    cuda_launched("global_avgpool_backward");
     prof_end(prof);
 }

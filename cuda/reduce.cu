@@ -35,10 +35,13 @@ struct ScaledSumOp {
     __device__ void store(size_t o, double s) const { y[o] = (real)(s * scale); }
 };
 
-void reduce_sum_cuda(real *y, const real *x, const int shape[5], const size_t os[5], size_t nout, real scale) {
+void sum_forward_cuda(real *y, double *acc, const real *x, const ReducePlan *r, real scale) {
+    (void)acc;
+    const int *shape = r->shape;
+    const size_t *os = r->os;
     for (int i = 0; i < 5; i++)
         if (shape[i] == 0) {   /* nothing to sum: every output is 0 */
-            cuda_memset0(y, nout * sizeof(real));
+            cuda_memset0(y, r->nout * sizeof(real));
             return;
         }
     size_t xs[5];
@@ -65,7 +68,9 @@ __global__ static void reduce_backward_kernel(real *dx, const real *dy, Axes ax,
     }
 }
 
-void reduce_backward_cuda(real *dx, const real *dy, const int shape[5], const size_t os[5], real scale) {
+void sum_backward_cuda(real *dx, const real *dy, const ReducePlan *r, real scale) {
+    const int *shape = r->shape;
+    const size_t *os = r->os;
     for (int i = 0; i < 5; i++)
         if (shape[i] == 0) return;
     size_t xs[5];
@@ -170,14 +175,11 @@ struct KlOp {
     real *y;
     const real *mu, *lv;
     real inv_n;
-    __device__ double term(const size_t off[3]) const {
-        size_t i = off[0];
-        return 1 + lv[i] - (double)mu[i] * mu[i] - exp((double)lv[i]);
-    }
+    __device__ double term(const size_t off[3]) const { return kl_term(mu[off[0]], lv[off[0]]); }
     __device__ void store(size_t o, double s) const { y[o] = (real)(-0.5 * s * inv_n); }
 };
 
-void kl_forward_cuda(real *y, const real *mu, const real *lv, size_t n, real inv_n) {
+void kl_normal_forward_cuda(real *y, const real *mu, const real *lv, size_t n, real inv_n) {
     SumPlan p;
     p.keep = axes_none();
     p.red = axes_line(n);
@@ -192,11 +194,12 @@ __global__ static void kl_backward_kernel(real *dmu, real *dlv, const real *dy, 
     real g = dy[0] * inv_n;
     for (size_t i = thread_index(); i < n; i += grid_stride()) {
         if (dmu) dmu[i] += g * mu[i];
-        if (dlv) dlv[i] += g * (real)-0.5 * (1 - r_exp(lv[i]));
+        if (dlv) dlv[i] += kl_logvar_grad(lv[i], g);
     }
 }
 
-void kl_backward_cuda(real *dmu, real *dlv, const real *dy, const real *mu, const real *lv, size_t n, real inv_n) {
+void kl_normal_backward_cuda(real *dmu, real *dlv, const real *dy, const real *mu, const real *lv, size_t n,
+                             real inv_n) {
     if (n == 0 || (!dmu && !dlv)) return;
     int prof = prof_begin("kl_backward", LIB_OWN, 0);
     kl_backward_kernel<<<grid_for(n), THREADS, 0, cuda_stream()>>>(dmu, dlv, dy, mu, lv, n, inv_n);
@@ -222,10 +225,10 @@ struct NllOp {
     __device__ void store(size_t o, double s) const { y[o] = (real)(0.5 * s); }
 };
 
-void gaussian_nll_forward_cuda(real *y, const real *x, size_t rows, size_t per) {
+void gaussian_nll_forward_cuda(real *y, const real *x, int N, size_t D) {
     NllOp op = {y, x};
     int prof = prof_begin("gaussian_nll_forward", LIB_OWN, 0);
-    run_sum(row_plan(rows, per), op, "gaussian_nll_forward");
+    run_sum(row_plan((size_t)N, D), op, "gaussian_nll_forward");
     prof_end(prof);
 }
 
@@ -234,7 +237,8 @@ __global__ static void nll_backward_kernel(real *dx, const real *dy, const real 
     for (size_t i = thread_index(); i < n; i += grid_stride()) dx[i] += dy[i / per] * x[i];
 }
 
-void gaussian_nll_backward_cuda(real *dx, const real *dy, const real *x, size_t rows, size_t per) {
+void gaussian_nll_backward_cuda(real *dx, const real *dy, const real *x, int N, size_t D) {
+    size_t rows = (size_t)N, per = D;
     if (rows * per == 0) return;
     int prof = prof_begin("gaussian_nll_backward", LIB_OWN, 0);
     nll_backward_kernel<<<grid_for(rows * per), THREADS, 0, cuda_stream()>>>(dx, dy, x, rows, per);
@@ -250,9 +254,9 @@ struct NegativeCountOp {
     __device__ void store(size_t o, double s) const { y[o] = (real)(coef * s); }
 };
 
-void count_negative_forward_cuda(real *y, const real *v, size_t rows, size_t per, double coef) {
-    NegativeCountOp op = {y, v, coef};
+void count_negative_forward_cuda(real *y, const real *x, int rows, size_t len, double weight) {
+    NegativeCountOp op = {y, x, weight};
     int prof = prof_begin("count_negative", LIB_OWN, 0);
-    run_sum(row_plan(rows, per), op, "count_negative");
+    run_sum(row_plan((size_t)rows, len), op, "count_negative");
     prof_end(prof);
 }

@@ -137,7 +137,7 @@ static void valid_cols(int ow0, int n, int s, int off, int iw, int *jlo, int *jh
 
 /* Input channel and kernel tap of a row of the column matrix; rows go (ci, kd, kh, kw), or (kd, ci, kh, kw)
  * when kd_major. col_row_next steps to the next row without the divisions (a row of a 4x4 frame's
- * columns is a few values, and the divisions took longer than copying them). */
+ * columns is a few values, fewer than the divisions would cost). */
 typedef struct ColRow {
     int ci, a, bb, d;
 } ColRow;
@@ -310,9 +310,7 @@ static ColPlan col_plan(const ConvGeom *g) {
  * Samples side by side: with few positions per sample, the GEMM's packing of the weights (Cout x K, once
  * per GEMM) costs as much as the product, and a 4x4 frame fills half of a 32-column panel. Then the
  * columns of several samples sit side by side in one GEMM (n = samples x positions), which packs the
- * weights once for all of them, and the outputs go through a (Cout, columns) scratch. Measured with the
- * single weight copy of weights_kd_major, 256 -> 256 channels, batch 2, 1 thread (forward, weight
- * gradient, input gradient): 1x4x4 frames 2.2, 2.0 and 2.9 times faster; 2x8x8 1.06, 1.00, 1.08. */
+ * weights once for all of them, and the outputs go through a (Cout, columns) scratch. */
 enum { SIDE_BY_SIDE_MAX_P = 512 };
 
 /* How many samples go side by side: all that fit the column budget with their output scratch, when a
@@ -421,9 +419,8 @@ static void frame_slabs(const ConvGeom *g, int *lo, int *hi) {
  *   KD_FLIP  the same from src = the kernel of the convolution that g is the flip of (the input
  *            gradient's), (Cin, Cout, kvol) with the taps reversed: dst[co][a][ci][e] = src[ci][co][kvol-1-t];
  *   KD_BACK  dst (Cout, Cin, kd, kh, kw) += src (Cout, kd, Cin, kh, kw) (the weight gradient).
- * The input gradient used to flip the weights into a copy and then copy that kd-major; on 1x4x4 frames
- * the two passes over all the weights (only a third of which a 1-frame clip reads) took longer than the
- * GEMM. */
+ * KD_FLIP reads the input gradient's flipped kernel straight from w, in one pass over only the kernel
+ * frames that are read (a third of them on a 1-frame clip), instead of flipping a whole copy first. */
 enum { KD_COPY, KD_FLIP, KD_BACK };
 static void weights_kd_major(real *dst, const real *src, const ConvGeom *g, int mode, int a0, int a1) {
     size_t k0 = (size_t)g->k[0], khw = (size_t)g->k[1] * g->k[2], kvol = k0 * khw;

@@ -31,8 +31,8 @@ void conv3d_backward_naive(real *dx, real *dw, real *db, const real *dy, const r
 /* Reals of workspace conv3d_forward / conv3d_backward need for g: at most 32 MB of columns or padded
  * frames, plus one rearranged copy of w when w is at most 32 MB (larger kernels are read in place). */
 size_t conv3d_workspace(const ConvGeom *g);
-/* The lowering conv.c chooses for g, for the forward (what 'y'), the weight gradient ('w') or the input
- * gradient ('x'): "pointwise", "shifted", "vol2col" or "col2vol". For tests and benchmarks. */
+/* The lowering kernels/conv.c chooses for g, for the forward (what 'y'), the weight gradient ('w') or the
+ * input gradient ('x'): "pointwise", "shifted", "vol2col" or "col2vol". For tests and benchmarks. */
 const char *conv3d_lowering(const ConvGeom *g, char what);
 void conv3d_forward(real *y, const real *x, const real *w, const real *b, const ConvGeom *g, real *ws);
 void conv3d_backward(real *dx, real *dw, real *db, const real *dy, const real *x, const real *w,

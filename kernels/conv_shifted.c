@@ -40,7 +40,8 @@ static size_t frame_ldq(const ConvGeom *g) { return frame_nq(g) + (size_t)gemm_p
 
 /* Reals of one thread's padded frames, their trailing panel and output frame in the shifted walk. */
 static size_t shifted_frame_reals(const ConvGeom *g) {
-    return (size_t)g->cin * (size_t)g->k[0] * frame_hwp(g) + (size_t)gemm_panel_width() + (size_t)g->cout * frame_ldq(g);
+    return (size_t)g->cin * (size_t)g->k[0] * frame_hwp(g) + (size_t)gemm_panel_width() +
+           (size_t)g->cout * frame_ldq(g);
 }
 
 /* The output frame (or gathered dy) in a thread's workspace, after the padded frames and their panel. */
@@ -49,27 +50,26 @@ static real *frame_out(const ConvGeom *g, real *xp) {
 }
 
 /* The shifted lowering pays for the dropped columns and for one GEMM per tap with K = Cin: it wins when
- * Cin fills a GEMM panel, the padded rows are not much wider than the output rows, and a frame has
- * enough positions to pay for the GEMM's packing of each tap's weights (measured on 8x8 and 4x4 frames
- * with 256 channels: 1.7 and 3.2 times slower than vol2col). Shared row padding needs p2 <= k2 - 1, so
- * that an output row (Wo = W + 2 p2 - k2 + 1) fits in Wp. */
+ * Cin fills a GEMM panel, the padded rows are not much wider than the output rows, and a frame has enough
+ * positions to pay for the GEMM's packing of each tap's weights (8x8 and 4x4 frames do not). Shared row
+ * padding needs p2 <= k2 - 1, so that an output row (Wo = W + 2 p2 - k2 + 1) fits in Wp. */
 enum { SHIFTED_MIN_POSITIONS = 128 };
 int conv_use_shifted(const ConvGeom *g) {
     if (g->s[1] != 1 || g->s[2] != 1 || is_pointwise(g) || !weight_copy_ok(g) || g->cin < 16) return 0;
     if (g->p[2] > g->k[2] - 1 || frame_nq(g) < SHIFTED_MIN_POSITIONS) return 0;
-    if (shifted_frame_reals(g) * sizeof(real) > conv_tile_bytes()) return 0;   /* the padded frames obey the column budget */
+    if (shifted_frame_reals(g) * sizeof(real) > conv_tile_bytes()) return 0;   /* frames obey the tile budget */
     return (double)frame_nq(g) <= 1.2 * (double)g->out[1] * (double)g->out[2];
 }
 
 /* The shifted walk's weight gradient is one GEMM per tap with N = Cin: below 32 input channels (one
- * AVX-512 GEMM panel) every tile is partly empty and B is repacked for every tap, and vol2col's one wide
- * GEMM per sample is faster (measured, 16 channels on 8x32x32 frames: 6.3 ms against 14.0). */
+ * AVX-512 GEMM panel) every tile is partly empty and B is repacked for every tap, so vol2col's one wide
+ * GEMM per sample does better. */
 enum { SHIFTED_DW_MIN_CIN = 32 };
 int conv_dw_by_shifted(const ConvGeom *g) { return conv_use_shifted(g) && g->cin >= SHIFTED_DW_MIN_CIN; }
 
 /* conv_weights_by_tap works in blocks of 16 x 16 (co, ci) pairs: their taps (27 KB for 3x3x3) stay in L1
- * while every tap's 16 x 16 piece of wt is written a whole cache line at a time. Element by element, the tap matrices (often a
- * power of two apart) were written through 27 streams that evicted each other: 4.8 ms for 256 -> 128. */
+ * while every tap's 16 x 16 piece of wt is written a whole cache line at a time; element by element the
+ * tap matrices (often a power of two apart) would be written through kvol streams that evict each other. */
 enum { WT_BLOCK = 16 };
 void conv_weights_by_tap(real *wt, const real *w, const ConvGeom *g, int flip) {
     size_t kvol = vol3(g->k), co_n = (size_t)g->cout, ci_n = (size_t)g->cin;

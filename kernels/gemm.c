@@ -66,11 +66,11 @@ void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, 
 /* block sizes                                                                                           */
 /* ==================================================================================================== */
 
-/* Each can be overridden with -D for tuning; the defaults were measured (see the commit message). */
+/* Each can be overridden with -D for tuning. */
 #if defined(SIMD_AVX512)
 /* 32 zmm registers: MR x NR/16 = 20 accumulators + 2 B vectors + 1 broadcast, far more independent
- * chains than FMA latency x throughput needs. MR = 10 tiles the cINN's batch of 50 exactly (MR = 8, 12
- * and 14 measured the same on large shapes and 10-15% slower at m = 50). */
+ * chains than FMA latency x throughput needs. MR = 10 tiles the cINN's batch of 50 exactly, where other
+ * heights would leave a partly empty tile. */
 #ifndef GEMM_MR
 #define GEMM_MR 10
 #endif
@@ -106,7 +106,7 @@ void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, 
 
 #ifndef GEMM_KC
 /* A longer k loop means fewer passes over C; the B micro-panel KC x NR (64 KB for NR = 32) then lives
- * in L2, which on Zen 4 still feeds one zmm FMA per cycle (measured: 1024^3 at 105 GFLOP/s, 98 at KC=256). */
+ * in L2, which still feeds one zmm FMA per cycle. */
 #define GEMM_KC 512
 #endif
 #ifndef GEMM_MC
@@ -117,13 +117,12 @@ void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, 
 #endif
 
 /* A second micro-tile height, for row counts that MR pads badly. Each GEMM takes whichever of the two
- * pads fewer rows: 64 rows are 70 with MR = 10 but 64 with 8, 50 rows are 50 with 10 but 56 with 8
- * (measured: the small stage-1 step is 6% faster with 8, the cINN step 10-15% slower). An element of C
- * gets the same FMAs in the same order with either, so the choice never changes a result. */
+ * pads fewer rows: 64 rows are 70 with MR = 10 but 64 with 8, 50 rows are 50 with 10 but 56 with 8. An
+ * element of C gets the same FMAs in the same order with either, so the choice never changes a result. */
 #if defined(SIMD_AVX512) && !defined(GEMM_MR_ALT)
 #define GEMM_MR_ALT 8
 #elif !defined(GEMM_MR_ALT)
-#define GEMM_MR_ALT GEMM_MR  /* one height: the others were not measured with two */
+#define GEMM_MR_ALT GEMM_MR  /* one height elsewhere */
 #endif
 
 enum { MR = GEMM_MR, MR_ALT = GEMM_MR_ALT, NR = GEMM_NR, KC = GEMM_KC, MC = GEMM_MC, NC = GEMM_NC,
@@ -169,9 +168,9 @@ void transpose_copy(const real *src, size_t lds, size_t rows, size_t cols, real 
         for (size_t c = 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c];
 }
 
-/* dst[0 .. n) = src[0 .. n) in vector moves (see SIMD_KEEP_LOOPS). Packing rows with memcpy took up to a
- * quarter of a GEMM with few columns on an Intel Xeon: 128 x 1056 x 128 ran at 92 GFLOP/s, 147 with this.
- * GCC does not inline a function with its own optimize attribute, so this is a call. */
+/* dst[0 .. n) = src[0 .. n) in vector moves (see SIMD_KEEP_LOOPS): a memcpy call per packed row costs
+ * more than the row's copy for the few hundred bytes a row holds. GCC does not inline a function with its
+ * own optimize attribute, so this is a call. */
 SIMD_KEEP_LOOPS static void copy_reals(real *restrict dst, const real *restrict src, size_t n) {
     size_t i = 0;
     for (; i + VLEN <= n; i += VLEN) vstore(dst + i, vload(src + i));
@@ -330,9 +329,8 @@ static real *pack_buffer(PackBuf *b, size_t count) {
 
 /* B is read in place (see the top of the file) when tb = 0, the rectangle's rows fit one A block, and
  * B's row stride is not a multiple of 4 KB: rows 4 KB apart all land in the same few cache sets and evict
- * each other before the next row tile reads them again. Measured (1 thread, m 128, n 1024, k 256): in
- * place 107-112 GFLOP/s for strides of 1040-3104 floats, 86-89 for 1024, 2048 and 3072; packed 104-106.
- * The shifted convolution's padded frames (strides of 3-13 K floats) are read this way. */
+ * each other before the next row tile reads them again, so such a B is packed instead. The shifted
+ * convolution's padded frames (strides of 3-13 K floats) are read in place. */
 enum { B_IN_PLACE_BAD_STRIDE = 4096 / (int)sizeof(real) };
 static int b_stride_ok(size_t ldb) { return ldb % B_IN_PLACE_BAD_STRIDE != 0; }
 

@@ -15,8 +15,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels/threads.h"
+#include "kernels/formulas.h"
 #include "kernels/sums.h"
+#include "kernels/threads.h"
 
 /* ==================================================================================================== */
 /* group norm                                                                                            */
@@ -55,7 +56,7 @@ static void gn_forward_task(void *arg, int i, int thread) {
         real scale = rstd * (a->weight ? a->weight[ch] : 1), shift = a->bias ? a->bias[ch] : 0;
         const real *xc = x + (size_t)k * a->S;
         real *yc = y + (size_t)k * a->S;
-        for (size_t s = 0; s < a->S; s++) yc[s] = (xc[s] - mean) * scale + shift;
+        for (size_t s = 0; s < a->S; s++) yc[s] = norm_affine(xc[s], mean, scale, shift);
     }
 }
 
@@ -103,7 +104,7 @@ static void gn_backward_task(void *arg, int i, int thread) {
     for (int k = 0; k < cpg; k++) {
         real w = a->weight ? a->weight[g * cpg + k] : 1;
         for (size_t s = k * a->S; s < (k + 1) * a->S; s++)
-            dx[s] += rstd * (dy[s] * w - mh - (x[s] - mean) * rstd * mhx);
+            dx[s] += norm_input_grad(x[s], dy[s], w, mean, rstd, mh, mhx);
     }
 }
 
@@ -230,7 +231,7 @@ static void actnorm_forward_task(void *arg, int row, int thread) {
     int ch = row % a->C;
     const real *x = a->in + (size_t)row * a->S;
     real *y = a->out + (size_t)row * a->S, l = a->loc[ch], sc = a->scale[ch];
-    for (size_t s = 0; s < a->S; s++) y[s] = sc * (x[s] + l);
+    for (size_t s = 0; s < a->S; s++) y[s] = actnorm_f(x[s], l, sc);
 }
 
 void actnorm_affine_forward(real *y, const real *x, const real *loc, const real *scale, int N, int C, size_t S) {
@@ -271,7 +272,7 @@ static void actnorm_inverse_task(void *arg, int row, int thread) {
     int ch = row % a->C;
     const real *y = a->in + (size_t)row * a->S;
     real *x = a->out + (size_t)row * a->S, l = a->loc[ch], sc = a->scale[ch];
-    for (size_t s = 0; s < a->S; s++) x[s] = y[s] / sc - l;
+    for (size_t s = 0; s < a->S; s++) x[s] = actnorm_inverse_f(y[s], l, sc);
 }
 
 void actnorm_affine_inverse_forward(real *x, const real *y, const real *loc, const real *scale, int N, int C,
@@ -312,7 +313,6 @@ void actnorm_affine_inverse_backward(real *dy, real *dloc, real *dscale, const r
 
 int actnorm_init_data(real *loc, real *scale, const real *x, int N, int C, size_t S) {
     size_t count = (size_t)N * S;
-    I2V_ASSERT(count >= 2, "actnorm_init: the unbiased std needs at least 2 values per channel, got %zu", count);
     int degenerate = 0;
     for (int ch = 0; ch < C; ch++) {
         double s = 0;
@@ -324,7 +324,7 @@ int actnorm_init_data(real *loc, real *scale, const real *x, int N, int C, size_
                 double d = x[((size_t)n * C + ch) * S + j] - mu;
                 v += d * d;
             }
-        double std = sqrt(v / (double)(count - 1));
+        double std = count > 1 ? sqrt(v / (double)(count - 1)) : 0;   /* one value: no spread to measure */
         if (std <= ACTNORM_STD_GUARD) degenerate++;
         loc[ch] = (real)-mu;
         scale[ch] = (real)(1.0 / (std + ACTNORM_STD_GUARD));
@@ -369,7 +369,7 @@ static void bn_forward_task(void *arg, int ch, int thread) {
     real scale = rstd * (a->weight ? a->weight[ch] : 1), shift = a->bias ? a->bias[ch] : 0;
     for (int n = 0; n < a->N; n++) {
         size_t off = ((size_t)n * a->C + ch) * a->S;
-        for (size_t j = 0; j < a->S; j++) a->y[off + j] = (a->x[off + j] - mean) * scale + shift;
+        for (size_t j = 0; j < a->S; j++) a->y[off + j] = norm_affine(a->x[off + j], mean, scale, shift);
     }
 }
 
@@ -405,7 +405,7 @@ static void bn_backward_task(void *arg, int ch, int thread) {
     for (int n = 0; n < a->N; n++) {
         size_t off = ((size_t)n * a->C + ch) * a->S;
         for (size_t j = 0; j < a->S; j++)
-            a->dx[off + j] += rstd * (a->dy[off + j] * w - mh - (a->x[off + j] - mean) * rstd * mhx);
+            a->dx[off + j] += norm_input_grad(a->x[off + j], a->dy[off + j], w, mean, rstd, mh, mhx);
     }
 }
 
@@ -533,6 +533,19 @@ double spectral_norm_sigma_d(const real *w, const real *u, const real *v, int Co
     SnArgs s = {.w = w, .u = u, .v = v, .rows = Cout, .nblocks = sn_blocks(Cout), .k = K};
     parallel_for(s.nblocks, sigma_task, &s);
     return sum_partials(&s);
+}
+
+void spectral_norm_sigma_forward(real *sigma, const real *w, const real *u, const real *v, int Cout, size_t K) {
+    sigma[0] = (real)spectral_norm_sigma_d(w, u, v, Cout, K);
+}
+
+void spectral_norm_sigma_backward(real *dw, const real *dsigma, const real *u, const real *v, int Cout, size_t K) {
+    real g = dsigma[0];
+    for (int i = 0; i < Cout; i++) {
+        real gu = g * u[i];
+        real *row = dw + (size_t)i * K;
+        for (size_t j = 0; j < K; j++) row[j] += gu * v[j];
+    }
 }
 
 /* dw_orig += dw / sigma - coef u_i v_j with coef = (dw . w_orig) / sigma^2 */

@@ -54,7 +54,8 @@ void actnorm_affine_inverse_backward(real *dy, real *dloc, real *dscale, const r
 
 /* Data initialisation (ActNorm.initialize), not an op: per channel over batch and space,
  * loc = -mean, scale = 1 / (std + 1e-6) with the UNBIASED std (torch .std()).
- *   loc, scale (C); x (N, C, S) with N * S >= 2 (asserted: PyTorch would produce NaN).
+ *   loc, scale (C); x (N, C, S). With a single value per channel (N * S = 1) the std counts as 0, where
+ *   PyTorch would produce NaN.
  * Returns the number of channels whose std is <= 1e-6, i.e. where the 1e-6 guard rather than the data
  * sets the scale (a constant channel gets scale 1e6, exactly as PyTorch). 0 means a good initialisation;
  * the caller decides whether a non-zero count is fatal (flow.c and the PatchGAN should report it). */
@@ -84,7 +85,11 @@ void spectral_norm_forward(real *w, real *sigma, const real *w_orig, const real 
                            size_t K);
 /* sigma = u . (W v) in double.  w (Cout, K), u (Cout), v (K). */
 double spectral_norm_sigma_d(const real *w, const real *u, const real *v, int Cout, size_t K);
-/* u and v constant (torch's spectral_norm does not differentiate through the power iteration): dw_orig += dw / sigma - (sum dw * w_orig) / sigma^2 u v^T. */
+/* sigma (1) = u . (W v) alone, as a differentiable value: dw (Cout, K) += dsigma[0] u v^T (u, v constant). */
+void spectral_norm_sigma_forward(real *sigma, const real *w, const real *u, const real *v, int Cout, size_t K);
+void spectral_norm_sigma_backward(real *dw, const real *dsigma, const real *u, const real *v, int Cout, size_t K);
+/* u and v constant (torch's spectral_norm does not differentiate through the power iteration):
+ * dw_orig += dw / sigma - (sum dw * w_orig) / sigma^2 u v^T. */
 void spectral_norm_backward(real *dw_orig, real sigma, const real *u, const real *v, const real *dw,
                             const real *w_orig, int Cout, size_t K);
 

@@ -1,5 +1,5 @@
 /* pool.c: the raw-array kernels of max and average pooling (with max pooling's forward-mode tangent),
- * nearest upsampling and bilinear resizing, each with its backward.
+ * global average pooling, nearest upsampling and bilinear resizing, each with its backward.
  *
  * What it is not: the tape ops over them (ops/conv.c), or convolutions (kernels/conv.c). Threads own whole
  * (sample, channel) planes, so no two threads add into one element and results are reproducible.
@@ -221,4 +221,24 @@ void resize_bilinear_forward(real *y, const real *x, size_t nc, int ih, int iw, 
 void resize_bilinear_backward(real *dx, const real *dy, size_t nc, int ih, int iw, int oh, int ow) {
     ResizeJob j = {dx, dy, nc, ih, iw, oh, ow, 1, threads_count()};
     parallel_for(j.nparts, resize_task, &j);
+}
+
+/* ==================================================================================================== */
+/* global average pooling                                                                                */
+/* ==================================================================================================== */
+
+void global_avgpool_forward(real *y, const real *x, size_t nc, size_t len) {
+    for (size_t pl = 0; pl < nc; pl++) {
+        double acc = 0;
+        for (size_t i = 0; i < len; i++) acc += x[pl * len + i];
+        y[pl] = (real)(acc / (double)(len ? len : 1));
+    }
+}
+
+void global_avgpool_backward(real *dx, const real *dy, size_t nc, size_t len) {
+    real inv = (real)(1.0 / (double)(len ? len : 1));
+    for (size_t pl = 0; pl < nc; pl++) {
+        real g = dy[pl] * inv;
+        for (size_t i = 0; i < len; i++) dx[pl * len + i] += g;
+    }
 }

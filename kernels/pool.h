@@ -1,4 +1,4 @@
-/* pool.h: the raw-array kernels of pooling and resampling of images (N, C, H, W) and videos
+/* pool.h: the raw-array kernels of pooling (windowed and global) and resampling of images (N, C, H, W) and videos
  * (N, C, T, H, W); the tape ops over them are in ops/conv.h.
  *
  * Kernels work on raw contiguous arrays, argument order (outputs, saved values, inputs, sizes); forward
@@ -30,5 +30,9 @@ void upsample_nearest3d_backward(real *dx, const real *dy, size_t nc, const int 
  * the source coordinate i (in - 1) / (out - 1), or 0 when out == 1. */
 void resize_bilinear_forward(real *y, const real *x, size_t nc, int ih, int iw, int oh, int ow);
 void resize_bilinear_backward(real *dx, const real *dy, size_t nc, int ih, int iw, int oh, int ow);
+
+/* Global average pooling: y (NC) = the mean of each plane of x (NC, len); dx += dy / len. */
+void global_avgpool_forward(real *y, const real *x, size_t nc, size_t len);
+void global_avgpool_backward(real *dx, const real *dy, size_t nc, size_t len);
 
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "ops/conv.h"
+#include "ops/init.h"
 #include "formats/safetensors.h"
 
 /* VGG16 `features` convs used by the 5 slices: position in the Sequential and slice */
@@ -66,9 +67,7 @@ void lpips_free(Lpips *l) {
 
 void lpips_init_random(Lpips *l, Rng *rng) {
     for (int i = 0; i < LPIPS_CONVS; i++) {
-        Tensor *w = l->conv_w[i];
-        double std = sqrt(2.0 / (double)(w->shape[0] * 9));   /* kaiming_normal_, fan_out, relu */
-        tensor_fill_normal(w, rng, 0, std);
+        init_kaiming_normal_fan_out(l->conv_w[i], rng);
         tensor_fill(l->conv_b[i], 0);
     }
     for (int k = 0; k < LPIPS_SLICES; k++) tensor_fill_uniform(l->lin[k], rng, 0, 2.0 / l->cfg.widths[k]);

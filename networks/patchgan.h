@@ -22,6 +22,7 @@
 #ifndef I2V_PATCHGAN_H
 #define I2V_PATCHGAN_H
 
+#include "networks/layers.h"
 #include "tensor.h"
 
 /* The `Discriminator_Patch` section of every official config. */
@@ -39,14 +40,12 @@ typedef struct PatchGanConfig {
 typedef struct PatchGanConv {
     int index;          /* position of the conv in `main` (0, 2, 5, 8, 11 for the official config) */
     int cin, cout, stride;
-    Tensor *weight;     /* (Cout, Cin, 4, 4): `weight_orig` with spectral norm, `weight` without */
-    Tensor *bias;       /* (Cout) or NULL */
-    Tensor *u, *v;      /* weight_u (Cout), weight_v (Cin * 16); NULL without spectral norm */
+    Conv conv;          /* 4 x 4, padding 1: weight (Cout, Cin, 4, 4), `weight_orig` with spectral norm and its
+                           weight_u (Cout), weight_v (Cin * 16); bias (Cout) or NULL */
     int norm;           /* 0 none, 1 ActNorm, 2 BatchNorm2d; at `main.<index + 1>` */
     Tensor *loc, *scale;            /* ActNorm (1, Cout, 1, 1) */
     Tensor *initialized;            /* ActNorm U8 () */
-    Tensor *bn_weight, *bn_bias;    /* BatchNorm2d (Cout) */
-    Tensor *running_mean, *running_var, *num_batches_tracked;  /* (Cout), (Cout), I64 () */
+    BatchNorm bn;                   /* BatchNorm2d (Cout) */
 } PatchGanConv;
 
 typedef struct PatchGan {

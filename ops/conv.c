@@ -45,20 +45,20 @@ static ConvGeom conv_geom_of(const Tensor *x, const Tensor *w, const int *stride
     return conv_geom(x->shape[0], x->shape[1], w->shape[0], in, k, stride, pad);
 }
 
-static void conv_backward_op(Ctx *c, Node *n) {
+static void t_conv_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     ConvGeom g = conv_geom_of(x, w, n->iarg, n->iarg + 3);
     real *dx = needs_grad(c, x) ? grad_buf(c, x) : NULL;
     real *dw = needs_grad(c, w) ? grad_buf(c, w) : NULL;
     real *db = needs_grad(c, b) ? grad_buf(c, b) : NULL;
-    if (on_gpu(c)) {
+    if (on_gpu(c)) {   /* cuDNN's workspace is the GPU backend's own */
         conv3d_backward_cuda(dx, dw, db, n->out->grad, x->data, w->data, &g, NULL);
         return;
     }
     real *ws = ctx_scratch(c, conv3d_workspace(&g) * sizeof(real));
     conv3d_backward(dx, dw, db, n->out->grad, x->data, w->data, &g, ws);
 }
-static const OpInfo OP_CONV = {"conv", conv_backward_op};
+static const OpInfo OP_CONV = {"conv", t_conv_backward};
 
 static Tensor *conv_op(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride[3], const int pad[3], int nd) {
     I2V_ASSERT(x->ndim == nd + 2 && w->ndim == nd + 2, "conv%dd: input and weight must be %d-D, got %d-D and %d-D",
@@ -68,7 +68,7 @@ static Tensor *conv_op(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride
     I2V_ASSERT(!b || (b->ndim == 1 && b->shape[0] == w->shape[0]), "conv%dd: bias must be (%d)", nd, w->shape[0]);
     ConvGeom g = conv_geom_of(x, w, stride, pad);
     Tensor *y = new_5d_or_4d(c, x->ndim, g.n, g.cout, g.out);
-    if (on_gpu(c)) {   /* cuDNN's workspace is the GPU backend's own */
+    if (on_gpu(c)) {
         if (!c->dry) conv3d_forward_cuda(y->data, x->data, w->data, b ? b->data : NULL, &g, NULL);
     } else {
         /* the workspace covers the backward too, so a dry run leaves the scratch at its final size */
@@ -113,30 +113,30 @@ static void pool_save_args(Node *n, const int *k, const int *s, const int *p) {
     }
 }
 
-static void maxpool_backward_op(Ctx *c, Node *n) {
+static void t_maxpool_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
     if (on_gpu(c)) maxpool3d_backward_cuda(grad_buf(c, x), n->out->grad, x->data, &g);
     else maxpool3d_backward(grad_buf(c, x), n->out->grad, x->data, &g);
 }
-static const OpInfo OP_MAXPOOL = {"maxpool", maxpool_backward_op};
+static const OpInfo OP_MAXPOOL = {"maxpool", t_maxpool_backward};
 
-static void avgpool_backward_op(Ctx *c, Node *n) {
+static void t_avgpool_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
     if (on_gpu(c)) avgpool3d_backward_cuda(grad_buf(c, x), n->out->grad, &g);
     else avgpool3d_backward(grad_buf(c, x), n->out->grad, &g);
 }
-static const OpInfo OP_AVGPOOL = {"avgpool", avgpool_backward_op};
+static const OpInfo OP_AVGPOOL = {"avgpool", t_avgpool_backward};
 
 /* the tangent op: in[0] = tx (the only differentiable input), aux[0] = x (selects the argmax) */
-static void maxpool_jvp_backward_op(Ctx *c, Node *n) {
+static void t_maxpool_jvp_backward(Ctx *c, Node *n) {
     Tensor *tx = n->in[0], *x = n->aux[0];
     ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
     if (on_gpu(c)) maxpool3d_backward_cuda(grad_buf(c, tx), n->out->grad, x->data, &g);
     else maxpool3d_backward(grad_buf(c, tx), n->out->grad, x->data, &g);
 }
-static const OpInfo OP_MAXPOOL_JVP = {"maxpool_jvp", maxpool_jvp_backward_op};
+static const OpInfo OP_MAXPOOL_JVP = {"maxpool_jvp", t_maxpool_jvp_backward};
 
 static Tensor *pool_op(Ctx *c, int kind, Tensor *x, Tensor *tx, const int *k, const int *s, const int *p) {
     ConvGeom g = pool_geom_of(x, k, s, p);
@@ -195,32 +195,13 @@ Tensor *t_maxpool3d_jvp(Ctx *c, Tensor *x, Tensor *tx, const int k[3], const int
 }
 
 /* ---- global average pooling: the mean of each (sample, channel) plane ------------------------------ */
-/* On the GPU: a sum over the last axis of (1, 1, 1, planes, len) times 1 / len, and its backward. */
-static void planes_view(size_t nc, size_t len, int shape[5], size_t os[5]) {
-    I2V_ASSERT(nc <= 0x7fffffff && len <= 0x7fffffff, "global_avgpool: %zu planes of %zu values", nc, len);
-    int sh[5] = {1, 1, 1, (int)nc, (int)len};
-    size_t st[5] = {0, 0, 0, 1, 0};
-    memcpy(shape, sh, sizeof sh);
-    memcpy(os, st, sizeof st);
-}
-
-static void global_avgpool_backward_op(Ctx *c, Node *n) {
+static void t_global_avgpool_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
-    size_t nc = n->out->numel, len = nc ? x->numel / nc : 0;
-    real *dx = grad_buf(c, x), inv = (real)(1.0 / (double)(len ? len : 1));
-    if (on_gpu(c)) {
-        int shape[5];
-        size_t os[5];
-        planes_view(nc, len, shape, os);
-        reduce_backward_cuda(dx, n->out->grad, shape, os, inv);
-        return;
-    }
-    for (size_t pl = 0; pl < nc; pl++) {
-        real g = n->out->grad[pl] * inv;
-        for (size_t i = 0; i < len; i++) dx[pl * len + i] += g;
-    }
+    size_t nc = n->out->numel;
+    if (on_gpu(c)) global_avgpool_backward_cuda(grad_buf(c, x), n->out->grad, nc, nc ? x->numel / nc : 0);
+    else global_avgpool_backward(grad_buf(c, x), n->out->grad, nc, nc ? x->numel / nc : 0);
 }
-static const OpInfo OP_GLOBAL_AVGPOOL = {"global_avgpool", global_avgpool_backward_op};
+static const OpInfo OP_GLOBAL_AVGPOOL = {"global_avgpool", t_global_avgpool_backward};
 
 Tensor *t_global_avgpool(Ctx *c, Tensor *x) {
     I2V_ASSERT(x->ndim >= 3, "global_avgpool needs (N, C, ...), got %d-D", x->ndim);
@@ -228,31 +209,22 @@ Tensor *t_global_avgpool(Ctx *c, Tensor *x) {
     for (int i = 0; i < x->ndim; i++) shape[i] = i < 2 ? x->shape[i] : 1;
     Tensor *y = tensor_new(c, x->ndim, shape);
     size_t nc = y->numel, len = nc ? x->numel / nc : 0;
-    if (!c->dry && on_gpu(c)) {
-        int shape[5];
-        size_t os[5];
-        planes_view(nc, len, shape, os);
-        reduce_sum_cuda(y->data, x->data, shape, os, nc, (real)(1.0 / (double)(len ? len : 1)));
-    } else if (!c->dry)
-        for (size_t pl = 0; pl < nc; pl++) {
-            double acc = 0;
-            for (size_t i = 0; i < len; i++) acc += x->data[pl * len + i];
-            y->data[pl] = (real)(acc / (double)(len ? len : 1));
-        }
+    if (!c->dry && on_gpu(c)) global_avgpool_forward_cuda(y->data, x->data, nc, len);
+    else if (!c->dry) global_avgpool_forward(y->data, x->data, nc, len);
     record(c, &OP_GLOBAL_AVGPOOL, y, 1, &x);
     return y;
 }
 
 /* ---- nearest upsampling: iarg[0..2] factors (T, H, W) ---------------------------------------------- */
-static void upsample_backward_op(Ctx *c, Node *n) {
+static void t_upsample_nearest_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     int in[3];
     spatial3(x, in);
-    if (on_gpu(c))
-        upsample_nearest3d_backward_cuda(grad_buf(c, x), n->out->grad, (size_t)x->shape[0] * x->shape[1], in, n->iarg);
-    else upsample_nearest3d_backward(grad_buf(c, x), n->out->grad, (size_t)x->shape[0] * x->shape[1], in, n->iarg);
+    size_t nc = (size_t)x->shape[0] * x->shape[1];
+    if (on_gpu(c)) upsample_nearest3d_backward_cuda(grad_buf(c, x), n->out->grad, nc, in, n->iarg);
+    else upsample_nearest3d_backward(grad_buf(c, x), n->out->grad, nc, in, n->iarg);
 }
-static const OpInfo OP_UPSAMPLE = {"upsample_nearest", upsample_backward_op};
+static const OpInfo OP_UPSAMPLE = {"upsample_nearest", t_upsample_nearest_backward};
 
 static Tensor *upsample_op(Ctx *c, Tensor *x, const int f[3]) {
     int in[3], out[3];
@@ -262,8 +234,9 @@ static Tensor *upsample_op(Ctx *c, Tensor *x, const int f[3]) {
         out[a] = in[a] * f[a];
     }
     Tensor *y = new_5d_or_4d(c, x->ndim, x->shape[0], x->shape[1], out);
-    if (!c->dry && on_gpu(c)) upsample_nearest3d_forward_cuda(y->data, x->data, (size_t)x->shape[0] * x->shape[1], in, f);
-    else if (!c->dry) upsample_nearest3d_forward(y->data, x->data, (size_t)x->shape[0] * x->shape[1], in, f);
+    size_t nc = (size_t)x->shape[0] * x->shape[1];
+    if (!c->dry && on_gpu(c)) upsample_nearest3d_forward_cuda(y->data, x->data, nc, in, f);
+    else if (!c->dry) upsample_nearest3d_forward(y->data, x->data, nc, in, f);
     Node *n = record(c, &OP_UPSAMPLE, y, 1, &x);
     if (n)
         for (int a = 0; a < 3; a++) n->iarg[a] = f[a];
@@ -283,26 +256,22 @@ Tensor *t_upsample_nearest3d(Ctx *c, Tensor *x, const int f[3]) {
 }
 
 /* ---- bilinear resize ------------------------------------------------------------------------------ */
-static void resize_backward_op(Ctx *c, Node *n) {
+static void t_resize_bilinear_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
+    size_t nc = (size_t)x->shape[0] * x->shape[1];
     if (on_gpu(c))
-        resize_bilinear_backward_cuda(grad_buf(c, x), y->grad, (size_t)x->shape[0] * x->shape[1], x->shape[2],
-                                      x->shape[3], y->shape[2], y->shape[3]);
-    else
-        resize_bilinear_backward(grad_buf(c, x), y->grad, (size_t)x->shape[0] * x->shape[1], x->shape[2], x->shape[3],
-                                 y->shape[2], y->shape[3]);
+        resize_bilinear_backward_cuda(grad_buf(c, x), y->grad, nc, x->shape[2], x->shape[3], y->shape[2], y->shape[3]);
+    else resize_bilinear_backward(grad_buf(c, x), y->grad, nc, x->shape[2], x->shape[3], y->shape[2], y->shape[3]);
 }
-static const OpInfo OP_RESIZE = {"resize_bilinear", resize_backward_op};
+static const OpInfo OP_RESIZE = {"resize_bilinear", t_resize_bilinear_backward};
 
 Tensor *t_resize_bilinear(Ctx *c, Tensor *x, int oh, int ow) {
     I2V_ASSERT(x->ndim == 4, "resize_bilinear of a %d-D tensor (needs (N, C, H, W))", x->ndim);
     I2V_ASSERT(oh >= 1 && ow >= 1 && x->shape[2] >= 1 && x->shape[3] >= 1, "resize_bilinear to %dx%d", oh, ow);
     Tensor *y = tensor_new(c, 4, DIMS(x->shape[0], x->shape[1], oh, ow));
-    if (!c->dry && on_gpu(c))
-        resize_bilinear_forward_cuda(y->data, x->data, (size_t)x->shape[0] * x->shape[1], x->shape[2], x->shape[3], oh,
-                                     ow);
-    else if (!c->dry)
-        resize_bilinear_forward(y->data, x->data, (size_t)x->shape[0] * x->shape[1], x->shape[2], x->shape[3], oh, ow);
+    size_t nc = (size_t)x->shape[0] * x->shape[1];
+    if (!c->dry && on_gpu(c)) resize_bilinear_forward_cuda(y->data, x->data, nc, x->shape[2], x->shape[3], oh, ow);
+    else if (!c->dry) resize_bilinear_forward(y->data, x->data, nc, x->shape[2], x->shape[3], oh, ow);
     record(c, &OP_RESIZE, y, 1, &x);
     return y;
 }

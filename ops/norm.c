@@ -14,6 +14,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/modulate.h"
 #include "cuda/cuda.h"
 #include "kernels/norm.h"
 #include "kernels/sums.h"
@@ -37,7 +38,7 @@ static void check_per_channel(const Tensor *p, int C, const char *op, const char
 static const real *data_or_null(const Tensor *t) { return t ? t->data : NULL; }
 static real *grad_or_null(Ctx *c, Tensor *t) { return needs_grad(c, t) ? grad_buf(c, t) : NULL; }
 
-static void group_norm_node_backward(Ctx *c, Node *n) {
+static void t_group_norm_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int N, C;
     size_t S;
@@ -49,7 +50,7 @@ static void group_norm_node_backward(Ctx *c, Node *n) {
         group_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
                             n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
 }
-static const OpInfo OP_GROUP_NORM = {"group_norm", group_norm_node_backward};
+static const OpInfo OP_GROUP_NORM = {"group_norm", t_group_norm_backward};
 
 Tensor *t_group_norm(Ctx *c, Tensor *x, int G, real eps, Tensor *weight, Tensor *bias) {
     int N, C;
@@ -82,7 +83,7 @@ Tensor *t_instance_norm(Ctx *c, Tensor *x, real eps) {
     return t_group_norm(c, x, x->shape[1], eps, NULL, NULL);
 }
 
-static void group_norm_jvp_node_backward(Ctx *c, Node *n) {
+static void t_group_norm_jvp_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *t = n->in[1], *w = n->in[2];
     int N, C;
     size_t S;
@@ -94,7 +95,7 @@ static void group_norm_jvp_node_backward(Ctx *c, Node *n) {
         group_norm_jvp_backward(grad_or_null(c, x), grad_or_null(c, t), grad_or_null(c, w), n->aux[0]->data,
                                 n->out->grad, x->data, t->data, data_or_null(w), N, C, S, n->iarg[0]);
 }
-static const OpInfo OP_GROUP_NORM_JVP = {"group_norm_jvp", group_norm_jvp_node_backward};
+static const OpInfo OP_GROUP_NORM_JVP = {"group_norm_jvp", t_group_norm_jvp_backward};
 
 Tensor *t_group_norm_jvp(Ctx *c, Tensor *x, Tensor *dx, int G, real eps, Tensor *weight) {
     int N, C;
@@ -118,7 +119,7 @@ Tensor *t_group_norm_jvp(Ctx *c, Tensor *x, Tensor *dx, int G, real eps, Tensor 
     return y;
 }
 
-static void actnorm_node_backward(Ctx *c, Node *n) {
+static void t_actnorm_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *loc = n->in[1], *scale = n->in[2];
     int N, C;
     size_t S;
@@ -136,7 +137,7 @@ static void actnorm_node_backward(Ctx *c, Node *n) {
         actnorm_affine_backward(grad_or_null(c, x), grad_or_null(c, loc), grad_or_null(c, scale), n->out->grad, x->data,
                          loc->data, scale->data, N, C, S);
 }
-static const OpInfo OP_ACTNORM = {"actnorm", actnorm_node_backward};
+static const OpInfo OP_ACTNORM = {"actnorm", t_actnorm_backward};
 
 /* One node type for both directions; iarg[0] = 1 marks the inverse. */
 static Tensor *actnorm_op(Ctx *c, Tensor *x, Tensor *loc, Tensor *scale, int inverse) {
@@ -178,7 +179,7 @@ int actnorm_init(Tensor *loc, Tensor *scale, const Tensor *x) {
     return actnorm_init_data(loc->data, scale->data, x->data, N, C, S);
 }
 
-static void batch_norm_node_backward(Ctx *c, Node *n) {
+static void t_batch_norm_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int N, C;
     size_t S;
@@ -190,7 +191,7 @@ static void batch_norm_node_backward(Ctx *c, Node *n) {
         batch_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
                             n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
 }
-static const OpInfo OP_BATCH_NORM = {"batch_norm", batch_norm_node_backward};
+static const OpInfo OP_BATCH_NORM = {"batch_norm", t_batch_norm_backward};
 
 Tensor *t_batch_norm(Ctx *c, Tensor *x, Tensor *weight, Tensor *bias, Tensor *running_mean, Tensor *running_var,
                      Tensor *num_batches_tracked, real eps, real momentum) {
@@ -236,7 +237,17 @@ static void weight_matrix(const Tensor *w, const char *op, int *Cout, size_t *K)
     *K = w->numel / (size_t)w->shape[0];
 }
 
-static void spectral_norm_node_backward(Ctx *c, Node *n) {
+/* Copies of the u (Cout) and v (K) a call used, in aux[0] and aux[1], for its backward. */
+static void save_uv(Ctx *c, Node *n, const Tensor *u, const Tensor *v, int Cout, size_t K) {
+    n->aux[0] = tensor_new(c, 1, DIMS(Cout));
+    n->aux[1] = tensor_new(c, 1, DIMS((int)K));
+    if (!c->dry) {
+        ctx_memcpy(c, n->aux[0]->data, u->data, (size_t)Cout * sizeof(real));
+        ctx_memcpy(c, n->aux[1]->data, v->data, K * sizeof(real));
+    }
+}
+
+static void t_spectral_norm_backward(Ctx *c, Node *n) {
     Tensor *w = n->in[0];
     int Cout;
     size_t K;
@@ -248,7 +259,7 @@ static void spectral_norm_node_backward(Ctx *c, Node *n) {
         spectral_norm_backward(grad_buf(c, w), n->rarg[0], n->aux[0]->data, n->aux[1]->data, n->out->grad, w->data,
                                Cout, K);
 }
-static const OpInfo OP_SPECTRAL_NORM = {"spectral_norm", spectral_norm_node_backward};
+static const OpInfo OP_SPECTRAL_NORM = {"spectral_norm", t_spectral_norm_backward};
 
 Tensor *t_spectral_norm(Ctx *c, Tensor *weight_orig, Tensor *u, Tensor *v) {
     int Cout;
@@ -271,14 +282,41 @@ Tensor *t_spectral_norm(Ctx *c, Tensor *weight_orig, Tensor *u, Tensor *v) {
     if (n) {   /* PyTorch clones u and v after the iteration for the same reason */
         n->rarg[0] = sigma;
         n->saved = gpu_sigma ? gpu_sigma->data : NULL;
-        n->aux[0] = tensor_new(c, 1, DIMS(Cout));
-        n->aux[1] = tensor_new(c, 1, DIMS((int)K));
-        if (!c->dry) {
-            ctx_memcpy(c, n->aux[0]->data, u->data, (size_t)Cout * sizeof(real));
-            ctx_memcpy(c, n->aux[1]->data, v->data, K * sizeof(real));
-        }
+        save_uv(c, n, u, v, Cout, K);
     }
     return y;
+}
+
+/* ---- sigma alone, for a layer that divides its output instead of its weight -------------------------- */
+static void t_spectral_norm_sigma_backward(Ctx *c, Node *n) {
+    Tensor *w = n->in[0];
+    int Cout;
+    size_t K;
+    weight_matrix(w, "spectral_norm_sigma", &Cout, &K);
+    if (on_gpu(c))
+        spectral_norm_sigma_backward_cuda(grad_buf(c, w), n->out->grad, n->aux[0]->data, n->aux[1]->data, Cout, K);
+    else spectral_norm_sigma_backward(grad_buf(c, w), n->out->grad, n->aux[0]->data, n->aux[1]->data, Cout, K);
+}
+static const OpInfo OP_SPECTRAL_NORM_SIGMA = {"spectral_norm_sigma", t_spectral_norm_sigma_backward};
+
+Tensor *t_spectral_norm_sigma(Ctx *c, Tensor *weight_orig, Tensor *u, Tensor *v) {
+    int Cout;
+    size_t K;
+    weight_matrix(weight_orig, "spectral_norm_sigma", &Cout, &K);
+    I2V_ASSERT(u->dtype == DT_REAL && u->numel == (size_t)Cout && v->dtype == DT_REAL && v->numel == K,
+               "spectral_norm_sigma: weight_u must hold %d values and weight_v %zu", Cout, K);
+    Tensor *sigma = tensor_new(c, 0, NULL);
+    if (!c->dry && on_gpu(c)) {
+        if (c->training)
+            spectral_norm_power_iteration_cuda(u->data, v->data, weight_orig->data, Cout, K, SPECTRAL_NORM_EPS);
+        spectral_norm_sigma_forward_cuda(sigma->data, weight_orig->data, u->data, v->data, Cout, K);
+    } else if (!c->dry) {
+        if (c->training) spectral_norm_power_iteration(u->data, v->data, weight_orig->data, Cout, K, SPECTRAL_NORM_EPS);
+        spectral_norm_sigma_forward(sigma->data, weight_orig->data, u->data, v->data, Cout, K);
+    }
+    Node *n = record(c, &OP_SPECTRAL_NORM_SIGMA, sigma, 1, &weight_orig);
+    if (n) save_uv(c, n, u, v, Cout, K);   /* a later call's power iteration changes the buffers */
+    return sigma;
 }
 
 double spectral_norm_sigma(const Tensor *weight_orig, const Tensor *u, const Tensor *v) {
@@ -301,7 +339,7 @@ void spectral_norm_init_uv(Tensor *u, Tensor *v, Rng *r) {
     normal_unit(v, r, SPECTRAL_NORM_EPS, 1);
 }
 
-static void spectral_norm_biggan_node_backward(Ctx *c, Node *n) {
+static void t_spectral_norm_biggan_backward(Ctx *c, Node *n) {
     Tensor *w = n->in[0];
     int Cout;
     size_t K;
@@ -314,7 +352,7 @@ static void spectral_norm_biggan_node_backward(Ctx *c, Node *n) {
         spectral_norm_biggan_backward(grad_buf(c, w), n->aux[0]->data, bu, n->rarg, n->out->grad, w->data, bu + Cout,
                                       Cout, K);
 }
-static const OpInfo OP_SPECTRAL_NORM_BIGGAN = {"spectral_norm_biggan", spectral_norm_biggan_node_backward};
+static const OpInfo OP_SPECTRAL_NORM_BIGGAN = {"spectral_norm_biggan", t_spectral_norm_biggan_backward};
 
 Tensor *t_spectral_norm_biggan(Ctx *c, Tensor *weight_bar, Tensor *u) {
     int Cout;
@@ -347,4 +385,50 @@ Tensor *t_spectral_norm_biggan(Ctx *c, Tensor *weight_bar, Tensor *u) {
 void spectral_norm_biggan_init_uv(Tensor *u, Tensor *v, Rng *r) {
     normal_unit(u, r, SPECTRAL_NORM_BIGGAN_EPS, 0);
     normal_unit(v, r, SPECTRAL_NORM_BIGGAN_EPS, 0);
+}
+
+/* ==== SPADE's and AdaIN's normalise-modulate-activate step (kernels/modulate.h) ========================= */
+
+static void t_norm_modulate_lrelu_backward(Ctx *c, Node *n) {
+    Tensor *x = n->in[0], *scale = n->in[1], *shift = n->in[2];
+    int N = x->shape[0], C = x->shape[1];
+    size_t HW = (size_t)x->shape[3] * (size_t)x->shape[4], P = scale->numel / ((size_t)N * (size_t)C);
+    if (on_gpu(c))
+        norm_modulate_lrelu_backward_cuda(grad_or_null(c, x), grad_or_null(c, scale), grad_or_null(c, shift),
+                                          n->aux[0]->data, n->aux[1]->data, n->out->grad, x->data, scale->data,
+                                          shift->data, N, C, x->shape[2], HW, P, n->iarg[0], n->rarg[0], n->rarg[1]);
+    else
+        norm_modulate_lrelu_backward(grad_or_null(c, x), grad_or_null(c, scale), grad_or_null(c, shift),
+                                     n->aux[0]->data, n->aux[1]->data, n->out->grad, x->data, scale->data, shift->data,
+                                     N, C, x->shape[2], HW, P, n->iarg[0], n->rarg[0], n->rarg[1]);
+}
+static const OpInfo OP_NORM_MODULATE_LRELU = {"norm_modulate_lrelu", t_norm_modulate_lrelu_backward};
+
+Tensor *t_norm_modulate_lrelu(Ctx *c, Tensor *x, int G, real eps, Tensor *scale, Tensor *shift, real one, real slope) {
+    I2V_ASSERT(x->ndim == 5 && shape_equal(scale, shift) && scale->ndim == 5 && scale->shape[0] == x->shape[0] &&
+                   scale->shape[1] == x->shape[1] && scale->shape[2] == 1 &&
+                   ((scale->shape[3] == x->shape[3] && scale->shape[4] == x->shape[4]) ||
+                    (scale->shape[3] == 1 && scale->shape[4] == 1)) &&
+                   G >= 1 && x->shape[1] % G == 0,
+               "norm_modulate: scale and shift must be (N, C, 1, H, W) or (N, C, 1, 1, 1) for x (N, C, T, H, W), "
+               "and C a multiple of the %d groups", G);
+    int N = x->shape[0], C = x->shape[1];
+    Tensor *y = tensor_new_like(c, x), *mean = tensor_new(c, 1, DIMS(N * G)), *rstd = tensor_new(c, 1, DIMS(N * G));
+    size_t HW = (size_t)x->shape[3] * (size_t)x->shape[4], P = scale->numel / ((size_t)N * (size_t)C);
+    if (!c->dry && on_gpu(c))
+        norm_modulate_lrelu_forward_cuda(y->data, mean->data, rstd->data, x->data, scale->data, shift->data, N, C,
+                                         x->shape[2], HW, P, G, eps, one, slope);
+    else if (!c->dry)
+        norm_modulate_lrelu_forward(y->data, mean->data, rstd->data, x->data, scale->data, shift->data, N, C,
+                                    x->shape[2], HW, P, G, eps, one, slope);
+    Tensor *in[3] = {x, scale, shift};
+    Node *n = record(c, &OP_NORM_MODULATE_LRELU, y, 3, in);
+    if (n) {
+        n->iarg[0] = G;
+        n->rarg[0] = one;
+        n->rarg[1] = slope;
+        n->aux[0] = mean;
+        n->aux[1] = rstd;
+    }
+    return y;
 }

@@ -58,6 +58,11 @@ Tensor *t_batch_norm(Ctx *c, Tensor *x, Tensor *weight, Tensor *bias, Tensor *ru
  * Call it once per network forward and reuse W for anything else in that forward (e.g. the tangent pass of
  * the gradient penalty): a second training-mode call would run a second power iteration. */
 Tensor *t_spectral_norm(Ctx *c, Tensor *weight_orig, Tensor *u, Tensor *v);
+/* sigma = u . (W_mat v) as a 0-D tensor, after one power iteration in training mode, as t_spectral_norm
+ * computes it: conv(x, weight_orig / sigma) = conv(x, weight_orig) / sigma, so a layer whose weight is
+ * larger than its output divides the output instead. Gradient to weight_orig: dsigma u v^T with this
+ * call's u, v. */
+Tensor *t_spectral_norm_sigma(Ctx *c, Tensor *weight_orig, Tensor *u, Tensor *v);
 /* sigma = u . (W_mat v) with the stored vectors (what eval mode divides by). */
 double spectral_norm_sigma(const Tensor *weight_orig, const Tensor *u, const Tensor *v);
 /* As SpectralNorm.apply: u = normalize(N(0, 1) draws), then v likewise (eps 1e-12). u (Cout), v (K). */
@@ -68,5 +73,12 @@ void spectral_norm_init_uv(Tensor *u, Tensor *v, Rng *r);
 Tensor *t_spectral_norm_biggan(Ctx *c, Tensor *weight_bar, Tensor *u);
 /* As SpectralNorm._make_params: u, then v, each N(0, 1) draws divided by (|.| + 1e-4); both (Cout). */
 void spectral_norm_biggan_init_uv(Tensor *u, Tensor *v, Rng *r);
+
+/* ==== SPADE's and AdaIN's normalise-modulate-activate step, fused (kernels/modulate.h) ================= */
+/* y = lrelu_slope(GroupNorm_G(x) (scale + one) + shift), the group norm without affine parameters (eps):
+ * x (N, C, T, H, W); scale, shift (N, C, 1, H, W) (SPADE, one = 1) or (N, C, 1, 1, 1) (AdaIN with G = C,
+ * one = 0), repeated over T -> (N, C, T, H, W). Gradients to x, scale and shift; keeps only x and the group
+ * statistics for the backward. */
+Tensor *t_norm_modulate_lrelu(Ctx *c, Tensor *x, int G, real eps, Tensor *scale, Tensor *shift, real one, real slope);
 
 #endif

@@ -112,9 +112,7 @@ void model_free(Model *m) {
 }
 
 static Tensor *input(Ctx *c, const real *values, int ndim, const int *shape) {
-    Tensor *t = tensor_new(c, ndim, shape);
-    tensor_set(c, t, values);
-    return t;
+    return tensor_from_host(c, ndim, shape, values);
 }
 
 /* Results are read on the host: first the device's queued work must be done (nothing to wait for on the CPU). */

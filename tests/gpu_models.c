@@ -86,9 +86,8 @@ static void test_flow(void) {
     for (int d = 0; d < 2; d++) {
         ctx_init_device(&c[d], d ? DEVICE_CUDA : DEVICE_CPU);
         c[d].grad_enabled = 0;
-        Tensor *zt = tensor_new(&c[d], 2, DIMS(N, D)), *ct = tensor_new(&c[d], 2, DIMS(N, E)), *logdet;
-        tensor_set(&c[d], zt, z);
-        tensor_set(&c[d], ct, cond);
+        Tensor *zt = tensor_from_host(&c[d], 2, DIMS(N, D), z), *ct = tensor_from_host(&c[d], 2, DIMS(N, E), cond);
+        Tensor *logdet;
         Tensor *out = flow_forward(&c[d], &f[d], zt, ct, &logdet);   /* the first batch initialises ActNorm */
         nu[d] = xmalloc(out->numel * sizeof(real));
         ld[d] = xmalloc(logdet->numel * sizeof(real));
@@ -108,9 +107,8 @@ static void test_flow(void) {
     /* each block's log-determinant and its inverse's cancel, with non-trivial parameters after ActNorm's init */
     double worst = 0;
     for (int b = 0; b < cfg.n_flows; b++) {
-        Tensor *zt = tensor_new(&c[1], 2, DIMS(N, D)), *ct = tensor_new(&c[1], 2, DIMS(N, E)), *lf, *li;
-        tensor_set(&c[1], zt, z);
-        tensor_set(&c[1], ct, cond);
+        Tensor *zt = tensor_from_host(&c[1], 2, DIMS(N, D), z), *ct = tensor_from_host(&c[1], 2, DIMS(N, E), cond);
+        Tensor *lf, *li;
         Tensor *y = block_forward(&c[1], &f[1], &f[1].blocks[b], zt, ct, &lf);
         block_inverse(&c[1], &f[1], &f[1].blocks[b], y, ct, &li);
         real a[N], bb[N];
@@ -182,8 +180,7 @@ static void test_penalty(void) {
         disc_t_build(&disc[d], &cfg.Discriminator_Temporal, &init);
         Ctx c;
         ctx_init(&c);
-        Tensor *xt = tensor_new(&c, 5, DIMS(N, 3, T, S, S));
-        tensor_set(&c, xt, x);
+        Tensor *xt = tensor_from_host(&c, 5, DIMS(N, 3, T, S, S), x);
         xt->requires_grad = 1;
         DiscTrace trace;
         Tensor *out = disc_t_forward(&c, &disc[d], xt, NULL, &trace), *surrogate;

@@ -25,7 +25,6 @@
 #include "check.h"
 #include "cuda/cuda.h"
 #include "ops/conv.h"
-#include "ops/count.h"
 #include "ops/norm.h"
 #include "tensor.h"
 

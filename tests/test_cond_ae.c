@@ -1,5 +1,5 @@
 /* test_cond_ae.c: the conditioning autoencoder of stage 2. Configs (every official YAML file binds to its
- * preset), state-dict names, order and parameter counts of T5 and T6, output shapes at 64 and 128 px (dry
+ * preset), state-dict names, order and parameter counts of the official encoder and decoder, output shapes at 64 and 128 px (dry
  * runs at full size), finite-difference gradients of a bottleneck, a GBlock with conditional batch norm, the
  * attention block and a small decoder, agreement with the official modules (ResnetEncoder with
  * InstanceNorm and with BatchNorm, the BigGAN decoder, SelfAttention, one Loss.forward step in warm-up and
@@ -136,7 +136,7 @@ static void test_encoder_names(void) {
     CondAeConfig cfg = cond_ae_config_bair();
     CondEncoder enc;
     cond_encoder_declare(&enc, &cfg.AE, NULL);
-    check(enc.ps.n == 55 && match_entries(&enc.ps, 0, t5, 55, "T5"), "encoder names, order, shapes as T5 (%d)",
+    check(enc.ps.n == 55 && match_entries(&enc.ps, 0, t5, 55, "encoder"), "encoder names, order, shapes as the official ones (%d)",
           enc.ps.n);
     check(paramset_count(&enc.ps) == 23717184, "BAIR conditioning encoder: 23,717,184 parameters (%zu)",
           paramset_count(&enc.ps));
@@ -239,8 +239,8 @@ static void test_decoder_names(void) {
     CondDecoder dec;
     cond_decoder_declare(&dec, &cfg.AE, NULL);
     check(dec.ps.n == 155, "BAIR decoder: 155 entries (%d)", dec.ps.n);
-    check(match_entries(&dec.ps, 0, head, 43, "T6 head") && match_entries(&dec.ps, 133, tail, 22, "T6 tail"),
-          "decoder names, order and shapes as T6");
+    check(match_entries(&dec.ps, 0, head, 43, "decoder head") && match_entries(&dec.ps, 133, tail, 22, "decoder tail"),
+          "decoder names, order and shapes as the official ones");
     Tensor *g3 = paramset_find(&dec.ps, "decoder.decoder.GBlock.3.conv_sc.module.weight_bar");
     Tensor *b2 = paramset_find(&dec.ps, "decoder.decoder.GBlock.2.HyperBN.bn.running_mean");
     check(g3 && g3->shape[0] == 96 && g3->shape[1] == 384 && b2 && b2->numel == 768 &&

@@ -1,5 +1,5 @@
-/* test_patchgan.c: the PatchGAN discriminator. State-dict names, order and parameter count of T4, output
- * shapes at 64 and 128 px (dry run), ActNorm's first-call initialisation, finite-difference gradients of a
+/* test_patchgan.c: the PatchGAN discriminator. State-dict names, order and parameter count of the official
+ * NLayerDiscriminator, output shapes at 64 and 128 px (dry run), ActNorm's first-call initialisation, finite-difference gradients of a
  * layer and of a small network, agreement with the official NLayerDiscriminator (forward, input and
  * parameter gradients, power iteration, eval mode) and loading by official names. */
 #include <math.h>
@@ -100,8 +100,8 @@ static void test_actnorm_init(void) {
     for (int i = 0; i < 2; i++) {
         PatchGanConv *cv = &d.conv[i];
         c.training = 0;
-        Tensor *w = t_spectral_norm(&c, cv->weight, cv->u, cv->v);
-        h = t_conv2d(&c, h, w, cv->bias, DIMS(2, 2), DIMS(1, 1));
+        Tensor *w = t_spectral_norm(&c, cv->conv.weight, cv->conv.u, cv->conv.v);
+        h = t_conv2d(&c, h, w, cv->conv.bias, DIMS(2, 2), DIMS(1, 1));
         if (i == 1) h = t_actnorm(&c, h, cv->loc, cv->scale);
         else h = t_leaky_relu(&c, h, 0.2);
     }
@@ -174,7 +174,7 @@ static void test_gradients(void) {
     c.grad_enabled = 0;
     patchgan_forward(&c, &d, x);
     ctx_free(&c);
-    Tensor *nin[5] = {x, d.conv[1].weight, d.conv[1].bias, d.conv[1].loc, d.conv[1].scale};
+    Tensor *nin[5] = {x, d.conv[1].conv.weight, d.conv[1].conv.bias, d.conv[1].loc, d.conv[1].scale};
     gradcheck_mode("PatchGAN (2 layers) w.r.t. input and middle-layer parameters", net_fn, 5, nin, &d, 40, 0);
     tensor_free(x);
     patchgan_free(&d);
