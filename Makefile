@@ -42,7 +42,9 @@ ifeq ($(CUDA),1)
   NVCC       ?= $(CUDA_HOME)/bin/nvcc
   CUDA_LIBDIRS := $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib $(CUDNN_HOME)/lib64 $(CUDNN_HOME)/lib)
   CFLAGS  += -DI2V_CUDA=1
-  NVFLAGS := -std=c++17 -O3 -I. -I$(CUDNN_HOME)/include -DI2V_CUDA=1 -Xcompiler -Wall,-Wextra \
+  # -fmad=false: no fused multiply-adds in our kernels, like the C build (-std=c11), so that the per-element
+  # formulas give the CPU's bits; cuBLAS and cuDNN are not affected
+  NVFLAGS := -std=c++17 -O3 -fmad=false -I. -I$(CUDNN_HOME)/include -DI2V_CUDA=1 -Xcompiler -Wall,-Wextra \
              $(foreach a, $(CUDA_ARCH), -gencode arch=compute_$(a),code=sm_$(a)) \
              -gencode arch=compute_$(lastword $(CUDA_ARCH)),code=compute_$(lastword $(CUDA_ARCH))
   LDLIBS  += $(foreach d, $(CUDA_LIBDIRS), -L$(d) -Wl,-rpath,$(abspath $(d))) -lcudnn -lcublas -lcudart -lstdc++

@@ -7,8 +7,9 @@
  * The error of a result is max |gpu - cpu| / max |cpu| over its elements, so a tolerance reads as "digits
  * that agree relative to the result's scale". Tolerances, by what the two backends do differently:
  *   COPY   0          copies, gathers and selections move values without arithmetic
- *   ELEM   3e-6       one elementwise formula per value: nvcc contracts a*b+c into one fused multiply-add
- *                     (the C build does not) and CUDA's expf/tanhf/logf are within 2 ulp, so 1-3 ulp (1e-7)
+ *   ELEM   3e-6       one elementwise formula per value, the same text on both (kernels/formulas.h, no fused
+ *                     multiply-adds on either side), but CUDA's expf/tanhf/logf differ from the C library's by
+ *                     up to 2 ulp (1e-7)
  *   SUM    2e-5       sums in double of float terms, in another order; the terms carry the ELEM differences
  *   MATMUL 1e-4       cuBLAS and cuDNN accumulate in float in their own order over K up to ~2000 terms:
  *                     sqrt(K) ulp of the largest terms, about 3e-6 of the result's scale, with margin
