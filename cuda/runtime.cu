@@ -186,6 +186,13 @@ static cudaMemLocation gpu_location(void) {
 void *cuda_alloc(size_t bytes) {
     I2V_ASSERT(g_open, "cuda_alloc before cuda_open");
     if (bytes == 0) bytes = 1;
+    /* managed memory could be asked for beyond the GPU's free memory and would then spill to the host (or
+     * stall the GPU): a request that does not fit is refused here, and the caller reports it */
+    size_t free_bytes = 0, total = 0;
+    if (cudaMemGetInfo(&free_bytes, &total) != cudaSuccess || bytes > free_bytes) {
+        cudaGetLastError();
+        return NULL;
+    }
     void *p = NULL;
     if (cudaMallocManaged(&p, bytes, cudaMemAttachGlobal) != cudaSuccess) {
         cudaGetLastError();

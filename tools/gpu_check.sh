@@ -40,8 +40,29 @@ step() {
 note "gpu_check $(date -u '+%Y-%m-%d %H:%M:%S UTC') in $(pwd), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 nvidia-smi 2>&1 | tee "$out/nvidia-smi.txt" | head -n 20
 cuda_home=${CUDA_HOME:-/usr/local/cuda}
+export CUDA_HOME="$cuda_home"
 "$cuda_home/bin/nvcc" --version 2>&1 | tail -n 2 | tee -a "$summary"
 cc --version 2>&1 | head -n 1 | tee -a "$summary"
+
+# cuDNN and cuBLAS: in the toolkit, or else from the Python wheels (nvidia-cudnn-cu13, nvidia-cublas), whose
+# headers and versioned libraries are linked into build/gpu_libs under the names the build looks for.
+wheel_dir() { python3 -c "import nvidia.$1 as m; print(list(m.__path__)[0])" 2>/dev/null; }
+if [ -z "${CUDNN_HOME:-}" ] && [ ! -f "$cuda_home/include/cudnn.h" ]; then
+    libs=$(pwd)/build/gpu_libs
+    mkdir -p "$libs/include" "$libs/lib"
+    for pkg in cudnn cublas; do
+        d=$(wheel_dir $pkg)
+        [ -n "$d" ] || continue
+        ln -sf "$d"/include/*.h "$libs/include/" 2>/dev/null
+        for f in "$d"/lib/lib*.so.*; do
+            [ -e "$f" ] || continue
+            ln -sf "$f" "$libs/lib/"
+            base=$(basename "$f"); ln -sf "$f" "$libs/lib/${base%%.so.*}.so"
+        done
+    done
+    export CUDNN_HOME="$libs"
+fi
+note "CUDA_HOME=$CUDA_HOME CUDNN_HOME=${CUDNN_HOME:-$CUDA_HOME}"
 if [ -z "${CUDA_ARCH:-}" ]; then   # the GPU's own compute capability, e.g. 90 on an H100
     CUDA_ARCH=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' .')
     [ -n "$CUDA_ARCH" ] || CUDA_ARCH="80 90"
@@ -63,5 +84,8 @@ step no-gpu 30 env CUDA_VISIBLE_DEVICES= ./i2v --device cuda inspect "$out/none.
 step cpu-path 60 ./i2v --device cpu bench gemm m=64 n=64 k=64 reps=1
 
 note "== done: logs in $out"
+if grep -q "skipped: no GPU" "$out/test-gpu.log" 2>/dev/null; then
+    note "!! the GPU suite SKIPPED itself: it found no usable GPU (see test-gpu.log for the reason)"
+fi
 grep -h "passed, .* failed" "$out/test-gpu.log" 2>/dev/null | tail -n 1 | tee -a "$summary"
 grep -h "^gpu step=\|^memory " "$out"/bench-gpu*.log "$out/memory.log" 2>/dev/null | tee -a "$summary"
