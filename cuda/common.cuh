@@ -1,5 +1,6 @@
-/* common.cuh: what every CUDA file of i2v shares: the stream, error checks, launch sizes, the profiler's
- * event pairs, math on `real`, and the deterministic block reduction.
+/* common.cuh: what every CUDA file of i2v shares: the stream, error checks, workspaces, launch sizes, the
+ * profiler's event pairs, index plans over up to 5 axes, and the deterministic block reduction. The
+ * per-element formulas come from kernels/formulas.h, shared with the CPU.
  *
  * What it is not: a kernel. Kernels live one family per file (elementwise.cu, reduce.cu, gemm.cu, conv.cu,
  * pool.cu, norm.cu, optim.cu), beside the CPU loops they mirror.

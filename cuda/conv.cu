@@ -130,11 +130,11 @@ static ConvPlan *plan_for(const ConvGeom *g) {
     return p;
 }
 
-/* May this algorithm be used: it ran in the heuristics, is deterministic, fits, and computes in FP32 (or in
- * anything when TF32 is allowed)? */
+/* May this algorithm be used: it ran in the heuristics, is deterministic, fits, and computes in FP32 FMAs (or
+ * in anything when TF32 is allowed; cuDNN's default math may use TF32 on an A100 or newer)? */
 static int acceptable(cudnnStatus_t status, cudnnDeterminism_t det, size_t memory, cudnnMathType_t math, int tf32) {
     return status == CUDNN_STATUS_SUCCESS && det == CUDNN_DETERMINISTIC && memory <= WORKSPACE_MAX &&
-           (tf32 || math == CUDNN_FMA_MATH || math == CUDNN_DEFAULT_MATH);
+           (tf32 || math == CUDNN_FMA_MATH);
 }
 
 static void choose(ConvPlan *p, int dir) {

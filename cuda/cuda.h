@@ -3,8 +3,8 @@
  * What it is: the device (finding it, memory, the one stream every kernel runs on, timing), and a `_cuda`
  * twin of every raw-array kernel the op layer calls, with the CPU kernel's name plus `_cuda` and, as far
  * as the data allows, its arguments: same order, same sizes, pointers into device memory instead of host
- * memory. Forwards write (=), backwards accumulate (+=), as on the CPU. The op layer (tensor.c, the tape
- * ops under ops/ and kernels/) is the only caller: it decides per context which twin runs.
+ * memory. Forwards write (=), backwards accumulate (+=), as on the CPU. The op layer (tensor.c and ops/) is
+ * the only caller: it decides per context which kernel runs.
  * What it is not: a tensor library. Nothing here knows a Tensor, a Ctx or the tape. The plain build
  * compiles none of it; its callers sit behind `if (I2V_CUDA && ...)`, which that build never takes.
  *

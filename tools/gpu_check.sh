@@ -6,11 +6,13 @@
 # Prints the GPU (nvidia-smi) and the build's tools first, then builds `make CUDA=1`, runs the GPU suite
 # (`make CUDA=1 test-gpu`: every op against the CPU, the models and 20-step runs of each stage on both
 # devices, checkpoints across devices, determinism), the GPU benchmark (the BAIR stage-1 iteration at batch
-# 10, the cINN step at batch 50, the demo's steps; then the stage-1 iteration with TF32), and the path
-# without a usable GPU. Every step runs under `timeout`, so nothing can hang past its limit, and a failing
-# step does not stop the next: one run reports everything. Logs go to OUTDIR, one per step, with
-# OUTDIR/summary.txt listing each step's exit status and time. Budget: about 6 minutes on an H100
-# (limits add up to 14; the longest are the build and the suite). CUDA_ARCH defaults to the GPU's own.
+# 10, the cINN step at batch 50, the demo's steps; then the stage-1 iteration with TF32), the memory
+# estimate and a refused run, the path without a usable GPU, and last the demo. Every step runs under
+# `timeout`, so nothing can hang past its limit, and a failing step does not stop the next: one run reports
+# everything. Logs go to OUTDIR, one per step, with OUTDIR/summary.txt listing each step's exit status and
+# time. Budget: about 7 minutes on an H100 before the demo, which may take 3 more (the limits add up to 17).
+# Expected exit statuses: 0 everywhere but `refuse` and `no-gpu` (1, with one line saying why).
+# CUDA_ARCH defaults to the GPU's own compute capability.
 set -u
 out=${1:?"usage: tools/gpu_check.sh OUTDIR"}
 mkdir -p "$out" || exit 2
@@ -82,6 +84,8 @@ step refuse 120 ./i2v --device cuda train-stage1 --config bair --out "$out/too_b
 # 5. no usable GPU: one line, exit 1, and the CPU path of the same binary still works
 step no-gpu 30 env CUDA_VISIBLE_DEVICES= ./i2v --device cuda inspect "$out/none.safetensors"
 step cpu-path 60 ./i2v --device cpu bench gemm m=64 n=64 k=64 reps=1
+# 6. last, as time allows: the demo on the GPU (its own report; the issue asks for under 2 minutes)
+step demo 170 ./i2v --device cuda demo --minutes 2 --out "$out/demo"
 
 note "== done: logs in $out"
 if grep -q "skipped: no GPU" "$out/test-gpu.log" 2>/dev/null; then
