@@ -11,6 +11,7 @@
 #                        (/usr/local/cuda), CUDNN_HOME (CUDA_HOME) and CUDA_ARCH (80 90: compute capabilities
 #                        to compile for, PTX of the last for newer GPUs) say where and what for.
 #   make CUDA=1 test     the CPU suite, then the GPU suite; make CUDA=1 test-gpu runs the GPU suite alone
+#   make CUDA_EMU=1 test-gpu  the GPU suite on this CPU, the CUDA files run by an emulator (no GPU needed)
 CC      ?= cc
 OPT     ?= -O3
 CFLAGS  := -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -pthread -fno-math-errno -I. $(OPT)
