@@ -48,6 +48,9 @@ double cuda_peak_tflops(void);
 double cuda_peak_bandwidth(void);
 /* Free and total device memory (bytes), as the driver reports them. */
 void cuda_memory(size_t *free_bytes, size_t *total_bytes);
+/* What cuda_alloc may still hand out: the memory free when the GPU was opened (less a margin for the
+ * libraries) minus what this process holds. */
+size_t cuda_available(void);
 /* Bytes this process holds through cuda_alloc and the libraries' workspaces: now, and the most so far. */
 size_t cuda_allocated(void);
 size_t cuda_peak_allocated(void);

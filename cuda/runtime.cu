@@ -19,6 +19,8 @@ static cudaStream_t g_stream;
 static cudaDeviceProp g_prop;
 static int g_debug_sync = -1;      /* I2V_CUDA_SYNC, read once */
 static int g_tf32 = -1;            /* I2V_TF32 or cuda_set_tf32 */
+static size_t g_allocated, g_peak; /* bytes held through cuda_alloc and the workspaces; the most so far */
+static size_t g_free_at_open;      /* device memory free after cuda_open, less a margin for the libraries */
 
 void cuda_check_at(cudaError_t err, const char *file, int line, const char *call) {
     if (err == cudaSuccess) return;
@@ -116,6 +118,10 @@ int cuda_open(char *why, size_t cap) {
     }
     g_device = dev;
     g_open = 1;
+    size_t free_bytes = 0, total = 0;
+    if (cudaMemGetInfo(&free_bytes, &total) != cudaSuccess) cudaGetLastError();
+    size_t margin = (size_t)768 << 20;   /* cuBLAS's and cuDNN's handles and their own buffers */
+    g_free_at_open = free_bytes > margin ? free_bytes - margin : 0;
     return 0;
 }
 
@@ -164,7 +170,6 @@ typedef struct Block {
 } Block;
 static Block *g_blocks;
 static size_t g_nblocks, g_cap_blocks;
-static size_t g_allocated, g_peak;
 
 void cuda_account(ptrdiff_t bytes) {
     g_allocated = (size_t)((ptrdiff_t)g_allocated + bytes);
@@ -172,6 +177,7 @@ void cuda_account(ptrdiff_t bytes) {
 }
 
 size_t cuda_allocated(void) { return g_allocated; }
+size_t cuda_available(void) { return g_free_at_open > g_allocated ? g_free_at_open - g_allocated : 0; }
 size_t cuda_peak_allocated(void) { return g_peak; }
 void cuda_reset_peak(void) { g_peak = g_allocated; }
 
@@ -187,12 +193,9 @@ void *cuda_alloc(size_t bytes) {
     I2V_ASSERT(g_open, "cuda_alloc before cuda_open");
     if (bytes == 0) bytes = 1;
     /* managed memory could be asked for beyond the GPU's free memory and would then spill to the host (or
-     * stall the GPU): a request that does not fit is refused here, and the caller reports it */
-    size_t free_bytes = 0, total = 0;
-    if (cudaMemGetInfo(&free_bytes, &total) != cudaSuccess || bytes > free_bytes) {
-        cudaGetLastError();
-        return NULL;
-    }
+     * stall the GPU). Its pages take device memory only when first touched, so the driver's free count lags:
+     * the check counts what this process holds against what was free when the GPU was opened. */
+    if (g_allocated + bytes > g_free_at_open) return NULL;
     void *p = NULL;
     if (cudaMallocManaged(&p, bytes, cudaMemAttachGlobal) != cudaSuccess) {
         cudaGetLastError();

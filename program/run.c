@@ -367,16 +367,16 @@ static void stage1_loop_sample(void *self, const char *gif) {
  * parameters, gradients and optimiser moments are on the GPU already; activations is the dry run's count. */
 static int gpu_step_too_big(const char *config, int batch, size_t activations, I2vError *e) {
     if (!I2V_CUDA || device_default() != DEVICE_CUDA) return 0;
-    size_t free_bytes, total;
+    size_t free_bytes, total, left = cuda_available();
     cuda_memory(&free_bytes, &total);
     size_t need = activations + GPU_WORKSPACE_BYTES;
-    if (need <= free_bytes) return 0;
+    if (need <= left) return 0;
     const double gb = 1e9;
     return err_set(e, "config %s at batch %d does not fit on %s: a training step needs %.2f GB (activations and their "
                       "gradients %.2f GB, workspaces up to %.2f GB) beside the parameters and optimiser state, and %.2f "
-                      "of its %.2f GB are free; a smaller Training.bs may fit",
+                      "of its %.2f GB are left; a smaller Training.bs may fit",
                    config, batch, cuda_device_name(), need / gb, activations / gb, GPU_WORKSPACE_BYTES / gb,
-                   free_bytes / gb, total / gb);
+                   left / gb, total / gb);
 }
 
 int train_stage1(const TrainOpts *o, I2vError *e) {
