@@ -471,6 +471,21 @@ static Tensor *f_spectral_biggan(Ctx *c, Tensor **in, const void *a) {
     return t_spectral_norm_biggan(c, in[0], in[1]);
 }
 
+typedef struct ModArg {
+    int G;
+    real one;
+} ModArg;
+static Tensor *f_modulate(Ctx *c, Tensor **in, const void *a) {
+    const ModArg *m = a;
+    return t_norm_modulate_lrelu(c, in[0], m->G, (real)1e-5, in[1], in[2], m->one, (real)0.2);
+}
+static Tensor *f_sigma(Ctx *c, Tensor **in, const void *a) {
+    c->training = *(const int *)a;
+    Tensor *y = t_spectral_norm_sigma(c, in[0], in[1], in[2]);
+    c->training = 1;
+    return y;
+}
+
 static void unit(Tensor *t) {
     double s = 0;
     for (size_t i = 0; i < t->numel; i++) s += (double)t->data[i] * t->data[i];
@@ -516,6 +531,25 @@ static void test_norms(void) {
     Case kb = {"spectral_norm_biggan", f_spectral_biggan, NULL, 2, {RAND(-1, 1, 17, 5, 3, 3), u}, {1, 0}, NORM};
     run_case(&kb);
     case_free(&kb);
+    Tensor *su = RAND(-1, 1, 19), *sv = RAND(-1, 1, 7 * 3 * 3 * 3);
+    unit(su);
+    unit(sv);
+    Case ksig = {"spectral_norm_sigma (training)", f_sigma, &train, 3, {RAND(-1, 1, 19, 7, 3, 3, 3), su, sv},
+                 {1, 0, 0}, NORM};
+    run_case(&ksig);
+    case_free(&ksig);
+    /* SPADE: scale and shift per position (P = H W), one = 1; AdaIN: per channel (P = 1), instance norm, one = 0 */
+    static const ModArg spade = {3, 1}, adain = {6, 0};
+    Case km[] = {
+        {"norm_modulate_lrelu (SPADE)", f_modulate, &spade, 3,
+         {RAND(-1, 2, 2, 6, 3, 5, 7), RAND(-1, 1, 2, 6, 1, 5, 7), RAND(-1, 1, 2, 6, 1, 5, 7)}, {1, 1, 1}, NORM},
+        {"norm_modulate_lrelu (AdaIN)", f_modulate, &adain, 3,
+         {RAND(-1, 2, 3, 6, 2, 9, 5), RAND(-1, 1, 3, 6, 1, 1, 1), RAND(-1, 1, 3, 6, 1, 1, 1)}, {1, 1, 1}, NORM},
+    };
+    for (size_t i = 0; i < sizeof km / sizeof *km; i++) {
+        run_case(&km[i]);
+        case_free(&km[i]);
+    }
 }
 
 int main(void) {
