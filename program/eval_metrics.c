@@ -45,7 +45,7 @@ static void net_embed(void *self, const real *x, int n, int T, int H, int W, rea
 int net_embedder_open(NetEmbedder *ne, FeatureKind kind, int width_div, const char *path, I2vError *e) {
     memset(ne, 0, sizeof *ne);
     if (feature_net_load_width(&ne->f, kind, width_div, path, e)) return -1;
-    ctx_init(&ne->c);
+    ctx_init_device(&ne->c, DEVICE_CPU);   /* the metric networks run on the CPU (docs/cuda.md) */
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     snprintf(ne->label, sizeof ne->label, "%s%s (%s; %s)", feature_kind_name(kind),
              width_div > 1 ? " stand-in" : "", base, feature_preprocessing(kind));
