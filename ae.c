@@ -735,10 +735,14 @@ double disc_t_gradient_penalty(Ctx *c, TemporalDisc *d, Tensor *x, Tensor *logit
     int N = x->shape[0];
     Tensor *g;
     grad_of(c, t_mean_all(c, logits), 1, &x, &g);
-    Tensor *sq = t_sum_all(c, t_square(c, g));   /* g requires no gradient: nothing is recorded */
-    real sum = 0;
-    if (sq->data) tensor_to_host(sq, &sum);
-    double gp = (double)sum / N;
+    double gp = 0;   /* the logged value, summed in double on the host as it always was */
+    if (g->data) {
+        real *gh = xmalloc(g->numel * sizeof *gh);
+        tensor_to_host(g, gh);
+        for (size_t i = 0; i < g->numel; i++) gp += (double)gh[i] * gh[i];
+        free(gh);
+    }
+    gp /= N;
     if (surrogate) {
         Tensor *h = disc_t_tangent(c, d, tr, t_detach(c, g));   /* (N, 1): h_n = J_x D(x_n) . g_n */
         *surrogate = t_scale(c, t_mean_all(c, h), (real)(2.0 / N));
