@@ -16,7 +16,8 @@
 #   make CUDA_EMU=1 test-gpu  the GPU suite on this CPU, the CUDA files run by an emulator (no GPU needed)
 CC      ?= cc
 OPT     ?= -O3
-CFLAGS  := -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -pthread -fno-math-errno -I. $(OPT)
+CFLAGS  := -std=c11 -Wall -Wextra -Werror=implicit-function-declaration -Werror=int-conversion \
+           -D_POSIX_C_SOURCE=200809L -pthread -fno-math-errno -I. $(OPT)
 # the built-in configs, when ./configs and the program's own folder have none: this source tree's
 CFLAGS  += -DI2V_CONFIG_DIR='"$(CURDIR)/configs"'
 
