@@ -305,7 +305,11 @@ static void test_anywhere(void) {
               "Training.bs=ten", dir, dir, dir) == 1 &&
               output_has("/pfx/") && output_has("share/i2v/configs/stage2_cINN_AE/tiny_config.yaml"),
           "make install PREFIX puts the program and the configs there, and the program finds them");
-    check(run("make -n CUDA=1") != 0 && output_has("CUDA build is not written yet"), "make CUDA=1 refuses, saying why");
+    /* make CUDA=1 builds the GPU program with nvcc and the CUDA libraries; plain make links neither */
+    check(run("make -n -B CUDA=1 i2v") == 0 && output_has("nvcc") && output_has("-lcudart") && output_has("-lcudnn"),
+          "make CUDA=1 compiles cuda/ with nvcc and links cudart, cuBLAS and cuDNN");
+    check(run("make -n -B i2v") == 0 && !output_has("nvcc") && !output_has("-lcud") && !output_has(" cuda/"),
+          "plain make touches no CUDA file");
 }
 
 /* prepare landscape|iPER|DTDB: landscape's official renaming (to frame<k>.jpg in the natural order of the
