@@ -12,6 +12,7 @@
 
 #include "program/bench.h"
 #include "data.h"
+#include "program/demo.h"
 #include "program/evaluate.h"
 #include "formats/image.h"
 #include "program/model.h"

@@ -1,5 +1,4 @@
-/* evaluate.h: what a trained model folder achieves, measured on held-out data, and the demo that trains
- * one from scratch on the synthetic set and shows it. */
+/* evaluate.h: what a trained model folder achieves, measured on held-out data. */
 #ifndef I2V_EVALUATE_H
 #define I2V_EVALUATE_H
 
@@ -37,18 +36,5 @@ typedef struct EvalReport {
 int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e);
 /* key=value lines; also into path when not NULL */
 int report_write(const EvalReport *r, const char *path, I2vError *e);
-
-/* The demo: every stage trained on the synthetic set at small widths, then GIFs and a report. */
-#define DEMO_MINUTES 12   /* the default budget; the measured demo takes about 11.5 minutes in all */
-typedef struct DemoOpts {
-    const char *out;
-    double minutes;       /* the whole budget (training of the four networks shares it); <= 0: DEMO_MINUTES */
-    uint64_t seed;
-} DemoOpts;
-int run_demo(const DemoOpts *o, I2vError *e);
-/* The demo's synthetic world, easier than the default so that minutes suffice: one large object on a flat
- * background, no distractors or occluders, moving 1.5 to 4 pixels per frame at 64 x 64 (scaled with the
- * size). Sets only those fields of c. */
-void demo_world(DataConfig *c);
 
 #endif
