@@ -3,8 +3,9 @@
  * What it is: stage-1 reconstruction quality (L1, PSNR, SSIM, against the repeat-x0 baseline), the cINN's
  * negative log-likelihood, and on the synthetic set the motion statistics: the energy distance between the
  * end displacements of sampled videos (recovered by tracking the object) and of fresh ground-truth videos,
- * with a still-video baseline and a truth-vs-truth floor, and how closely a controlled cINN reaches the end
- * point it is asked for.
+ * with a still-video baseline and a truth-vs-truth floor, how closely a controlled cINN reaches the end
+ * point it is asked for, and whether the sampled videos keep the object's shape and colour (metrics.h),
+ * each beside its value for the real videos.
  * What it is not: the feature-network metrics of the paper (FVD, FID, LPIPS, diversity), nor the demo
  * (demo.c), which trains a model and then reports these figures.
  */
@@ -81,6 +82,7 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
     size_t ngen = 0;
     double nll = 0, err_c = 0, err_u = 0;
     long nerr_c = 0, nerr_u = 0;
+    double iou = 0, iou_truth = 0, colour = 0, colour_truth = 0;
     Rng rng;
     rng_seed(&rng, o->seed);
     Ctx c;
@@ -110,6 +112,19 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
         model_condition(&m, x0k, ctl, K, cond);
         model_invert(&m, cond, K, NULL, 1.0, &rng, z);
         model_decode(&m, x0k, z, K, F, video);
+        /* the object's shape and colour in the last frame, sampled and real */
+        ObjectRef obj;
+        object_ref_init(&obj, clip, S, S);
+        double a, b;
+        object_compare(&obj, clip + (size_t)(T - 1) * frame, &a, &b);
+        iou_truth += a;
+        colour_truth += b;
+        for (int k = 0; k < K; k++) {
+            object_compare(&obj, video + ((size_t)k * F + F - 1) * frame, &a, &b);
+            iou += a / K;
+            colour += b / K;
+        }
+        object_ref_free(&obj);
         const SynthTruth *tr = &info.truth;
         double end_x = tr->centre[T - 1][0], end_y = tr->centre[T - 1][1];
         for (int k = 0; k < K; k++) {
@@ -166,6 +181,10 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
         r->true_speed_px = median(tspeed, nt);
         r->endpoint_error_uncontrolled_px = nerr_u ? err_u / nerr_u : NAN;
         r->endpoint_error_px = nerr_c ? err_c / nerr_c : NAN;
+        r->shape_iou = iou / N;
+        r->shape_iou_truth = iou_truth / N;
+        r->colour_error = colour / N;
+        r->colour_error_truth = colour_truth / N;
     }
     r->seconds = progress_now() - t0;
     free(clip);
@@ -196,9 +215,11 @@ int report_write(const EvalReport *r, const char *path, I2vError *e) {
     if (r->synthetic)
         k += snprintf(buf + k, sizeof buf - (size_t)k,
                       "motion_distance=%.5f\nmotion_distance_static=%.5f\nmotion_distance_truth=%.5f\n"
-                      "sample_speed_px=%.3f\ntrue_speed_px=%.3f\nendpoint_error_uncontrolled_px=%.3f\n",
+                      "sample_speed_px=%.3f\ntrue_speed_px=%.3f\nshape_iou=%.4f\nshape_iou_truth=%.4f\n"
+                      "colour_error=%.4f\ncolour_error_truth=%.4f\nendpoint_error_uncontrolled_px=%.3f\n",
                       r->motion_distance, r->motion_distance_static, r->motion_distance_truth, r->sample_speed_px,
-                      r->true_speed_px, r->endpoint_error_uncontrolled_px);
+                      r->true_speed_px, r->shape_iou, r->shape_iou_truth, r->colour_error, r->colour_error_truth,
+                      r->endpoint_error_uncontrolled_px);
     if (r->synthetic && r->has_control)
         k += snprintf(buf + k, sizeof buf - (size_t)k, "endpoint_error_px=%.3f\n", r->endpoint_error_px);
     snprintf(buf + k, sizeof buf - (size_t)k, "seconds=%.1f\n", r->seconds);

@@ -27,6 +27,8 @@ typedef struct EvalReport {
     double motion_distance_static;                     /* the same for videos that never move */
     double motion_distance_truth;                      /* the same for a fresh ground-truth sample */
     double sample_speed_px, true_speed_px;             /* median speeds, px per frame */
+    double shape_iou, shape_iou_truth;                 /* last frame vs x0's object (metrics.h), samples / real */
+    double colour_error, colour_error_truth;           /* the object's colour in the last frame vs in x0 */
     int has_control;
     double endpoint_error_px;                          /* controlled samples vs the requested end point */
     double endpoint_error_uncontrolled_px;             /* uncontrolled samples vs the same end points */
