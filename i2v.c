@@ -18,6 +18,7 @@
 #include "program/model.h"
 #include "program/run.h"
 #include "formats/safetensors.h"
+#include "program/visual.h"
 #include "tensor.h"
 
 /* ---- inspect: what a checkpoint holds ----------------------------------------------------------------- */
@@ -170,6 +171,7 @@ typedef struct InferOpts {
     int nimages;
     double endpoints[16][3];
     int nendpoints;
+    int from_test;               /* control: end points (and start frames) of this many test clips */
     int n, frames;
     uint64_t seed;
     double temperature;
@@ -218,7 +220,8 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
                 return 2;
             }
             o->nendpoints++;
-        } else if (!strcmp(a, "-n")) o->n = (int)strtol(v, &end, 10);
+        } else if (!strcmp(a, "--from-test")) o->from_test = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "-n")) o->n = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--frames")) o->frames = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--seed")) o->seed = strtoull(v, &end, 10);
         else if (!strcmp(a, "--temperature")) o->temperature = strtod(v, &end);
@@ -231,7 +234,16 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
             return 2;
         }
     }
-    if (!o->model || !o->nimages) {
+    if (o->from_test && strcmp(cmd, "control")) {
+        fprintf(stderr, "i2v %s: --from-test is an option of 'i2v control'\n", cmd);
+        return 2;
+    }
+    if (o->from_test < 0 || o->from_test > 64 || (o->from_test && (o->nimages || o->nendpoints))) {
+        fprintf(stderr, "i2v %s: --from-test N takes 1..64 test clips, and their start frames and end points "
+                        "replace --image and --endpoint\n", cmd);
+        return 2;
+    }
+    if (!o->model || (!o->nimages && !o->from_test)) {
         fprintf(stderr, "i2v %s: --model DIR and at least one --image FILE are required; see 'i2v %s --help'\n", cmd, cmd);
         return 2;
     }
@@ -242,9 +254,11 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
     return 0;
 }
 
-/* Writes videos (count, T, 3, S, S) as NPY (float32), GIF (cols per row) and a PNG of the last frames. */
-static int write_outputs(const char *dir, const char *name, const real *videos, int count, int T, int S, int cols,
-                         I2vError *e) {
+/* Writes the generated videos (count, T, 3, S, S) as <name>.npy (float32), and the pictures: <name>.gif, the
+ * tiles (R, C, T, 3, S, S) as a grid of R rows and C columns, and <name>_last.png, their last frames laid out
+ * the same way; marks (R C, 2) or NULL (visual.h). */
+static int write_outputs(const char *dir, const char *name, const real *videos, int count, int T, int S,
+                         const real *tiles, int R, int C, const double *marks, I2vError *e) {
     char path[1200];
     if (data_mkdirs(dir, e)) return -1;
     size_t per = (size_t)T * 3 * S * S;
@@ -254,22 +268,19 @@ static int write_outputs(const char *dir, const char *name, const real *videos, 
     snprintf(path, sizeof path, "%s/%s.npy", dir, name);
     int rc = npy_write(path, NPY_F32, 5, shape, f, e);
     free(f);
+    int zoom = visual_zoom(S);
     snprintf(path, sizeof path, "%s/%s.gif", dir, name);
-    if (!rc) rc = write_video_gif(path, videos, (size_t)count, (size_t)T, (size_t)S, (size_t)S, (size_t)cols, e);
-    if (!rc) {   /* the last frames, as visualize_endpoint.py's PNG */
-        real *last = xmalloc((size_t)count * 3 * S * S * sizeof(real));
-        for (int i = 0; i < count; i++)
-            memcpy(last + (size_t)i * 3 * S * S, videos + (size_t)i * per + (size_t)(T - 1) * 3 * S * S,
-                   (size_t)3 * S * S * sizeof(real));
-        snprintf(path, sizeof path, "%s/%s_last.gif", dir, name);
-        rc = write_video_gif(path, last, (size_t)count, 1, (size_t)S, (size_t)S, (size_t)cols, e);
-        free(last);
-    }
-    if (!rc) printf("wrote %s/%s.gif, %s.npy (%d videos of %d frames)\n", dir, name, name, count, T);
+    if (!rc) rc = visual_gif(path, tiles, R, C, T, S, zoom, marks, e);
+    real *last = visual_last_frames(tiles, R * C, T, S);
+    snprintf(path, sizeof path, "%s/%s_last.png", dir, name);
+    if (!rc) rc = visual_png(path, last, R, C, S, zoom, marks, e);
+    free(last);
+    if (!rc)
+        printf("wrote %s/%s.gif, %s_last.png, %s.npy (%d videos of %d frames)\n", dir, name, name, name, count, T);
     return rc;
 }
 
-/* sample and control: n videos from each start image (rows: images, or image x end point) */
+/* sample and control: n videos from each start image (rows: images, or image x end point, or test clips) */
 static int run_sampling(const char *cmd, InferOpts *o, int control) {
     Model m;
     I2vError e;
@@ -284,16 +295,43 @@ static int run_sampling(const char *cmd, InferOpts *o, int control) {
     if (!control && m.flow.cfg.control)
         rc = err_set(&e, "%s: this cINN expects an end point; use 'i2v control --endpoint x,y,z'", o->model);
     int S = m.size, T = o->frames ? o->frames : m.frames, Z = m.z_dim, C = m.flow.cond_dim;
-    int rows = o->nimages * (control ? o->nendpoints : 1), total = rows * o->n;
-    if (!rc && control && !o->nendpoints) rc = err_set(&e, "give at least one --endpoint x,y,z");
-    real *x0 = xmalloc((size_t)total * 3 * S * S * sizeof(real)), *cond = xmalloc((size_t)total * C * sizeof(real));
+    int rows = o->from_test ? o->from_test : o->nimages * (control ? o->nendpoints : 1), total = rows * o->n;
+    if (!rc && control && !o->nendpoints && !o->from_test) rc = err_set(&e, "give at least one --endpoint x,y,z, or --from-test N");
+    size_t frame = (size_t)3 * S * S;
+    real *x0 = xmalloc((size_t)total * frame * sizeof(real)), *cond = xmalloc((size_t)total * C * sizeof(real));
     real *nu = xmalloc((size_t)total * Z * sizeof(real)), *z = xmalloc((size_t)total * Z * sizeof(real));
     double *ctl = xcalloc((size_t)total * 3, sizeof(double));
-    for (int r = 0; r < rows && !rc; r++) {
+    real *real_clips = NULL;   /* --from-test: the test clips' frames 1.., (rows, T, 3, S, S) */
+    DataSet set = DATA_SYNTHETIC;
+    if (!rc) rc = data_set_from_name(m.s2.data.dataset, &set, &e);
+    if (!rc && o->from_test) {   /* start frames and end points of test clips, as visualize_endpoint.py takes them */
+        Dataset ds;
+        int F = m.s2.data.sequence_length - 1;
+        rc = dataset_open(&ds, &m.s2.data, DATA_TEST, o->seed, &e);
+        int opened = !rc;
+        if (!rc && ds.nitems < (size_t)rows)
+            rc = err_set(&e, "%s: --from-test %d, but the test split has %zu clips", o->model, rows, ds.nitems);
+        real *clip = xmalloc((size_t)(F + 1) * frame * sizeof(real));
+        real_clips = xmalloc((size_t)rows * T * frame * sizeof(real));
+        for (int r = 0; r < rows && !rc; r++) {
+            ClipInfo info;
+            if ((rc = dataset_get(&ds, o->seed, 0, (size_t)r, clip, &info, &e))) break;
+            for (int k = 0; k < o->n; k++) {
+                memcpy(x0 + ((size_t)r * o->n + k) * frame, clip, frame * sizeof(real));
+                memcpy(ctl + 3 * ((size_t)r * o->n + k), info.control, 3 * sizeof(double));
+            }
+            for (int t = 0; t < T; t++)   /* past the clip's end its last frame stays */
+                memcpy(real_clips + ((size_t)r * T + t) * frame, clip + (size_t)(1 + (t < F ? t : F - 1)) * frame,
+                       frame * sizeof(real));
+        }
+        free(clip);
+        if (opened) dataset_close(&ds);
+    }
+    for (int r = 0; r < rows && !rc && !o->from_test; r++) {
         int img = control ? r / o->nendpoints : r;
-        real *first = x0 + (size_t)r * o->n * 3 * S * S;
+        real *first = x0 + (size_t)r * o->n * frame;
         if (read_start_image(o->images[img], S, first, &e)) rc = -1;
-        for (int k = 1; k < o->n && !rc; k++) memcpy(first + (size_t)k * 3 * S * S, first, (size_t)3 * S * S * sizeof(real));
+        for (int k = 1; k < o->n && !rc; k++) memcpy(first + (size_t)k * frame, first, frame * sizeof(real));
         for (int k = 0; k < o->n && control; k++) memcpy(ctl + 3 * ((size_t)r * o->n + k), o->endpoints[r % o->nendpoints], 3 * sizeof(double));
     }
     Rng rng;
@@ -317,7 +355,34 @@ static int run_sampling(const char *cmd, InferOpts *o, int control) {
         model_invert(&m, cond, total, nu, 1, NULL, z);
         video = xmalloc((size_t)total * T * 3 * S * S * sizeof(real));
         model_decode(&m, x0, z, total, T, video);
-        rc = write_outputs(o->out, control ? "control" : "samples", video, total, T, S, o->n, &e);
+        /* the pictures: per row the start frame, the real clip (--from-test), then the n videos; on the synthetic
+         * set, whose end points are positions (x / S, y / S), each tile of a row marks its end point */
+        int extra = o->from_test ? 1 : 0, cols = 1 + extra + o->n;
+        real *videos = video, *tiles_x0 = NULL, *x0r = xmalloc((size_t)rows * frame * sizeof(real));
+        for (int r = 0; r < rows; r++) memcpy(x0r + (size_t)r * frame, x0 + (size_t)r * o->n * frame, frame * sizeof(real));
+        if (extra) {   /* rows of [real clip, n videos] */
+            size_t vid = (size_t)T * frame;
+            videos = xmalloc((size_t)rows * (o->n + 1) * vid * sizeof(real));
+            for (int r = 0; r < rows; r++) {
+                memcpy(videos + (size_t)r * (o->n + 1) * vid, real_clips + (size_t)r * vid, vid * sizeof(real));
+                memcpy(videos + ((size_t)r * (o->n + 1) + 1) * vid, video + (size_t)r * o->n * vid,
+                       (size_t)o->n * vid * sizeof(real));
+            }
+        }
+        tiles_x0 = visual_with_x0(x0r, videos, rows, cols - 1, T, S);
+        double *marks = NULL;
+        if (control && set == DATA_SYNTHETIC) {
+            marks = xmalloc((size_t)rows * cols * 2 * sizeof(double));
+            for (int i = 0; i < rows * cols; i++) {
+                marks[2 * i] = ctl[3 * ((size_t)(i / cols) * o->n)] * S;
+                marks[2 * i + 1] = ctl[3 * ((size_t)(i / cols) * o->n) + 1] * S;
+            }
+        }
+        rc = write_outputs(o->out, control ? "control" : "samples", video, total, T, S, tiles_x0, rows, cols, marks, &e);
+        if (videos != video) free(videos);
+        free(tiles_x0);
+        free(x0r);
+        free(marks);
         if (!rc) {   /* the residuals used, so the same videos can be made again with --nu */
             char path[1200];
             snprintf(path, sizeof path, "%s/%s_nu.npy", o->out, control ? "control" : "samples");
@@ -335,6 +400,7 @@ static int run_sampling(const char *cmd, InferOpts *o, int control) {
     free(nu);
     free(z);
     free(ctl);
+    free(real_clips);
     model_free(&m);
     return rc ? 1 : 0;
 }
@@ -346,7 +412,12 @@ static const char sample_help[] =
     "  --seed N             (249, as the official scripts)      --temperature t   nu ~ t N(0, I) (1)\n"
     "  --nu FILE.npy        residuals instead of random ones (float32, images x n x z_dim), e.g. a *_nu.npy\n"
     "  --cinn FILE --cinn-config FILE   another cINN of the folder (default cinn.safetensors)\n"
-    "  --out DIR            where the GIF, the NPY (videos x T x 3 x S x S) and the last-frame image go (samples)\n";
+    "  --out DIR            the output folder (samples); NAME is samples or control:\n"
+    "                       NAME.gif       one row per start frame: the start frame, then its n videos side by side\n"
+    "                                      (as generate_samples.py, with x0 added), enlarged to >= 128 pixels\n"
+    "                       NAME_last.png  the last frames in the same places (as visualize_endpoint.py)\n"
+    "                       NAME.npy       the videos (rows x n, T, 3, S, S), float32 in [-1, 1]\n"
+    "                       NAME_nu.npy    the residuals used (for --nu)\n";
 
 static int cmd_sample(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -363,8 +434,12 @@ static int cmd_sample(int argc, char **argv) {
 static int cmd_control(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         printf("usage: i2v control --model DIR --image FILE --endpoint x,y,z [--endpoint ...] [options]\n"
+               "       i2v control --model DIR --from-test N [options]\n"
                "  Videos driven to an end point (BAIR: the normalised end-effector position of the last frame;\n"
                "  the synthetic set: x / S, y / S, speed / max speed), with a cINN trained with Training.control=True.\n"
+               "  --from-test N takes the start frames and end points of the first N test clips of the model's data set,\n"
+               "  as visualize_endpoint.py does; the GIF and PNG then show each real clip after its start frame. On the\n"
+               "  synthetic set a cross marks each row's end point.\n"
                "%s",
                sample_help);
         return 0;
@@ -429,7 +504,7 @@ static int cmd_transfer(int argc, char **argv) {
         out = xmalloc((size_t)(n + 1) * F * frame * sizeof(real));
         memcpy(out, clip + frame, (size_t)F * frame * sizeof(real));   /* the driving clip's frames 1..F */
         model_decode(&m, x0, z, n, F, out + (size_t)F * frame);
-        rc = write_outputs(o.out, "transfer", out, n + 1, F, S, n + 1, &e);
+        rc = write_outputs(o.out, "transfer", out, n + 1, F, S, out, 1, n + 1, NULL, &e);
     }
     if (rc) fprintf(stderr, "i2v transfer: %s\n", e.msg);
     data_free_names(names, count);

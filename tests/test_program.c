@@ -76,6 +76,45 @@ static void loss_columns(const char *path, char *out, size_t cap) {
     fclose(f);
 }
 
+/* samples.gif and samples_last.png of `sample -n 3` with one 32-pixel start image: one row of four tiles (the
+ * start frame, then the three videos), each enlarged 4 times, 2 white pixels apart; the first tile is the
+ * start image in every frame; the PNG is laid out as the GIF */
+static void check_pictures(const char *out, const char *img) {
+    char path[400];
+    I2vError e;
+    uint8_t *gif = NULL, *rgb = NULL;
+    size_t n, frames, w, h;
+    snprintf(path, sizeof path, "%s/samples.gif", out);
+    int ok = !read_file_bytes(path, &gif, &n, &e) && !gif_decode(gif, n, path, &rgb, &frames, &w, &h, &e);
+    if (!check(ok, "samples.gif decodes")) return;
+    check(w == 4 * (128 + 2) + 2 && h == 128 + 4 && frames == 8, "samples.gif: 1 x 4 tiles of 128 px and 8 frames (%zu x %zu, %zu)",
+          w, h, frames);
+    Image src, png;
+    if (check(!image_read(img, &src, &e) && !png_read((snprintf(path, sizeof path, "%s/samples_last.png", out), path), &png, &e),
+              "read the start image and samples_last.png")) {
+        check(png.width == w && png.height == h && png.channels == 3, "the PNG has the GIF's layout (%zu x %zu)", png.width,
+              png.height);
+        /* the GIF's palette (256 colours for everything) moves colours a little; the PNG is exact */
+        int still = 1, near = 1, exact = 1;
+        for (size_t t = 0; t < frames; t++)
+            for (size_t y = 0; y < 128; y++)
+                for (size_t x = 0; x < 128; x++)
+                    for (int c = 0; c < 3; c++) {
+                        size_t at = ((2 + y) * w + 2 + x) * 3 + (size_t)c;
+                        int v = rgb[t * h * w * 3 + at], want = (int)image_sample(&src, y / 4, x / 4, c);
+                        still &= v == rgb[at];
+                        near &= abs(v - want) <= 16;
+                        if (t == 0) exact &= png.data[at] == want;
+                    }
+        check(still && near, "the GIF's first tile is the start image, enlarged, in every frame");
+        check(exact, "the PNG's first tile is the start image, enlarged");
+        image_free(&src);
+        image_free(&png);
+    }
+    free(gif);
+    free(rgb);
+}
+
 static void test_pipeline(void) {
     char m[300], a[300], b[300], img[300], drive[300];
     snprintf(m, sizeof m, "%s/model", dir);
@@ -94,6 +133,10 @@ static void test_pipeline(void) {
     snprintf(fa, sizeof fa, "%s/samples.npy", a);
     snprintf(fb, sizeof fb, "%s/samples.npy", b);
     check(same_files(fa, fb), "the same seed gives the same videos bit for bit");
+    check_pictures(a, img);
+    check(run("./i2v sample --help") == 0 && output_has("NAME.gif") && output_has("NAME_last.png") &&
+              output_has("NAME.npy") && output_has("NAME_nu.npy"),
+          "sample --help names the files sample writes");
     check(run("./i2v sample --model %s --image %s -n 3 --seed 8 --out %s", m, img, b) == 0 && !same_files(fa, fb),
           "another seed gives other videos");
     check(run("./i2v sample --model %s --image %s -n 3 --nu %s/samples_nu.npy --out %s", m, img, a, b) == 0 &&
