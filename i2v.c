@@ -608,7 +608,9 @@ static int cmd_evaluate(int argc, char **argv) {
                "  Measures a model folder on held-out clips of its data set: stage-1 reconstruction (L1, PSNR, SSIM,\n"
                "  and the repeat-x0 baseline), the cINN's negative log-likelihood, and on the synthetic set the\n"
                "  motion statistics (energy distance of sampled vs true end displacements, with the still-video and\n"
-               "  truth-vs-truth references) and, given a controlled cINN, the end-point error. key=value lines.\n");
+               "  truth-vs-truth references), whether samples keep the object's shape and colour (shape_iou,\n"
+               "  colour_error, beside their values for the real videos; docs/demo.md defines them) and, given a\n"
+               "  controlled cINN, the end-point error. key=value lines.\n");
         return argc < 2 ? 2 : 0;
     }
     EvalOpts o = {NULL, NULL, NULL, 32, 4, 249, 2};
