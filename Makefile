@@ -5,10 +5,20 @@
 #   make SAN=1 test      AddressSanitizer + UndefinedBehaviorSanitizer
 #   make QUICK=1 test    skip the slow learning tests (SAN and PORTABLE runs do this by default)
 #   make check-long      checks too long for make test (stage 1 against repeating x0: 17 minutes)
-#   make bench           the speed benchmarks (./i2v bench)
+#   make bench           the quick speed benchmarks (./i2v bench; ./i2v bench metrics runs the slow one)
+#   make fuzz            one libFuzzer target per parser (clang, ASan + UBSan), FUZZ_SECONDS=N each (60)
+#   make install         ./i2v into $(PREFIX)/bin, the configs into $(PREFIX)/share/i2v/configs (PREFIX=/usr/local)
+# The CUDA build does not exist yet: refuse, rather than build the CPU program under its name.
+ifeq ($(CUDA),1)
+  $(error make CUDA=1: the CUDA build is not written yet; plain 'make' builds the CPU program)
+endif
+
 CC      ?= cc
 OPT     ?= -O3
 CFLAGS  := -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -pthread -fno-math-errno -I. $(OPT)
+# the built-in configs, when ./configs and the program's own folder have none: this source tree's
+CFLAGS  += -DI2V_CONFIG_DIR='"$(CURDIR)/configs"'
+
 LDLIBS  := -lm -pthread
 VARIANT := opt
 
@@ -36,7 +46,7 @@ TESTSRC := $(wildcard tests/test_*.c)
 TESTS32 := $(patsubst tests/%.c, $(B)/f32/%, $(TESTSRC))
 TESTS64 := $(patsubst tests/%.c, $(B)/f64/%, $(TESTSRC))
 
-.PHONY: all test check-long bench clean i2v
+.PHONY: all test check-long bench clean i2v install fuzz
 .SECONDARY:   # keep the object files between builds
 all: i2v
 
@@ -63,6 +73,9 @@ $(B)/f64/test_%: tests/test_%.c $(patsubst %.c, $(B)/f64/%.o, $(LIBSRC)) $(HEADE
 $(B)/f32/long_%: tests/long_%.c $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) $(HEADERS)
 	$(CC) $(CFLAGS) $< $(patsubst %.c, $(B)/f32/%.o, $(LIBSRC)) -o $@ $(LDLIBS)
 
+# the fuzz targets are part of the replay test
+$(B)/f32/test_fuzz_replay $(B)/f64/test_fuzz_replay: $(wildcard tests/fuzz/*)
+
 $(B)/runner: tests/runner.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
@@ -76,6 +89,37 @@ check-long: $(B)/runner $(B)/f32/long_learning
 
 bench: i2v
 	./i2v bench
+
+# Fuzzing: tests/fuzz/fuzz_<name>.c is one libFuzzer target per parser, built with clang, AddressSanitizer
+# and UndefinedBehaviorSanitizer (any undefined behaviour stops the run); tests/fuzz/run.sh runs each for
+# FUZZ_SECONDS from the seed corpora under tests/data and fails on any finding, which it leaves in
+# build/fuzz/findings/ (saved under tests/data/fuzz/<name>/, make test replays it).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FZ           := build/fuzz
+FUZZ_FLAGS   := -std=c11 -D_POSIX_C_SOURCE=200809L -pthread -I. -O1 -g -DI2V_PORTABLE -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c, %, $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_OBJS    := $(patsubst %.c, $(FZ)/obj/%.o, $(LIBSRC))
+
+$(FZ)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+$(FZ)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -DI2V_LIBFUZZER $< $(FUZZ_OBJS) -o $@ -lm
+fuzz:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "make fuzz: $(FUZZ_CC) not found (libFuzzer comes with clang)"; exit 1; }
+	$(MAKE) $(patsubst %, $(FZ)/fuzz_%, $(FUZZ_NAMES))
+	sh tests/fuzz/run.sh $(FZ) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
+# The program finds its configs in ../share/i2v/configs beside its own folder, so the installed copy works
+# from any directory.
+PREFIX  ?= /usr/local
+install: i2v
+	mkdir -p $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/i2v
+	cp i2v $(DESTDIR)$(PREFIX)/bin/i2v
+	rm -rf $(DESTDIR)$(PREFIX)/share/i2v/configs
+	cp -R configs $(DESTDIR)$(PREFIX)/share/i2v/configs
 
 clean:
 	rm -rf build i2v

@@ -1,18 +1,20 @@
 /* ae.c: stage 1 of "Stochastic Image-to-Video Synthesis using cINNs" (Dorkenwald et al., CVPR 2021,
  * section 3.1): a video autoencoder q(z | x1..xT), p(x1..xT | x0, z) trained as a VAE-GAN.
  *
- * What it is, top to bottom: the stage-1 configs; the layers shared by the 3-D networks (convolutions with
- * optional spectral norm, GroupNorm, the initialisers); the 3-D ResNet BasicBlock with its forward-mode
- * tangent; the video encoder (resnet3D.py Encoder); the generator (decoder.py Generator: SPADE on the start
- * frame, AdaIN on z); the temporal discriminator (resnet3D.py Discriminator) with its tangent and the
- * gradient penalty; then one training step of stage 1 in the order of loss.py Backward.
- * What it is not: the PatchGAN (patchgan.c), LPIPS (lpips.c), data loading or the epoch loop (run.c).
+ * What it is, top to bottom: the stage-1 configs; the convolutions the 3-D networks build on (the shared
+ * layers of networks/layers.h, and spectral norm on the output side); the 3-D ResNet BasicBlock with its
+ * forward-mode tangent; the video encoder (resnet3D.py Encoder); the generator (decoder.py Generator: SPADE
+ * on the start frame, AdaIN on z); the temporal discriminator (resnet3D.py Discriminator) with its tangent
+ * and the gradient penalty; then one training step of stage 1 in the order of loss.py Backward.
+ * What it is not: the PatchGAN (networks/patchgan.c), LPIPS (networks/lpips.c), data loading or the epoch
+ * loop (program/).
  *
- * Every forward is written with the tensor library's recorded ops, so the backward passes come from the
- * tape. Two small ops are defined here to keep large tensors out of memory: SPADE's and AdaIN's modulation
- * fused with the LeakyReLU after it, and spectral norm's sigma for layers that divide their output rather
- * than their weight. Names of parameters and buffers are the official state_dict keys (spec/STATE_DICT.md
- * T1-T3). Dimension legend: N batch, C channels, T frames, H height, W width, Z = z_dim, K = Cin kT kH kW.
+ * Every forward is written with the op layer's recorded ops, so the backward passes come from the tape.
+ * Two of those ops exist to keep large tensors out of memory: SPADE's and AdaIN's modulation fused with
+ * the LeakyReLU after it (t_norm_modulate_lrelu), and spectral norm's sigma for layers that divide their
+ * output rather than their weight (t_spectral_norm_sigma). Names of parameters and buffers are the
+ * official state_dict keys of resnet3D.py's Encoder and Discriminator and decoder.py's Generator.
+ * Dimension legend: N batch, C channels, T frames, H height, W width, Z = z_dim, K = Cin kT kH kW.
  */
 #include "ae.h"
 
@@ -21,16 +23,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/conv.h"
-#include "kernels/gemm.h"
-#include "kernels/norm.h"
-#include "kernels/sums.h"
+#include "networks/layers.h"
+#include "ops/conv.h"
+#include "ops/init.h"
+#include "ops/norm.h"
 
 #define GN_EPS ((real)1e-5)
 #define LRELU_SLOPE ((real)0.2)
 
 /* ==================================================================================================== */
-/* 1. configs (stage1_VAE/configs/<name>_config.yaml, TRAINING.md 5.1)                                 */
+/* 1. configs (stage1_VAE/configs/<name>_config.yaml)                                                   */
 /* ==================================================================================================== */
 
 static void set_list(int *dst, int *count, int n, const int *values) {
@@ -263,7 +265,7 @@ int stage1_config_check(const Stage1Config *cfg, I2vError *e) {
     if (decoder_frames(de) != T || decoder_size(de) != S)
         return err_set(e, "the generator makes %d frames of %dx%d (8 upsample_t[0] upsample_t[1], 32 upsample_s[0] "
                           "upsample_s[1]) but Data asks for sequence_length - 1 = %d frames of img_size %d",
-                       decoder_frames(de), decoder_size(de), T, S);
+                       decoder_frames(de), decoder_size(de), decoder_size(de), T, S);
     /* encoder geometry */
     int t = out_size(T, 3, 2, 1), h = out_size(S, 7, 2, 3);
     if (en->use_max_pool) {
@@ -303,79 +305,17 @@ int stage1_config_check(const Stage1Config *cfg, I2vError *e) {
 }
 
 /* ==================================================================================================== */
-/* 2. layers and initialisers                                                                            */
+/* 2. convolutions: the shared layers, and spectral norm on the output side                             */
 /* ==================================================================================================== */
 
-/* prefix + "." + suffix (official module paths are short; a longer one is a bug) */
-#define AE_NAME_MAX 256
-static void join_name(char name[AE_NAME_MAX], const char *prefix, const char *suffix) {
-    int n = snprintf(name, AE_NAME_MAX, "%s.%s", prefix, suffix);
-    I2V_ASSERT(n > 0 && n < AE_NAME_MAX, "parameter name %s.%s is too long", prefix, suffix);
-}
-
-/* Registers a convolution in state_dict order: `weight`, `bias` without spectral norm; `bias`,
- * `weight_orig`, `weight_u`, `weight_v` with it (the hook re-registers the weight after the bias). */
-static void conv_declare(AeConv *l, ParamSet *ps, const char *prefix, int cout, int cin, int nd, const int k[3],
-                         const int stride[3], const int pad[3], int bias, int spectral) {
-    char name[AE_NAME_MAX];
-    int shape[5] = {cout, cin, k[0], k[1], k[2]};
-    if (nd == 2) {
-        shape[2] = k[1];
-        shape[3] = k[2];
-    }
-    memset(l, 0, sizeof *l);
-    for (int a = 0; a < 3; a++) {
-        l->stride[a] = stride[a];
-        l->pad[a] = pad[a];
-    }
-    if (!spectral) {
-        join_name(name, prefix, "weight");
-        l->weight = param_new(ps, name, nd + 2, shape);
-    }
-    if (bias) {
-        join_name(name, prefix, "bias");
-        l->bias = param_new(ps, name, 1, DIMS(cout));
-    }
-    if (spectral) {
-        size_t K = (size_t)cin * (size_t)k[0] * (size_t)k[1] * (size_t)k[2];
-        if (nd == 2) K = (size_t)cin * (size_t)k[1] * (size_t)k[2];
-        join_name(name, prefix, "weight_orig");
-        l->weight = param_new(ps, name, nd + 2, shape);
-        join_name(name, prefix, "weight_u");
-        l->u = buffer_new(ps, name, DT_REAL, 1, DIMS(cout));
-        join_name(name, prefix, "weight_v");
-        l->v = buffer_new(ps, name, DT_REAL, 1, DIMS((int)K));
-    }
-}
-
 /* Conv3d kernel 3x3x3, padding 1, strides (t, s, s) (resnet3D.py conv3x3x3 and the shortcut convs). */
-static void conv333_declare(AeConv *l, ParamSet *ps, const char *prefix, int cout, int cin, int stride_t,
+static void conv333_declare(Conv *l, ParamSet *ps, const char *prefix, int cout, int cin, int stride_t,
                             int stride_s, int bias, int spectral) {
     conv_declare(l, ps, prefix, cout, cin, 3, (const int[]){3, 3, 3}, (const int[]){stride_t, stride_s, stride_s},
                  (const int[]){1, 1, 1}, bias, spectral);
 }
 
-static void norm_declare(AeNorm *n, ParamSet *ps, const char *prefix, int C, int groups) {
-    char name[AE_NAME_MAX];
-    join_name(name, prefix, "weight");
-    n->weight = param_new(ps, name, 1, DIMS(C));
-    join_name(name, prefix, "bias");
-    n->bias = param_new(ps, name, 1, DIMS(C));
-    n->groups = groups;
-}
-
-Tensor *ae_conv_weight(Ctx *c, AeConv *l) { return l->u ? t_spectral_norm(c, l->weight, l->u, l->v) : l->weight; }
-
-/* x (N, Cin, [T,] H, W) with the effective weight W -> (N, Cout, [T',] H', W'); bias if with_bias. */
-static Tensor *conv_apply(Ctx *c, const AeConv *l, Tensor *W, Tensor *x, int with_bias) {
-    Tensor *b = with_bias ? l->bias : NULL;
-    if (W->ndim == 4) return t_conv2d(c, x, W, b, l->stride + 1, l->pad + 1);
-    return t_conv3d(c, x, W, b, l->stride, l->pad);
-}
-
-static Tensor *norm_apply(Ctx *c, const AeNorm *n, Tensor *x) {
-    return t_group_norm(c, x, n->groups, GN_EPS, n->weight, n->bias);
-}
+static Tensor *norm_apply(Ctx *c, const GroupNorm *n, Tensor *x) { return group_norm_apply(c, n, x, GN_EPS); }
 
 /* ---- spectral norm applied on the output side ------------------------------------------------------------
  * conv(x, weight_orig / sigma) + b = conv(x, weight_orig) / sigma + b. For a layer whose weight is larger than
@@ -384,149 +324,17 @@ static Tensor *norm_apply(Ctx *c, const AeNorm *n, Tensor *x) {
  * same: with y = conv(x, weight_orig), d/dW of L(y / sigma) is conv_dW(x, dy) / sigma - (dy . y) / sigma^2 u v^T,
  * which is spectral_norm_backward applied to the weight gradient conv_dW(x, dy) (bilinearity of conv). */
 
-/* sigma = u . (W_mat v) as a 0-D tensor, after one power iteration in training mode (as t_spectral_norm);
- * its backward adds g u v^T with the u, v of this call. */
-static void sigma_backward_op(Ctx *c, Node *n) {
-    Tensor *w = n->in[0];
-    real g = n->out->grad[0], *dw = grad_buf(c, w);
-    const real *u = n->aux[0]->data, *v = n->aux[1]->data;
-    size_t K = n->aux[1]->numel;
-    for (int i = 0; i < n->aux[0]->shape[0]; i++) {
-        real gu = g * u[i];
-        real *row = dw + (size_t)i * K;
-        for (size_t j = 0; j < K; j++) row[j] += gu * v[j];
-    }
-}
-static const OpInfo OP_SN_SIGMA = {"spectral_sigma", sigma_backward_op};
-
-static Tensor *t_spectral_sigma(Ctx *c, AeConv *l) {
-    int Cout = l->weight->shape[0];
-    size_t K = l->v->numel;
-    Tensor *sigma = tensor_new(c, 0, NULL);
-    if (!c->dry) {
-        if (c->training) spectral_norm_power_iteration(l->u->data, l->v->data, l->weight->data, Cout, K, 1e-12);
-        sigma->data[0] = (real)spectral_norm_sigma(l->weight, l->u, l->v);
-    }
-    Node *n = record(c, &OP_SN_SIGMA, sigma, 1, &l->weight);
-    if (n) {   /* copies: a later call's power iteration changes the buffers */
-        n->aux[0] = tensor_new(c, 1, DIMS(Cout));
-        n->aux[1] = tensor_new(c, 1, DIMS((int)K));
-        if (!c->dry) {
-            memcpy(n->aux[0]->data, l->u->data, (size_t)Cout * sizeof(real));
-            memcpy(n->aux[1]->data, l->v->data, K * sizeof(real));
-        }
-    }
-    return sigma;
-}
-
 /* A 3-D convolution with its spectral norm (if any) on the weight or on the output side, whichever stores
  * less: x (N, Cin, T, H, W) -> (N, Cout, T', H', W'). */
-static Tensor *sn_conv3d(Ctx *c, AeConv *l, Tensor *x, int with_bias) {
+static Tensor *sn_conv3d(Ctx *c, Conv *l, Tensor *x, int with_bias) {
     if (!l->u) return conv_apply(c, l, l->weight, x, with_bias);
     size_t out = (size_t)x->shape[0] * (size_t)l->weight->shape[0];
     for (int a = 0; a < 3; a++)
         out *= (size_t)out_size(x->shape[2 + a], l->weight->shape[2 + a], l->stride[a], l->pad[a]);
-    if (out >= l->weight->numel) return conv_apply(c, l, ae_conv_weight(c, l), x, with_bias);
-    Tensor *y = t_div(c, conv_apply(c, l, l->weight, x, 0), t_spectral_sigma(c, l));
+    if (out >= l->weight->numel) return conv_apply(c, l, conv_weight(c, l), x, with_bias);
+    Tensor *y = t_div(c, conv_apply(c, l, l->weight, x, 0), t_spectral_norm_sigma(c, l->weight, l->u, l->v));
     if (with_bias && l->bias) y = t_add(c, y, t_reshape(c, l->bias, 4, DIMS(l->bias->shape[0], 1, 1, 1)));
     return y;
-}
-
-/* Elements of one output unit's receptive field: Cin kT kH kW (fan_in); fan_out = Cout * receptive. */
-static size_t receptive(const Tensor *w) { return w->numel / (size_t)w->shape[0]; }
-
-void ae_init_kaiming_normal_fan_out(Tensor *w, Rng *r) {
-    size_t fan_out = (size_t)w->shape[0] * (w->numel / ((size_t)w->shape[0] * (size_t)w->shape[1]));
-    tensor_fill_normal(w, r, 0, sqrt(2.0 / (double)fan_out));
-}
-
-void ae_init_default(Tensor *w, Tensor *b, Rng *r) {
-    double bound = 1.0 / sqrt((double)receptive(w));
-    tensor_fill_uniform(w, r, -bound, bound);
-    if (b) tensor_fill_uniform(b, r, -bound, bound);
-}
-
-void ae_init_xavier_uniform(Tensor *w, double gain, Rng *r) {
-    size_t k = w->numel / ((size_t)w->shape[0] * (size_t)w->shape[1]);
-    double fan_in = (double)w->shape[1] * (double)k, fan_out = (double)w->shape[0] * (double)k;
-    double bound = gain * sqrt(6.0 / (fan_in + fan_out));
-    tensor_fill_uniform(w, r, -bound, bound);
-}
-
-/* Q of a Gaussian (m x n) matrix A, m >= n, with orthonormal columns and R's diagonal positive (the
- * unique QR that torch.nn.init.orthogonal_ produces after its sign correction), by CholeskyQR2: R from the
- * Cholesky factor of A^T A, Q = A R^-1, done twice so Q is orthonormal to rounding. The m x n products run
- * on gemm; the n x n work is done in double. a (m, n) row-major is replaced by Q. */
-static void orthonormalise_columns(real *a, int m, int n) {
-    real *gram = xmalloc((size_t)n * (size_t)n * sizeof(real));
-    real *rinv = xmalloc((size_t)n * (size_t)n * sizeof(real));
-    real *q = xmalloc((size_t)m * (size_t)n * sizeof(real));
-    double *L = xmalloc((size_t)n * (size_t)n * sizeof(double));
-    double *Li = xmalloc((size_t)n * (size_t)n * sizeof(double));
-    for (int pass = 0; pass < 2; pass++) {
-        gemm(1, 0, n, n, m, 1, a, n, a, n, 0, gram, n);   /* A^T A */
-        /* Cholesky A^T A = L L^T (R = L^T) */
-        for (int j = 0; j < n; j++) {
-            for (int i = j; i < n; i++) {
-                double s = gram[(size_t)i * n + j];
-                for (int k = 0; k < j; k++) s -= L[(size_t)i * n + k] * L[(size_t)j * n + k];
-                if (i == j) {
-                    I2V_ASSERT(s > 0, "orthogonal init: the Gaussian matrix is rank deficient");
-                    L[(size_t)j * n + j] = sqrt(s);
-                } else {
-                    L[(size_t)i * n + j] = s / L[(size_t)j * n + j];
-                }
-            }
-        }
-        /* Li = L^-1 (lower triangular), so R^-1 = Li^T */
-        for (int j = 0; j < n; j++)
-            for (int i = 0; i < n; i++) {
-                if (i < j) {
-                    Li[(size_t)i * n + j] = 0;
-                    continue;
-                }
-                double s = i == j ? 1 : 0;
-                for (int k = j; k < i; k++) s -= L[(size_t)i * n + k] * Li[(size_t)k * n + j];
-                Li[(size_t)i * n + j] = s / L[(size_t)i * n + i];
-            }
-        for (size_t i = 0; i < (size_t)n * n; i++) rinv[i] = (real)Li[i];
-        gemm(0, 1, m, n, n, 1, a, n, rinv, n, 0, q, n);   /* Q = A Li^T */
-        memcpy(a, q, (size_t)m * (size_t)n * sizeof(real));
-    }
-    free(gram);
-    free(rinv);
-    free(q);
-    free(L);
-    free(Li);
-}
-
-void ae_init_orthogonal(Tensor *w, Rng *r) {
-    int rows = w->shape[0];
-    int cols = (int)(w->numel / (size_t)rows);
-    /* orthogonal_ draws (rows, cols), transposes when rows < cols, takes Q of the tall matrix and transposes
-     * back; drawing the tall matrix directly gives the same distribution. */
-    int m = rows >= cols ? rows : cols, n = rows >= cols ? cols : rows;
-    real *a = xmalloc((size_t)m * (size_t)n * sizeof(real));
-    for (size_t i = 0; i < (size_t)m * n; i++) a[i] = (real)rng_normal(r);
-    orthonormalise_columns(a, m, n);
-    if (rows >= cols) {
-        memcpy(w->data, a, w->numel * sizeof(real));
-    } else {   /* w (rows = n, cols = m) = Q^T */
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < n; j++) w->data[(size_t)j * m + i] = a[(size_t)i * n + j];
-    }
-    free(a);
-}
-
-static void norm_init(AeNorm *n) {
-    tensor_fill(n->weight, 1);
-    tensor_fill(n->bias, 0);
-}
-
-/* PyTorch default Conv/Linear init for weight and bias; u, v of spectral norm as SpectralNorm.apply. */
-static void conv_init_default(AeConv *l, Rng *r) {
-    ae_init_default(l->weight, l->bias, r);
-    if (l->u) spectral_norm_init_uv(l->u, l->v, r);
 }
 
 /* ==================================================================================================== */
@@ -535,24 +343,24 @@ static void conv_init_default(AeConv *l, Rng *r) {
 
 void basic_block_declare(BasicBlock *b, ParamSet *ps, const char *prefix, int in, int out, int stride_s,
                          int stride_t, int has_down, int spectral, int down_spectral, int groups) {
-    char name[AE_NAME_MAX];
+    char name[LAYER_NAME_MAX];
     memset(b, 0, sizeof *b);
     b->in = in;
     b->out = out;
-    join_name(name, prefix, "conv1");
+    layer_name(name, prefix, "conv1");
     conv333_declare(&b->conv1, ps, name, out, in, stride_t, stride_s, 0, spectral);
-    join_name(name, prefix, "bn1");
-    norm_declare(&b->bn1, ps, name, out, groups);
-    join_name(name, prefix, "conv2");
+    layer_name(name, prefix, "bn1");
+    group_norm_declare(&b->bn1, ps, name, out, groups);
+    layer_name(name, prefix, "conv2");
     conv333_declare(&b->conv2, ps, name, out, out, 1, 1, 0, spectral);
-    join_name(name, prefix, "bn2");
-    norm_declare(&b->bn2, ps, name, out, groups);
+    layer_name(name, prefix, "bn2");
+    group_norm_declare(&b->bn2, ps, name, out, groups);
     b->has_down = has_down;
     if (has_down) {
-        join_name(name, prefix, "downsample.0");
+        layer_name(name, prefix, "downsample.0");
         conv333_declare(&b->down, ps, name, out, in, stride_t, stride_s, 0, down_spectral);
-        join_name(name, prefix, "downsample.1");
-        norm_declare(&b->down_norm, ps, name, out, groups);
+        layer_name(name, prefix, "downsample.1");
+        group_norm_declare(&b->down_norm, ps, name, out, groups);
     }
 }
 
@@ -560,16 +368,16 @@ void basic_block_declare(BasicBlock *b, ParamSet *ps, const char *prefix, int in
 Tensor *basic_block_forward(Ctx *c, BasicBlock *b, Tensor *x, BlockTrace *tr) {
     BlockTrace t;
     memset(&t, 0, sizeof t);
-    t.W1 = ae_conv_weight(c, &b->conv1);
+    t.W1 = conv_weight(c, &b->conv1);
     t.a1 = conv_apply(c, &b->conv1, t.W1, x, 0);
     t.n1 = norm_apply(c, &b->bn1, t.a1);
     Tensor *r1 = t_relu(c, t.n1);
-    t.W2 = ae_conv_weight(c, &b->conv2);
+    t.W2 = conv_weight(c, &b->conv2);
     t.a2 = conv_apply(c, &b->conv2, t.W2, r1, 0);
     Tensor *n2 = norm_apply(c, &b->bn2, t.a2);
     Tensor *residual = x;
     if (b->has_down) {
-        t.Wd = ae_conv_weight(c, &b->down);
+        t.Wd = conv_weight(c, &b->down);
         t.ad = conv_apply(c, &b->down, t.Wd, x, 0);
         residual = norm_apply(c, &b->down_norm, t.ad);
     }
@@ -597,26 +405,26 @@ Tensor *basic_block_tangent(Ctx *c, const BasicBlock *b, const BlockTrace *tr, T
 }
 
 static void basic_block_init_kaiming(BasicBlock *b, Rng *r) {
-    ae_init_kaiming_normal_fan_out(b->conv1.weight, r);
-    norm_init(&b->bn1);
-    ae_init_kaiming_normal_fan_out(b->conv2.weight, r);
-    norm_init(&b->bn2);
+    init_kaiming_normal_fan_out(b->conv1.weight, r);
+    group_norm_init(&b->bn1);
+    init_kaiming_normal_fan_out(b->conv2.weight, r);
+    group_norm_init(&b->bn2);
     if (b->has_down) {
-        ae_init_kaiming_normal_fan_out(b->down.weight, r);
-        norm_init(&b->down_norm);
+        init_kaiming_normal_fan_out(b->down.weight, r);
+        group_norm_init(&b->down_norm);
     }
 }
 
 static void basic_block_init_orthogonal(BasicBlock *b, Rng *r) {
-    AeConv *convs[3] = {&b->conv1, &b->conv2, b->has_down ? &b->down : NULL};
+    Conv *convs[3] = {&b->conv1, &b->conv2, b->has_down ? &b->down : NULL};
     for (int i = 0; i < 3; i++) {
         if (!convs[i]) continue;
-        ae_init_orthogonal(convs[i]->weight, r);
+        init_orthogonal(convs[i]->weight, r);
         if (convs[i]->u) spectral_norm_init_uv(convs[i]->u, convs[i]->v, r);
     }
-    norm_init(&b->bn1);
-    norm_init(&b->bn2);
-    if (b->has_down) norm_init(&b->down_norm);
+    group_norm_init(&b->bn1);
+    group_norm_init(&b->bn2);
+    if (b->has_down) group_norm_init(&b->down_norm);
 }
 
 /* ==================================================================================================== */
@@ -631,7 +439,7 @@ void video_encoder_declare(VideoEncoder *e, const EncoderConfig *cfg) {
     const int *ch = cfg->channels, G = cfg->norm_groups;
     conv_declare(&e->conv1, ps, "conv1", ch[0], 3, 3, (const int[]){3, 7, 7}, (const int[]){2, 2, 2},
                  (const int[]){1, 3, 3}, 0, 0);
-    norm_declare(&e->norm1, ps, "norm1", ch[0], G);
+    group_norm_declare(&e->norm1, ps, "norm1", ch[0], G);
     char prefix[64];
     for (int i = 0; i < AE_STAGES; i++) {
         /* Encoder._make_layer: the shortcut rule looks at the spatial stride and the widths only */
@@ -650,8 +458,8 @@ void video_encoder_declare(VideoEncoder *e, const EncoderConfig *cfg) {
 void video_encoder_init(VideoEncoder *e, Rng *r) {
     paramset_alloc(&e->ps);
     if (!r) return;
-    ae_init_kaiming_normal_fan_out(e->conv1.weight, r);
-    norm_init(&e->norm1);
+    init_kaiming_normal_fan_out(e->conv1.weight, r);
+    group_norm_init(&e->norm1);
     for (int i = 0; i < AE_STAGES; i++)
         for (int j = 0; j < 2; j++) basic_block_init_kaiming(&e->layer[i][j], r);
     conv_init_default(&e->conv_mu, r);
@@ -683,9 +491,7 @@ void video_encoder_forward(Ctx *c, VideoEncoder *e, Tensor *x, Tensor **mu, Tens
 
 /* Encoder.reparameterize: eps.mul(std).add_(mu), std = exp(0.5 logvar) */
 Tensor *video_encoder_sample(Ctx *c, Tensor *mu, Tensor *logvar, Rng *r) {
-    Tensor *eps = tensor_new_like(c, mu);
-    if (eps->data)
-        for (size_t i = 0; i < eps->numel; i++) eps->data[i] = (real)rng_normal(r);
+    Tensor *eps = tensor_randn(c, mu->ndim, mu->shape, 1, r);
     return t_add(c, t_mul(c, eps, t_exp(c, t_scale(c, logvar, (real)0.5))), mu);
 }
 
@@ -693,214 +499,19 @@ Tensor *video_encoder_sample(Ctx *c, Tensor *mu, Tensor *logvar, Rng *r) {
 /* 5. the generator (decoder.py, normalization_layer.py)                                                  */
 /* ==================================================================================================== */
 
-/* ---- the modulation of SPADE and AdaIN fused with the LeakyReLU that follows it -----------------------------
- * y = lrelu(xn (scale + one) + shift), scale and shift (N, C, P) repeated over T (and over H, W when P = 1):
- * SPADE has P = H W and one = 1, AdaIN P = 1 and one = 0. One op instead of three, so neither the product
- * nor the sum is stored with its gradient (at BAIR's full-resolution blocks each is a 100-270 MB tensor).
- *   y, xn (N, C, T, HW); the backward recomputes the pre-activation from xn, scale and shift. */
-/* The normalise-modulate-activate step that SPADE and AdaIN share, as one op:
- *   y = lrelu_slope(xn (scale + one) + shift),  xn = GroupNorm_G(x) without affine parameters,
- * with scale and shift per (n, c, h, w) (SPADE, one = 1) or per (n, c) (AdaIN: instance norm, G = C, one = 0).
- * One op instead of group_norm + modulate because the normalised xn, as large as x, then need not be kept
- * for the backward pass: it is recomputed from x and the group statistics (this is most of the difference
- * in peak memory to a framework that keeps every saved tensor). The forward computes xn exactly as
- * t_group_norm does, so the numbers are the same as the two separate ops'. */
-typedef struct ModArgs {
-    real *y, *dx, *ds, *db;          /* (N, C, T, HW), (N, C, T, HW), (N, C, P), (N, C, P); gradients may be NULL */
-    const real *x, *s, *b, *dy;      /* x (xn in the forward's in-place pass), scale, shift, dL/dy */
-    const real *mean, *rstd;         /* (N, G) group statistics */
-    int C, G, T;
-    size_t HW, P;
-    real one, slope;
-} ModArgs;
-
-/* y = lrelu(y (s + one) + b) in place on the normalised values; one task per (n, c) */
-static void modulate_forward_task(void *arg, int nc, int thread) {
-    (void)thread;
-    const ModArgs *a = arg;
-    const real *s = a->s + (size_t)nc * a->P, *b = a->b + (size_t)nc * a->P;
-    for (int t = 0; t < a->T; t++) {
-        real *y = a->y + ((size_t)nc * (size_t)a->T + (size_t)t) * a->HW;
-        for (size_t p = 0; p < a->HW; p++) {
-            size_t q = a->P == 1 ? 0 : p;
-            real z = y[p] * (s[q] + a->one) + b[q];
-            y[p] = z > 0 ? z : a->slope * z;
-        }
-    }
-}
-
-/* dL/dxn of one element, from x (xn recomputed as the forward made it); sc = scale + one */
-static inline real modulate_dxn(const ModArgs *a, real x, real mean, real rstd, real sc, real shift, real dy,
-                                real *xn_out, real *g_out) {
-    real xn = (x - mean) * rstd;
-    real z = xn * sc + shift;
-    real g = z > 0 ? dy : a->slope * dy;
-    *xn_out = xn;
-    *g_out = g;
-    return g * sc;
-}
-
-/* Pass 1 over positions p0 .. p0 + lanes - 1 of one frame of one channel: lane l of the sums takes
- * position p0 + l. AdaIN (P = 1): the scale and shift gradients go to acc_s, acc_b; SPADE: to ds[p], db[p].
- * No branch inside a loop, so that the compiler vectorises the lanes. */
-static inline void modulate_block_sums(const ModArgs *a, size_t p0, int lanes, const real *restrict x,
-                                       const real *restrict dy, const real *restrict s, const real *restrict b,
-                                       real mean, real rstd, real *restrict ds, real *restrict db,
-                                       double *restrict sh, double *restrict shx, double *restrict acc_s,
-                                       double *restrict acc_b) {
-    real xn[SUM_LANES], gl[SUM_LANES];
-    x += p0;
-    dy += p0;
-    if (a->P == 1) {
-        for (int l = 0; l < lanes; l++) {
-            real dxn = modulate_dxn(a, x[l], mean, rstd, s[0] + a->one, b[0], dy[l], &xn[l], &gl[l]);
-            sh[l] += dxn;
-            shx[l] += (double)dxn * xn[l];
-            acc_s[l] += (double)gl[l] * xn[l];
-            acc_b[l] += gl[l];
-        }
-        return;
-    }
-    s += p0;
-    b += p0;
-    for (int l = 0; l < lanes; l++) {
-        real dxn = modulate_dxn(a, x[l], mean, rstd, s[l] + a->one, b[l], dy[l], &xn[l], &gl[l]);
-        sh[l] += dxn;
-        shx[l] += (double)dxn * xn[l];
-    }
-    if (ds)
-        for (int l = 0; l < lanes; l++) ds[p0 + (size_t)l] += gl[l] * xn[l];
-    if (db)
-        for (int l = 0; l < lanes; l++) db[p0 + (size_t)l] += gl[l];
-}
-
-/* Pass 1 over one frame of one channel (HW values), lane l taking the positions p = l mod SUM_LANES:
- * whole blocks of SUM_LANES (a constant trip count, which the compiler vectorises), then the rest. */
-static void modulate_frame_sums(const ModArgs *a, const real *x, const real *dy, const real *s, const real *b,
-                                real mean, real rstd, real *ds, real *db, double *sh, double *shx, double *acc_s,
-                                double *acc_b) {
-    size_t p0 = 0;
-    for (; p0 + SUM_LANES <= a->HW; p0 += SUM_LANES)
-        modulate_block_sums(a, p0, SUM_LANES, x, dy, s, b, mean, rstd, ds, db, sh, shx, acc_s, acc_b);
-    modulate_block_sums(a, p0, (int)(a->HW - p0), x, dy, s, b, mean, rstd, ds, db, sh, shx, acc_s, acc_b);
-}
-
-/* One task per (n, g), which owns the channels of its group: pass 1 accumulates the scale and shift
- * gradients and the two group sums of the group-norm backward, pass 2 writes
- * dx = rstd (dxn - mean(dxn) - xn mean(dxn xn)) (norm.c's group-norm backward without affine parameters). */
-static void modulate_backward_task(void *arg, int i, int thread) {
-    (void)thread;
-    const ModArgs *a = arg;
-    int n = i / a->G, g = i % a->G, cpg = a->C / a->G;
-    real mean = a->mean[i], rstd = a->rstd[i];
-    double sh[SUM_LANES] = {0}, shx[SUM_LANES] = {0};   /* partial sums by p mod SUM_LANES (sums.h) */
-    for (int k = 0; k < cpg; k++) {
-        int nc = n * a->C + g * cpg + k;
-        const real *s = a->s + (size_t)nc * a->P, *b = a->b + (size_t)nc * a->P;
-        real *ds = a->ds ? a->ds + (size_t)nc * a->P : NULL, *db = a->db ? a->db + (size_t)nc * a->P : NULL;
-        double acc_s[SUM_LANES] = {0}, acc_b[SUM_LANES] = {0};   /* P = 1: the sums over T H W */
-        for (int t = 0; t < a->T; t++) {
-            size_t off = ((size_t)nc * (size_t)a->T + (size_t)t) * a->HW;
-            modulate_frame_sums(a, a->x + off, a->dy + off, s, b, mean, rstd, ds, db, sh, shx, acc_s, acc_b);
-        }
-        if (a->P == 1) {
-            if (ds) ds[0] += (real)sum_lanes(acc_s, 0);
-            if (db) db[0] += (real)sum_lanes(acc_b, 0);
-        }
-    }
-    if (!a->dx) return;
-    double m = (double)cpg * (double)a->T * (double)a->HW;
-    real mh = (real)(sum_lanes(sh, 0) / m), mhx = (real)(sum_lanes(shx, 0) / m);
-    for (int k = 0; k < cpg; k++) {
-        int nc = n * a->C + g * cpg + k;
-        const real *s = a->s + (size_t)nc * a->P, *b = a->b + (size_t)nc * a->P;
-        for (int t = 0; t < a->T; t++) {
-            size_t off = ((size_t)nc * (size_t)a->T + (size_t)t) * a->HW;
-            const real *x = a->x + off, *dy = a->dy + off;
-            real *dx = a->dx + off;
-            for (size_t p = 0; p < a->HW; p++) {
-                size_t q = a->P == 1 ? 0 : p;
-                real xn, gl, dxn = modulate_dxn(a, x[p], mean, rstd, s[q] + a->one, b[q], dy[p], &xn, &gl);
-                dx[p] += rstd * (dxn - mh - xn * mhx);
-            }
-        }
-    }
-}
-
-static ModArgs modulate_args(const Tensor *x, const Tensor *scale, int G, real one, real slope) {
-    ModArgs a;
-    memset(&a, 0, sizeof a);
-    a.C = x->shape[1];
-    a.G = G;
-    a.T = x->shape[2];
-    a.HW = (size_t)x->shape[3] * (size_t)x->shape[4];
-    a.P = scale->numel / ((size_t)x->shape[0] * (size_t)x->shape[1]);
-    a.one = one;
-    a.slope = slope;
-    return a;
-}
-
-static void modulate_backward_op(Ctx *c, Node *n) {
-    Tensor *x = n->in[0], *scale = n->in[1], *shift = n->in[2];
-    ModArgs a = modulate_args(x, scale, n->iarg[0], n->rarg[0], n->rarg[1]);
-    a.x = x->data;
-    a.s = scale->data;
-    a.b = shift->data;
-    a.mean = n->aux[0]->data;
-    a.rstd = n->aux[1]->data;
-    a.dy = n->out->grad;
-    a.dx = needs_grad(c, x) ? grad_buf(c, x) : NULL;
-    a.ds = needs_grad(c, scale) ? grad_buf(c, scale) : NULL;
-    a.db = needs_grad(c, shift) ? grad_buf(c, shift) : NULL;
-    parallel_for(x->shape[0] * a.G, modulate_backward_task, &a);
-}
-static const OpInfo OP_NORM_MODULATE_LRELU = {"norm_modulate_lrelu", modulate_backward_op};
-
-/* x (N, C, T, H, W); scale, shift (N, C, 1, H, W) or (N, C, 1, 1, 1) -> (N, C, T, H, W) */
-static Tensor *t_norm_modulate_lrelu(Ctx *c, Tensor *x, int G, Tensor *scale, Tensor *shift, real one, real slope) {
-    I2V_ASSERT(x->ndim == 5 && shape_equal(scale, shift) && scale->ndim == 5 && scale->shape[0] == x->shape[0] &&
-                   scale->shape[1] == x->shape[1] && scale->shape[2] == 1 &&
-                   ((scale->shape[3] == x->shape[3] && scale->shape[4] == x->shape[4]) ||
-                    (scale->shape[3] == 1 && scale->shape[4] == 1)) &&
-                   G >= 1 && x->shape[1] % G == 0,
-               "norm_modulate: scale and shift must be (N, C, 1, H, W) or (N, C, 1, 1, 1) for x (N, C, T, H, W), "
-               "and C a multiple of the %d groups", G);
-    int N = x->shape[0], C = x->shape[1];
-    Tensor *y = tensor_new_like(c, x), *mean = tensor_new(c, 1, DIMS(N * G)), *rstd = tensor_new(c, 1, DIMS(N * G));
-    if (!c->dry) {
-        group_norm_forward(y->data, mean->data, rstd->data, x->data, NULL, NULL, N, C, x->numel / ((size_t)N * C), G,
-                           GN_EPS);
-        ModArgs a = modulate_args(x, scale, G, one, slope);
-        a.y = y->data;
-        a.s = scale->data;
-        a.b = shift->data;
-        parallel_for(N * C, modulate_forward_task, &a);
-    }
-    Tensor *in[3] = {x, scale, shift};
-    Node *n = record(c, &OP_NORM_MODULATE_LRELU, y, 3, in);
-    if (n) {
-        n->iarg[0] = G;
-        n->rarg[0] = one;
-        n->rarg[1] = slope;
-        n->aux[0] = mean;
-        n->aux[1] = rstd;
-    }
-    return y;
-}
-
 /* Spade: GroupNorm groups start at `groups` and go down until they divide C (normalization_layer.py). */
 static void spade_declare(Spade *s, ParamSet *ps, const char *prefix, int C, int groups, int hidden) {
-    char name[AE_NAME_MAX];
+    char name[LAYER_NAME_MAX];
     s->C = C;
     s->hidden = hidden;
     s->groups = groups;
     while (C % s->groups) s->groups--;
     const int k[3] = {1, 3, 3}, st[3] = {1, 1, 1}, p[3] = {0, 1, 1};
-    join_name(name, prefix, "conv");
+    layer_name(name, prefix, "conv");
     conv_declare(&s->conv, ps, name, hidden, 3, 2, k, st, p, 1, 0);
-    join_name(name, prefix, "conv_gamma");
+    layer_name(name, prefix, "conv_gamma");
     conv_declare(&s->conv_gamma, ps, name, C, hidden, 2, k, st, p, 1, 0);
-    join_name(name, prefix, "conv_beta");
+    layer_name(name, prefix, "conv_beta");
     conv_declare(&s->conv_beta, ps, name, C, hidden, 2, k, st, p, 1, 0);
 }
 
@@ -914,15 +525,15 @@ static Tensor *spade_lrelu_forward(Ctx *c, Spade *s, Tensor *x, Tensor *x0) {
     Tensor *beta = conv_apply(c, &s->conv_beta, s->conv_beta.weight, y, 1);
     gamma = t_reshape(c, gamma, 5, DIMS(N, C, 1, H, W));
     beta = t_reshape(c, beta, 5, DIMS(N, C, 1, H, W));
-    return t_norm_modulate_lrelu(c, x, s->groups, gamma, beta, 1, LRELU_SLOPE);
+    return t_norm_modulate_lrelu(c, x, s->groups, GN_EPS, gamma, beta, 1, LRELU_SLOPE);
 }
 
 static void adain_declare(AdaIN *a, ParamSet *ps, const char *prefix, int C, int z_dim) {
-    char name[AE_NAME_MAX];
+    char name[LAYER_NAME_MAX];
     a->C = C;
-    join_name(name, prefix, "linear.weight");
+    layer_name(name, prefix, "linear.weight");
     a->weight = param_new(ps, name, 2, DIMS(2 * C, z_dim));
-    join_name(name, prefix, "linear.bias");
+    layer_name(name, prefix, "linear.bias");
     a->bias = param_new(ps, name, 1, DIMS(2 * C));
 }
 
@@ -933,34 +544,34 @@ static Tensor *adain_lrelu_forward(Ctx *c, AdaIN *a, Tensor *x, Tensor *z) {
     Tensor *gb = t_linear(c, z, a->weight, a->bias);   /* (N, 2C) */
     Tensor *gamma = t_reshape(c, t_slice(c, gb, 1, 0, C), 5, DIMS(N, C, 1, 1, 1));
     Tensor *beta = t_reshape(c, t_slice(c, gb, 1, C, C), 5, DIMS(N, C, 1, 1, 1));
-    return t_norm_modulate_lrelu(c, x, C, gamma, beta, 0, LRELU_SLOPE);
+    return t_norm_modulate_lrelu(c, x, C, GN_EPS, gamma, beta, 0, LRELU_SLOPE);
 }
 
 void gen_block_declare(GenBlock *b, ParamSet *ps, const char *prefix, int n_in, int n_out, int z_dim, int spectral,
                        int groups, int spade_hidden) {
-    char name[AE_NAME_MAX];
+    char name[LAYER_NAME_MAX];
     memset(b, 0, sizeof *b);
     b->n_in = n_in;
     b->n_out = n_out;
     b->n_mid = n_in < n_out ? n_in : n_out;
     b->learned_shortcut = n_in != n_out;
     /* GeneratorBlock.__init__ registers conv_0, conv_1, conv_s, norm_0, norm_1, norm_s in this order */
-    join_name(name, prefix, "conv_0");
+    layer_name(name, prefix, "conv_0");
     conv333_declare(&b->conv_0, ps, name, b->n_mid, n_in, 1, 1, 1, spectral);
-    join_name(name, prefix, "conv_1");
+    layer_name(name, prefix, "conv_1");
     conv333_declare(&b->conv_1, ps, name, n_out, b->n_mid, 1, 1, 1, spectral);
     if (b->learned_shortcut) {
-        join_name(name, prefix, "conv_s");
+        layer_name(name, prefix, "conv_s");
         conv_declare(&b->conv_s, ps, name, n_out, n_in, 3, (const int[]){1, 1, 1}, (const int[]){1, 1, 1},
                      (const int[]){0, 0, 0}, 0, spectral);
     }
-    join_name(name, prefix, "norm_0");
+    layer_name(name, prefix, "norm_0");
     spade_declare(&b->norm_0, ps, name, n_in, groups, spade_hidden);
-    join_name(name, prefix, "norm_1");
+    layer_name(name, prefix, "norm_1");
     adain_declare(&b->norm_1, ps, name, b->n_mid, z_dim);
     if (b->learned_shortcut) {
-        join_name(name, prefix, "norm_s.bn");
-        norm_declare(&b->norm_s, ps, name, n_in, groups);
+        layer_name(name, prefix, "norm_s.bn");
+        group_norm_declare(&b->norm_s, ps, name, n_in, groups);
     }
 }
 
@@ -978,13 +589,13 @@ static void gen_block_init(GenBlock *b, Rng *r) {
     conv_init_default(&b->conv_1, r);
     if (b->learned_shortcut) conv_init_default(&b->conv_s, r);
     /* Generator.reset_params: only the Conv2d (the SPADE convs) get Xavier uniform, gain 0.02, bias 0 */
-    AeConv *sp[3] = {&b->norm_0.conv, &b->norm_0.conv_gamma, &b->norm_0.conv_beta};
+    Conv *sp[3] = {&b->norm_0.conv, &b->norm_0.conv_gamma, &b->norm_0.conv_beta};
     for (int i = 0; i < 3; i++) {
-        ae_init_xavier_uniform(sp[i]->weight, 0.02, r);
+        init_xavier_uniform(sp[i]->weight, 0.02, r);
         tensor_fill(sp[i]->bias, 0);
     }
-    ae_init_default(b->norm_1.weight, b->norm_1.bias, r);
-    if (b->learned_shortcut) norm_init(&b->norm_s);
+    init_default(b->norm_1.weight, b->norm_1.bias, r);
+    if (b->learned_shortcut) group_norm_init(&b->norm_s);
 }
 
 static const char *const gen_block_names[GEN_BLOCKS] = {"head_0", "g_0", "g_1", "g_2", "g_3", "g_4"};
@@ -1006,7 +617,7 @@ void generator_declare(Generator *g, const DecoderConfig *cfg) {
 void generator_init(Generator *g, Rng *r) {
     paramset_alloc(&g->ps);
     if (!r) return;
-    ae_init_default(g->fc_w, g->fc_b, r);
+    init_default(g->fc_w, g->fc_b, r);
     for (int i = 0; i < GEN_BLOCKS; i++) gen_block_init(&g->blocks[i], r);
     conv_init_default(&g->conv_img, r);
 }
@@ -1049,7 +660,7 @@ void disc_t_declare(TemporalDisc *d, const DiscTConfig *cfg) {
     const int *ch = cfg->channels, G = cfg->norm_groups;
     conv_declare(&d->conv1, ps, "conv1", ch[0], 3, 3, (const int[]){3, 7, 7}, (const int[]){1, 2, 2},
                  (const int[]){1, 3, 3}, 0, 0);
-    norm_declare(&d->norm1, ps, "norm1", ch[0], G);
+    group_norm_declare(&d->norm1, ps, "norm1", ch[0], G);
     char prefix[64];
     for (int i = 0; i < AE_STAGES; i++) {
         /* Discriminator._make_layer: a (spectral-normalised) shortcut whenever a stride or the width changes;
@@ -1067,11 +678,11 @@ void disc_t_declare(TemporalDisc *d, const DiscTConfig *cfg) {
 void disc_t_init(TemporalDisc *d, Rng *r) {
     paramset_alloc(&d->ps);
     if (!r) return;
-    ae_init_orthogonal(d->conv1.weight, r);
-    norm_init(&d->norm1);
+    init_orthogonal(d->conv1.weight, r);
+    group_norm_init(&d->norm1);
     for (int i = 0; i < AE_STAGES; i++)
         for (int j = 0; j < 2; j++) basic_block_init_orthogonal(&d->layer[i][j], r);
-    ae_init_default(d->fc_w, NULL, r);
+    init_default(d->fc_w, NULL, r);
 }
 
 void disc_t_build(TemporalDisc *d, const DiscTConfig *cfg, Rng *r) {
@@ -1140,7 +751,7 @@ double disc_t_gradient_penalty(Ctx *c, TemporalDisc *d, Tensor *x, Tensor *logit
 /* ==================================================================================================== */
 
 /* LPIPS.forward(seq_orig, seq_gen).mean() over the N T frame pairs (the module stays in training mode in the
- * official code, so its dropout is active; TRAINING.md quirk 3).  orig, fake (M, 3, H, W) -> 0-D. */
+ * official code, so its dropout is active: docs/official-quirks.md, training 3).  orig, fake (M, 3, H, W) -> 0-D. */
 static Tensor *perceptual_loss(Stage1 *s, Ctx *c, Tensor *orig, Tensor *fake) {
     return t_mean_all(c, lpips_forward(c, &s->lpips, orig, fake, &s->rng_dropout));
 }
@@ -1236,15 +847,14 @@ static void split_batch(Ctx *c, const Stage1Config *cfg, const Tensor *seq, Tens
     int N = seq->shape[0], S = cfg->Data.sequence_length, H = cfg->Data.img_size;
     I2V_ASSERT(seq->ndim == 5 && seq->shape[1] == S && seq->shape[2] == 3 && seq->shape[3] == H && seq->shape[4] == H,
                "stage 1: the batch must be (N, %d, 3, %d, %d)", S, H, H);
-    Tensor *video = tensor_new(c, 5, seq->shape);
-    if (video->data) memcpy(video->data, seq->data, seq->numel * sizeof(real));
+    Tensor *video = tensor_from_host(c, 5, seq->shape, seq->data);
     *orig = t_slice(c, video, 1, 1, S - 1);
     *x0 = t_reshape(c, t_slice(c, video, 1, 0, 1), 4, DIMS(N, 3, H, H));
 }
 
 #define SPATIAL_FRAMES 20   /* frames the PatchGAN sees per iteration (loss.py: np.random.randint(..., 20)) */
 
-/* loss.py Backward.forward, steps 1-6 of TRAINING.md 1.4. */
+/* loss.py Backward.forward: one stage-1 iteration, in the official order of its six steps. */
 static void train_step_body(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats *st) {
     Ctx *c = &s->ctx;
     const TrainingConfig *tc = &s->cfg.Training;
@@ -1338,7 +948,7 @@ static void train_step_body(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats
     Tensor *loss = t_add(c, t_scale(c, l1, (real)tc->w_recon), t_scale(c, kl, (real)tc->w_kl));
     if (percep) loss = t_add(c, loss, t_scale(c, percep, (real)tc->w_percep));
     if (gan) {
-        loss = t_add(c, loss, gen_s);   /* weight 1: w_coup_s is never applied (TRAINING.md quirk 1) */
+        loss = t_add(c, loss, gen_s);   /* weight 1: w_coup_s is never applied (docs/official-quirks.md) */
         loss = t_add(c, loss, t_scale(c, gen_t, (real)tc->w_coup_t));
         loss = t_add(c, loss, t_scale(c, fmap, (real)tc->w_fmap_t));
     }
@@ -1385,6 +995,12 @@ static void size_arena(Stage1 *s, const Tensor *seq, int train) {
     s->rng_dropout = saved[2];
 }
 
+size_t stage1_plan_step(Stage1 *s, const Tensor *seq) {
+    size_arena(s, seq, 1);
+    s->sized_train_n = seq->shape[0];
+    return s->arena_bytes + s->ctx.peak_scratch;
+}
+
 void stage1_train_step(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats *st) {
     if (s->sized_train_n != seq->shape[0]) {
         size_arena(s, seq, 1);
@@ -1429,7 +1045,7 @@ void stage1_eval_step(Stage1 *s, const Tensor *seq, Stage1Stats *st, Tensor *rec
         }
         if (recon) {
             I2V_ASSERT(recon->numel == fake->numel, "stage1_eval_step: recon must be (N, %d, 3, %d, %d)", T, H, W);
-            memcpy(recon->data, fake->data, fake->numel * sizeof(real));
+            tensor_to_host(fake, recon->data);
         }
         ctx_reset(c);
     }

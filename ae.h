@@ -7,7 +7,7 @@
  * The spatial PatchGAN and LPIPS come from patchgan.h and lpips.h; stage 1 only calls them.
  * What it is not: file formats, data sets, the command line or the epoch loop.
  *
- * Parameter and buffer names are the official state_dict keys (spec/STATE_DICT.md T1-T3), so converted
+ * Parameter and buffer names are the official state_dict keys, so converted
  * official checkpoints load with st_load_paramset. Layouts: inside the networks videos are (N, C, T, H, W);
  * at the data boundary they are (N, T, C, H, W), values in [-1, 1], as in the official code.
  * Dimension legend: N batch, C channels, T frames, H height, W width, Z = z_dim.
@@ -16,6 +16,7 @@
 #define I2V_AE_H
 
 #include "base/base.h"
+#include "networks/layers.h"
 #include "networks/lpips.h"
 #include "ops/optim.h"
 #include "networks/patchgan.h"
@@ -112,7 +113,7 @@ typedef struct Stage1Config {
     AeDataConfig Data;
 } Stage1Config;
 
-/* The official configs (spec/configs/stage1_VAE/<name>_config.yaml; TRAINING.md 5.1). */
+/* The official configs (configs/stage1_VAE/<name>_config.yaml). */
 Stage1Config stage1_config_bair(void);
 Stage1Config stage1_config_iper(void);
 Stage1Config stage1_config_landscape(void);
@@ -137,29 +138,17 @@ int decoder_size(const DecoderConfig *d);
 
 /* ==== building blocks ================================================================================ */
 
-/* A convolution, optionally spectral-normalised (then `weight` is the parameter weight_orig and u, v are
- * the buffers weight_u, weight_v). */
-typedef struct AeConv {
-    Tensor *weight;        /* (Cout, Cin, kT, kH, kW) or (Cout, Cin, kH, kW) */
-    Tensor *bias;          /* (Cout) or NULL */
-    Tensor *u, *v;         /* (Cout), (Cin kT kH kW): spectral norm, or NULL */
-    int stride[3], pad[3]; /* (T, H, W); the 2-D convs use the H, W entries */
-} AeConv;
-
-/* GroupNorm with affine parameters (eps 1e-5). */
-typedef struct AeNorm {
-    Tensor *weight, *bias; /* (C) */
-    int groups;
-} AeNorm;
+/* The convolutions (optionally spectral-normalised) and GroupNorms (affine, eps 1e-5) are the shared layers
+ * of networks/layers.h: Conv and GroupNorm. */
 
 /* resnet3D.py BasicBlock: relu(GN(conv2(relu(GN(conv1(x))))) + shortcut(x)); shortcut = GN(conv3x3x3(x)) or x. */
 typedef struct BasicBlock {
     int in, out;
-    AeConv conv1, conv2;   /* conv1 carries the strides */
-    AeNorm bn1, bn2;
+    Conv conv1, conv2;   /* conv1 carries the strides */
+    GroupNorm bn1, bn2;
     int has_down;
-    AeConv down;           /* downsample.0: 3x3x3 projection with the strides */
-    AeNorm down_norm;      /* downsample.1 */
+    Conv down;           /* downsample.0: 3x3x3 projection with the strides */
+    GroupNorm down_norm;      /* downsample.1 */
 } BasicBlock;
 
 /* What a BasicBlock forward keeps for its tangent (the gradient penalty). */
@@ -183,7 +172,7 @@ Tensor *basic_block_tangent(Ctx *c, const BasicBlock *b, const BlockTrace *tr, T
 /* normalization_layer.py Spade(C): GN(x) (1 + gamma(x0)) + beta(x0). */
 typedef struct Spade {
     int C, groups, hidden;
-    AeConv conv, conv_gamma, conv_beta;   /* Conv2d 3->hidden, hidden->C, hidden->C; 3x3, pad 1 */
+    Conv conv, conv_gamma, conv_beta;   /* Conv2d 3->hidden, hidden->C, hidden->C; 3x3, pad 1 */
 } Spade;
 
 /* normalization_layer.py ADAIN(C, Z): gamma(z) IN(x) + beta(z). */
@@ -195,10 +184,10 @@ typedef struct AdaIN {
 /* decoder.py GeneratorBlock(n_in, n_out). */
 typedef struct GenBlock {
     int n_in, n_out, n_mid, learned_shortcut;
-    AeConv conv_0, conv_1, conv_s;  /* 3x3x3 with bias, 3x3x3 with bias, 1x1x1 without */
+    Conv conv_0, conv_1, conv_s;  /* 3x3x3 with bias, 3x3x3 with bias, 1x1x1 without */
     Spade norm_0;
     AdaIN norm_1;
-    AeNorm norm_s;                  /* norm_s.bn */
+    GroupNorm norm_s;                  /* norm_s.bn */
 } GenBlock;
 
 void gen_block_declare(GenBlock *b, ParamSet *ps, const char *prefix, int n_in, int n_out, int z_dim, int spectral,
@@ -206,27 +195,17 @@ void gen_block_declare(GenBlock *b, ParamSet *ps, const char *prefix, int n_in, 
 /* x (N, n_in, T, H, W), z (N, Z), x0 (N, 3, H0, W0) -> (N, n_out, T, H, W) */
 Tensor *gen_block_forward(Ctx *c, GenBlock *b, Tensor *x, Tensor *z, Tensor *x0);
 
-/* The effective weight of a layer: weight_orig / sigma (one power iteration first when c->training) or
- * the plain weight. Call once per network forward. */
-Tensor *ae_conv_weight(Ctx *c, AeConv *l);
-/* Initialisers (ARCHITECTURE.md 1.5, 2.6, 3.1). */
-void ae_init_kaiming_normal_fan_out(Tensor *w, Rng *r);   /* std = sqrt(2 / (Cout * k)) */
-void ae_init_default(Tensor *w, Tensor *b, Rng *r);       /* U(+-1/sqrt(fan_in)) for weight and bias */
-void ae_init_xavier_uniform(Tensor *w, double gain, Rng *r);
-/* torch.nn.init.orthogonal_(w, gain 1): w seen as (Cout, K) gets orthonormal rows (Cout <= K) or columns,
- * the Q factor (with R's diagonal made positive) of the QR decomposition of a Gaussian matrix. */
-void ae_init_orthogonal(Tensor *w, Rng *r);
 
 /* ==== the networks =================================================================================== */
 
 /* resnet3D.py Encoder: the stage-1 video encoder q(z | x1..xT). */
 typedef struct VideoEncoder {
     EncoderConfig cfg;
-    ParamSet ps;                       /* spec T1 */
-    AeConv conv1;                      /* stem (C0, 3, 3, 7, 7), stride (2, 2, 2), pad (1, 3, 3) */
-    AeNorm norm1;
+    ParamSet ps;                       /* Encoder.state_dict() names */
+    Conv conv1;                      /* stem (C0, 3, 3, 7, 7), stride (2, 2, 2), pad (1, 3, 3) */
+    GroupNorm norm1;
     BasicBlock layer[AE_STAGES][2];
-    AeConv conv_mu, conv_var;          /* Conv2d (Z, C4, 4, 4) with bias */
+    Conv conv_mu, conv_var;          /* Conv2d (Z, C4, 4, 4) with bias */
 } VideoEncoder;
 
 /* Each network has declare (names and shapes, nothing allocated: enough for parameter counts, state-dict
@@ -246,10 +225,10 @@ Tensor *video_encoder_sample(Ctx *c, Tensor *mu, Tensor *logvar, Rng *rng);
 #define GEN_BLOCKS 6   /* head_0, g_0 .. g_4 */
 typedef struct Generator {
     DecoderConfig cfg;
-    ParamSet ps;                       /* spec T2 */
+    ParamSet ps;                       /* Generator.state_dict() names */
     Tensor *fc_w, *fc_b;               /* (16 nf 16, Z), (16 nf 16) */
     GenBlock blocks[GEN_BLOCKS];
-    AeConv conv_img;                   /* (3, nf, 3, 3, 3) with bias */
+    Conv conv_img;                   /* (3, nf, 3, 3, 3) with bias */
 } Generator;
 
 /* Init: PyTorch defaults for Conv3d and Linear (spectral norm: default init of weight_orig, normalised
@@ -266,9 +245,9 @@ Tensor *generator_forward(Ctx *c, Generator *g, Tensor *x0, Tensor *z);
 /* resnet3D.py Discriminator: the temporal 3-D discriminator. */
 typedef struct TemporalDisc {
     DiscTConfig cfg;
-    ParamSet ps;                       /* spec T3 */
-    AeConv conv1;                      /* stem (C0, 3, 3, 7, 7), stride (1, 2, 2), no spectral norm */
-    AeNorm norm1;
+    ParamSet ps;                       /* Discriminator.state_dict() names */
+    Conv conv1;                      /* stem (C0, 3, 3, 7, 7), stride (1, 2, 2), no spectral norm */
+    GroupNorm norm1;
     BasicBlock layer[AE_STAGES][2];
     Tensor *fc_w;                      /* (1, C4), no bias */
 } TemporalDisc;
@@ -347,6 +326,9 @@ void stage1_free(Stage1 *s);
  * encoder and generator forward; window and frame indices; D_t step (hinge + w_GP GP); D_s step; AE step
  * against the updated discriminators. Discriminator updates and GAN terms only when epoch >= pretrain. */
 void stage1_train_step(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats *st);
+/* Sizes the arena for training steps on batches shaped like seq (the dry run the first step would do) and
+ * returns the bytes one step needs beyond the parameters: the arena and the largest convolution workspace. */
+size_t stage1_plan_step(Stage1 *s, const Tensor *seq);
 /* loss.py Backward.eval: generator in eval mode (stored u, v), z sampled; L1, LPIPS, KL, PSNR without
  * gradients. recon (N, S - 1, 3, H, W) receives the reconstruction when not NULL. */
 void stage1_eval_step(Stage1 *s, const Tensor *seq, Stage1Stats *st, Tensor *recon);

@@ -2,9 +2,9 @@
  * loader with its prefetch thread.
  *
  * What it is: DataConfig (the YAML `Data` keys), the four layouts exactly as the official loaders read
- * them (data/dataloader_{bair,bair_endpoint,landscape,iPER,DTDB}.py, spec/DATA.md 1-4: which folders,
+ * them (data/dataloader_{bair,bair_endpoint,landscape,iPER,DTDB}.py, docs/data.md: which folders,
  * split lists, repetitions, start frames), the transforms of data/augmentation.py with kornia 0.5.0
- * semantics (DATA.md 0 and 5: bilinear resize without antialiasing, flip, random crop, ColorJitter),
+ * semantics (docs/data.md: bilinear resize without antialiasing, flip, random crop, ColorJitter),
  * batch assembly on worker threads, and DataLoader (shuffle / drop_last as torch's DataLoader) with one
  * background thread that builds the next batch while the caller trains.
  * What it is not: an image codec (image.h), the synthetic set (synth.c) or the TFRecord reader (tfrecord.c).
@@ -21,6 +21,8 @@
 #include <sys/types.h>
 
 #include "data.h"
+#include "formats/files.h"
+#include "formats/imageio.h"
 #include "formats/image.h"
 
 const double bair_pos_m[3] = {0.42638585, -0.3080245, 0.19146784};
@@ -421,7 +423,7 @@ static int open_bair(Dataset *ds, I2vError *err) {
     size_t nrec, cap = 0, icap = 0;
     if (data_list_dir(path, 1, &recs, &nrec, err))
         return err_set(err, "%s: cannot open the %s folder of BAIR (expected <data_path>/{train,eval,test}/<record>/<k>/"
-                       "<i>.png, DATA.md 1.1; run `i2v prepare` to convert the TFRecords)", path, mode);
+                       "<i>.png; run `i2v prepare bair` to convert the TFRecords)", path, mode);
     FrameNames f = frame_names(ds);
     int rc = 0;
     for (size_t r = 0; r < nrec && rc == 0; r++) {
@@ -479,8 +481,13 @@ static int open_landscape(Dataset *ds, I2vError *err) {
     int rc = 0, reps = iter_of(c, ds->mode);
     for (size_t i = 0; i < n && rc == 0; i++) {
         int frames;
-        if (data_join(vid, sizeof vid, err, "%s/%s", prefix, list[i]) || scan_video(ds->root, vid, &f, 0, &frames, err)) {
+        I2vError e2;
+        if (data_join(vid, sizeof vid, err, "%s/%s", prefix, list[i])) {
             rc = -1;
+            break;
+        }
+        if (scan_video(ds->root, vid, &f, 0, &frames, &e2)) {
+            rc = err_set(err, "%s (a video listed in %s)", e2.msg, path);
             break;
         }
         if (frames < c->sequence_length) {
@@ -493,7 +500,7 @@ static int open_landscape(Dataset *ds, I2vError *err) {
     }
     data_free_names(list, n);
     if (rc) return -1;
-    ds->start_zero = 0;   /* random start in every mode, test included (DATA.md 2) */
+    ds->start_zero = 0;   /* random start in every mode, test included, as the official loader */
     ds->transform = ds->mode == DATA_TRAIN && c->aug ? 2 : 0;
     return 0;
 }
@@ -566,7 +573,7 @@ static int open_dtdb(Dataset *ds, I2vError *err) {
     size_t n, cap = 0, icap = 0;
     if (data_list_dir(ds->root, 1, &vids, &n, err))
         return err_set(err, "%s: cannot open the folder (DTDB expects <data_path>/<texture>/{train,eval}/<video>/"
-                       "frame<k>.%s, DATA.md 4)", ds->root, c->image_format);
+                       "frame<k>.%s)", ds->root, c->image_format);
     FrameNames f = frame_names(ds);
     int rc = 0, reps = iter_of(c, ds->mode);
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -788,16 +795,25 @@ void aug_apply(const AugParams *p, const real *frames, size_t T, size_t R, size_
 }
 
 /* ==== clips ===================================================================================================== */
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
+uint64_t synth_stream(uint64_t seed, DataMode mode) {
+    return rng_hash64(rng_hash64(seed ^ 0x3c6ef372fe94f82bull) + 0x9e3779b97f4a7c15ull * ((uint64_t)mode + 1));
+}
+
+void synth_config_from(const DataConfig *c, SynthConfig *sc) {
+    sc->size = c->img_size;
+    sc->frames = c->sequence_length;
+    sc->max_distractors = c->synth_distractors;
+    sc->occluder_prob = c->synth_occluder;
+    sc->speed_min = c->synth_speed_min;
+    sc->speed_max = c->synth_speed_max;
+    sc->texture = c->synth_texture;
+    sc->object_scale = c->synth_object_scale;
 }
 
 uint64_t clip_seed(uint64_t seed, uint64_t epoch, size_t item) {
-    uint64_t h = mix64(seed + 0x9e3779b97f4a7c15ull);
-    h = mix64(h ^ (epoch * 0xd6e8feb86659fd93ull + 0x2545f4914f6cdd1dull));
-    return mix64(h ^ ((uint64_t)item * 0xa0761d6478bd642full + 1));
+    uint64_t h = rng_hash64(seed + 0x9e3779b97f4a7c15ull);
+    h = rng_hash64(h ^ (epoch * 0xd6e8feb86659fd93ull + 0x2545f4914f6cdd1dull));
+    return rng_hash64(h ^ ((uint64_t)item * 0xa0761d6478bd642full + 1));
 }
 
 /* cv2.imread(IMREAD_COLOR) + BGR2RGB + /255: grey is replicated, alpha dropped, 16 bits keep the high byte
@@ -816,7 +832,9 @@ static void image_to_unit_rgb(const Image *im, real *dst) {
     }
 }
 
-static int load_frames(const Dataset *ds, size_t video, int start, size_t T, size_t R, real *frames, I2vError *err) {
+/* The frames [start, start + T) of a video, each resized to R x R; *src_w, *src_h: the first frame's size. */
+static int load_frames(const Dataset *ds, size_t video, int start, size_t T, size_t R, real *frames, size_t *src_w,
+                       size_t *src_h, I2vError *err) {
     FrameNames f = frame_names(ds);
     char path[DATA_PATH_MAX];
     real *tmp = NULL;
@@ -837,6 +855,10 @@ static int load_frames(const Dataset *ds, size_t video, int start, size_t T, siz
             tmp_cap = need;
         }
         image_to_unit_rgb(&im, tmp);
+        if (t == 0) {
+            *src_w = im.width;
+            *src_h = im.height;
+        }
         data_resize(tmp, 3, im.height, im.width, frames + t * 3 * R * R, R, R);
         image_free(&im);
     }
@@ -878,7 +900,7 @@ int dataset_get(const Dataset *ds, uint64_t seed, uint64_t epoch, size_t item, r
     info->start = ds->start_zero ? 0 : (int)rng_below(&r, (uint32_t)(nframes - (int)T + 1));
     if (ds->transform) aug_sample(c, ds->transform == 2, &r, &info->aug);
     real *frames = xmalloc(T * 3 * R * R * sizeof(real));
-    if (load_frames(ds, v, info->start, T, R, frames, err)) {
+    if (load_frames(ds, v, info->start, T, R, frames, &info->source_width, &info->source_height, err)) {
         free(frames);
         return -1;
     }
@@ -992,7 +1014,7 @@ struct DataPrefetch {
 
 void loader_epoch_order(uint64_t seed, uint64_t epoch, int shuffle, size_t nitems, size_t *order, Rng *rng_out) {
     Rng r;
-    rng_seed(&r, mix64(mix64(seed ^ 0x5851f42d4c957f2dull) + epoch));
+    rng_seed(&r, rng_hash64(rng_hash64(seed ^ 0x5851f42d4c957f2dull) + epoch));
     for (size_t i = 0; i < nitems; i++) order[i] = i;
     if (shuffle) {
         I2V_ASSERT(nitems <= 0xffffffffu, "too many items to shuffle");

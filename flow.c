@@ -14,6 +14,9 @@
  */
 #include "flow.h"
 
+#include "ops/init.h"
+#include "ops/norm.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,13 +30,6 @@ FlowConfig flow_config_bair(void) {
     FlowConfig c = {.z_dim = 64, .embed_dim = 64, .hidden = 512, .depth = 2, .n_flows = 20,
                     .control = 0, .official_logdet = 0};
     return c;
-}
-
-/* PyTorch's default nn.Linear initialisation: weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)). */
-static void linear_default_init(Tensor *w, Tensor *b, Rng *rng) {
-    double bound = 1.0 / sqrt((double)w->shape[1]);
-    tensor_fill_uniform(w, rng, -bound, bound);
-    tensor_fill_uniform(b, rng, -bound, bound);
 }
 
 /* BasicFullyConnectedNet(dim_in, depth, hidden, out): linear layers at Sequential indices 0, 2, 4, ... */
@@ -92,7 +88,7 @@ void flow_build(Flow *f, const FlowConfig *cfg, Rng *rng) {
         tensor_fill(b->scale, 1);
         FlowMlp *mlps[4] = {&b->s[0], &b->s[1], &b->t[0], &b->t[1]};
         for (int m = 0; m < 4; m++)
-            for (int k = 0; k < mlps[m]->nlin; k++) linear_default_init(mlps[m]->w[k], mlps[m]->b[k], rng);
+            for (int k = 0; k < mlps[m]->nlin; k++) init_default(mlps[m]->w[k], mlps[m]->b[k], rng);   /* nn.Linear */
         /* Shuffle: p = randperm(D), and its inverse argsort(p) */
         int64_t *p = b->perm->ibuf, *pinv = b->perm_inv->ibuf;
         rng_permutation(rng, D, p);
@@ -106,33 +102,12 @@ void flow_free(Flow *f) {
     memset(f, 0, sizeof *f);
 }
 
-/* A constant (N) tensor, e.g. a log-determinant that does not depend on any parameter. */
-static Tensor *per_sample_constant(Ctx *ctx, int n, const real *values, real fill) {
-    Tensor *t = tensor_new(ctx, 1, DIMS(n));
-    if (t->data)
-        for (int i = 0; i < n; i++) t->data[i] = values ? values[i] : fill;
-    return t;
-}
-
 /* ==================================================================================================== */
 /* 1. ActNorm (Glow, Kingma and Dhariwal 2018): y = scale * (x + loc), log|det| = sum_d log|scale_d|       */
 /* ==================================================================================================== */
 
 int actnorm_initialize(FlowBlock *b, const Tensor *x) {
-    int n = x->shape[0], D = x->shape[1], degenerate = 0;
-    for (int d = 0; d < D; d++) {
-        double mean = 0, ss = 0;
-        for (int i = 0; i < n; i++) mean += x->data[(size_t)i * D + d];
-        mean /= n;
-        for (int i = 0; i < n; i++) {
-            double e = x->data[(size_t)i * D + d] - mean;
-            ss += e * e;
-        }
-        double std = n > 1 ? sqrt(ss / (n - 1)) : 0;   /* torch.std: unbiased */
-        if (std == 0) degenerate = 1;
-        b->loc->data[d] = (real)-mean;
-        b->scale->data[d] = (real)(1.0 / (std + 1e-6));
-    }
+    int degenerate = actnorm_init(b->loc, b->scale, x);   /* loc = -mean, scale = 1 / (std + 1e-6) */
     ((uint8_t *)b->initialized->ibuf)[0] = 1;
     return degenerate ? -1 : 0;
 }
@@ -143,7 +118,7 @@ Tensor *actnorm_forward(Ctx *ctx, FlowBlock *b, Tensor *x, Tensor **logdet) {
     Tensor *loc = t_reshape(ctx, b->loc, 1, DIMS(D)), *scale = t_reshape(ctx, b->scale, 1, DIMS(D));
     Tensor *y = t_mul(ctx, t_add(ctx, x, loc), scale);
     Tensor *ld = t_sum_all(ctx, t_log(ctx, t_abs(ctx, scale)));             /* 0-D, same for every sample */
-    *logdet = t_add(ctx, per_sample_constant(ctx, x->shape[0], NULL, 0), ld);
+    *logdet = t_add(ctx, tensor_zeros(ctx, 1, DIMS(x->shape[0])), ld);
     return y;
 }
 
@@ -152,7 +127,7 @@ Tensor *actnorm_inverse(Ctx *ctx, FlowBlock *b, Tensor *y, Tensor **logdet) {
     Tensor *loc = t_reshape(ctx, b->loc, 1, DIMS(D)), *scale = t_reshape(ctx, b->scale, 1, DIMS(D));
     Tensor *x = t_sub(ctx, t_div(ctx, y, scale), loc);
     Tensor *ld = t_scale(ctx, t_sum_all(ctx, t_log(ctx, t_abs(ctx, scale))), -1);
-    *logdet = t_add(ctx, per_sample_constant(ctx, y->shape[0], NULL, 0), ld);
+    *logdet = t_add(ctx, tensor_zeros(ctx, 1, DIMS(y->shape[0])), ld);
     return x;
 }
 
@@ -165,16 +140,9 @@ Tensor *actnorm_inverse(Ctx *ctx, FlowBlock *b, Tensor *y, Tensor **logdet) {
  * i2v reports the true value unless FlowConfig.official_logdet asks for the official one. */
 #define INVLEAKY_SLOPE 0.9
 
-static Tensor *count_negative_logdet(Ctx *ctx, const Tensor *v, int official, double sign) {
-    int n = v->shape[0], D = v->shape[1];
-    Tensor *ld = per_sample_constant(ctx, n, NULL, 0);
-    if (ld->data && !official)
-        for (int i = 0; i < n; i++) {
-            int neg = 0;
-            for (int d = 0; d < D; d++) neg += v->data[(size_t)i * D + d] < 0;
-            ld->data[i] = (real)(sign * neg * log(INVLEAKY_SLOPE));
-        }
-    return ld;
+static Tensor *count_negative_logdet(Ctx *ctx, Tensor *v, int official, double sign) {
+    if (official) return tensor_zeros(ctx, 1, DIMS(v->shape[0]));
+    return t_count_negative(ctx, v, sign * log(INVLEAKY_SLOPE));
 }
 
 Tensor *invleaky_forward(Ctx *ctx, Tensor *x, int official, Tensor **logdet) {
@@ -261,12 +229,12 @@ Tensor *coupling_inverse(Ctx *ctx, FlowBlock *b, Tensor *y, Tensor *c, Tensor **
 /* ==================================================================================================== */
 
 Tensor *shuffle_forward(Ctx *ctx, FlowBlock *b, Tensor *x, Tensor **logdet) {
-    *logdet = per_sample_constant(ctx, x->shape[0], NULL, 0);
+    *logdet = tensor_zeros(ctx, 1, DIMS(x->shape[0]));
     return t_index_select(ctx, x, 1, x->shape[1], b->perm->ibuf);
 }
 
 Tensor *shuffle_inverse(Ctx *ctx, FlowBlock *b, Tensor *y, Tensor **logdet) {
-    *logdet = per_sample_constant(ctx, y->shape[0], NULL, 0);
+    *logdet = tensor_zeros(ctx, 1, DIMS(y->shape[0]));
     return t_index_select(ctx, y, 1, y->shape[1], b->perm_inv->ibuf);
 }
 
@@ -333,9 +301,9 @@ Tensor *flow_loss(Ctx *ctx, Tensor *nu, Tensor *logdet) {
     return t_sub(ctx, t_mean_all(ctx, t_gaussian_nll(ctx, nu)), t_mean_all(ctx, logdet));
 }
 
-double flow_bits_per_dim(double loss, int z_dim) {
-    return (loss + 0.5 * z_dim * log(2 * I2V_PI)) / (z_dim * log(2.0));
-}
+double flow_nll(double loss, int z_dim) { return loss + 0.5 * z_dim * log(2 * I2V_PI); }
+
+double flow_bits_per_dim(double loss, int z_dim) { return flow_nll(loss, z_dim) / (z_dim * log(2.0)); }
 
 void flow_embed_endpoint(const double p[3], real out[FLOW_CONTROL_DIM]) {
     for (int k = 0; k < FLOW_CONTROL_DIM; k++) out[k] = 0;
@@ -348,18 +316,15 @@ void flow_embed_endpoint(const double p[3], real out[FLOW_CONTROL_DIM]) {
 }
 
 static Tensor *batch_tensor(Ctx *ctx, const real *values, int n, int d) {
-    Tensor *t = tensor_new(ctx, 2, DIMS(n, d));
-    if (t->data) memcpy(t->data, values, (size_t)n * d * sizeof(real));
-    return t;
+    return tensor_from_host(ctx, 2, DIMS(n, d), values);
 }
 
-static void fill_stats(Tensor *nu, Tensor *logdet, Tensor *loss, int z_dim, FlowStepStats *st) {
-    int n = nu->shape[0];
-    double nll = 0, ld = 0;
-    for (size_t i = 0; i < nu->numel; i++) nll += 0.5 * nu->data[i] * nu->data[i];
+static void fill_stats(Tensor *logdet, Tensor *loss, int z_dim, FlowStepStats *st) {
+    int n = logdet->shape[0];
+    double ld = 0;
     for (int i = 0; i < n; i++) ld += logdet->data[i];
     st->loss = loss->data[0];
-    st->nll = nll / n;
+    st->nll = flow_nll(st->loss, z_dim);
     st->logdet = ld / n;
     st->bits_per_dim = flow_bits_per_dim(st->loss, z_dim);
 }
@@ -371,7 +336,7 @@ void flow_train_step(Ctx *ctx, Flow *f, Adam *opt, const real *z, const real *co
     Tensor *loss = flow_loss(ctx, nu, logdet);
     paramset_zero_grad(&f->ps);
     adam_backward_step(opt, ctx, loss);   /* backward, then Adam; each weight updated as its gradient is made */
-    if (st) fill_stats(nu, logdet, loss, f->cfg.z_dim, st);
+    if (st) fill_stats(logdet, loss, f->cfg.z_dim, st);
     ctx_reset(ctx);
 }
 
@@ -381,7 +346,7 @@ void flow_eval_batch(Ctx *ctx, Flow *f, const real *z, const real *cond, int n, 
     Tensor *zt = batch_tensor(ctx, z, n, f->cfg.z_dim), *ct = batch_tensor(ctx, cond, n, f->cond_dim);
     Tensor *logdet;
     Tensor *nu = flow_forward(ctx, f, zt, ct, &logdet);
-    fill_stats(nu, logdet, flow_loss(ctx, nu, logdet), f->cfg.z_dim, st);
+    fill_stats(logdet, flow_loss(ctx, nu, logdet), f->cfg.z_dim, st);
     ctx_reset(ctx);
     ctx->grad_enabled = saved;
 }
@@ -390,10 +355,9 @@ void flow_sample(Ctx *ctx, Flow *f, Rng *rng, double temperature, const real *nu
                  real *z_out) {
     int D = f->cfg.z_dim, saved = ctx->grad_enabled;
     ctx->grad_enabled = 0;
-    Tensor *nu = tensor_new(ctx, 2, DIMS(n, D));
-    for (size_t i = 0; i < nu->numel; i++) nu->data[i] = nu_in ? nu_in[i] : (real)(temperature * rng_normal(rng));
+    Tensor *nu = nu_in ? batch_tensor(ctx, nu_in, n, D) : tensor_randn(ctx, 2, DIMS(n, D), temperature, rng);
     Tensor *z = flow_inverse(ctx, f, nu, batch_tensor(ctx, cond, n, f->cond_dim));
-    memcpy(z_out, z->data, (size_t)n * D * sizeof(real));
+    tensor_to_host(z, z_out);
     ctx_reset(ctx);
     ctx->grad_enabled = saved;
 }

@@ -76,14 +76,17 @@ Tensor *flow_inverse(Ctx *ctx, Flow *f, Tensor *nu, Tensor *c);
 
 /* ActNorm's data-dependent initialisation, run by actnorm_forward on the first batch a block sees
  * (whatever the mode, as the official code): loc = -mean, scale = 1 / (std + 1e-6) per dimension over the
- * batch, std unbiased. Returns 0, or -1 if a dimension had zero variance (then scale is 1e6, as PyTorch
- * gives; the caller may warn). */
+ * batch, std unbiased (ops/norm.h actnorm_init). Returns 0, or -1 if a dimension's std was at most 1e-6, so
+ * that the guard rather than the data set its scale (a constant dimension gets 1e6, as PyTorch gives; the
+ * caller may warn). */
 int actnorm_initialize(FlowBlock *b, const Tensor *x);
 
-/* Stage-2 objective (stage2_cINN/modules/loss.py): mean_n 0.5 |nu_n|^2 - mean_n logdet_n, a 0-D tensor. */
+/* Stage-2 objective (stage2_cINN/modules/loss.py): mean_n 0.5 |nu_n|^2 - mean_n logdet_n, a 0-D tensor.
+ * It is the negative log-likelihood without its constant: everywhere i2v reports a likelihood,
+ *     NLL = -log p(z | c) = loss + 0.5 D log(2 pi)   nats per sample,   bits/dim = NLL / (D log 2). */
 Tensor *flow_loss(Ctx *ctx, Tensor *nu, Tensor *logdet);
-/* The same as a negative log-likelihood in bits per dimension, with the 0.5 D log(2 pi) constant. */
-double flow_bits_per_dim(double loss, int z_dim);
+double flow_nll(double loss, int z_dim);           /* NLL in nats, from the objective */
+double flow_bits_per_dim(double loss, int z_dim);  /* NLL in bits per dimension, from the objective */
 
 /* The control factor: 3 normalised end-point coordinates -> 30 one-hot values, bin = trunc(10 p - 1e-4).
  * Bins outside 0..9 are clamped (the official code would index bin -1 as the last bin, or fail above 9). */
@@ -93,7 +96,7 @@ void flow_embed_endpoint(const double p[3], real out[FLOW_CONTROL_DIM]);
  * Forward, loss, backward, Adam; the context is reset afterwards. Fills the per-step figures. */
 typedef struct FlowStepStats {
     double loss;         /* the objective above (nats per sample, without the constant) */
-    double nll;          /* mean 0.5 |nu|^2 */
+    double nll;          /* -log p(z | c): the objective with the constant, nats per sample */
     double logdet;       /* mean log|det J| */
     double bits_per_dim;
 } FlowStepStats;

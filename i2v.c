@@ -1,25 +1,74 @@
 /* i2v.c: the command line of i2v. One binary, one subcommand per job of the official repository.
  *
  * What it is: argument parsing, --help for every command, and the small drivers (inspect, prepare, bench)
- * that need nothing but the libraries. The training loops, sampling, transfer, control, evaluation and the
- * demo live in run.c (they share the model folder and the checkpoint logic).
+ * that need nothing but the libraries. The jobs themselves live in program/: the training loops in run.c,
+ * sampling, control and transfer in model.c, evaluation in evaluate.c, the demo in demo.c.
  * What it is not: where any network or kernel is defined.
  */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "program/bench.h"
 #include "data.h"
 #include "program/demo.h"
 #include "program/evaluate.h"
-#include "formats/image.h"
+#include "formats/npy.h"
 #include "program/model.h"
+#include "program/eval_metrics.h"
+#include "program/prepare.h"
+#include "program/progress.h"
+#include "program/protocols.h"
 #include "program/run.h"
 #include "formats/safetensors.h"
 #include "program/visual.h"
 #include "tensor.h"
+
+/* ---- numbers on the command line ------------------------------------------------------------------------ */
+
+/* Each takes the whole argument or refuses it with a message naming the option and the range (usage error,
+ * status 2): no silent wrap-around (4294967297 frames), no trailing text, no NaN or infinity. */
+static int arg_int(const char *cmd, const char *opt, const char *s, long long min, long long max, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end || errno == ERANGE || v < min || v > max) {
+        fprintf(stderr, "i2v %s: %s expects an integer from %lld to %lld, got '%s'\n", cmd, opt, min, max, s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+static int arg_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end || errno == ERANGE || s[strspn(s, " \t")] == '-') {
+        fprintf(stderr, "i2v %s: %s expects an integer from 0 to %llu, got '%s'\n", cmd, opt, (unsigned long long)UINT64_MAX,
+                s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
+static int arg_real(const char *cmd, const char *opt, const char *s, double min, double max, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v) || v < min || v > max) {
+        fprintf(stderr, "i2v %s: %s expects a finite number from %g to %g, got '%s'\n", cmd, opt, min, max, s);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
 
 /* ---- inspect: what a checkpoint holds ----------------------------------------------------------------- */
 
@@ -80,29 +129,52 @@ static int parse_train_args(const char *cmd, int argc, char **argv, TrainOpts *o
     o->overrides = xmalloc((size_t)argc * sizeof *o->overrides);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
-        if (!strcmp(a, "--resume")) o->resume = 1;
-        else if (!strcmp(a, "--config") && val) o->config = argv[++i];
-        else if (!strcmp(a, "--out") && val) o->out = argv[++i];
-        else if (!strcmp(a, "--lpips") && val) o->lpips = argv[++i];
-        else if (cinn && !strcmp(a, "--stage1") && val) o->stage1_dir = argv[++i];
-        else if (cinn && !strcmp(a, "--ae") && val) o->ae_dir = argv[++i];
-        else if (!strcmp(a, "--seed") && val) o->seed = strtoull(argv[++i], &end, 10);
-        else if (!strcmp(a, "--steps") && val) o->max_steps = strtol(argv[++i], &end, 10);
-        else if (!strcmp(a, "--minutes") && val) o->max_seconds = 60 * strtod(argv[++i], &end);
-        else if (!strcmp(a, "--save-every") && val) o->save_every = strtol(argv[++i], &end, 10);
-        else if (!strcmp(a, "--sample-every") && val) o->sample_every = strtol(argv[++i], &end, 10);
-        else if (!strcmp(a, "--eval-batches") && val) o->eval_batches = (int)strtol(argv[++i], &end, 10);
-        else if (a[0] != '-' && strchr(a, '=')) o->overrides[o->noverrides++] = argv[i];
-        else {
+        long long n = 0;
+        double minutes = 0;
+        if (!strcmp(a, "--resume")) {
+            o->resume = 1;
+            continue;
+        }
+        if (a[0] != '-' && strchr(a, '=')) {
+            o->overrides[o->noverrides++] = argv[i];
+            continue;
+        }
+        static const char *const with_value[] = {"--config", "--out", "--lpips", "--stage1", "--cond-ae", "--ae",
+                                                 "--seed", "--steps", "--minutes", "--save-every", "--sample-every",
+                                                 "--eval-batches", "--keep", "--resume-from", "--fvd-weights",
+                                                 "--fvd-width-div", NULL};
+        int known = 0;
+        for (int k = 0; with_value[k]; k++) known |= !strcmp(a, with_value[k]);
+        if (known && (!cinn && (!strcmp(a, "--stage1") || !strcmp(a, "--cond-ae") || !strcmp(a, "--ae")))) known = 0;
+        if (!known) {
             fprintf(stderr, "i2v %s: unexpected argument '%s'; see 'i2v %s --help'\n", cmd, a, cmd);
             return 2;
         }
-        if (end && *end) {
-            fprintf(stderr, "i2v %s: %s expects a number, got '%s'\n", cmd, a, argv[i]);
+        if (i + 1 >= argc) {
+            fprintf(stderr, "i2v %s: %s needs a value; see 'i2v %s --help'\n", cmd, a, cmd);
             return 2;
         }
+        const char *v = argv[++i];
+        int rc = 0;
+        if (!strcmp(a, "--config")) o->config = v;
+        else if (!strcmp(a, "--out")) o->out = v;
+        else if (!strcmp(a, "--lpips")) o->lpips = v;
+        else if (!strcmp(a, "--stage1")) o->stage1_dir = v;
+        else if (!strcmp(a, "--cond-ae") || !strcmp(a, "--ae")) o->cond_ae_dir = v;
+        else if (!strcmp(a, "--resume-from")) {
+            o->resume_from = v;
+            o->resume = 1;
+        }
+        else if (!strcmp(a, "--seed")) rc = arg_u64(cmd, a, v, &o->seed);
+        else if (!strcmp(a, "--steps") && !(rc = arg_int(cmd, a, v, 0, LONG_MAX, &n))) o->max_steps = (long)n;
+        else if (!strcmp(a, "--minutes") && !(rc = arg_real(cmd, a, v, 1e-9, 1e9, &minutes))) o->max_seconds = 60 * minutes;
+        else if (!strcmp(a, "--save-every") && !(rc = arg_int(cmd, a, v, 0, LONG_MAX, &n))) o->save_every = (long)n;
+        else if (!strcmp(a, "--sample-every") && !(rc = arg_int(cmd, a, v, 0, LONG_MAX, &n))) o->sample_every = (long)n;
+        else if (!strcmp(a, "--eval-batches") && !(rc = arg_int(cmd, a, v, 0, INT_MAX, &n))) o->eval_batches = (int)n;
+        else if (!strcmp(a, "--keep") && !(rc = arg_int(cmd, a, v, 1, 1000000, &n))) o->keep = (int)n;
+        else if (!strcmp(a, "--fvd-weights")) o->fvd_weights = v;
+        else if (!strcmp(a, "--fvd-width-div") && !(rc = arg_int(cmd, a, v, 1, 1024, &n))) o->fvd_width_div = (int)n;
+        if (rc) return rc;
     }
     if (!o->config || !o->out) {
         fprintf(stderr, "i2v %s: --config and --out are required; e.g. i2v %s --config small --out models/run1\n",
@@ -116,11 +188,20 @@ static const char train_help[] =
     "  --config NAME|FILE   an official config (bair, iPER, landscape, DTDB_<texture>), a CPU config (small,\n"
     "                       tiny) or a YAML file; Section.key=value arguments override its values\n"
     "  --out DIR            the model folder (checkpoint, config, loss log, sample GIFs)\n"
-    "  --resume             continue the run saved in DIR (bitwise the same as not stopping)\n"
+    "  --resume             continue the run saved in DIR (bitwise the same as not stopping); the schedule\n"
+    "                       (Training.lr, lr_gamma, gamma, step_size, n_epochs) may be changed on resume\n"
+    "  --resume-from FILE   continue from an older checkpoint of the run (DIR/checkpoints/), e.g. to step back\n"
+    "                       past a divergence; the later ones move to DIR/checkpoints/abandoned/\n"
+    "  --keep N             checkpoints kept: the newest and N - 1 older ones in DIR/checkpoints/ (2)\n"
     "  --seed N             (42)    --steps N   stop after N steps    --minutes M   stop after M minutes\n"
-    "  --save-every N       also checkpoint every N steps (always: each epoch, at the end, on Ctrl-C)\n"
+    "  --save-every N       also checkpoint every N steps (always: each epoch, at the end, and when stopped\n"
+    "                       by Ctrl-C or SIGTERM, which then exit with 130 or 143)\n"
     "  --sample-every N     write a sample GIF every N steps    --eval-batches N   validation batches per epoch\n"
-    "  --lpips FILE         LPIPS weights (safetensors) for configs with a perceptual loss\n";
+    "  --lpips FILE         LPIPS weights (safetensors) for configs with a perceptual loss\n"
+    "  --fvd-weights FILE   stage 1 and cINN: the official training-time FVD monitor once per epoch with this\n"
+    "                       network (Training.FVD: FVD -> i3d.safetensors, DTFVD -> dti3d16.safetensors); the\n"
+    "                       best epoch's checkpoint is kept as best_PFVD_<checkpoint>. The config key\n"
+    "                       Training.fvd_weights says the same (this option wins). Without either: off\n";
 
 static int run_training(const char *cmd, int argc, char **argv, int (*train)(const TrainOpts *, I2vError *),
                         const char *what, int cinn) {
@@ -128,7 +209,7 @@ static int run_training(const char *cmd, int argc, char **argv, int (*train)(con
         printf("usage: i2v %s --config NAME|FILE --out DIR [options] [Section.key=value ...]\n  %s\n%s%s", cmd, what,
                train_help,
                cinn ? "  --stage1 DIR         the trained stage-1 model (default: --out)\n"
-                      "  --ae DIR             the trained conditioning autoencoder (default: --out)\n"
+                      "  --cond-ae DIR        the trained conditioning autoencoder (default: --out); --ae is an alias\n"
                     : "");
         return 0;
     }
@@ -139,6 +220,8 @@ static int run_training(const char *cmd, int argc, char **argv, int (*train)(con
         if (train(&o, &e)) {
             fprintf(stderr, "i2v %s: %s\n", cmd, e.msg);
             rc = 1;
+        } else if (run_interrupted) {
+            rc = 128 + run_interrupted;   /* saved, but stopped by a signal: as shells and job schedulers expect */
         }
     }
     free(o.overrides);
@@ -150,8 +233,8 @@ static int cmd_train_stage1(int argc, char **argv) {
                         "Trains stage 1: the video encoder, the generator and both discriminators.", 0);
 }
 
-static int cmd_train_ae(int argc, char **argv) {
-    return run_training("train-ae", argc, argv, train_cond_ae,
+static int cmd_train_cond_ae(int argc, char **argv) {
+    return run_training("train-cond-ae", argc, argv, train_cond_ae,
                         "Trains the conditioning autoencoder (stage 2a), whose encoder embeds start frames.", 0);
 }
 
@@ -195,7 +278,7 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
     o->out = "samples";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
+        long long n;
         if (!v) {
             fprintf(stderr, "i2v %s: '%s' needs a value; see 'i2v %s --help'\n", cmd, a, cmd);
             return 2;
@@ -220,17 +303,21 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
                 return 2;
             }
             o->nendpoints++;
-        } else if (!strcmp(a, "--from-test")) o->from_test = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "-n")) o->n = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--frames")) o->frames = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--seed")) o->seed = strtoull(v, &end, 10);
-        else if (!strcmp(a, "--temperature")) o->temperature = strtod(v, &end);
-        else {
+        } else if (!strcmp(a, "--from-test")) {
+            if (arg_int(cmd, a, v, 1, 64, &n)) return 2;
+            o->from_test = (int)n;
+        } else if (!strcmp(a, "-n")) {
+            if (arg_int(cmd, a, v, 1, 64, &n)) return 2;
+            o->n = (int)n;
+        } else if (!strcmp(a, "--frames")) {
+            if (arg_int(cmd, a, v, 1, 1000000, &n)) return 2;
+            o->frames = (int)n;
+        } else if (!strcmp(a, "--seed")) {
+            if (arg_u64(cmd, a, v, &o->seed)) return 2;
+        } else if (!strcmp(a, "--temperature")) {
+            if (arg_real(cmd, a, v, 0, 1e6, &o->temperature)) return 2;   /* nu ~ t N(0, I): t finite, >= 0 */
+        } else {
             fprintf(stderr, "i2v %s: unknown option '%s'; see 'i2v %s --help'\n", cmd, a, cmd);
-            return 2;
-        }
-        if (end && *end) {
-            fprintf(stderr, "i2v %s: %s expects a number, got '%s'\n", cmd, a, v);
             return 2;
         }
     }
@@ -245,10 +332,6 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
     }
     if (!o->model || (!o->nimages && !o->from_test)) {
         fprintf(stderr, "i2v %s: --model DIR and at least one --image FILE are required; see 'i2v %s --help'\n", cmd, cmd);
-        return 2;
-    }
-    if (o->n < 1 || o->n > 64 || o->frames < 0 || o->temperature < 0) {
-        fprintf(stderr, "i2v %s: -n must be 1..64, --frames and --temperature non-negative\n", cmd);
         return 2;
     }
     return 0;
@@ -278,6 +361,35 @@ static int write_outputs(const char *dir, const char *name, const real *videos, 
     if (!rc)
         printf("wrote %s/%s.gif, %s_last.png, %s.npy (%d videos of %d frames)\n", dir, name, name, name, count, T);
     return rc;
+}
+
+/* model_decode, a generator's length at a time for videos longer than that (re-conditioned on each last
+ * frame, as model_decode does), saying every few seconds how far it got. */
+static void decode_with_progress(Model *m, const real *x0, const real *z, int n, int T, real *video) {
+    int F = m->frames;
+    if (T <= 2 * F) {
+        model_decode(m, x0, z, n, T, video);
+        return;
+    }
+    size_t frame = (size_t)3 * m->size * m->size;
+    real *start = xmalloc((size_t)n * frame * sizeof(real)), *chunk = xmalloc((size_t)n * F * frame * sizeof(real));
+    memcpy(start, x0, (size_t)n * frame * sizeof(real));
+    double t0 = progress_now(), shown = t0;
+    for (int done = 0; done < T; done += F) {
+        int take = T - done < F ? T - done : F;
+        model_decode(m, start, z, n, take, chunk);
+        for (int i = 0; i < n; i++) {
+            memcpy(video + ((size_t)i * T + done) * frame, chunk + (size_t)i * take * frame, (size_t)take * frame * sizeof(real));
+            memcpy(start + (size_t)i * frame, chunk + ((size_t)i * take + take - 1) * frame, frame * sizeof(real));
+        }
+        double now = progress_now();
+        if (now - shown > 5 || done + take == T) {
+            fprintf(stderr, "decoded %d of %d frames of %d videos (%.0f s)\n", done + take, T, n, now - t0);
+            shown = now;
+        }
+    }
+    free(start);
+    free(chunk);
 }
 
 /* sample and control: n videos from each start image (rows: images, or image x end point, or test clips) */
@@ -343,18 +455,27 @@ static int run_sampling(const char *cmd, InferOpts *o, int control) {
             if (a.dtype != NPY_F32 || a.count != (size_t)total * Z)
                 rc = err_set(&e, "%s: expected %d x %d float32 residuals (images x samples x z_dim), got %zu values",
                              o->nu_path, total, Z, a.count);
-            for (size_t i = 0; !rc && i < a.count; i++) nu[i] = ((float *)a.data)[i];
+            for (size_t i = 0; !rc && i < a.count; i++) {
+                nu[i] = ((float *)a.data)[i];
+                if (!isfinite(nu[i])) rc = err_set(&e, "%s: value %zu is %g; residuals must be finite", o->nu_path, i, nu[i]);
+            }
             npy_free(&a);
         }
     } else {
         for (size_t i = 0; i < (size_t)total * Z; i++) nu[i] = (real)(o->temperature * rng_normal(&rng));
     }
     real *video = NULL;
+    if (!rc) {   /* the videos, their float copy for the NPY and the GIF's 8-bit frames and grid */
+        char what[160];
+        snprintf(what, sizeof what, "%d videos of %d frames of %dx%d, with their NPY and GIF copies", total, T, S, S);
+        rc = setup_check_memory("--frames", (double)total * T * 3 * S * S * (sizeof(real) + sizeof(float) + 2), what,
+                                "--frames or -n", &e);
+    }
     if (!rc) {
         model_condition(&m, x0, ctl, total, cond);
         model_invert(&m, cond, total, nu, 1, NULL, z);
         video = xmalloc((size_t)total * T * 3 * S * S * sizeof(real));
-        model_decode(&m, x0, z, total, T, video);
+        decode_with_progress(&m, x0, z, total, T, video);
         /* the pictures: per row the start frame, the real clip (--from-test), then the n videos; on the synthetic
          * set, whose end points are positions (x / S, y / S), each tile of a row marks its end point */
         int extra = o->from_test ? 1 : 0, cols = 1 + extra + o->n;
@@ -406,7 +527,7 @@ static int run_sampling(const char *cmd, InferOpts *o, int control) {
 }
 
 static const char sample_help[] =
-    "  --model DIR          a model folder (i2v train-stage1, train-ae and train-cinn write one)\n"
+    "  --model DIR          a model folder (i2v train-stage1, train-cond-ae and train-cinn write one)\n"
     "  --image FILE         a start frame (PNG, JPEG, PPM), resized to the model's size; repeat for more\n"
     "  -n N                 videos per start frame (4)          --frames T   frames per video (the model's)\n"
     "  --seed N             (249, as the official scripts)      --temperature t   nu ~ t N(0, I) (1)\n"
@@ -520,6 +641,51 @@ static int cmd_transfer(int argc, char **argv) {
 
 /* ---- prepare: data sets on disk ------------------------------------------------------------------------------ */
 
+/* i2v prepare landscape|iPER|DTDB DIR: the official preparation step (landscape's renaming), then the
+ * folder checked as the loaders will read it, with the configs' sequence length (17). */
+static int prepare_paper_set(const char *what, const char *dir, const char *texture, const char *format,
+                             const char *splits, int rename_frames) {
+    DataConfig dc;
+    data_config_default(&dc);
+    I2vError e;
+    DataSet set;
+    if (data_set_from_name(what, &set, &e)) {
+        fprintf(stderr, "i2v prepare: %s\n", e.msg);
+        return 2;
+    }
+    snprintf(dc.dataset, sizeof dc.dataset, "%s", what);
+    snprintf(dc.data_path, sizeof dc.data_path, "%s/", dir);   /* the official loaders concatenate, so end with '/' */
+    if (set == DATA_DTDB) {
+        static const char *const textures[] = {"clouds", "fire", "vegetation", "waterfall"};
+        int ok = 0;
+        for (int i = 0; i < 4; i++) ok |= texture && !strcmp(texture, textures[i]);
+        if (!ok || (format && strcmp(format, "png") && strcmp(format, "jpg"))) {
+            fprintf(stderr, "i2v prepare DTDB: --texture clouds|fire|vegetation|waterfall is required, --format png|jpg "
+                            "(clouds are PNG, the others JPEG)\n");
+            return 2;
+        }
+        snprintf(dc.texture, sizeof dc.texture, "%s", texture);
+        snprintf(dc.image_format, sizeof dc.image_format, "%s", format ? format : !strcmp(texture, "clouds") ? "png" : "jpg");
+    }
+    if (splits) snprintf(dc.splits_dir, sizeof dc.splits_dir, "%s", splits);
+    setup_resolve_paths(&dc);
+    if (set == DATA_LANDSCAPE && rename_frames) {
+        size_t renamed;
+        if (prepare_rename_landscape(dir, &renamed, &e)) {
+            fprintf(stderr, "i2v prepare landscape: %s\n", e.msg);
+            return 1;
+        }
+        printf("renamed %zu frames to frame<k>.jpg (as rename_images.py)\n", renamed);
+    }
+    char report[512];
+    if (prepare_check(&dc, report, sizeof report, &e)) {
+        fprintf(stderr, "i2v prepare %s: %s\n", what, e.msg);
+        return 1;
+    }
+    printf("%s in %s: %s\n", what, dir, report);
+    return 0;
+}
+
 static int cmd_prepare(int argc, char **argv) {
     const char *usage_text =
         "usage: i2v prepare bair --tfrecords DIR --out DIR [--split train]\n"
@@ -527,16 +693,40 @@ static int cmd_prepare(int argc, char **argv) {
         "         reads: <out>/<split>/<record>/<k>/<i>.png and endeffector_positions.csv (as convert_bair.py)\n"
         "       i2v prepare synthetic --out DIR [--layout bair|landscape|iper|dtdb] [--videos N] [--size S] [--seed N]\n"
         "         writes the built-in synthetic set in a paper data set's folder layout (to try the real loaders,\n"
-        "         or to get start frames for 'i2v sample')\n";
+        "         or to get start frames for 'i2v sample')\n"
+        "       i2v prepare landscape DIR [--no-rename] [--splits DIR]\n"
+        "       i2v prepare iPER DIR [--splits DIR]\n"
+        "       i2v prepare DTDB DIR --texture clouds|fire|vegetation|waterfall [--format png|jpg]\n"
+        "         checks a downloaded data set's folder as training and evaluation will read it (the official split\n"
+        "         lists in configs/splits, or --splits), every frame of every video) and names the first bad path;\n"
+        "         for landscape it first renames\n"
+        "         each clip's frames to frame0.jpg, frame1.jpg, ... as the official rename_images.py does.\n"
+        "         iPER's frames come from its videos with a standard tool, e.g. for each video V.mp4:\n"
+        "           mkdir -p DIR/V && ffmpeg -i V.mp4 -vf scale=256:256:flags=bilinear -start_number 0 DIR/V/frame_%%d.png\n";
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("%s", usage_text);
         return argc < 2 ? 2 : 0;
     }
     const char *what = argv[1], *tfr = NULL, *out = NULL, *split = "train", *layout = "bair";
-    int videos = 8, size = 64;
+    const char *texture = NULL, *format = NULL, *splits = NULL;
+    int videos = 8, size = 64, rename_frames = 1, first = 2;
     uint64_t seed = 1;
-    for (int i = 2; i < argc; i++) {
+    int check_set = !strcasecmp(what, "landscape") || !strcasecmp(what, "iPER") || !strcasecmp(what, "DTDB");
+    if (check_set) {   /* i2v prepare <set> DIR [options] */
+        if (argc < 3 || argv[2][0] == '-') {
+            fprintf(stderr, "i2v prepare %s: the data set's folder is required\n%s", what, usage_text);
+            return 2;
+        }
+        out = argv[2];
+        first = 3;
+    }
+    for (int i = first; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long long n;
+        if (check_set && !strcmp(a, "--no-rename")) {
+            rename_frames = 0;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "i2v prepare: '%s' needs a value\n%s", a, usage_text);
             return 2;
@@ -546,10 +736,18 @@ static int cmd_prepare(int argc, char **argv) {
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--split")) split = v;
         else if (!strcmp(a, "--layout")) layout = v;
-        else if (!strcmp(a, "--videos")) videos = atoi(v);
-        else if (!strcmp(a, "--size")) size = atoi(v);
-        else if (!strcmp(a, "--seed")) seed = strtoull(v, NULL, 10);
-        else {
+        else if (check_set && !strcmp(a, "--texture")) texture = v;
+        else if (check_set && !strcmp(a, "--format")) format = v;
+        else if (check_set && !strcmp(a, "--splits")) splits = v;
+        else if (!strcmp(a, "--videos")) {
+            if (arg_int("prepare", a, v, 1, 1000000, &n)) return 2;
+            videos = (int)n;
+        } else if (!strcmp(a, "--size")) {
+            if (arg_int("prepare", a, v, 8, 4096, &n)) return 2;
+            size = (int)n;
+        } else if (!strcmp(a, "--seed")) {
+            if (arg_u64("prepare", a, v, &seed)) return 2;
+        } else {
             fprintf(stderr, "i2v prepare: unknown option '%s'\n%s", a, usage_text);
             return 2;
         }
@@ -559,6 +757,7 @@ static int cmd_prepare(int argc, char **argv) {
         fprintf(stderr, "i2v prepare: --out DIR is required\n%s", usage_text);
         return 2;
     }
+    if (check_set) return prepare_paper_set(what, out, texture, format, splits, rename_frames);
     if (!strcmp(what, "bair")) {
         if (!tfr) {
             fprintf(stderr, "i2v prepare bair: --tfrecords DIR is required\n");
@@ -602,31 +801,58 @@ static int cmd_prepare(int argc, char **argv) {
 /* ---- evaluate and demo ---------------------------------------------------------------------------------------- */
 
 static int cmd_evaluate(int argc, char **argv) {
+    if (eval_metrics_wanted(argc, argv)) return eval_metrics_main(argc, argv);   /* the paper's metrics */
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         printf("usage: i2v evaluate --model DIR [--clips N] [--samples K] [--split eval|test] [--seed N]\n"
-               "                    [--control-cinn FILE --control-config FILE] [--report FILE]\n"
+               "                    [--control-cinn FILE --control-config FILE] [--report FILE] [Data.key=value ...]\n"
                "  Measures a model folder on held-out clips of its data set: stage-1 reconstruction (L1, PSNR, SSIM,\n"
                "  and the repeat-x0 baseline), the cINN's negative log-likelihood, and on the synthetic set the\n"
                "  motion statistics (energy distance of sampled vs true end displacements, with the still-video and\n"
                "  truth-vs-truth references), whether samples keep the object's shape and colour (shape_iou,\n"
                "  colour_error, beside their values for the real videos; docs/demo.md defines them) and, given a\n"
-               "  controlled cINN, the end-point error. key=value lines.\n");
+               "  controlled cINN, the end-point error. key=value lines.\n"
+               "  A folder with stage 1 only gets the reconstruction figures. Data.key=value arguments change the\n"
+               "  data set evaluated on (e.g. Data.data_path=data/bair/ for a converted model).\n"
+               "  With --metrics fvd,dtfvd,fid,lpips,diversity: the paper's metrics instead ('i2v evaluate --metrics\n"
+               "  all --help').\n");
         return argc < 2 ? 2 : 0;
     }
-    EvalOpts o = {NULL, NULL, NULL, 32, 4, 249, 2};
+    EvalOpts o = {NULL, NULL, NULL, 32, 4, 249, 2, 0, NULL};
     const char *report = NULL;
-    for (int i = 1; i < argc; i++) {
+    char **overrides = xmalloc((size_t)argc * sizeof *overrides);
+    int rc = 0;
+    for (int i = 1; i < argc && !rc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long long n;
+        if (a[0] != '-' && strchr(a, '=')) {   /* only the data set may change: the networks are the folder's */
+            if (strncmp(a, "Data.", 5)) {
+                fprintf(stderr, "i2v evaluate: '%s': only Data.key=value overrides are taken (the data set)\n", a);
+                rc = 2;
+            }
+            overrides[o.noverrides++] = argv[i];
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "i2v evaluate: '%s' needs a value\n", a);
             return 2;
         }
         i++;
         if (!strcmp(a, "--model")) o.model = v;
-        else if (!strcmp(a, "--clips")) o.clips = atoi(v);
-        else if (!strcmp(a, "--samples")) o.samples = atoi(v);
-        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--split")) o.split = !strcmp(v, "eval") ? 1 : 2;
+        else if (!strcmp(a, "--clips")) {
+            if (arg_int("evaluate", a, v, 1, 1000000, &n)) return 2;
+            o.clips = (int)n;
+        } else if (!strcmp(a, "--samples")) {
+            if (arg_int("evaluate", a, v, 1, 1000, &n)) return 2;
+            o.samples = (int)n;
+        } else if (!strcmp(a, "--seed")) {
+            if (arg_u64("evaluate", a, v, &o.seed)) return 2;
+        } else if (!strcmp(a, "--split")) {
+            if (strcmp(v, "eval") && strcmp(v, "test")) {
+                fprintf(stderr, "i2v evaluate: --split expects eval or test, got '%s'\n", v);
+                return 2;
+            }
+            o.split = !strcmp(v, "eval") ? 1 : 2;
+        }
         else if (!strcmp(a, "--control-cinn")) o.control_cinn = v;
         else if (!strcmp(a, "--control-config")) o.control_config = v;
         else if (!strcmp(a, "--report")) report = v;
@@ -639,13 +865,15 @@ static int cmd_evaluate(int argc, char **argv) {
         fprintf(stderr, "i2v evaluate: --model DIR is required\n");
         return 2;
     }
+    o.overrides = overrides;
     EvalReport r;
     I2vError e;
-    if (evaluate_model(&o, &r, &e) || report_write(&r, report, &e)) {
+    if (!rc && (evaluate_model(&o, &r, &e) || report_write(&r, report, &e))) {
         fprintf(stderr, "i2v evaluate: %s\n", e.msg);
-        return 1;
+        rc = 1;
     }
-    return 0;
+    free(overrides);
+    return rc;
 }
 
 static int cmd_demo(int argc, char **argv) {
@@ -666,20 +894,11 @@ static int cmd_demo(int argc, char **argv) {
             return 2;
         }
         i++;
-        char *end = NULL;
         if (!strcmp(a, "--out")) o.out = v;
         else if (!strcmp(a, "--scale")) {
-            o.scale = strtod(v, &end);
-            if (end == v || *end || !(o.scale > 0 && o.scale <= 1000)) {
-                fprintf(stderr, "i2v demo: --scale expects a number above 0 and at most 1000, got '%s'\n", v);
-                return 2;
-            }
+            if (arg_real("demo", a, v, 1e-6, 1000, &o.scale)) return 2;
         } else if (!strcmp(a, "--seed")) {
-            o.seed = strtoull(v, &end, 10);
-            if (end == v || *end || v[0] == '-') {
-                fprintf(stderr, "i2v demo: --seed expects a non-negative integer, got '%s'\n", v);
-                return 2;
-            }
+            if (arg_u64("demo", a, v, &o.seed)) return 2;
         } else {
             fprintf(stderr, "i2v demo: unknown option '%s'; see 'i2v demo --help'\n", a);
             return 2;
@@ -687,6 +906,10 @@ static int cmd_demo(int argc, char **argv) {
     }
     I2vError e;
     if (run_demo(&o, &e)) {
+        if (run_interrupted) {
+            fprintf(stderr, "i2v demo: stopped by a signal; the models trained so far are in %s\n", o.out);
+            return 128 + run_interrupted;
+        }
         fprintf(stderr, "i2v demo: %s\n", e.msg);
         return 1;
     }
@@ -702,17 +925,22 @@ typedef struct Command {
 } Command;
 
 static int cmd_bench(int argc, char **argv) { return bench_main(argc, argv); }
+static int cmd_frechet(int argc, char **argv) { return frechet_main(argc, argv); }
+static int cmd_features(int argc, char **argv) { return features_main(argc, argv); }
 
 static const Command commands[] = {
     {"demo", cmd_demo, "train everything on the built-in synthetic data and show samples (about 15 minutes)"},
     {"train-stage1", cmd_train_stage1, "train the video autoencoder (stage 1)"},
-    {"train-ae", cmd_train_ae, "train the conditioning image autoencoder (stage 2a)"},
+    {"train-cond-ae", cmd_train_cond_ae, "train the conditioning image autoencoder (stage 2a)"},
+    {"train-ae", cmd_train_cond_ae, "an alias of train-cond-ae"},
     {"train-cinn", cmd_train_cinn, "train the cINN (stage 2b), optionally with end-point control"},
     {"sample", cmd_sample, "sample videos from start images"},
     {"control", cmd_control, "sample videos driven to an end point (a cINN trained with control)"},
     {"transfer", cmd_transfer, "transfer the motion of a driving clip onto other start images"},
     {"prepare", cmd_prepare, "convert BAIR TFRecords to frames, or export the synthetic set"},
     {"evaluate", cmd_evaluate, "measure a model: reconstruction, likelihood, motion statistics, control"},
+    {"features", cmd_features, "embed videos or frames with a metric network (I3D, DTI3D, InceptionV3, VGG16)"},
+    {"frechet", cmd_frechet, "Frechet distance and KID between two feature sets (.npy)"},
     {"inspect", cmd_inspect, "list the tensors, config and training state of a checkpoint"},
     {"bench", cmd_bench, "speed benchmarks (gemm, conv, cinn, ae), one key=value line per result"},
 };

@@ -1,15 +1,15 @@
 /* tensor.c: tensors, the arena, the autograd tape, parameter sets, random numbers, and the elementwise,
  * reduction, shape, linear-algebra and loss ops with their backward passes.
  *
- * Not here: convolutions and pooling (conv.c), normalisations (norm.c), the GEMM kernels and threads
- * (gemm.c), optimisers (optim.c), checkpoints (safetensors.c).
+ * Not here: convolutions, pooling and resampling (ops/conv.c), normalisations (ops/norm.c), optimisers
+ * (ops/optim.c), the raw kernels (kernels/), checkpoints (formats/safetensors.c).
  *
- * How an op is written. The public function (t_mul, t_linear, ...) checks shapes, allocates its output in
- * the arena, computes it (unless the context is a dry run) and calls record(), which appends a Node to the
- * tape if gradients are wanted. The op's backward, defined right above it, reads the output's gradient and
- * accumulates (+=) into the gradients of the inputs that need one: a tensor used twice receives both
- * contributions. The tape is a flat array; backward() walks it in reverse. Dimension legend: N batch,
- * C channels, T frames, H, W, D features.
+ * How an op is written: see tensor.h. The public function (t_mul, t_linear, ...) checks shapes, allocates
+ * its output in the arena, computes it (unless the context is a dry run) and calls record(), which appends
+ * a Node to the tape if gradients are wanted. Its tape callback t_xxx_backward, defined right above it,
+ * reads the output's gradient and accumulates (+=) into the gradients of the inputs that need one. The
+ * tape is a flat array; backward() walks it in reverse. Dimension legend: N batch, C channels, T frames,
+ * H, W, D features.
  */
 #define _DEFAULT_SOURCE   /* glibc: MADV_HUGEPAGE in <sys/mman.h> (see big_alloc) */
 #include "tensor.h"
@@ -21,44 +21,25 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "kernels/elementwise.h"
 #include "kernels/gemm.h"
-
-/* ==================================================================================================== */
-/* invariants and memory                                                                                 */
-/* ==================================================================================================== */
-
-void i2v_fail(const char *file, int line, const char *cond, const char *fmt, ...) {
-    fprintf(stderr, "i2v: internal error at %s:%d: %s\n  ", file, line, cond);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n");
-    abort();
-}
-
-void *xmalloc(size_t bytes) {
-    void *p = malloc(bytes ? bytes : 1);
-    I2V_ASSERT(p, "out of memory allocating %zu bytes", bytes);
-    return p;
-}
-
-void *xcalloc(size_t n, size_t size) {
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    I2V_ASSERT(p, "out of memory allocating %zu x %zu bytes", n, size);
-    return p;
-}
+#include "kernels/linear.h"
+#include "kernels/loss.h"
+#include "kernels/reduce.h"
+#include "kernels/shape.h"
+#include "kernels/threads.h"
 
 /* ==================================================================================================== */
 /* random numbers: xoshiro256** (Blackman and Vigna), seeded by splitmix64                              */
 /* ==================================================================================================== */
 
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+uint64_t rng_hash64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
+
+static uint64_t splitmix64(uint64_t *x) { return rng_hash64(*x += 0x9e3779b97f4a7c15ull); }
 
 void rng_seed(Rng *r, uint64_t seed) {
     uint64_t x = seed;
@@ -378,6 +359,24 @@ void tensor_copy_data(Tensor *dst, const Tensor *src) {
                dst->numel, src->numel);
     if (dst->dtype == DT_REAL) memcpy(dst->data, src->data, src->numel * sizeof(real));
     else memcpy(dst->ibuf, src->ibuf, src->numel * dtype_size(src->dtype));
+}
+
+Tensor *tensor_from_host(Ctx *c, int ndim, const int *shape, const real *values) {
+    Tensor *t = tensor_new(c, ndim, shape);
+    if (t->data) memcpy(t->data, values, t->numel * sizeof(real));
+    return t;
+}
+
+void tensor_to_host(const Tensor *t, real *dst) {
+    I2V_ASSERT(t->dtype == DT_REAL && t->data, "tensor_to_host of a tensor without real values");
+    memcpy(dst, t->data, t->numel * sizeof(real));
+}
+
+Tensor *tensor_randn(Ctx *c, int ndim, const int *shape, double scale, Rng *r) {
+    Tensor *t = tensor_new(c, ndim, shape);
+    if (t->data)
+        for (size_t i = 0; i < t->numel; i++) t->data[i] = (real)(scale * rng_normal(r));
+    return t;
 }
 
 /* ==================================================================================================== */
@@ -729,62 +728,21 @@ real *param_grad(Tensor *t) {
 /* elementwise unary ops                                                                                 */
 /* ==================================================================================================== */
 
-/* One op for every unary function, with the function chosen by `kind`: the forward and the derivative
- * sit side by side in the two switches below. p0 and p1 are the function's constants. */
-enum UnaryKind {
-    U_RELU, U_LEAKY_RELU, U_TANH, U_SIGMOID, U_EXP, U_LOG, U_ABS, U_SQRT, U_SQUARE, U_CLAMP, U_SCALE,
-    U_ADD_SCALAR
-};
-static const char *const unary_names[] = {"relu", "leaky_relu", "tanh", "sigmoid", "exp", "log", "abs",
-                                          "sqrt", "square", "clamp", "scale", "add_scalar"};
+/* One op for every unary function, with the function chosen by `kind` (kernels/elementwise.h); p0 and p1
+ * are the function's constants. */
+static const char *const unary_names[UNARY_KINDS] = {"relu", "leaky_relu", "tanh", "sigmoid", "exp", "log", "abs",
+                                                     "sqrt", "square", "clamp", "scale", "add_scalar"};
 
-static void unary_kernel_forward(real *y, const real *x, size_t n, int kind, real p0, real p1) {
-    switch (kind) {
-    case U_RELU: for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0; break;
-    case U_LEAKY_RELU: for (size_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : p0 * x[i]; break;
-    case U_TANH: for (size_t i = 0; i < n; i++) y[i] = tanh(x[i]); break;
-    case U_SIGMOID: for (size_t i = 0; i < n; i++) y[i] = 1 / (1 + exp(-x[i])); break;
-    case U_EXP: for (size_t i = 0; i < n; i++) y[i] = exp(x[i]); break;
-    case U_LOG: for (size_t i = 0; i < n; i++) y[i] = log(x[i]); break;
-    case U_ABS: for (size_t i = 0; i < n; i++) y[i] = fabs(x[i]); break;
-    case U_SQRT: for (size_t i = 0; i < n; i++) y[i] = sqrt(x[i]); break;
-    case U_SQUARE: for (size_t i = 0; i < n; i++) y[i] = x[i] * x[i]; break;
-    case U_CLAMP: for (size_t i = 0; i < n; i++) y[i] = x[i] < p0 ? p0 : x[i] > p1 ? p1 : x[i]; break;
-    case U_SCALE: for (size_t i = 0; i < n; i++) y[i] = p0 * x[i]; break;
-    case U_ADD_SCALAR: for (size_t i = 0; i < n; i++) y[i] = x[i] + p0; break;
-    }
-}
-
-/* dx += dy * f'(x), using whichever of x and y = f(x) gives the derivative most cheaply. */
-static void unary_kernel_backward(real *dx, const real *dy, const real *x, const real *y, size_t n, int kind,
-                                  real p0, real p1) {
-    switch (kind) {
-    case U_RELU: for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : 0; break;
-    case U_LEAKY_RELU: for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : p0 * dy[i]; break;
-    case U_TANH: for (size_t i = 0; i < n; i++) dx[i] += dy[i] * (1 - y[i] * y[i]); break;
-    case U_SIGMOID: for (size_t i = 0; i < n; i++) dx[i] += dy[i] * y[i] * (1 - y[i]); break;
-    case U_EXP: for (size_t i = 0; i < n; i++) dx[i] += dy[i] * y[i]; break;
-    case U_LOG: for (size_t i = 0; i < n; i++) dx[i] += dy[i] / x[i]; break;
-    case U_ABS: for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0 ? dy[i] : x[i] < 0 ? -dy[i] : 0; break;
-    case U_SQRT: for (size_t i = 0; i < n; i++) dx[i] += dy[i] * 0.5 / y[i]; break;
-    case U_SQUARE: for (size_t i = 0; i < n; i++) dx[i] += 2 * x[i] * dy[i]; break;
-    case U_CLAMP: for (size_t i = 0; i < n; i++) dx[i] += (x[i] >= p0 && x[i] <= p1) ? dy[i] : 0; break;
-    case U_SCALE: for (size_t i = 0; i < n; i++) dx[i] += p0 * dy[i]; break;
-    case U_ADD_SCALAR: for (size_t i = 0; i < n; i++) dx[i] += dy[i]; break;
-    }
-}
-
-static void unary_backward(Ctx *c, Node *n) {
+static void t_unary_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
-    unary_kernel_backward(grad_buf(c, x), y->grad, x->data, y->data, x->numel, n->iarg[0], n->rarg[0],
-                          n->rarg[1]);
+    unary_backward(grad_buf(c, x), y->grad, x->data, y->data, x->numel, n->iarg[0], n->rarg[0], n->rarg[1]);
 }
-static const OpInfo OP_UNARY = {"unary", unary_backward};
+static const OpInfo OP_UNARY = {"unary", t_unary_backward};
 
 static Tensor *unary(Ctx *c, Tensor *x, int kind, real p0, real p1) {
     I2V_ASSERT(x->dtype == DT_REAL, "%s of a non-float tensor", unary_names[kind]);
     Tensor *y = tensor_new_like(c, x);
-    if (!c->dry) unary_kernel_forward(y->data, x->data, x->numel, kind, p0, p1);
+    if (!c->dry) unary_forward(y->data, x->data, x->numel, kind, p0, p1);
     Node *n = record(c, &OP_UNARY, y, 1, &x);
     if (n) {
         n->iarg[0] = kind;
@@ -794,27 +752,25 @@ static Tensor *unary(Ctx *c, Tensor *x, int kind, real p0, real p1) {
     return y;
 }
 
-Tensor *t_relu(Ctx *c, Tensor *x) { return unary(c, x, U_RELU, 0, 0); }
-Tensor *t_leaky_relu(Ctx *c, Tensor *x, real slope) { return unary(c, x, U_LEAKY_RELU, slope, 0); }
-Tensor *t_tanh(Ctx *c, Tensor *x) { return unary(c, x, U_TANH, 0, 0); }
-Tensor *t_sigmoid(Ctx *c, Tensor *x) { return unary(c, x, U_SIGMOID, 0, 0); }
-Tensor *t_exp(Ctx *c, Tensor *x) { return unary(c, x, U_EXP, 0, 0); }
-Tensor *t_log(Ctx *c, Tensor *x) { return unary(c, x, U_LOG, 0, 0); }
-Tensor *t_abs(Ctx *c, Tensor *x) { return unary(c, x, U_ABS, 0, 0); }
-Tensor *t_sqrt(Ctx *c, Tensor *x) { return unary(c, x, U_SQRT, 0, 0); }
-Tensor *t_square(Ctx *c, Tensor *x) { return unary(c, x, U_SQUARE, 0, 0); }
-Tensor *t_clamp(Ctx *c, Tensor *x, real lo, real hi) { return unary(c, x, U_CLAMP, lo, hi); }
-Tensor *t_scale(Ctx *c, Tensor *x, real s) { return unary(c, x, U_SCALE, s, 0); }
-Tensor *t_add_scalar(Ctx *c, Tensor *x, real s) { return unary(c, x, U_ADD_SCALAR, s, 0); }
+Tensor *t_relu(Ctx *c, Tensor *x) { return unary(c, x, UNARY_RELU, 0, 0); }
+Tensor *t_leaky_relu(Ctx *c, Tensor *x, real slope) { return unary(c, x, UNARY_LEAKY_RELU, slope, 0); }
+Tensor *t_tanh(Ctx *c, Tensor *x) { return unary(c, x, UNARY_TANH, 0, 0); }
+Tensor *t_sigmoid(Ctx *c, Tensor *x) { return unary(c, x, UNARY_SIGMOID, 0, 0); }
+Tensor *t_exp(Ctx *c, Tensor *x) { return unary(c, x, UNARY_EXP, 0, 0); }
+Tensor *t_log(Ctx *c, Tensor *x) { return unary(c, x, UNARY_LOG, 0, 0); }
+Tensor *t_abs(Ctx *c, Tensor *x) { return unary(c, x, UNARY_ABS, 0, 0); }
+Tensor *t_sqrt(Ctx *c, Tensor *x) { return unary(c, x, UNARY_SQRT, 0, 0); }
+Tensor *t_square(Ctx *c, Tensor *x) { return unary(c, x, UNARY_SQUARE, 0, 0); }
+Tensor *t_clamp(Ctx *c, Tensor *x, real lo, real hi) { return unary(c, x, UNARY_CLAMP, lo, hi); }
+Tensor *t_scale(Ctx *c, Tensor *x, real s) { return unary(c, x, UNARY_SCALE, s, 0); }
+Tensor *t_add_scalar(Ctx *c, Tensor *x, real s) { return unary(c, x, UNARY_ADD_SCALAR, s, 0); }
 
 /* dropout: the mask (0 or 1/(1-p) per element) is saved for the backward */
-static void dropout_backward(Ctx *c, Node *n) {
+static void t_dropout_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
-    const real *mask = n->saved;
-    real *dx = grad_buf(c, x);
-    for (size_t i = 0; i < x->numel; i++) dx[i] += y->grad[i] * mask[i];
+    dropout_backward(grad_buf(c, x), y->grad, n->saved, x->numel);
 }
-static const OpInfo OP_DROPOUT = {"dropout", dropout_backward};
+static const OpInfo OP_DROPOUT = {"dropout", t_dropout_backward};
 
 Tensor *t_dropout(Ctx *c, Tensor *x, real p, Rng *r) {
     I2V_ASSERT(p >= 0 && p < 1, "dropout probability %g outside [0, 1)", (double)p);
@@ -823,10 +779,8 @@ Tensor *t_dropout(Ctx *c, Tensor *x, real p, Rng *r) {
     real *mask = arena_reals(c, x->numel);
     if (!c->dry) {
         real keep = 1 / (1 - p);
-        for (size_t i = 0; i < x->numel; i++) {
-            mask[i] = rng_bernoulli(r, p) ? 0 : keep;
-            y->data[i] = x->data[i] * mask[i];
-        }
+        for (size_t i = 0; i < x->numel; i++) mask[i] = rng_bernoulli(r, p) ? 0 : keep;
+        dropout_forward(y->data, x->data, mask, x->numel);
     }
     Node *n = record(c, &OP_DROPOUT, y, 1, &x);
     if (n) n->saved = mask;
@@ -837,12 +791,11 @@ Tensor *t_dropout(Ctx *c, Tensor *x, real p, Rng *r) {
 /* elementwise binary ops with broadcasting                                                              */
 /* ==================================================================================================== */
 
-/* Both inputs are seen as 5-D (leading axes of size 1 added, as NumPy aligns shapes from the right).
- * sa/sb are their strides in elements per output axis, 0 along an axis where the input is broadcast. */
+/* The output's rank and the kernel's plan (kernels/elementwise.h: inputs seen as 5-D, stride 0 along a
+ * broadcast axis). */
 typedef struct Broadcast {
     int ndim;                 /* of the output */
-    int shape[I2V_MAXDIM];    /* output shape, right-aligned in 5 axes */
-    size_t sa[I2V_MAXDIM], sb[I2V_MAXDIM];
+    BroadcastPlan p;
 } Broadcast;
 
 static void strides_5d(const Tensor *t, const int *out5, size_t *s, const char *op) {
@@ -865,107 +818,48 @@ static Broadcast broadcast_plan(const Tensor *a, const Tensor *b, const char *op
         int ia = i - (I2V_MAXDIM - a->ndim), ib = i - (I2V_MAXDIM - b->ndim);
         int da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
         I2V_ASSERT(da == db || da == 1 || db == 1, "%s: shapes do not broadcast (%d vs %d)", op, da, db);
-        p.shape[i] = da > db ? da : db;
-        if (da == 0 || db == 0) p.shape[i] = 0;
+        p.p.shape[i] = da > db ? da : db;
+        if (da == 0 || db == 0) p.p.shape[i] = 0;
     }
-    strides_5d(a, p.shape, p.sa, op);
-    strides_5d(b, p.shape, p.sb, op);
+    strides_5d(a, p.p.shape, p.p.sa, op);
+    strides_5d(b, p.p.shape, p.p.sb, op);
     return p;
 }
 
-enum BinaryKind { B_ADD, B_SUB, B_MUL, B_DIV };
 static const char *const binary_names[] = {"add", "sub", "mul", "div"};
 
-/* One output row (the last axis): y[i] = a[i*sa] op b[i*sb]. */
-static void binary_row(int kind, int n, real *y, const real *a, size_t sa, const real *b, size_t sb) {
-    switch (kind) {
-    case B_ADD: for (int i = 0; i < n; i++) y[i] = a[i * sa] + b[i * sb]; break;
-    case B_SUB: for (int i = 0; i < n; i++) y[i] = a[i * sa] - b[i * sb]; break;
-    case B_MUL: for (int i = 0; i < n; i++) y[i] = a[i * sa] * b[i * sb]; break;
-    case B_DIV: for (int i = 0; i < n; i++) y[i] = a[i * sa] / b[i * sb]; break;
-    }
-}
-
-/* One row of the backward: accumulate into da (which = 0) or db (which = 1). */
-static void binary_row_backward(int kind, int which, int n, const real *dy, const real *a, size_t sa,
-                                const real *b, size_t sb, real *d, size_t sd) {
-    switch (kind) {
-    case B_ADD: for (int i = 0; i < n; i++) d[i * sd] += dy[i]; break;
-    case B_SUB:
-        if (which == 0) for (int i = 0; i < n; i++) d[i * sd] += dy[i];
-        else for (int i = 0; i < n; i++) d[i * sd] -= dy[i];
-        break;
-    case B_MUL:
-        if (which == 0) for (int i = 0; i < n; i++) d[i * sd] += dy[i] * b[i * sb];
-        else for (int i = 0; i < n; i++) d[i * sd] += dy[i] * a[i * sa];
-        break;
-    case B_DIV:
-        if (which == 0) for (int i = 0; i < n; i++) d[i * sd] += dy[i] / b[i * sb];
-        else for (int i = 0; i < n; i++) d[i * sd] -= dy[i] * a[i * sa] / (b[i * sb] * b[i * sb]);
-        break;
-    }
-}
-
-/* Visits the output row by row (the 4 outer axes), with the matching offsets into a and b. */
-static void binary_apply(const Broadcast *p, int kind, int backward_which, real *y, const real *dy,
-                         const real *a, const real *b, real *d) {
-    const int *s = p->shape;
-    size_t row = 0;
-    for (int i0 = 0; i0 < s[0]; i0++)
-        for (int i1 = 0; i1 < s[1]; i1++)
-            for (int i2 = 0; i2 < s[2]; i2++)
-                for (int i3 = 0; i3 < s[3]; i3++, row += (size_t)s[4]) {
-                    size_t oa = i0 * p->sa[0] + i1 * p->sa[1] + i2 * p->sa[2] + i3 * p->sa[3];
-                    size_t ob = i0 * p->sb[0] + i1 * p->sb[1] + i2 * p->sb[2] + i3 * p->sb[3];
-                    if (backward_which < 0) {
-                        binary_row(kind, s[4], y + row, a + oa, p->sa[4], b + ob, p->sb[4]);
-                    } else {
-                        size_t od = backward_which == 0 ? oa : ob, sd = backward_which == 0 ? p->sa[4] : p->sb[4];
-                        binary_row_backward(kind, backward_which, s[4], dy + row, a + oa, p->sa[4], b + ob,
-                                            p->sb[4], d + od, sd);
-                    }
-                }
-}
-
-static void binary_backward(Ctx *c, Node *n) {
+static void t_binary_backward(Ctx *c, Node *n) {
     Tensor *a = n->in[0], *b = n->in[1], *y = n->out;
     Broadcast p = broadcast_plan(a, b, binary_names[n->iarg[0]]);
-    if (needs_grad(c, a)) binary_apply(&p, n->iarg[0], 0, NULL, y->grad, a->data, b->data, grad_buf(c, a));
-    if (needs_grad(c, b)) binary_apply(&p, n->iarg[0], 1, NULL, y->grad, a->data, b->data, grad_buf(c, b));
+    binary_backward(needs_grad(c, a) ? grad_buf(c, a) : NULL, needs_grad(c, b) ? grad_buf(c, b) : NULL, y->grad,
+                    a->data, b->data, &p.p, n->iarg[0]);
 }
-static const OpInfo OP_BINARY = {"binary", binary_backward};
+static const OpInfo OP_BINARY = {"binary", t_binary_backward};
 
 static Tensor *binary(Ctx *c, Tensor *a, Tensor *b, int kind) {
     Broadcast p = broadcast_plan(a, b, binary_names[kind]);
     int shape[I2V_MAXDIM];
-    for (int i = 0; i < p.ndim; i++) shape[i] = p.shape[I2V_MAXDIM - p.ndim + i];
+    for (int i = 0; i < p.ndim; i++) shape[i] = p.p.shape[I2V_MAXDIM - p.ndim + i];
     Tensor *y = tensor_new(c, p.ndim, shape);
-    if (!c->dry) binary_apply(&p, kind, -1, y->data, NULL, a->data, b->data, NULL);
+    if (!c->dry) binary_forward(y->data, a->data, b->data, &p.p, kind);
     Tensor *in[2] = {a, b};
     Node *n = record(c, &OP_BINARY, y, 2, in);
     if (n) n->iarg[0] = kind;
     return y;
 }
 
-Tensor *t_add(Ctx *c, Tensor *a, Tensor *b) { return binary(c, a, b, B_ADD); }
-Tensor *t_sub(Ctx *c, Tensor *a, Tensor *b) { return binary(c, a, b, B_SUB); }
-Tensor *t_mul(Ctx *c, Tensor *a, Tensor *b) { return binary(c, a, b, B_MUL); }
-Tensor *t_div(Ctx *c, Tensor *a, Tensor *b) { return binary(c, a, b, B_DIV); }
+Tensor *t_add(Ctx *c, Tensor *a, Tensor *b) { return binary(c, a, b, BINARY_ADD); }
+Tensor *t_sub(Ctx *c, Tensor *a, Tensor *b) { return binary(c, a, b, BINARY_SUB); }
+Tensor *t_mul(Ctx *c, Tensor *a, Tensor *b) { return binary(c, a, b, BINARY_MUL); }
+Tensor *t_div(Ctx *c, Tensor *a, Tensor *b) { return binary(c, a, b, BINARY_DIV); }
 
 /* ==================================================================================================== */
 /* reductions                                                                                            */
 /* ==================================================================================================== */
 
-/* x is seen as 5-D (left-padded); so is the output, with reduced axes of size 1. os[] are the output
- * strides per x axis, 0 along reduced axes, so x element i goes to output offset sum(idx_k * os[k]). */
-typedef struct Reduction {
-    int shape[I2V_MAXDIM];     /* x, right-aligned in 5 axes */
-    size_t os[I2V_MAXDIM];
-    size_t nout, count;        /* output elements; x elements per output element */
-} Reduction;
-
-static Reduction reduction_plan(const Tensor *x, unsigned axes, int *out_ndim, int *out_shape, int keepdim) {
-    Reduction r;
+/* The kernel's plan (kernels/reduce.h) of a sum of x over the axes in the mask, and the output's shape. */
+static ReducePlan reduction_plan(const Tensor *x, unsigned axes, int *out_ndim, int *out_shape, int keepdim) {
+    ReducePlan r;
     int off = I2V_MAXDIM - x->ndim;
     int oshape[I2V_MAXDIM];
     r.count = 1;
@@ -987,54 +881,23 @@ static Reduction reduction_plan(const Tensor *x, unsigned axes, int *out_ndim, i
     return r;
 }
 
-static void reduction_backward(Ctx *c, Node *n) {
+static void t_reduce_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
     int ndim, shape[I2V_MAXDIM];
-    Reduction r = reduction_plan(x, (unsigned)n->iarg[0], &ndim, shape, 1);
-    real scale = n->rarg[0];
-    real *dx = grad_buf(c, x);
-    const real *dy = y->grad;
-    const int *s = r.shape;
-    size_t i = 0;
-    for (int i0 = 0; i0 < s[0]; i0++)
-        for (int i1 = 0; i1 < s[1]; i1++)
-            for (int i2 = 0; i2 < s[2]; i2++)
-                for (int i3 = 0; i3 < s[3]; i3++) {
-                    size_t o = i0 * r.os[0] + i1 * r.os[1] + i2 * r.os[2] + i3 * r.os[3];
-                    for (int i4 = 0; i4 < s[4]; i4++, i++) dx[i] += scale * dy[o + i4 * r.os[4]];
-                }
+    ReducePlan r = reduction_plan(x, (unsigned)n->iarg[0], &ndim, shape, 1);
+    sum_backward(grad_buf(c, x), y->grad, &r, n->rarg[0]);
 }
-static const OpInfo OP_REDUCE = {"sum", reduction_backward};
+static const OpInfo OP_REDUCE = {"reduce", t_reduce_backward};
 
 /* sum (mean = 0) or mean (mean = 1) over the axes in the mask. Accumulates in double so that means over
  * millions of float elements stay accurate. */
 static Tensor *reduce(Ctx *c, Tensor *x, unsigned axes, int keepdim, int mean) {
     axes &= (1u << x->ndim) - 1u;
     int ndim, shape[I2V_MAXDIM];
-    Reduction r = reduction_plan(x, axes, &ndim, shape, keepdim);
+    ReducePlan r = reduction_plan(x, axes, &ndim, shape, keepdim);
     Tensor *y = tensor_new(c, ndim, shape);
     real scale = mean ? (real)(1.0 / (double)(r.count ? r.count : 1)) : 1;
-    if (!c->dry) {
-        double *acc = ctx_scratch(c, r.nout * sizeof(double));
-        memset(acc, 0, r.nout * sizeof(double));
-        const int *s = r.shape;
-        const real *xd = x->data;
-        size_t i = 0;
-        for (int i0 = 0; i0 < s[0]; i0++)
-            for (int i1 = 0; i1 < s[1]; i1++)
-                for (int i2 = 0; i2 < s[2]; i2++)
-                    for (int i3 = 0; i3 < s[3]; i3++) {
-                        size_t o = i0 * r.os[0] + i1 * r.os[1] + i2 * r.os[2] + i3 * r.os[3];
-                        if (r.os[4] == 0) {
-                            double sum = 0;
-                            for (int i4 = 0; i4 < s[4]; i4++, i++) sum += xd[i];
-                            acc[o] += sum;
-                        } else {
-                            for (int i4 = 0; i4 < s[4]; i4++, i++) acc[o + i4 * r.os[4]] += xd[i];
-                        }
-                    }
-        for (size_t k = 0; k < r.nout; k++) y->data[k] = (real)(acc[k] * scale);
-    }
+    if (!c->dry) sum_forward(y->data, ctx_scratch(c, r.nout * sizeof(double)), x->data, &r, scale);
     Node *n = record(c, &OP_REDUCE, y, 1, &x);
     if (n) {
         n->iarg[0] = (int)axes;
@@ -1059,45 +922,31 @@ static void split_axis(const Tensor *x, int axis, size_t *outer, int *n, size_t 
 }
 
 /* softmax: y = exp(x - max) / sum; backward dx = y * (dy - sum(dy * y)) along the axis */
-static void softmax_backward(Ctx *c, Node *n) {
+static void t_softmax_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
     size_t outer, inner;
     int len;
     split_axis(x, n->iarg[0], &outer, &len, &inner);
-    real *dx = grad_buf(c, x);
-    for (size_t o = 0; o < outer; o++)
-        for (size_t in = 0; in < inner; in++) {
-            size_t base = o * len * inner + in;
-            double dot = 0;
-            for (int k = 0; k < len; k++) dot += y->grad[base + k * inner] * y->data[base + k * inner];
-            for (int k = 0; k < len; k++)
-                dx[base + k * inner] += y->data[base + k * inner] * (y->grad[base + k * inner] - (real)dot);
-        }
+    softmax_backward(grad_buf(c, x), y->grad, y->data, outer, len, inner);
 }
-static const OpInfo OP_SOFTMAX = {"softmax", softmax_backward};
+static const OpInfo OP_SOFTMAX = {"softmax", t_softmax_backward};
 
 Tensor *t_softmax(Ctx *c, Tensor *x, int axis) {
     size_t outer, inner;
     int len;
     split_axis(x, axis, &outer, &len, &inner);
     Tensor *y = tensor_new_like(c, x);
-    if (!c->dry)
-        for (size_t o = 0; o < outer; o++)
-            for (size_t in = 0; in < inner; in++) {
-                size_t base = o * len * inner + in;
-                real mx = x->data[base];
-                for (int k = 1; k < len; k++)
-                    if (x->data[base + k * inner] > mx) mx = x->data[base + k * inner];
-                double sum = 0;
-                for (int k = 0; k < len; k++) {
-                    real e = exp(x->data[base + k * inner] - mx);
-                    y->data[base + k * inner] = e;
-                    sum += e;
-                }
-                for (int k = 0; k < len; k++) y->data[base + k * inner] = (real)(y->data[base + k * inner] / sum);
-            }
+    if (!c->dry) softmax_forward(y->data, x->data, outer, len, inner);
     Node *n = record(c, &OP_SOFTMAX, y, 1, &x);
     if (n) n->iarg[0] = axis;
+    return y;
+}
+
+/* Not recorded: a count has no gradient (see tensor.h). */
+Tensor *t_count_negative(Ctx *c, Tensor *x, double weight) {
+    I2V_ASSERT(x->ndim >= 1 && x->shape[0] > 0, "count_negative: needs (N, ...)");
+    Tensor *y = tensor_new(c, 1, DIMS(x->shape[0]));
+    if (!c->dry) count_negative_forward(y->data, x->data, x->shape[0], x->numel / (size_t)x->shape[0], weight);
     return y;
 }
 
@@ -1106,12 +955,11 @@ Tensor *t_softmax(Ctx *c, Tensor *x, int axis) {
 /* ==================================================================================================== */
 
 /* reshape shares x's data (ops never write their inputs); its gradient is dy with x's shape */
-static void reshape_backward(Ctx *c, Node *n) {
+static void t_reshape_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
-    real *dx = grad_buf(c, x);
-    for (size_t i = 0; i < x->numel; i++) dx[i] += n->out->grad[i];
+    reshape_backward(grad_buf(c, x), n->out->grad, x->numel);
 }
-static const OpInfo OP_RESHAPE = {"reshape", reshape_backward};
+static const OpInfo OP_RESHAPE = {"reshape", t_reshape_backward};
 
 Tensor *t_reshape(Ctx *c, Tensor *x, int ndim, const int *shape) {
     int s[I2V_MAXDIM], infer = -1;
@@ -1137,45 +985,28 @@ Tensor *t_reshape(Ctx *c, Tensor *x, int ndim, const int *shape) {
     return y;
 }
 
-/* permute: out index (j0..j4) reads x at sum_k j_k * xs[perm[k]] */
-static void permute_strides(const Tensor *x, const int *perm, size_t *src_stride) {
+/* permute: output index (j0..j4) reads x at sum_k j_k xs[perm[k]]; the kernel's plan pads the output to
+ * 5 axes of size 1 in front. */
+static PermutePlan permute_plan(const Tensor *x, const int *perm) {
     size_t xs[I2V_MAXDIM], stride = 1;
     for (int i = x->ndim - 1; i >= 0; i--) {
         xs[i] = stride;
         stride *= (size_t)x->shape[i];
     }
-    for (int k = 0; k < x->ndim; k++) src_stride[k] = xs[perm[k]];
-}
-
-/* Copies (or, if accumulate, adds) between the permuted and the original layout. The output is walked
- * in order; `to_out` chooses the direction. Padded to 5 axes of size 1 in front. */
-static void permute_copy(const Tensor *x, const Tensor *y, const int *perm, const real *src, real *dst, int to_out) {
-    size_t st[I2V_MAXDIM] = {0};
-    int sh[I2V_MAXDIM];
-    size_t tmp[I2V_MAXDIM];
-    permute_strides(x, perm, tmp);
-    int off = I2V_MAXDIM - y->ndim;
+    PermutePlan p;
+    int off = I2V_MAXDIM - x->ndim;
     for (int i = 0; i < I2V_MAXDIM; i++) {
-        sh[i] = i < off ? 1 : y->shape[i - off];
-        st[i] = i < off ? 0 : tmp[i - off];
+        p.shape[i] = i < off ? 1 : x->shape[perm[i - off]];
+        p.st[i] = i < off ? 0 : xs[perm[i - off]];
     }
-    size_t o = 0;
-    for (int i0 = 0; i0 < sh[0]; i0++)
-        for (int i1 = 0; i1 < sh[1]; i1++)
-            for (int i2 = 0; i2 < sh[2]; i2++)
-                for (int i3 = 0; i3 < sh[3]; i3++) {
-                    size_t base = i0 * st[0] + i1 * st[1] + i2 * st[2] + i3 * st[3];
-                    if (to_out)
-                        for (int i4 = 0; i4 < sh[4]; i4++, o++) dst[o] = src[base + i4 * st[4]];
-                    else
-                        for (int i4 = 0; i4 < sh[4]; i4++, o++) dst[base + i4 * st[4]] += src[o];
-                }
+    return p;
 }
 
-static void permute_backward(Ctx *c, Node *n) {
-    permute_copy(n->in[0], n->out, n->iarg, n->out->grad, grad_buf(c, n->in[0]), 0);
+static void t_permute_backward(Ctx *c, Node *n) {
+    PermutePlan p = permute_plan(n->in[0], n->iarg);
+    permute_backward(grad_buf(c, n->in[0]), n->out->grad, &p);
 }
-static const OpInfo OP_PERMUTE = {"permute", permute_backward};
+static const OpInfo OP_PERMUTE = {"permute", t_permute_backward};
 
 Tensor *t_permute(Ctx *c, Tensor *x, const int *perm) {
     int shape[I2V_MAXDIM], seen[I2V_MAXDIM] = {0};
@@ -1186,7 +1017,10 @@ Tensor *t_permute(Ctx *c, Tensor *x, const int *perm) {
         shape[k] = x->shape[perm[k]];
     }
     Tensor *y = tensor_new(c, x->ndim, shape);
-    if (!c->dry) permute_copy(x, y, perm, x->data, y->data, 1);
+    if (!c->dry) {
+        PermutePlan p = permute_plan(x, perm);
+        permute_forward(y->data, x->data, &p);
+    }
     Node *n = record(c, &OP_PERMUTE, y, 1, &x);
     if (n)
         for (int k = 0; k < x->ndim; k++) n->iarg[k] = perm[k];
@@ -1202,7 +1036,7 @@ Tensor *t_transpose(Ctx *c, Tensor *x, int a, int b) {
 }
 
 /* concat: each input is (outer, n_i, inner); the output (outer, sum n_i, inner) */
-static void concat_backward(Ctx *c, Node *n) {
+static void t_concat_backward(Ctx *c, Node *n) {
     int axis = n->iarg[0];
     size_t outer, inner;
     int total;
@@ -1211,15 +1045,11 @@ static void concat_backward(Ctx *c, Node *n) {
     for (int k = 0; k < n->nin; k++) {
         Tensor *x = n->in[k];
         size_t len = (size_t)x->shape[axis] * inner;
-        if (needs_grad(c, x)) {
-            real *dx = grad_buf(c, x);
-            for (size_t o = 0; o < outer; o++)
-                for (size_t i = 0; i < len; i++) dx[o * len + i] += n->out->grad[o * total * inner + start + i];
-        }
+        if (needs_grad(c, x)) concat_backward(grad_buf(c, x), n->out->grad, outer, (size_t)total * inner, start, len);
         start += len;
     }
 }
-static const OpInfo OP_CONCAT = {"concat", concat_backward};
+static const OpInfo OP_CONCAT = {"concat", t_concat_backward};
 
 Tensor *t_concat(Ctx *c, int nx, Tensor *const *xs, int axis) {
     I2V_ASSERT(nx >= 1 && nx <= NODE_MAXIN, "concat of %d tensors (1 to %d)", nx, NODE_MAXIN);
@@ -1241,8 +1071,7 @@ Tensor *t_concat(Ctx *c, int nx, Tensor *const *xs, int axis) {
         size_t start = 0;
         for (int k = 0; k < nx; k++) {
             size_t len = (size_t)xs[k]->shape[axis] * inner;
-            for (size_t o = 0; o < outer; o++)
-                memcpy(y->data + o * total * inner + start, xs[k]->data + o * len, len * sizeof(real));
+            concat_forward(y->data, xs[k]->data, outer, (size_t)total * inner, start, len);
             start += len;
         }
     }
@@ -1251,18 +1080,15 @@ Tensor *t_concat(Ctx *c, int nx, Tensor *const *xs, int axis) {
     return y;
 }
 
-static void slice_backward(Ctx *c, Node *n) {
+static void t_slice_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
     int axis = n->iarg[0], start = n->iarg[1], len = y->shape[axis];
     size_t outer, inner;
     int total;
     split_axis(x, axis, &outer, &total, &inner);
-    real *dx = grad_buf(c, x);
-    for (size_t o = 0; o < outer; o++)
-        for (size_t i = 0; i < (size_t)len * inner; i++)
-            dx[(o * total + start) * inner + i] += y->grad[o * len * inner + i];
+    slice_backward(grad_buf(c, x), y->grad, outer, total, start, len, inner);
 }
-static const OpInfo OP_SLICE = {"slice", slice_backward};
+static const OpInfo OP_SLICE = {"slice", t_slice_backward};
 
 Tensor *t_slice(Ctx *c, Tensor *x, int axis, int start, int len) {
     size_t outer, inner;
@@ -1274,9 +1100,7 @@ Tensor *t_slice(Ctx *c, Tensor *x, int axis, int start, int len) {
     memcpy(shape, x->shape, sizeof shape);
     shape[axis] = len;
     Tensor *y = tensor_new(c, x->ndim, shape);
-    if (!c->dry)
-        for (size_t o = 0; o < outer; o++)
-            memcpy(y->data + o * len * inner, x->data + (o * total + start) * inner, (size_t)len * inner * sizeof(real));
+    if (!c->dry) slice_forward(y->data, x->data, outer, total, start, len, inner);
     Node *n = record(c, &OP_SLICE, y, 1, &x);
     if (n) {
         n->iarg[0] = axis;
@@ -1294,20 +1118,16 @@ void t_split(Ctx *c, Tensor *x, int axis, int n, const int *sizes, Tensor **out)
     I2V_ASSERT(start == x->shape[axis], "split sizes add up to %d, the axis has %d", start, x->shape[axis]);
 }
 
-static void index_select_backward(Ctx *c, Node *n) {
+static void t_index_select_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
     int axis = n->iarg[0], len = y->shape[axis];
     const int64_t *idx = n->saved;
     size_t outer, inner;
     int total;
     split_axis(x, axis, &outer, &total, &inner);
-    real *dx = grad_buf(c, x);
-    for (size_t o = 0; o < outer; o++)
-        for (int j = 0; j < len; j++)
-            for (size_t i = 0; i < inner; i++)
-                dx[(o * total + (size_t)idx[j]) * inner + i] += y->grad[(o * len + j) * inner + i];
+    index_select_backward(grad_buf(c, x), y->grad, idx, len, outer, total, inner);
 }
-static const OpInfo OP_INDEX_SELECT = {"index_select", index_select_backward};
+static const OpInfo OP_INDEX_SELECT = {"index_select", t_index_select_backward};
 
 Tensor *t_index_select(Ctx *c, Tensor *x, int axis, int nidx, const int64_t *idx) {
     size_t outer, inner;
@@ -1319,11 +1139,7 @@ Tensor *t_index_select(Ctx *c, Tensor *x, int axis, int nidx, const int64_t *idx
     memcpy(shape, x->shape, sizeof shape);
     shape[axis] = nidx;
     Tensor *y = tensor_new(c, x->ndim, shape);
-    if (!c->dry)
-        for (size_t o = 0; o < outer; o++)
-            for (int j = 0; j < nidx; j++)
-                memcpy(y->data + (o * nidx + j) * inner, x->data + (o * total + (size_t)idx[j]) * inner,
-                       inner * sizeof(real));
+    if (!c->dry) index_select_forward(y->data, x->data, idx, nidx, outer, total, inner);
     Node *n = record(c, &OP_INDEX_SELECT, y, 1, &x);
     if (n) {
         int64_t *copy = arena_alloc(&c->arena, (size_t)nidx * sizeof *copy);
@@ -1340,7 +1156,7 @@ Tensor *t_index_select(Ctx *c, Tensor *x, int axis, int nidx, const int64_t *idx
 
 /* dW = dy^T x (dout x din) in blocks of rows, each updated by the optimiser right after its GEMM while it
  * is still in cache (backward_update). The blocks go to the threads; each GEMM runs on its own thread. */
-enum { UPDATE_BLOCK_ROWS = 20 };   /* 20 x 512 floats: 40 KB of gradient (best of 10 to 160 rows here) */
+enum { UPDATE_BLOCK_ROWS = 20 };   /* 20 rows of 512 floats: 40 KB of gradient, still in cache for the update */
 typedef struct WeightGradUpdate {
     const ParamUpdate *update;
     Tensor *w;
@@ -1367,24 +1183,20 @@ static void weight_grad_update(Ctx *c, Tensor *w, const real *dy, const real *x,
 }
 
 /* linear: x (M, Din) as rows, y = x W^T + b. Backward: dx += dy W, dW += dy^T x, db += column sums of dy. */
-static void linear_backward(Ctx *c, Node *n) {
+static void t_linear_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
     int dout = w->shape[0], din = w->shape[1];
     int m = (int)(x->numel / (size_t)din);
     /* dx first: in backward_update the weight's gradient may update W as soon as it is made */
-    if (needs_grad(c, x)) gemm(0, 0, m, din, dout, 1, y->grad, dout, w->data, din, 1, grad_buf(c, x), din);
+    if (needs_grad(c, x)) linear_backward(grad_buf(c, x), NULL, NULL, y->grad, x->data, w->data, m, din, dout, 1);
     if (needs_grad(c, w)) {
         real beta, *dw = grad_buf_beta(c, w, &beta);
         if (last_use(c, w)) weight_grad_update(c, w, y->grad, x->data, m, beta, dw);
-        else gemm(1, 0, dout, din, m, 1, y->grad, dout, x->data, din, beta, dw, din);
+        else linear_backward(NULL, dw, NULL, y->grad, x->data, w->data, m, din, dout, beta);
     }
-    if (needs_grad(c, b)) {
-        real *db = grad_buf(c, b);
-        for (int i = 0; i < m; i++)
-            for (int j = 0; j < dout; j++) db[j] += y->grad[(size_t)i * dout + j];
-    }
+    if (needs_grad(c, b)) linear_backward(NULL, NULL, grad_buf(c, b), y->grad, x->data, w->data, m, din, dout, 1);
 }
-static const OpInfo OP_LINEAR = {"linear", linear_backward};
+static const OpInfo OP_LINEAR = {"linear", t_linear_backward};
 
 Tensor *t_linear(Ctx *c, Tensor *x, Tensor *w, Tensor *b) {
     I2V_ASSERT(w->ndim == 2 && x->ndim >= 1, "linear: weight must be (Dout, Din)");
@@ -1397,38 +1209,21 @@ Tensor *t_linear(Ctx *c, Tensor *x, Tensor *w, Tensor *b) {
     shape[x->ndim - 1] = dout;
     Tensor *y = tensor_new(c, x->ndim, shape);
     int m = (int)(x->numel / (size_t)din);
-    if (!c->dry) {
-        gemm(0, 1, m, dout, din, 1, x->data, din, w->data, din, 0, y->data, dout);
-        if (b)
-            for (int i = 0; i < m; i++)
-                for (int j = 0; j < dout; j++) y->data[(size_t)i * dout + j] += b->data[j];
-    }
+    if (!c->dry) linear_forward(y->data, x->data, w->data, b ? b->data : NULL, m, din, dout);
     Tensor *in[3] = {x, w, b};
     record(c, &OP_LINEAR, y, 3, in);
     return y;
 }
 
 /* bmm: per batch y_b = op(a_b) op(b_b). With y = A B: dA = dy B^T, dB = A^T dy (transposed as stored). */
-static void bmm_backward(Ctx *c, Node *n) {
+static void t_bmm_backward(Ctx *c, Node *n) {
     Tensor *a = n->in[0], *b = n->in[1], *y = n->out;
     int ta = n->iarg[0], tb = n->iarg[1];
-    int nb = y->shape[0], m = y->shape[1], nn = y->shape[2], k = ta ? a->shape[1] : a->shape[2];
-    size_t sa = (size_t)m * k, sb = (size_t)k * nn, sy = (size_t)m * nn;
-    int lda = a->shape[2], ldb = b->shape[2];
-    real *da = needs_grad(c, a) ? grad_buf(c, a) : NULL, *db = needs_grad(c, b) ? grad_buf(c, b) : NULL;
-    for (int i = 0; i < nb; i++) {
-        const real *dy = y->grad + i * sy;
-        if (da) {
-            if (!ta) gemm(0, !tb, m, k, nn, 1, dy, nn, b->data + i * sb, ldb, 1, da + i * sa, lda);   /* (M,K) */
-            else gemm(tb, 1, k, m, nn, 1, b->data + i * sb, ldb, dy, nn, 1, da + i * sa, lda);        /* (K,M) */
-        }
-        if (db) {
-            if (!tb) gemm(!ta, 0, k, nn, m, 1, a->data + i * sa, lda, dy, nn, 1, db + i * sb, ldb);   /* (K,N) */
-            else gemm(1, ta, nn, k, m, 1, dy, nn, a->data + i * sa, lda, 1, db + i * sb, ldb);        /* (N,K) */
-        }
-    }
+    int k = ta ? a->shape[1] : a->shape[2];
+    bmm_backward(needs_grad(c, a) ? grad_buf(c, a) : NULL, needs_grad(c, b) ? grad_buf(c, b) : NULL, y->grad, a->data,
+                 b->data, y->shape[0], y->shape[1], y->shape[2], k, ta, tb);
 }
-static const OpInfo OP_BMM = {"bmm", bmm_backward};
+static const OpInfo OP_BMM = {"bmm", t_bmm_backward};
 
 Tensor *t_bmm(Ctx *c, Tensor *a, Tensor *b, int ta, int tb) {
     I2V_ASSERT(a->ndim == 3 && b->ndim == 3 && a->shape[0] == b->shape[0], "bmm: needs (B, ., .) tensors with equal B");
@@ -1436,10 +1231,7 @@ Tensor *t_bmm(Ctx *c, Tensor *a, Tensor *b, int ta, int tb) {
     int kb = tb ? b->shape[2] : b->shape[1], nn = tb ? b->shape[1] : b->shape[2];
     I2V_ASSERT(k == kb, "bmm: inner sizes %d and %d differ", k, kb);
     Tensor *y = tensor_new(c, 3, DIMS(a->shape[0], m, nn));
-    if (!c->dry)
-        for (int i = 0; i < a->shape[0]; i++)
-            gemm(ta, tb, m, nn, k, 1, a->data + (size_t)i * m * k, a->shape[2], b->data + (size_t)i * k * nn,
-                 b->shape[2], 0, y->data + (size_t)i * m * nn, nn);
+    if (!c->dry) bmm_forward(y->data, a->data, b->data, a->shape[0], m, nn, k, ta, tb);
     Tensor *in[2] = {a, b};
     Node *n = record(c, &OP_BMM, y, 2, in);
     if (n) {
@@ -1453,55 +1245,22 @@ Tensor *t_bmm(Ctx *c, Tensor *a, Tensor *b, int ta, int tb) {
 /* losses                                                                                                */
 /* ==================================================================================================== */
 
-/* The elementwise losses share one op: loss = scale * sum_i f(a_i, b_i), with f chosen by kind. */
-enum LossKind { L_L1, L_MSE, L_HINGE_REAL, L_HINGE_FAKE, L_HINGE_G };
+/* The elementwise losses share one op: loss = scale * sum_i f(a_i, b_i), with f chosen by kind
+ * (kernels/formulas.h, enum LossKind). */
 static const char *const loss_names[] = {"l1_loss", "mse_loss", "hinge_d_real", "hinge_d_fake", "hinge_g"};
 
-static double loss_term(int kind, real a, real b) {
-    switch (kind) {
-    case L_L1: return fabs(a - b);
-    case L_MSE: return (double)(a - b) * (a - b);
-    case L_HINGE_REAL: return a < 1 ? 1 - a : 0;     /* relu(1 - x) */
-    case L_HINGE_FAKE: return a > -1 ? 1 + a : 0;    /* relu(1 + x) */
-    case L_HINGE_G: return -a;
-    }
-    return 0;
-}
-
-/* d f / d a (the derivative with respect to b is its negative for L1 and MSE) */
-static real loss_term_grad(int kind, real a, real b) {
-    switch (kind) {
-    case L_L1: return a > b ? 1 : a < b ? -1 : 0;
-    case L_MSE: return 2 * (a - b);
-    case L_HINGE_REAL: return a < 1 ? -1 : 0;
-    case L_HINGE_FAKE: return a > -1 ? 1 : 0;
-    case L_HINGE_G: return -1;
-    }
-    return 0;
-}
-
-static void loss_backward(Ctx *c, Node *n) {
+static void t_loss_backward(Ctx *c, Node *n) {
     Tensor *a = n->in[0], *b = n->in[1];
-    int kind = n->iarg[0];
-    real g = n->out->grad[0] * n->rarg[0];
-    real *da = needs_grad(c, a) ? grad_buf(c, a) : NULL, *db = needs_grad(c, b) ? grad_buf(c, b) : NULL;
-    for (size_t i = 0; i < a->numel; i++) {
-        real d = g * loss_term_grad(kind, a->data[i], b ? b->data[i] : 0);
-        if (da) da[i] += d;
-        if (db) db[i] -= d;
-    }
+    loss_backward(needs_grad(c, a) ? grad_buf(c, a) : NULL, needs_grad(c, b) ? grad_buf(c, b) : NULL, n->out->grad,
+                  a->data, b ? b->data : NULL, a->numel, n->iarg[0], n->rarg[0]);
 }
-static const OpInfo OP_LOSS = {"loss", loss_backward};
+static const OpInfo OP_LOSS = {"loss", t_loss_backward};
 
 static Tensor *elementwise_loss(Ctx *c, Tensor *a, Tensor *b, int kind) {
     I2V_ASSERT(!b || a->numel == b->numel, "%s: %zu vs %zu elements", loss_names[kind], a->numel, b->numel);
     Tensor *y = tensor_new(c, 0, NULL);
     real scale = (real)(1.0 / (double)(a->numel ? a->numel : 1));
-    if (!c->dry) {
-        double sum = 0;
-        for (size_t i = 0; i < a->numel; i++) sum += loss_term(kind, a->data[i], b ? b->data[i] : 0);
-        y->data[0] = (real)(sum * scale);
-    }
+    if (!c->dry) loss_forward(y->data, a->data, b ? b->data : NULL, a->numel, kind, scale);
     Tensor *in[2] = {a, b};
     Node *n = record(c, &OP_LOSS, y, 2, in);
     if (n) {
@@ -1511,35 +1270,26 @@ static Tensor *elementwise_loss(Ctx *c, Tensor *a, Tensor *b, int kind) {
     return y;
 }
 
-Tensor *t_l1_loss(Ctx *c, Tensor *a, Tensor *b) { return elementwise_loss(c, a, b, L_L1); }
-Tensor *t_mse_loss(Ctx *c, Tensor *a, Tensor *b) { return elementwise_loss(c, a, b, L_MSE); }
-Tensor *t_hinge_d_real(Ctx *c, Tensor *logits) { return elementwise_loss(c, logits, NULL, L_HINGE_REAL); }
-Tensor *t_hinge_d_fake(Ctx *c, Tensor *logits) { return elementwise_loss(c, logits, NULL, L_HINGE_FAKE); }
-Tensor *t_hinge_g(Ctx *c, Tensor *logits) { return elementwise_loss(c, logits, NULL, L_HINGE_G); }
+Tensor *t_l1_loss(Ctx *c, Tensor *a, Tensor *b) { return elementwise_loss(c, a, b, LOSS_L1); }
+Tensor *t_mse_loss(Ctx *c, Tensor *a, Tensor *b) { return elementwise_loss(c, a, b, LOSS_MSE); }
+Tensor *t_hinge_d_real(Ctx *c, Tensor *logits) { return elementwise_loss(c, logits, NULL, LOSS_HINGE_REAL); }
+Tensor *t_hinge_d_fake(Ctx *c, Tensor *logits) { return elementwise_loss(c, logits, NULL, LOSS_HINGE_FAKE); }
+Tensor *t_hinge_g(Ctx *c, Tensor *logits) { return elementwise_loss(c, logits, NULL, LOSS_HINGE_G); }
 
 /* KL(N(mu, e^lv) || N(0, 1)) summed over features, averaged over the batch (the first axis):
  * stage1_VAE/modules/loss.py. d/dmu = mu / N, d/dlv = -0.5 (1 - e^lv) / N. */
-static void kl_backward(Ctx *c, Node *n) {
+static void t_kl_normal_backward(Ctx *c, Node *n) {
     Tensor *mu = n->in[0], *lv = n->in[1];
-    real g = n->out->grad[0] * n->rarg[0];
-    real *dmu = needs_grad(c, mu) ? grad_buf(c, mu) : NULL, *dlv = needs_grad(c, lv) ? grad_buf(c, lv) : NULL;
-    for (size_t i = 0; i < mu->numel; i++) {
-        if (dmu) dmu[i] += g * mu->data[i];
-        if (dlv) dlv[i] += g * (real)-0.5 * (1 - exp(lv->data[i]));
-    }
+    kl_normal_backward(needs_grad(c, mu) ? grad_buf(c, mu) : NULL, needs_grad(c, lv) ? grad_buf(c, lv) : NULL,
+                       n->out->grad, mu->data, lv->data, mu->numel, n->rarg[0]);
 }
-static const OpInfo OP_KL = {"kl_normal", kl_backward};
+static const OpInfo OP_KL = {"kl_normal", t_kl_normal_backward};
 
 Tensor *t_kl_normal(Ctx *c, Tensor *mu, Tensor *logvar) {
     I2V_ASSERT(shape_equal(mu, logvar) && mu->ndim >= 1, "kl_normal: mu and logvar must have one shape (N, ...)");
     Tensor *y = tensor_new(c, 0, NULL);
     real inv_n = (real)(1.0 / mu->shape[0]);
-    if (!c->dry) {
-        double sum = 0;
-        for (size_t i = 0; i < mu->numel; i++)
-            sum += 1 + logvar->data[i] - (double)mu->data[i] * mu->data[i] - exp((double)logvar->data[i]);
-        y->data[0] = (real)(-0.5 * sum * inv_n);
-    }
+    if (!c->dry) kl_normal_forward(y->data, mu->data, logvar->data, mu->numel, inv_n);
     Tensor *in[2] = {mu, logvar};
     Node *n = record(c, &OP_KL, y, 2, in);
     if (n) n->rarg[0] = inv_n;
@@ -1547,24 +1297,16 @@ Tensor *t_kl_normal(Ctx *c, Tensor *mu, Tensor *logvar) {
 }
 
 /* 0.5 sum_d x^2 per sample (stage2_cINN/modules/loss.py, without the constant): d/dx = x */
-static void gaussian_nll_backward(Ctx *c, Node *n) {
+static void t_gaussian_nll_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
-    size_t per = x->numel / (size_t)x->shape[0];
-    real *dx = grad_buf(c, x);
-    for (size_t i = 0; i < x->numel; i++) dx[i] += n->out->grad[i / per] * x->data[i];
+    gaussian_nll_backward(grad_buf(c, x), n->out->grad, x->data, x->shape[0], x->numel / (size_t)x->shape[0]);
 }
-static const OpInfo OP_GAUSSIAN_NLL = {"gaussian_nll", gaussian_nll_backward};
+static const OpInfo OP_GAUSSIAN_NLL = {"gaussian_nll", t_gaussian_nll_backward};
 
 Tensor *t_gaussian_nll(Ctx *c, Tensor *x) {
     I2V_ASSERT(x->ndim >= 1 && x->shape[0] > 0, "gaussian_nll: needs (N, ...)");
     Tensor *y = tensor_new(c, 1, DIMS(x->shape[0]));
-    size_t per = x->numel / (size_t)x->shape[0];
-    if (!c->dry)
-        for (int b = 0; b < x->shape[0]; b++) {
-            double s = 0;
-            for (size_t i = 0; i < per; i++) s += (double)x->data[b * per + i] * x->data[b * per + i];
-            y->data[b] = (real)(0.5 * s);
-        }
+    if (!c->dry) gaussian_nll_forward(y->data, x->data, x->shape[0], x->numel / (size_t)x->shape[0]);
     record(c, &OP_GAUSSIAN_NLL, y, 1, &x);
     return y;
 }
@@ -1575,46 +1317,17 @@ Tensor *t_gaussian_nll(Ctx *c, Tensor *x) {
 
 /* The tangent of an activation: y = f'(x) * dx. Both x and dx are differentiable inputs:
  * d/d dx = f'(x), d/dx = dx * f''(x) (zero for the piecewise-linear relu and leaky relu). */
-static void unary_jvp_backward(Ctx *c, Node *n) {
+static void t_unary_jvp_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *dx = n->in[1], *y = n->out;
-    int kind = n->iarg[0];
-    real slope = n->rarg[0];
-    real *gx = needs_grad(c, x) ? grad_buf(c, x) : NULL, *gdx = needs_grad(c, dx) ? grad_buf(c, dx) : NULL;
-    for (size_t i = 0; i < x->numel; i++) {
-        real v = x->data[i], d1, d2;
-        if (kind == U_TANH) {
-            real t = tanh(v);
-            d1 = 1 - t * t;
-            d2 = -2 * t * d1;
-        } else if (kind == U_SIGMOID) {
-            real s = 1 / (1 + exp(-v));
-            d1 = s * (1 - s);
-            d2 = d1 * (1 - 2 * s);
-        } else {
-            d1 = v > 0 ? 1 : slope;
-            d2 = 0;
-        }
-        if (gdx) gdx[i] += y->grad[i] * d1;
-        if (gx) gx[i] += y->grad[i] * dx->data[i] * d2;
-    }
+    unary_jvp_backward(needs_grad(c, x) ? grad_buf(c, x) : NULL, needs_grad(c, dx) ? grad_buf(c, dx) : NULL, y->grad,
+                       x->data, dx->data, x->numel, n->iarg[0], n->rarg[0]);
 }
-static const OpInfo OP_UNARY_JVP = {"unary_jvp", unary_jvp_backward};
+static const OpInfo OP_UNARY_JVP = {"unary_jvp", t_unary_jvp_backward};
 
 static Tensor *unary_jvp(Ctx *c, Tensor *x, Tensor *dx, int kind, real slope) {
     I2V_ASSERT(shape_equal(x, dx), "%s tangent: x and dx differ in shape", unary_names[kind]);
     Tensor *y = tensor_new_like(c, x);
-    if (!c->dry)
-        for (size_t i = 0; i < x->numel; i++) {
-            real v = x->data[i], d1;
-            if (kind == U_TANH) {
-                real t = tanh(v);
-                d1 = 1 - t * t;
-            } else if (kind == U_SIGMOID) {
-                real s = 1 / (1 + exp(-v));
-                d1 = s * (1 - s);
-            } else d1 = v > 0 ? 1 : slope;
-            y->data[i] = d1 * dx->data[i];
-        }
+    if (!c->dry) unary_jvp_forward(y->data, x->data, dx->data, x->numel, kind, slope);
     Tensor *in[2] = {x, dx};
     Node *n = record(c, &OP_UNARY_JVP, y, 2, in);
     if (n) {
@@ -1624,9 +1337,9 @@ static Tensor *unary_jvp(Ctx *c, Tensor *x, Tensor *dx, int kind, real slope) {
     return y;
 }
 
-Tensor *t_relu_jvp(Ctx *c, Tensor *x, Tensor *dx) { return unary_jvp(c, x, dx, U_RELU, 0); }
+Tensor *t_relu_jvp(Ctx *c, Tensor *x, Tensor *dx) { return unary_jvp(c, x, dx, UNARY_RELU, 0); }
 Tensor *t_leaky_relu_jvp(Ctx *c, Tensor *x, Tensor *dx, real slope) {
-    return unary_jvp(c, x, dx, U_LEAKY_RELU, slope);
+    return unary_jvp(c, x, dx, UNARY_LEAKY_RELU, slope);
 }
-Tensor *t_tanh_jvp(Ctx *c, Tensor *x, Tensor *dx) { return unary_jvp(c, x, dx, U_TANH, 0); }
-Tensor *t_sigmoid_jvp(Ctx *c, Tensor *x, Tensor *dx) { return unary_jvp(c, x, dx, U_SIGMOID, 0); }
+Tensor *t_tanh_jvp(Ctx *c, Tensor *x, Tensor *dx) { return unary_jvp(c, x, dx, UNARY_TANH, 0); }
+Tensor *t_sigmoid_jvp(Ctx *c, Tensor *x, Tensor *dx) { return unary_jvp(c, x, dx, UNARY_SIGMOID, 0); }

@@ -2,15 +2,14 @@
  *
  * What it is: float tensors of up to 5 dimensions, an arena for activations, an autograd tape, the
  * elementwise / reduction / shape / loss ops with their backward passes, parameter sets with official
- * names, random numbers. Convolutions and pooling live in conv.h, normalisations in norm.h, the GEMM
- * and the thread pool in gemm.h, optimisers in optim.h, checkpoints (safetensors) in safetensors.h.
+ * names, random numbers. Convolutions and pooling live in ops/conv.h, normalisations in ops/norm.h,
+ * optimisers in ops/optim.h; the raw-array kernels under them in kernels/.
  * What it is not: a model library. It knows nothing of videos, files (except checkpoints) or configs.
  *
  * Layout: contiguous, row-major. Dimension legend used in comments: N batch, C channels, T frames,
  * H height, W width, D feature dimension.
  *
- * Precision: `real` is float, or double when compiled with -DI2V_DOUBLE (the build the gradient checks use,
- * so central differences are accurate to about 1e-8). SIMD kernels are float-only.
+ * Precision: `real` (base/base.h) is float, or double in the build the gradient checks use.
  */
 #ifndef I2V_TENSOR_H
 #define I2V_TENSOR_H
@@ -18,21 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifdef I2V_DOUBLE
-typedef double real;
-#else
-typedef float real;
-#endif
-
-/* ---- invariants ------------------------------------------------------------------------------------ */
-/* Always on (unlike assert, which -DNDEBUG removes). For broken preconditions inside the library only;
- * errors caused by files or user input are reported by the functions that read them. */
-void i2v_fail(const char *file, int line, const char *cond, const char *fmt, ...);
-#define I2V_ASSERT(cond, ...) \
-    do { if (!(cond)) i2v_fail(__FILE__, __LINE__, #cond, __VA_ARGS__); } while (0)
-
-void *xmalloc(size_t bytes);            /* malloc that aborts with a message when memory runs out */
-void *xcalloc(size_t n, size_t size);
+#include "base/base.h"
 
 /* ---- random numbers -------------------------------------------------------------------------------- */
 /* xoshiro256** seeded through splitmix64; one generator is passed explicitly wherever randomness is used. */
@@ -43,6 +28,8 @@ typedef struct Rng {
 } Rng;
 
 void rng_seed(Rng *r, uint64_t seed);
+/* splitmix64's finaliser: a bijective 64-bit hash, for deriving the seeds of independent streams. */
+uint64_t rng_hash64(uint64_t z);
 uint64_t rng_u64(Rng *r);
 double rng_uniform(Rng *r);                       /* [0, 1), 53 random bits */
 double rng_normal(Rng *r);                        /* N(0, 1) by Box-Muller */
@@ -104,7 +91,24 @@ struct Tensor {
 typedef struct Ctx Ctx;
 typedef struct Node Node;
 
-/* An op's identity on the tape: its name (for messages) and its backward. */
+/* How an op is written. Two layers:
+ *   kernels/  a raw-array kernel pair xxx_forward / xxx_backward: pointers and sizes, no Tensor, no Ctx,
+ *             argument order (outputs, saved values, inputs, parameters, sizes); the forward writes (=)
+ *             its outputs, the backward accumulates (+=) into every gradient it is given (not NULL), so
+ *             a tensor used twice receives both contributions.
+ *   op layer  (tensor.c for the elementwise, reduction, shape, linear-algebra and loss ops, ops/ for the
+ *             rest) the tape op t_xxx(Ctx *c, ...): it checks shapes, allocates its output in the arena,
+ *             runs xxx_forward unless the context is a dry run, and records a Node whose OpInfo names the
+ *             op's tape callback. The callback of t_xxx is t_xxx_backward(Ctx *c, Node *n), defined right
+ *             above t_xxx: it takes the gradient buffers (grad_buf) and calls xxx_backward. Ops that share
+ *             one node (t_relu, t_tanh, ... are one `unary` node) share one callback named after the node
+ *             (t_unary_backward).
+ * The per-element formulas the kernels evaluate (activations and their derivatives, loss terms, the
+ * normalisations' affine steps, the Adam update) are written once, in kernels/formulas.h, for any backend.
+ * The op layer is the one place that chooses which kernel runs; models (flow.c, ae.c, networks/) compute
+ * only through t_xxx ops. docs/ops.md lists where every kernel and op lives. */
+
+/* An op's identity on the tape: its name (for messages) and its backward, t_xxx_backward. */
 typedef struct OpInfo {
     const char *name;
     void (*backward)(Ctx *c, Node *n);
@@ -178,6 +182,14 @@ void tensor_fill_normal(Tensor *t, Rng *r, double mean, double std);
 void tensor_fill_uniform(Tensor *t, Rng *r, double lo, double hi);
 void tensor_copy_data(Tensor *dst, const Tensor *src);
 
+/* Host arrays in and out of a step: the doors a model uses for data entering at the boundary (a batch,
+ * given noise) and for results it reads back (samples, reconstructions), so that where tensors live is
+ * the tensor library's business. In a dry run nothing is copied or drawn. */
+Tensor *tensor_from_host(Ctx *c, int ndim, const int *shape, const real *values);   /* an arena copy */
+void tensor_to_host(const Tensor *t, real *dst);                                    /* dst (numel) = t */
+/* A new arena tensor of N(0, scale^2) draws from r in row-major order, each (real)(scale * rng_normal(r)). */
+Tensor *tensor_randn(Ctx *c, int ndim, const int *shape, double scale, Rng *r);
+
 /* ---- autograd -------------------------------------------------------------------------------------- */
 /* Ops record themselves on the tape when grad mode is on and an input requires a gradient.
  * record() fails at once, naming the op, if the op has no backward. */
@@ -214,7 +226,7 @@ void backward_update(Ctx *c, Tensor *loss, const ParamUpdate *update);
  * parameter's .grad is touched. y must have one element. */
 void grad_of(Ctx *c, Tensor *y, int n, Tensor *const *wrt, Tensor **out);
 
-/* Gradient of a gradient (the temporal discriminator's penalty, TRAINING.md 1.2).
+/* Gradient of a gradient (the temporal discriminator's gradient penalty).
  * The penalty is P(theta) = s * |g|^2 with g = d D(x; theta) / dx. Its parameter gradient is
  *     dP/dtheta = 2 s (dg/dtheta)^T g = 2 s * d/dtheta [ J_x D(x; theta) . v ]  at v = g held constant,
  * and J_x D . v is the directional derivative of D along v: a forward-mode tangent. So the design is
@@ -254,7 +266,7 @@ Tensor *param_new(ParamSet *ps, const char *name, int ndim, const int *shape);
 Tensor *buffer_new(ParamSet *ps, const char *name, DType dt, int ndim, const int *shape);
 void paramset_alloc(ParamSet *ps);
 Tensor *paramset_find(const ParamSet *ps, const char *name);
-size_t paramset_count(const ParamSet *ps);     /* trainable elements (what ARCHITECTURE.md 0.1 counts) */
+size_t paramset_count(const ParamSet *ps);     /* trainable elements (what the paper's parameter counts count) */
 /* Zeroes every .grad without touching memory: each parameter is marked, and the first op that takes its
  * gradient in a backward pass either zeroes it or, like a weight gradient GEMM (beta 0), overwrites it.
  * That saves a pass over all the gradients and a read of them per step. Code that reads a gradient
@@ -296,6 +308,10 @@ Tensor *t_mean_all(Ctx *c, Tensor *x);                  /* 0-D */
 #define AXES_ALL 0x1fu
 #define AXES_PER_SAMPLE 0x1eu                           /* every axis but 0: one value per sample */
 Tensor *t_softmax(Ctx *c, Tensor *x, int axis);
+/* weight * (number of negative entries) per sample: x (N, ...) -> (N), the product taken in double (the
+ * invertible leaky ReLU's log-determinant). Piecewise constant, so its gradient is zero wherever it exists:
+ * it is never recorded and its output requires no gradient. */
+Tensor *t_count_negative(Ctx *c, Tensor *x, double weight);
 
 /* shape */
 Tensor *t_reshape(Ctx *c, Tensor *x, int ndim, const int *shape);  /* one entry may be -1 */

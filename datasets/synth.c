@@ -1,5 +1,4 @@
-/* synth.c: the built-in synthetic video set, its exports to the official folder layouts, and the motion
- * statistics that evaluate generated videos of it.
+/* synth.c: the built-in synthetic video set and the motion statistics that evaluate generated videos of it.
  *
  * What it is: procedurally generated clips in which the start frame does not determine the motion. Each
  * video has a static grey texture (gratings, a faint checkerboard, pixel noise), one main object of known
@@ -10,8 +9,8 @@
  * front of everything. Rendering is anti-aliased (4 x 4 samples per pixel), so centres are sub-pixel.
  * Everything derives from a generator seeded by (seed, index): the same seed gives the same videos, and
  * the stream is unlimited. Also: trajectory recovery from any video (generated ones included) given the
- * object's colour, motion statistics, the energy distance between two sets of motions, and exports of the
- * set to the BAIR, landscape, iPER and DTDB layouts and to BAIR-like TFRecords.
+ * object's colour, motion statistics, and the energy distance between two sets of motions. (Its exports
+ * to the paper data sets' layouts are data preparation: program/prepare.c.)
  * What it is not: a physics simulation (no collisions between objects, no gravity), nor a model of real
  * data; it exists so the pipeline can be trained and checked without a download.
  *
@@ -27,31 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data.h"
-#include "formats/image.h"
+#include "datasets/synth.h"
 
 #define SS 4   /* samples per pixel along each axis: coverage in steps of 1/16, centroids good to ~0.05 px */
-
-static uint64_t mix64(uint64_t z) {
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-uint64_t synth_stream(uint64_t seed, DataMode mode) {
-    return mix64(mix64(seed ^ 0x3c6ef372fe94f82bull) + 0x9e3779b97f4a7c15ull * ((uint64_t)mode + 1));
-}
-
-void synth_config_from(const DataConfig *c, SynthConfig *sc) {
-    sc->size = c->img_size;
-    sc->frames = c->sequence_length;
-    sc->max_distractors = c->synth_distractors;
-    sc->occluder_prob = c->synth_occluder;
-    sc->speed_min = c->synth_speed_min;
-    sc->speed_max = c->synth_speed_max;
-    sc->texture = c->synth_texture;
-    sc->object_scale = c->synth_object_scale;
-}
 
 static double uniform(Rng *r, double lo, double hi) { return lo + (hi - lo) * rng_uniform(r); }
 
@@ -313,7 +290,7 @@ void synth_video(const SynthConfig *sc, uint64_t seed, uint64_t index, real *vid
     int S = sc->size, T = sc->frames;
     double scale = S / 64.0;
     Rng r;
-    rng_seed(&r, mix64(seed ^ mix64(index + 0x632be59bd9b4e019ull)));
+    rng_seed(&r, rng_hash64(seed ^ rng_hash64(index + 0x632be59bd9b4e019ull)));
     SynthTruth *t = truth;
     memset(t, 0, sizeof *t);
     t->size = S;
@@ -521,188 +498,4 @@ double motion_energy_distance(const double *a, size_t na, const double *b, size_
         }
     double e = 2 * ab / ((double)na * nb) - aa / ((double)na * na) - bb / ((double)nb * nb);
     return e < 0 ? 0 : e;   /* >= 0 in exact arithmetic; rounding may leave -1e-17 */
-}
-
-/* ==== exports ===================================================================================================== */
-static int write_frames(const real *video, int T, int S, const char *dir, const char *prefix, const char *ext,
-                        I2vError *err) {
-    if (data_mkdirs(dir, err)) return -1;
-    uint8_t *rgb = xmalloc((size_t)T * S * S * 3);
-    video_to_rgb8(video, (size_t)T, (size_t)S, (size_t)S, rgb);
-    int rc = 0;
-    char path[DATA_PATH_MAX];
-    for (int f = 0; f < T && rc == 0; f++) {
-        Image im = {(size_t)S, (size_t)S, 3, 8, rgb + (size_t)f * S * S * 3};
-        if (data_join(path, sizeof path, err, "%s/%s%d.%s", dir, prefix, f, ext)) rc = -1;
-        else if (strcmp(ext, "png") == 0) rc = png_write(path, &im, err);
-        else rc = jpeg_write(path, &im, 95, JPEG_444, err);
-    }
-    free(rgb);
-    return rc;
-}
-
-static int write_text(const char *path, const char *text, I2vError *err) {
-    char dir[DATA_PATH_MAX];
-    if (data_join(dir, sizeof dir, err, "%s", path)) return -1;
-    char *slash = strrchr(dir, '/');
-    if (slash) {
-        *slash = 0;
-        if (data_mkdirs(dir, err)) return -1;
-    }
-    return write_file_bytes(path, (const uint8_t *)text, strlen(text), err);
-}
-
-void synth_export_iper_name(DataMode split, int i, char *name, size_t cap) {
-    /* <actor>_<outfit>_<action>; the action digit (1 or 2) weights the video in the iPER loader */
-    snprintf(name, cap, "%d_1_%d", 1000 * ((int)split + 1) + i, 1 + i % 2);
-}
-
-/* Appends to a growing text. */
-static void text_add(char **s, size_t *n, size_t *cap, const char *add) {
-    size_t l = strlen(add);
-    if (*n + l + 1 > *cap) {
-        *cap = (*n + l + 1) * 2;
-        char *ns = realloc(*s, *cap);
-        I2V_ASSERT(ns, "out of memory");
-        *s = ns;
-    }
-    memcpy(*s + *n, add, l + 1);
-    *n += l;
-}
-
-int synth_export(const SynthConfig *sc, uint64_t seed, const SynthExport *ex, const char *root, I2vError *err) {
-    SynthConfig c = *sc;
-    c.frames = ex->frames;
-    c.size = ex->size;
-    if (c.frames < 1 || c.frames > SYNTH_MAX_FRAMES || c.size < 16)
-        return err_set(err, "synthetic export: %d frames of %d px (expected 1..%d frames, >= 16 px)", c.frames, c.size,
-                       SYNTH_MAX_FRAMES);
-    if (ex->layout == DATA_BAIR && c.frames != BAIR_FRAMES)
-        return err_set(err, "synthetic export to BAIR: %d frames, the BAIR loader reads exactly %d", c.frames, BAIR_FRAMES);
-    if (ex->layout == DATA_SYNTHETIC) return err_set(err, "synthetic export: choose a folder layout");
-    if (ex->layout == DATA_DTDB && strcmp(ex->image_format, "png") && strcmp(ex->image_format, "jpg"))
-        return err_set(err, "synthetic export to DTDB: image_format '%s' (png or jpg)", ex->image_format);
-    int T = c.frames, S = c.size;
-    real *video = xmalloc((size_t)T * 3 * S * S * sizeof(real));
-    SynthTruth *t = xmalloc(sizeof *t);
-    char dir[DATA_PATH_MAX], path[DATA_PATH_MAX], line[512];
-    int rc = 0;
-    int nsplits = ex->layout == DATA_DTDB ? 2 : 3;
-    static const char *const iper_files[] = {"train.txt", "val.txt", "test.txt"};
-    for (int s = 0; s < nsplits && rc == 0; s++) {
-        uint64_t stream = synth_stream(seed, (DataMode)s);
-        char *list = NULL;
-        size_t ln = 0, lcap = 0;
-        text_add(&list, &ln, &lcap, "");
-        for (int j = 0; j < ex->nvideos[s] && rc == 0; j++) {
-            synth_video(&c, stream, (uint64_t)j, video, t);
-            switch (ex->layout) {
-            case DATA_BAIR: {
-                int a = 4 * (j / 4), b = a + 3 < ex->nvideos[s] - 1 ? a + 3 : ex->nvideos[s] - 1;
-                rc = data_join(dir, sizeof dir, err, "%s/%s/traj_%d_to_%d/%d", root, data_mode_name((DataMode)s), a, b,
-                               j - a + 1);
-                if (rc == 0) rc = write_frames(video, T, S, dir, "", "png", err);
-                if (rc) break;
-                /* rows m + r * control: (pos - m) / r in the endpoint loader gives the control back */
-                char *csv = NULL;
-                size_t cn = 0, ccap = 0;
-                text_add(&csv, &cn, &ccap, "");
-                for (int f = 0; f < T; f++) {
-                    double p[3];
-                    for (int k = 0; k < 3; k++) p[k] = bair_pos_m[k] + bair_pos_r[k] * t->control[f][k];
-                    snprintf(line, sizeof line, "%.18e,%.18e,%.18e\n", p[0], p[1], p[2]);
-                    text_add(&csv, &cn, &ccap, line);
-                }
-                rc = data_join(path, sizeof path, err, "%s/endeffector_positions.csv", dir);
-                if (rc == 0) rc = write_text(path, csv, err);
-                free(csv);
-                break;
-            }
-            case DATA_LANDSCAPE: {
-                char id = "abc"[s];
-                rc = data_join(dir, sizeof dir, err, "%s/%s/%c%03d/%c%03d_1", root, s == 2 ? "sky_test" : "sky_train",
-                               id, j, id, j);
-                if (rc == 0) rc = write_frames(video, T, S, dir, "frame", "jpg", err);
-                snprintf(line, sizeof line, "%c%03d/%c%03d_1%s\n", id, j, id, j, s == 2 ? "/" : "");
-                text_add(&list, &ln, &lcap, line);
-                break;
-            }
-            case DATA_IPER: {
-                char name[64];
-                synth_export_iper_name((DataMode)s, j, name, sizeof name);
-                rc = data_join(dir, sizeof dir, err, "%s/%s", root, name);
-                if (rc == 0) rc = write_frames(video, T, S, dir, "frame_", "png", err);
-                for (char *p = name; *p; p++)
-                    if (*p == '_') *p = '/';
-                snprintf(line, sizeof line, "%s\n", name);
-                text_add(&list, &ln, &lcap, line);
-                break;
-            }
-            case DATA_DTDB:
-                rc = data_join(dir, sizeof dir, err, "%s/%s/%s/video%d", root, ex->texture, s == 0 ? "train" : "eval", j);
-                if (rc == 0) rc = write_frames(video, T, S, dir, "frame", ex->image_format, err);
-                break;
-            case DATA_SYNTHETIC: break;
-            }
-        }
-        if (rc == 0 && (ex->layout == DATA_LANDSCAPE || ex->layout == DATA_IPER)) {
-            if (ex->layout == DATA_LANDSCAPE)
-                rc = data_join(path, sizeof path, err, "%s/splits/landscape/%s.txt", root, data_mode_name((DataMode)s));
-            else
-                rc = data_join(path, sizeof path, err, "%s/splits/iPER/%s", root, iper_files[s]);
-            if (rc == 0) rc = write_text(path, list, err);
-        }
-        free(list);
-    }
-    free(video);
-    free(t);
-    return rc;
-}
-
-int synth_export_tfrecords(const SynthConfig *sc, uint64_t seed, DataMode split, int nvideos, int per_file,
-                           const char *dir, I2vError *err) {
-    if (per_file < 1 || nvideos < 0) return err_set(err, "synthetic TFRecord export: per_file must be >= 1");
-    SynthConfig c = *sc;
-    c.frames = BAIR_FRAMES;
-    c.size = 64;
-    real *video = xmalloc((size_t)BAIR_FRAMES * 3 * 64 * 64 * sizeof(real));
-    uint8_t *rgb = xmalloc((size_t)BAIR_FRAMES * 64 * 64 * 3);
-    SynthTruth *t = xmalloc(sizeof *t);
-    char out_dir[DATA_PATH_MAX], path[DATA_PATH_MAX], key[64];
-    int rc = data_join(out_dir, sizeof out_dir, err, "%s/softmotion30_44k/%s", dir, data_mode_name(split));
-    if (rc == 0) rc = data_mkdirs(out_dir, err);
-    uint64_t stream = synth_stream(seed, split);
-    for (int a = 0; a < nvideos && rc == 0; a += per_file) {
-        int b = a + per_file - 1 < nvideos - 1 ? a + per_file - 1 : nvideos - 1;
-        uint8_t *file = NULL;
-        size_t fn = 0, fcap = 0;
-        for (int j = a; j <= b; j++) {
-            synth_video(&c, stream, (uint64_t)j, video, t);
-            video_to_rgb8(video, BAIR_FRAMES, 64, 64, rgb);
-            TfBuilder bld = {NULL, 0, 0};
-            for (int i = 0; i < BAIR_FRAMES; i++) {
-                const uint8_t *img = rgb + (size_t)i * 64 * 64 * 3;
-                size_t len = 64 * 64 * 3;
-                snprintf(key, sizeof key, "%d/image_aux1/encoded", i);
-                tf_builder_bytes(&bld, key, &img, &len, 1);
-                float pos[3], action[4] = {0, 0, 0, 0};
-                for (int k = 0; k < 3; k++) pos[k] = (float)(bair_pos_m[k] + bair_pos_r[k] * t->control[i][k]);
-                snprintf(key, sizeof key, "%d/endeffector_pos", i);
-                tf_builder_floats(&bld, key, pos, 3);
-                snprintf(key, sizeof key, "%d/action", i);
-                tf_builder_floats(&bld, key, action, 4);
-            }
-            size_t n;
-            uint8_t *rec = tf_builder_finish(&bld, &n);
-            tfr_append(&file, &fn, &fcap, rec, n);
-            free(rec);
-        }
-        rc = data_join(path, sizeof path, err, "%s/traj_%d_to_%d.tfrecords", out_dir, a, b);
-        if (rc == 0) rc = write_file_bytes(path, file, fn, err);
-        free(file);
-    }
-    free(video);
-    free(rgb);
-    free(t);
-    return rc;
 }

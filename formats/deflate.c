@@ -10,11 +10,12 @@
  * Huffman codes are packed starting with their most significant bit, so the decoder's lookup tables are
  * indexed by bit-reversed codes.
  */
+#include "formats/deflate.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/image.h"
 
 /* ==================================================================================================== */
 /* checksums                                                                                              */

@@ -9,9 +9,12 @@
  * Graphic Control Extension (section 23), interlaced row order (appendix E); the NETSCAPE2.0 application
  * extension for looping. Dimension legend: T frames, H height, W width; frames are (T, H, W, 3) uint8.
  */
+#include "formats/gif.h"
+
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/files.h"
 #include "formats/image.h"
 
 /* ==================================================================================================== */
@@ -426,6 +429,47 @@ static int lzw_decode(GifIn *g, const uint8_t *data, size_t n, int min_size, uin
     return 0;
 }
 
+/* The most pixels an LZW stream of `bytes` bytes can give: every code takes at least min_size + 1 bits
+ * and stands for at most 4096 pixels (the dictionary's longest string). */
+static double lzw_max_pixels(size_t bytes, int min_size) {
+    return 4096.0 * ((double)bytes * 8 / (min_size + 1) + 1);
+}
+
+/* A first pass over the blocks from g->pos that allocates nothing: the frames, and the pixels their
+ * rectangles cover. A frame larger than its data can hold is an error; a malformed block ends the pass
+ * quietly (the decoder then reports it where it is). */
+static int gif_scan(GifIn g, size_t *nframes, double *painted) {
+    *nframes = 0;
+    *painted = 0;
+    while (g.pos < g.n) {
+        unsigned intro = g.p[g.pos++];
+        if (intro == 0x3B) return 0;
+        if (intro == 0x21) {
+            if (g.pos >= g.n) return 0;
+            g.pos++;
+            if (gin_subblocks(&g, NULL, "an extension")) return 0;
+        } else if (intro == 0x2C) {
+            if (g.n - g.pos < 10) return 0;
+            const uint8_t *d = g.p + g.pos;
+            size_t fw = (size_t)d[4] | (size_t)d[5] << 8, fh = (size_t)d[6] | (size_t)d[7] << 8;
+            g.pos += 9 + ((d[8] & 0x80) ? (size_t)3 * (2u << (d[8] & 7)) : 0);
+            if (g.pos >= g.n) return 0;
+            int min_size = g.p[g.pos++];
+            size_t start = g.pos, bytes = 0;
+            if (gin_subblocks(&g, NULL, "image data")) return 0;
+            bytes = g.pos - start;   /* the data and its sub-block lengths: a slight over-count */
+            if (min_size >= 1 && min_size <= 11 && (double)fw * (double)fh > lzw_max_pixels(bytes, min_size))
+                return err_set(g.err, "%s: GIF frame %zu of %zu x %zu pixels has %zu bytes of data, which hold at most "
+                                      "%.0f pixels", g.name, *nframes, fw, fh, bytes, lzw_max_pixels(bytes, min_size));
+            *painted += (double)fw * (double)fh;
+            ++*nframes;
+        } else {
+            return 0;
+        }
+    }
+    return 0;
+}
+
 int gif_decode(const uint8_t *buf, size_t n, const char *name, uint8_t **rgb, size_t *frames, size_t *width,
                size_t *height, I2vError *err) {
     *rgb = NULL;
@@ -447,6 +491,15 @@ int gif_decode(const uint8_t *buf, size_t n, const char *name, uint8_t **rgb, si
         g.pos += (size_t)3 * (size_t)ngpal;
     }
     size_t fpix = w * h;
+    /* before anything is allocated: the output (every frame a whole screen) within the cap, and a screen
+     * its frames paint, not a small file that claims a huge screen */
+    size_t scanned;
+    double painted;
+    if (gif_scan(g, &scanned, &painted)) return -1;
+    if ((double)scanned * (double)fpix * 3 > I2V_IMAGE_MAX_SAMPLES)
+        return err_set(err, "%s: GIF of %zu frames of %zu x %zu is over the cap of 2^28 samples", name, scanned, w, h);
+    if ((double)fpix > 4 * painted + 65536)
+        return err_set(err, "%s: GIF screen of %zu x %zu, but its frames cover only %.0f pixels", name, w, h, painted);
     uint8_t *canvas = calloc(fpix * 3, 1), *saved = NULL;   /* saved: for disposal 3, made when first needed */
     I2V_ASSERT(canvas, "out of memory");
     Buf out = {NULL, 0, 0}, data = {NULL, 0, 0};

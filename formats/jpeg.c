@@ -19,10 +19,13 @@
  * coefficient indices past 63 are errors; the image size is capped (2^28 samples) before allocation, and
  * so is the number of blocks (at most 8 per byte left in the file, since each costs at least a bit).
  */
+#include "formats/jpeg.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/files.h"
 #include "formats/image.h"
 
 /* zigzag position k -> natural (row-major) index, T.81 figure A.6 */

@@ -251,6 +251,7 @@ typedef struct Parser {
 /* Names from a hostile file may be huge; messages show their first 80 bytes. */
 #define NAMEFMT "'%.80s'"
 
+static int perr(Parser *p, const char *fmt, ...) I2V_PRINTF(2, 3);
 static int perr(Parser *p, const char *fmt, ...) {
     char what[512];
     va_list ap;
@@ -906,6 +907,7 @@ typedef struct Msg {
     size_t omitted;
 } Msg;
 
+static void msg_add(Msg *m, const char *fmt, ...) I2V_PRINTF(2, 3);
 static void msg_add(Msg *m, const char *fmt, ...) {
     char tmp[600];
     va_list ap;
@@ -1126,6 +1128,7 @@ static void buf_put(Buf *b, const char *s, size_t n) {
 
 static void buf_str(Buf *b, const char *s) { buf_put(b, s, strlen(s)); }
 
+static void buf_fmt(Buf *b, const char *fmt, ...) I2V_PRINTF(2, 3);
 static void buf_fmt(Buf *b, const char *fmt, ...) {
     char tmp[64];
     va_list ap;

@@ -1,10 +1,9 @@
-/* tfrecord.c: TFRecord files and tf.train.Example messages without TensorFlow, and the BAIR converter
- * (data/bair/convert_bair.py) built on them.
+/* tfrecord.c: TFRecord files and tf.train.Example messages without TensorFlow.
  *
  * What it is: CRC-32C, the TFRecord framing (length, masked CRC of the length, data, masked CRC of the
  * data), a validating reader of the protobuf wire format restricted to tf.train.Example (Features,
  * map<string, Feature>, BytesList / FloatList / Int64List, packed or unpacked), a small writer of the same
- * messages, and bair_convert(), which writes the folder layout the BAIR loader reads (DATA.md 1.1).
+ * messages. (The BAIR converter built on them is data preparation: program/prepare.c.)
  * What it is not: a general protobuf library (no descriptors, no groups, no SequenceExample), nor a reader
  * of compressed (GZIP/ZLIB) TFRecords.
  *
@@ -19,8 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data.h"
-#include "formats/image.h"
+#include "formats/tfrecord.h"
+
+#include <pthread.h>
 
 /* ==== CRC-32C ============================================================================================= */
 static uint32_t crc32c_table[8][256];
@@ -617,141 +617,4 @@ uint8_t *tf_builder_finish(TfBuilder *b, size_t *n) {
     if (!out) out = xmalloc(1);
     *n = on;
     return out;
-}
-
-/* ==== BAIR ================================================================================================== */
-#define BAIR_SIZE 64
-#define BAIR_IMAGE_BYTES (BAIR_SIZE * BAIR_SIZE * 3)
-
-int bair_example_decode(const TfExample *ex, const char *name, uint8_t *frames, double *pos, I2vError *err) {
-    char key[64];
-    for (int i = 0; i < BAIR_FRAMES; i++) {
-        /* convert_bair.py: bytes_list.value[0] of "<i>/image_aux1/encoded", Image.frombytes('RGB', (64, 64)) */
-        snprintf(key, sizeof key, "%d/image_aux1/encoded", i);
-        const TfFeature *f = tf_example_find(ex, key);
-        const uint8_t *p = NULL;
-        size_t len = 0;
-        if (!f) return err_set(err, "%s: feature \"%s\" is missing (expected a BAIR trajectory of 30 frames)", name, key);
-        if (f->kind != TF_BYTES || tf_feature_bytes(f, 0, &p, &len))
-            return err_set(err, "%s: feature \"%s\" has no bytes value", name, key);
-        if (len != BAIR_IMAGE_BYTES)
-            return err_set(err, "%s: feature \"%s\" holds %zu bytes, expected %d (raw 64x64 RGB)", name, key, len,
-                           BAIR_IMAGE_BYTES);
-        memcpy(frames + (size_t)i * BAIR_IMAGE_BYTES, p, BAIR_IMAGE_BYTES);
-        /* "<i>/endeffector_pos": float_list of 3 values, stacked as float64 rows */
-        snprintf(key, sizeof key, "%d/endeffector_pos", i);
-        f = tf_example_find(ex, key);
-        if (!f) return err_set(err, "%s: feature \"%s\" is missing", name, key);
-        float v[3];
-        if (f->kind != TF_FLOAT || f->count != 3)
-            return err_set(err, "%s: feature \"%s\" should be a float list of 3 values, it has %zu %s", name, key,
-                           f->count, f->kind == TF_FLOAT ? "floats" : "non-float values");
-        tf_feature_floats(f, v, 3);
-        for (int k = 0; k < 3; k++) pos[i * 3 + k] = (double)v[k];
-    }
-    return 0;
-}
-
-static int has_tfrecords(const char *dir) {
-    char **names;
-    size_t n;
-    if (data_list_dir(dir, 0, &names, &n, NULL)) return 0;
-    int found = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(names[i]);
-        if (l >= 9 && strcmp(names[i] + l - 9, "tfrecords") == 0) found = 1;
-    }
-    data_free_names(names, n);
-    return found;
-}
-
-static int write_trajectory(const char *dir, const uint8_t *frames, const double *pos, I2vError *err) {
-    char path[DATA_PATH_MAX];
-    if (data_mkdirs(dir, err)) return -1;
-    /* numpy.savetxt(fname, pos, delimiter=','): fmt '%.18e', newline '\n' */
-    char csv[BAIR_FRAMES * 3 * 32];
-    size_t off = 0;
-    for (int i = 0; i < BAIR_FRAMES; i++)
-        off += (size_t)snprintf(csv + off, sizeof csv - off, "%.18e,%.18e,%.18e\n", pos[3 * i], pos[3 * i + 1],
-                                pos[3 * i + 2]);
-    if (data_join(path, sizeof path, err, "%s/endeffector_positions.csv", dir) ||
-        write_file_bytes(path, (const uint8_t *)csv, off, err))
-        return -1;
-    Image im = {BAIR_SIZE, BAIR_SIZE, 3, 8, NULL};
-    for (int i = 0; i < BAIR_FRAMES; i++) {
-        im.data = (uint8_t *)frames + (size_t)i * BAIR_IMAGE_BYTES;
-        if (data_join(path, sizeof path, err, "%s/%d.png", dir, i) || png_write(path, &im, err)) return -1;
-    }
-    return 0;
-}
-
-int bair_convert(const char *tfrecord_dir, const char *out_dir, const char *split, size_t *ntraj, I2vError *err) {
-    char cand[3][DATA_PATH_MAX], *in = NULL;
-    if (data_join(cand[0], sizeof cand[0], err, "%s/softmotion30_44k/%s", tfrecord_dir, split) ||
-        data_join(cand[1], sizeof cand[1], err, "%s/%s", tfrecord_dir, split) ||
-        data_join(cand[2], sizeof cand[2], err, "%s", tfrecord_dir))
-        return -1;
-    for (int i = 0; i < 3 && !in; i++)
-        if (has_tfrecords(cand[i])) in = cand[i];
-    if (!in)
-        return err_set(err, "%s: no *.tfrecords files in %s, %s or %s (expected the unpacked "
-                       "bair_robot_pushing_dataset_v0.tar)", tfrecord_dir, cand[0], cand[1], cand[2]);
-    char **names;
-    size_t nf;
-    if (data_list_dir(in, 0, &names, &nf, err)) return -1;
-    size_t total = 0;
-    int rc = 0;
-    uint8_t *frames = xmalloc((size_t)BAIR_FRAMES * BAIR_IMAGE_BYTES);
-    double pos[BAIR_FRAMES * 3];
-    for (size_t fi = 0; fi < nf && rc == 0; fi++) {
-        size_t l = strlen(names[fi]);
-        if (l < 9 || strcmp(names[fi] + l - 9, "tfrecords") != 0) continue;
-        if (l <= 10) {
-            rc = err_set(err, "%s/%s: the file name is too short to strip \".tfrecords\"", in, names[fi]);
-            break;
-        }
-        char path[DATA_PATH_MAX], rec_name[DATA_PATH_MAX];
-        if (data_join(path, sizeof path, err, "%s/%s", in, names[fi]) ||
-            data_join(rec_name, sizeof rec_name, err, "%.*s", (int)(l - 10), names[fi])) {   /* f[:-10] */
-            rc = -1;
-            break;
-        }
-        TfrReader r;
-        if (tfr_open(&r, path, err)) {
-            rc = -1;
-            break;
-        }
-        const uint8_t *rec;
-        size_t len = 0;
-        int k = 0, got;
-        while ((got = tfr_read(&r, &rec, &len, err)) == 1) {
-            k++;
-            char where[DATA_PATH_MAX + 32];
-            data_join(where, sizeof where, NULL, "%s (record %d)", path, k);
-            TfExample ex;
-            if (tf_example_parse(rec, len, where, &ex, err)) {
-                got = -1;
-                break;
-            }
-            int bad = bair_example_decode(&ex, where, frames, pos, err);
-            tf_example_free(&ex);
-            if (bad) {
-                got = -1;
-                break;
-            }
-            char dir[DATA_PATH_MAX];
-            if (data_join(dir, sizeof dir, err, "%s/%s/%s/%d", out_dir, split, rec_name, k) ||
-                write_trajectory(dir, frames, pos, err)) {
-                got = -1;
-                break;
-            }
-            total++;
-        }
-        tfr_close(&r);
-        if (got < 0) rc = -1;
-    }
-    free(frames);
-    data_free_names(names, nf);
-    if (ntraj) *ntraj = total;
-    return rc;
 }

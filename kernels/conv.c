@@ -1,15 +1,16 @@
-/* conv.c: convolutions (2-D and 3-D), max / average / global pooling, nearest upsampling and bilinear
- * resizing, each with its backward, as raw-array kernels and as tape ops.
+/* conv.c: the raw-array kernels of convolutions (2-D and 3-D) with their backward: the naive oracles, the
+ * plan that picks a lowering to GEMMs for each geometry, the vol2col lowering, and the public kernels.
  *
- * What it is not: a general N-d library. No groups, no dilation, no transposed convolution op, no
- * ceil_mode; 2-D ops run the 3-D kernels with T = 1.
+ * What it is not: the tape ops over them (ops/conv.c), the shifted walk (kernels/conv_shifted.c), pooling
+ * and resampling (kernels/pool.c), or a general N-d library. No groups, no dilation, no transposed
+ * convolution op; 2-D ops run the 3-D kernels with T = 1.
  *
  * The convolution: the naive direct loops stay forever as the test oracle. The fast paths lower to
  * gemm() (darknet, ggml): vol2col + GEMM, y (Cout, P) = w (Cout, K) col (K, P) per sample, where row
  * r = (ci, a, b, d) of col holds x[ci, t s0 - p0 + a, h s1 - p1 + b, w s2 - p2 + d], built one tile of
  * positions at a time so the workspace stays bounded; a plain GEMM for 1x1x1 kernels; and, for stride 1
  * in H and W with enough channels, a "shifted" walk that reads the GEMM's B straight from a padded frame
- * (one GEMM per tap, no vol2col; see the fast convolution section). Backward:
+ * (one GEMM per tap, no vol2col; kernels/conv_shifted.c). Backward:
  *   dw (Cout, K) += dy (Cout, P) col^T       (or per tap in the shifted walk)
  *   db (Cout)    += sum_P dy
  *   dx: stride 1 -> the forward convolution of dy with the kernel flipped in T, H, W and Cin/Cout swapped,
@@ -21,55 +22,16 @@
  */
 #include "kernels/conv.h"
 
-#include <math.h>
 #include <string.h>
 
+#include "kernels/conv_shifted.h"
 #include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "kernels/sums.h"
-
-/* The budget for a column tile (vol2col) or for the padded frames of the shifted walk. The GEMM repacks
- * the weights once per column tile, so a tile must be wide (hundreds of positions even for K = 27648). */
-#define CONV_COL_BYTES ((size_t)32 << 20)
-static size_t col_bytes = CONV_COL_BYTES;
-
-void conv_set_tile_bytes(size_t bytes) { col_bytes = bytes ? bytes : CONV_COL_BYTES; }
-/* Tile widths are multiples of this many positions (whole SIMD vectors in the GEMM's B panels). */
-#define CONV_TILE_ALIGN 16
-
-static size_t vol3(const int d[3]) { return (size_t)d[0] * (size_t)d[1] * (size_t)d[2]; }
-
-static size_t min_sz(size_t a, size_t b) { return a < b ? a : b; }
 
 /* floor and ceiling of a / b for b > 0 and any sign of a */
 static int floor_div(int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 static int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
-
-ConvGeom conv_geom(int n, int cin, int cout, const int in[3], const int k[3], const int s[3], const int p[3]) {
-    ConvGeom g;
-    g.n = n;
-    g.cin = cin;
-    g.cout = cout;
-    for (int a = 0; a < 3; a++) {
-        I2V_ASSERT(k[a] >= 1 && s[a] >= 1 && p[a] >= 0, "axis %d: kernel %d, stride %d, padding %d", a, k[a], s[a],
-                   p[a]);
-        I2V_ASSERT(in[a] + 2 * p[a] >= k[a], "axis %d: kernel %d larger than the padded input %d", a, k[a],
-                   in[a] + 2 * p[a]);
-        g.in[a] = in[a];
-        g.k[a] = k[a];
-        g.s[a] = s[a];
-        g.p[a] = p[a];
-        g.out[a] = (in[a] + 2 * p[a] - k[a]) / s[a] + 1;
-    }
-    return g;
-}
-
-/* Splits [0, total) into nparts pieces, each a multiple of align long except the last: piece `part`. */
-static void split_range(size_t total, int nparts, int part, size_t align, size_t *lo, size_t *hi) {
-    size_t chunk = (total + (size_t)nparts - 1) / (size_t)nparts;
-    chunk = (chunk + align - 1) / align * align;
-    *lo = min_sz((size_t)part * chunk, total);
-    *hi = min_sz(*lo + chunk, total);
-}
 
 /* ==================================================================================================== */
 /* naive convolution: the oracle                                                                         */
@@ -175,7 +137,7 @@ static void valid_cols(int ow0, int n, int s, int off, int iw, int *jlo, int *jh
 
 /* Input channel and kernel tap of a row of the column matrix; rows go (ci, kd, kh, kw), or (kd, ci, kh, kw)
  * when kd_major. col_row_next steps to the next row without the divisions (a row of a 4x4 frame's
- * columns is a few values, and the divisions took longer than copying them). */
+ * columns is a few values, fewer than the divisions would cost). */
 typedef struct ColRow {
     int ci, a, bb, d;
 } ColRow;
@@ -293,75 +255,12 @@ static void col2vol(real *dx, const real *col, size_t ldc, const ConvGeom *g, si
 
 /* Three lowerings, chosen per geometry by the plan below:
  *   pointwise  1x1x1, stride 1, no padding: y_n (Cout, P) = w (Cout, Cin) x_n, one GEMM per sample.
- *   shifted    stride 1 along H and W (any T stride): for output frame t and tap (a, b, d),
- *                  y_t (Cout, Nq) += w_abd (Cout, Cin) xp_{t s0 - p0 + a} (Cin, Nq) shifted by b Wp + d,
- *              where xp is the frame padded in H and W and positions are counted on the padded grid
- *              (q = h Wp + w, Nq = (Ho - 1) Wp + Wo; the Wp - Wo columns past each row are computed and
- *              dropped). Rows share their padding: one gap of p2 zeros ends a row and starts the next,
- *              so Wp = W + p2, not W + 2 p2 (a tap past the right edge reads the next row's gap), which
- *              halves the dropped columns. B is read straight from xp with ldb = the padded frame stride:
- *              no vol2col. Taps that fall on padding frames are skipped. The weight gradient is the same walk with
- *              dw_abd += dy_t xp^T (with at least 32 input channels; vol2col below). Each GEMM has
- *              K = Cin, small enough to stay in cache.
+ *   shifted    stride 1 along H and W with enough channels and positions: one GEMM per tap read straight
+ *              from a padded frame (kernels/conv_shifted.c, conv_use_shifted); its weight gradient too
+ *              with at least 32 input channels (conv_dw_by_shifted), else vol2col.
  *   vol2col    everything else (strided H/W, small frames, few input channels): col tiles + GEMM.
  * The input gradient of a stride-1 convolution is the forward convolution of dy with the flipped kernel
  * (a gather, through whichever lowering suits the flipped geometry); otherwise w^T dy and col2vol. */
-
-/* Weight copies (tap-major or flipped) are made only up to this size; larger kernels (1024 -> 1024 on
- * 4x4 or 8x8 frames) use vol2col and col2vol, which read w in place. */
-#define CONV_WCOPY_BYTES ((size_t)32 << 20)
-
-/* A 1x1x1 kernel with stride 1 and no padding: col is x itself, one GEMM per sample. */
-static int is_pointwise(const ConvGeom *g) {
-    for (int a = 0; a < 3; a++)
-        if (g->k[a] != 1 || g->s[a] != 1 || g->p[a] != 0) return 0;
-    return 1;
-}
-
-static size_t weight_count(const ConvGeom *g) { return (size_t)g->cout * (size_t)g->cin * vol3(g->k); }
-
-static int weight_copy_ok(const ConvGeom *g) { return weight_count(g) * sizeof(real) <= CONV_WCOPY_BYTES; }
-
-/* The padded frame: Hp = H + 2 p1 rows of Wp = W + p2 (each row's p2 leading zeros are also the right
- * padding of the row before), then p2 zeros that end the last row; and the padded-grid positions Nq of
- * one output frame. */
-static int frame_wp(const ConvGeom *g) { return g->in[2] + g->p[2]; }
-static size_t frame_hwp(const ConvGeom *g) {
-    return (size_t)(g->in[1] + 2 * g->p[1]) * (size_t)frame_wp(g) + (size_t)g->p[2];
-}
-static size_t frame_nq(const ConvGeom *g) {
-    return (size_t)(g->out[1] - 1) * (size_t)frame_wp(g) + (size_t)g->out[2];
-}
-
-/* The forward's GEMMs that reach the end of a frame compute up to a GEMM panel of positions past it, so
- * that their last panel is full and read in place instead of packed apart for every tap (on 16x16 frames
- * Nq = 271, 15 columns into the ninth panel). The output frame's rows are frame_ldq apart to hold them,
- * and the padded frames are followed by a panel of zeros for the reads past the last one. The extra
- * columns are dropped with the others; those below Nq read padding rows, which add zeros. */
-static size_t frame_ldq(const ConvGeom *g) { return frame_nq(g) + (size_t)gemm_panel_width() - 1; }
-
-/* Reals of one thread's padded frames, their trailing panel and output frame in the shifted walk. */
-static size_t shifted_frame_reals(const ConvGeom *g) {
-    return (size_t)g->cin * (size_t)g->k[0] * frame_hwp(g) + (size_t)gemm_panel_width() + (size_t)g->cout * frame_ldq(g);
-}
-
-/* The output frame (or gathered dy) in a thread's workspace, after the padded frames and their panel. */
-static real *frame_out(const ConvGeom *g, real *xp) {
-    return xp + (size_t)g->cin * (size_t)g->k[0] * frame_hwp(g) + (size_t)gemm_panel_width();
-}
-
-/* The shifted lowering pays for the dropped columns and for one GEMM per tap with K = Cin: it wins when
- * Cin fills a GEMM panel, the padded rows are not much wider than the output rows, and a frame has
- * enough positions to pay for the GEMM's packing of each tap's weights (measured on 8x8 and 4x4 frames
- * with 256 channels: 1.7 and 3.2 times slower than vol2col). Shared row padding needs p2 <= k2 - 1, so
- * that an output row (Wo = W + 2 p2 - k2 + 1) fits in Wp. */
-enum { SHIFTED_MIN_POSITIONS = 128 };
-static int use_shifted(const ConvGeom *g) {
-    if (g->s[1] != 1 || g->s[2] != 1 || is_pointwise(g) || !weight_copy_ok(g) || g->cin < 16) return 0;
-    if (g->p[2] > g->k[2] - 1 || frame_nq(g) < SHIFTED_MIN_POSITIONS) return 0;
-    if (shifted_frame_reals(g) * sizeof(real) > col_bytes) return 0;   /* the padded frames obey the column budget */
-    return (double)frame_nq(g) <= 1.2 * (double)g->out[1] * (double)g->out[2];
-}
 
 /* The input gradient as a forward convolution (a gather) needs stride 1 and padding p <= k - 1. */
 static int dx_by_flipped_conv(const ConvGeom *g) {
@@ -389,7 +288,7 @@ typedef struct ColPlan {
 } ColPlan;
 
 static ColPlan col_plan(const ConvGeom *g) {
-    size_t kvol = vol3(g->k), K = (size_t)g->cin * kvol, P = vol3(g->out), budget = col_bytes / sizeof(real);
+    size_t kvol = vol3(g->k), K = (size_t)g->cin * kvol, P = vol3(g->out), budget = conv_tile_bytes() / sizeof(real);
     ColPlan c = {P, K};
     if (is_pointwise(g) || K * P <= budget) return c;
     size_t kc = budget / P / kvol * kvol;   /* whole channels with all positions */
@@ -411,15 +310,13 @@ static ColPlan col_plan(const ConvGeom *g) {
  * Samples side by side: with few positions per sample, the GEMM's packing of the weights (Cout x K, once
  * per GEMM) costs as much as the product, and a 4x4 frame fills half of a 32-column panel. Then the
  * columns of several samples sit side by side in one GEMM (n = samples x positions), which packs the
- * weights once for all of them, and the outputs go through a (Cout, columns) scratch. Measured with the
- * single weight copy of weights_kd_major, 256 -> 256 channels, batch 2, 1 thread (forward, weight
- * gradient, input gradient): 1x4x4 frames 2.2, 2.0 and 2.9 times faster; 2x8x8 1.06, 1.00, 1.08. */
+ * weights once for all of them, and the outputs go through a (Cout, columns) scratch. */
 enum { SIDE_BY_SIDE_MAX_P = 512 };
 
 /* How many samples go side by side: all that fit the column budget with their output scratch, when a
  * sample has fewer than SIDE_BY_SIDE_MAX_P positions; otherwise 1. */
 static int frame_cols_samples(const ConvGeom *g) {
-    size_t K = (size_t)g->cin * vol3(g->k), P = vol3(g->out), budget = col_bytes / sizeof(real);
+    size_t K = (size_t)g->cin * vol3(g->k), P = vol3(g->out), budget = conv_tile_bytes() / sizeof(real);
     if (P >= SIDE_BY_SIDE_MAX_P || g->n < 2) return 1;
     size_t ns = budget / ((K + (size_t)g->cout) * P);
     return ns < 2 ? 1 : ns > (size_t)g->n ? g->n : (int)ns;
@@ -446,20 +343,15 @@ static size_t col_workspace(const ConvGeom *g) {
  * the shifted walk, or one column tile. */
 static size_t lowering_workspace(const ConvGeom *g) {
     if (is_pointwise(g)) return 0;
-    if (use_shifted(g)) return shifted_frame_reals(g) * (size_t)threads_count();   /* a copy per thread */
+    if (conv_use_shifted(g)) return conv_shifted_workspace(g);   /* a copy per thread */
     return col_workspace(g);
 }
 
-/* The shifted walk's weight gradient is one GEMM per tap with N = Cin: below 32 input channels (one
- * AVX-512 GEMM panel) every tile is partly empty and B is repacked for every tap, and vol2col's one wide
- * GEMM per sample is faster (measured, 16 channels on 8x32x32 frames: 6.3 ms against 14.0). */
-enum { SHIFTED_DW_MIN_CIN = 32 };
-static int dw_by_shifted(const ConvGeom *g) { return use_shifted(g) && g->cin >= SHIFTED_DW_MIN_CIN; }
 
 /* forward and weight gradient: a weight-sized copy for the shifted walk, plus its buffers */
-static size_t fwd_workspace(const ConvGeom *g) { return (use_shifted(g) ? weight_count(g) : 0) + lowering_workspace(g); }
+static size_t fwd_workspace(const ConvGeom *g) { return (conv_use_shifted(g) ? weight_count(g) : 0) + lowering_workspace(g); }
 static size_t dw_workspace(const ConvGeom *g) {
-    return dw_by_shifted(g) ? weight_count(g) + lowering_workspace(g) : col_workspace(g);
+    return conv_dw_by_shifted(g) ? weight_count(g) + lowering_workspace(g) : col_workspace(g);
 }
 
 size_t conv3d_workspace(const ConvGeom *g) {
@@ -477,47 +369,6 @@ size_t conv3d_workspace(const ConvGeom *g) {
 
 /* ---- weight layouts ------------------------------------------------------------------------------- */
 
-/* w (Cout, Cin, kvol) -> wt (kvol, Cout, Cin): one (Cout, Cin) matrix per tap for the shifted walk.
- * flip: the kernel of the input gradient instead, wt (kvol, Cin, Cout) with the taps reversed.
- * Blocks of 16 x 16 (co, ci) pairs: their taps (27 KB for 3x3x3) stay in L1 while every tap's 16 x 16
- * piece of wt is written a whole cache line at a time. Element by element, the tap matrices (often a
- * power of two apart) were written through 27 streams that evicted each other: 4.8 ms for 256 -> 128. */
-enum { WT_BLOCK = 16 };
-static void weights_by_tap(real *wt, const real *w, const ConvGeom *g, int flip) {
-    size_t kvol = vol3(g->k), co_n = (size_t)g->cout, ci_n = (size_t)g->cin;
-    for (size_t co0 = 0; co0 < co_n; co0 += WT_BLOCK)
-        for (size_t ci0 = 0; ci0 < ci_n; ci0 += WT_BLOCK) {
-            size_t co1 = min_sz(co_n, co0 + WT_BLOCK), ci1 = min_sz(ci_n, ci0 + WT_BLOCK);
-            for (size_t t = 0; t < kvol; t++) {
-                if (flip) {
-                    real *dst = wt + t * ci_n * co_n;
-                    for (size_t ci = ci0; ci < ci1; ci++)
-                        for (size_t co = co0; co < co1; co++)
-                            dst[ci * co_n + co] = w[(co * ci_n + ci) * kvol + kvol - 1 - t];
-                } else {
-                    real *dst = wt + t * co_n * ci_n;
-                    for (size_t co = co0; co < co1; co++)
-                        for (size_t ci = ci0; ci < ci1; ci++) dst[co * ci_n + ci] = w[(co * ci_n + ci) * kvol + t];
-                }
-            }
-        }
-}
-
-/* dw (Cout, Cin, kvol) += dwt (kvol, Cout, Cin): the shifted walk's weight gradient back in the weights'
- * layout, in the same 16 x 16 blocks. */
-static void weights_from_tap(real *dw, const real *dwt, const ConvGeom *g) {
-    size_t kvol = vol3(g->k), co_n = (size_t)g->cout, ci_n = (size_t)g->cin;
-    for (size_t co0 = 0; co0 < co_n; co0 += WT_BLOCK)
-        for (size_t ci0 = 0; ci0 < ci_n; ci0 += WT_BLOCK) {
-            size_t co1 = min_sz(co_n, co0 + WT_BLOCK), ci1 = min_sz(ci_n, ci0 + WT_BLOCK);
-            for (size_t t = 0; t < kvol; t++) {
-                const real *src = dwt + t * co_n * ci_n;
-                for (size_t co = co0; co < co1; co++)
-                    for (size_t ci = ci0; ci < ci1; ci++) dw[(co * ci_n + ci) * kvol + t] += src[co * ci_n + ci];
-            }
-        }
-}
-
 /* w (Cout, Cin, kvol) -> wf (Cin, Cout, kvol) with the taps reversed: the flipped kernel for vol2col. */
 static void weights_flipped(real *wf, const real *w, const ConvGeom *g) {
     size_t kvol = vol3(g->k);
@@ -527,295 +378,6 @@ static void weights_flipped(real *wf, const real *w, const ConvGeom *g) {
             real *dst = wf + (ci * (size_t)g->cout + co) * kvol;
             for (size_t t = 0; t < kvol; t++) dst[t] = src[kvol - 1 - t];
         }
-}
-
-/* ---- the shifted walk ----------------------------------------------------------------------------- */
-
-/* One output frame t of one sample is two steps:
- *   prepare  pad the k0 input frames the window reads; for the weight gradient also gather dy_t onto the
- *            padded grid with zeros in the dropped columns;
- *   taps     forward: every tap's GEMM on the frame's positions, then y; weight gradient: dw_abd += ...
- * Threads. The forward gives whole (sample, frame) pairs to the threads when there are enough of them,
- * each thread with its own padded frames: no barrier at all, and each weight tap is packed once per
- * frame as on one thread. Otherwise (few frames) the threads split each frame: prepare by channels, the
- * taps by ranges of positions, two barriers per frame. The weight gradient sums over frames into the same
- * dw, so its frames go in order, split by taps: thread p takes a range of the frame's valid taps, whose
- * dw_abd it alone writes. Each GEMM runs on one thread, and every element is summed in the same order
- * whatever the thread count. */
-typedef struct FrameJob {
-    const ConvGeom *g;
-    real *xp;              /* forward: (Cin, k0, Hp, Wp); weight gradient: transposed, (k0, Hp, Wp, Cin) */
-    real *yq;              /* (Cout, Nq): the output frame on the padded grid, or dy_t for dw */
-    const real *xn;        /* sample (Cin, T, H, W) */
-    real *yn;              /* forward: sample (Cout, To, Ho, Wo) */
-    const real *dyn;       /* weight gradient: sample (Cout, To, Ho, Wo) */
-    const real *wt;        /* forward: (kvol, Cout, Cin) */
-    real *dwt;             /* weight gradient: (kvol, Cout, Cin) */
-    const real *b;         /* bias or NULL */
-    real beta;
-    int t, nparts;
-} FrameJob;
-
-/* Is input frame t s0 - p0 + a inside the video? Taps on padding frames are skipped. */
-static int frame_valid(const ConvGeom *g, int t, int a) {
-    int ti = t * g->s[0] - g->p[0] + a;
-    return ti >= 0 && ti < g->in[0];
-}
-
-/* The positions of an output frame whose row tap bb reads an input row, not padding: output rows
- * [h0, h1) with 0 <= h - p1 + bb < H, as the range [h0 Wp, (h1 - 1) Wp + Wo) of the padded grid. Taps
- * are skipped outside it, as they are on padding frames. */
-static void tap_rows(const ConvGeom *g, int bb, size_t *lo, size_t *hi) {
-    int h0 = g->p[1] - bb, h1 = g->in[1] + g->p[1] - bb;
-    h0 = h0 < 0 ? 0 : h0;
-    h1 = h1 > g->out[1] ? g->out[1] : h1;
-    *lo = *hi = 0;
-    if (h0 >= h1) return;
-    *lo = (size_t)h0 * (size_t)frame_wp(g);
-    *hi = (size_t)(h1 - 1) * (size_t)frame_wp(g) + (size_t)g->out[2];
-}
-
-static void pad_frames(const FrameJob *j, size_t c0, size_t c1) {
-    const ConvGeom *g = j->g;
-    const int *I = g->in, *p = g->p;
-    int Wp = frame_wp(g), k0 = g->k[0];
-    size_t hwp = frame_hwp(g);
-    for (size_t c = c0; c < c1; c++)
-        for (int a = 0; a < k0; a++) {
-            if (!frame_valid(g, j->t, a)) continue;
-            int ti = j->t * g->s[0] - p[0] + a;
-            real *dst = j->xp + (c * (size_t)k0 + (size_t)a) * hwp;
-            const real *src = j->xn + (c * (size_t)I[0] + (size_t)ti) * (size_t)I[1] * I[2];
-            memset(dst, 0, (size_t)p[1] * Wp * sizeof(real));
-            for (int h = 0; h < I[1]; h++) {   /* the gap, then the row: the next gap closes it */
-                real *row = dst + (size_t)(h + p[1]) * Wp;
-                memset(row, 0, (size_t)p[2] * sizeof(real));
-                memcpy(row + p[2], src + (size_t)h * I[2], (size_t)I[2] * sizeof(real));
-            }
-            memset(dst + (size_t)(I[1] + p[1]) * Wp, 0, ((size_t)p[1] * Wp + (size_t)p[2]) * sizeof(real));
-        }
-}
-
-/* The k0 padded input frames of output frame t, transposed: xpt (k0, Hp, Wp, Cin), one row of Cin values
- * per position, so that every tap's shifted frame is a (Nq, Cin) matrix with rows Cin apart, which the
- * weight gradient's GEMM reads in place. Padded rows [h0, h1) of each frame (threads own rows); the part
- * that owns the last row also writes the p2 zeros that end the frame. */
-static void pad_frames_transposed(const FrameJob *j, int h0, int h1) {
-    const ConvGeom *g = j->g;
-    const int *I = g->in, *p = g->p;
-    int Wp = frame_wp(g), k0 = g->k[0], Hp = I[1] + 2 * p[1];
-    size_t hwp = frame_hwp(g), ci_n = (size_t)g->cin, isz = vol3(I);
-    for (int a = 0; a < k0; a++) {
-        if (!frame_valid(g, j->t, a)) continue;
-        int ti = j->t * g->s[0] - p[0] + a;
-        real *frame = j->xp + (size_t)a * hwp * ci_n;
-        for (int hp = h0; hp < h1; hp++) {
-            real *row = frame + (size_t)hp * Wp * ci_n;
-            int h = hp - p[1];
-            if (h < 0 || h >= I[1]) {
-                memset(row, 0, (size_t)Wp * ci_n * sizeof(real));
-                continue;
-            }
-            memset(row, 0, (size_t)p[2] * ci_n * sizeof(real));   /* the gap, then the row */
-            const real *src = j->xn + ((size_t)ti * I[1] + (size_t)h) * I[2];
-            transpose_copy(src, isz, ci_n, (size_t)I[2], row + (size_t)p[2] * ci_n, ci_n);
-        }
-        if (h1 == Hp) memset(frame + (size_t)Hp * Wp * ci_n, 0, (size_t)p[2] * ci_n * sizeof(real));
-    }
-}
-
-/* prepare: the forward's threads own input channels of the padded frames; the weight gradient's own rows
- * of the transposed frames, and output channels for the dy gather */
-static void frame_prepare_task(void *arg, int part, int thread) {
-    (void)thread;
-    const FrameJob *j = arg;
-    const ConvGeom *g = j->g;
-    size_t c0, c1;
-    if (!j->dyn) {
-        split_range((size_t)g->cin, j->nparts, part, 1, &c0, &c1);
-        pad_frames(j, c0, c1);
-        return;
-    }
-    split_range((size_t)(g->in[1] + 2 * g->p[1]), j->nparts, part, 1, &c0, &c1);
-    pad_frames_transposed(j, (int)c0, (int)c1);
-    const int *O = g->out;
-    int Wp = frame_wp(g);
-    size_t nq = frame_nq(g);
-    split_range((size_t)g->cout, j->nparts, part, 1, &c0, &c1);
-    for (size_t c = c0; c < c1; c++) {
-        const real *src = j->dyn + (c * (size_t)O[0] + (size_t)j->t) * (size_t)O[1] * O[2];
-        real *q = j->yq + c * nq;
-        for (int h = 0; h < O[1]; h++) {
-            memcpy(q + (size_t)h * Wp, src + (size_t)h * O[2], (size_t)O[2] * sizeof(real));
-            if (h + 1 < O[1]) memset(q + (size_t)h * Wp + O[2], 0, (size_t)(Wp - O[2]) * sizeof(real));
-        }
-    }
-}
-
-/* forward taps on positions [q0, q1) of the frame, then y = (beta y +) yq + b on those positions */
-static void frame_forward_task(void *arg, int part, int thread) {
-    (void)thread;
-    const FrameJob *j = arg;
-    const ConvGeom *g = j->g;
-    const int *O = g->out;
-    int k0 = g->k[0], k1 = g->k[1], k2 = g->k[2], Wp = frame_wp(g);
-    size_t hwp = frame_hwp(g), nq = frame_nq(g), ldq = frame_ldq(g), ci_n = (size_t)g->cin, co_n = (size_t)g->cout;
-    size_t q0, q1, panel = (size_t)gemm_panel_width();
-    split_range(nq, j->nparts, part, CONV_TILE_ALIGN, &q0, &q1);
-    if (q0 >= q1) return;
-    size_t q_end = q1 == nq ? ldq : q1;   /* the part at the frame's end may compute up to ldq (frame_ldq) */
-    int first = 1;   /* yq[:, q0:q1) not written yet */
-    for (int a = 0; a < k0; a++) {
-        if (!frame_valid(g, j->t, a)) continue;
-        for (int bb = 0; bb < k1; bb++) {
-            size_t lo, hi;
-            tap_rows(g, bb, &lo, &hi);
-            lo = lo > q0 ? lo : q0;
-            hi = hi < q1 ? hi : q1;
-            if (lo >= hi) continue;
-            if (first && (lo > q0 || hi < q1)) {   /* this tap leaves some positions unwritten */
-                for (size_t c = 0; c < co_n; c++) memset(j->yq + c * ldq + q0, 0, (q_end - q0) * sizeof(real));
-                first = 0;
-            }
-            size_t n = hi - lo, ldb = (size_t)k0 * hwp;
-            if (q_end > q1) n = min_sz(min_sz((n + panel - 1) / panel * panel, q_end - lo), ldb);
-            for (int d = 0; d < k2; d++) {
-                const real *wtap = j->wt + ((size_t)(a * k1 + bb) * k2 + d) * co_n * ci_n;
-                const real *xs = j->xp + (size_t)a * hwp + (size_t)bb * Wp + d + lo;
-                gemm(0, 0, g->cout, (int)n, g->cin, 1, wtap, g->cin, xs, (int)ldb, first ? 0 : 1, j->yq + lo,
-                     (int)ldq);
-                first = 0;
-            }
-        }
-    }
-    if (first)   /* the window saw only padding */
-        for (size_t c = 0; c < co_n; c++) memset(j->yq + c * ldq + q0, 0, (q1 - q0) * sizeof(real));
-    for (size_t c = 0; c < co_n; c++) {
-        const real *q = j->yq + c * ldq;
-        real *y = j->yn + (c * (size_t)O[0] + (size_t)j->t) * (size_t)O[1] * O[2];
-        real bv = j->b ? j->b[c] : 0;
-        /* walk [q0, q1) one padded row at a time, dropping the columns w >= Wo */
-        for (size_t h = q0 / (size_t)Wp, start = q0; start < q1; h++, start = h * (size_t)Wp) {
-            size_t w0 = start - h * (size_t)Wp, w1 = min_sz((size_t)O[2], q1 - h * (size_t)Wp);
-            const real *src = q + h * (size_t)Wp;
-            real *dst = y + h * (size_t)O[2];
-            if (j->beta == 0)
-                for (size_t w = w0; w < w1; w++) dst[w] = src[w] + bv;
-            else
-                for (size_t w = w0; w < w1; w++) dst[w] += src[w] + bv;
-        }
-    }
-}
-
-/* weight-gradient taps: dw_abd += dy_t xs_abd, with xs_abd the (Nq, Cin) rows of the transposed frames
- * shifted by the tap, over the positions tap_rows keeps. Part `part` of nparts takes an equal share of the
- * frame's valid taps, in the order (bb, a, d). Taps of one row offset bb share those positions and so the
- * same part of dy_t: they go to the GEMM together, which packs it once for all of them. */
-enum { TAP_GROUP = 64 };
-static void frame_dw_task(void *arg, int part, int thread) {
-    (void)thread;
-    const FrameJob *j = arg;
-    const ConvGeom *g = j->g;
-    int k0 = g->k[0], k1 = g->k[1], k2 = g->k[2], Wp = frame_wp(g), ntaps = 0;
-    size_t hwp = frame_hwp(g), nq = frame_nq(g), ci_n = (size_t)g->cin, co_n = (size_t)g->cout;
-    for (int bb = 0; bb < k1; bb++) {   /* count the valid taps, then find this part's range of them */
-        size_t lo, hi;
-        tap_rows(g, bb, &lo, &hi);
-        for (int a = 0; a < k0 && lo < hi; a++) ntaps += frame_valid(g, j->t, a) ? k2 : 0;
-    }
-    int first = (int)((long long)ntaps * part / j->nparts), last = (int)((long long)ntaps * (part + 1) / j->nparts);
-    const real *xs[TAP_GROUP];
-    real *dtap[TAP_GROUP];
-    int index = 0;   /* of the next valid tap */
-    for (int bb = 0; bb < k1; bb++) {
-        size_t lo, hi;
-        tap_rows(g, bb, &lo, &hi);
-        if (lo >= hi) continue;
-        int n = 0;
-        for (int i = 0; i < k0 * k2; i++) {   /* taps (a, bb, d), a = i / k2, d = i % k2 */
-            int a = i / k2, d = i % k2, mine = 0;
-            if (frame_valid(g, j->t, a)) {
-                mine = index >= first && index < last;
-                index++;
-            }
-            if (mine) {
-                xs[n] = j->xp + ((size_t)a * hwp + (size_t)bb * Wp + (size_t)d + lo) * ci_n;
-                dtap[n] = j->dwt + ((size_t)(a * k1 + bb) * k2 + d) * co_n * ci_n;
-                n++;
-            }
-            if (n > 0 && (n == TAP_GROUP || i == k0 * k2 - 1)) {
-                gemm_shared_a(0, 0, g->cout, g->cin, (int)(hi - lo), 1, j->yq + lo, (int)nq, xs, g->cin, 1, dtap,
-                              g->cin, n);
-                n = 0;
-            }
-        }
-    }
-}
-
-/* The forward of whole (sample, frame) pairs, one per task, each thread with its own padded frames. */
-typedef struct FramesJob {
-    FrameJob base;         /* g, wt, b, beta; the workspace of thread 0 */
-    const real *x;
-    real *y;
-    size_t ws_per_thread;  /* reals of padded frames and output frame per thread */
-} FramesJob;
-
-static void frame_whole_task(void *arg, int i, int thread) {
-    const FramesJob *fj = arg;
-    const ConvGeom *g = fj->base.g;
-    FrameJob j = fj->base;
-    int n = i / g->out[0];
-    j.t = i % g->out[0];
-    j.nparts = 1;
-    j.xp = fj->base.xp + (size_t)thread * fj->ws_per_thread;
-    j.yq = frame_out(g, j.xp);
-    j.xn = fj->x + (size_t)n * g->cin * vol3(g->in);
-    j.yn = fj->y + (size_t)n * g->cout * vol3(g->out);
-    frame_prepare_task(&j, 0, thread);
-    frame_forward_task(&j, 0, thread);
-}
-
-/* Whole frames to the threads when they divide evenly or are many (a 3:2 split wastes a fifth). */
-static int frames_to_threads(const ConvGeom *g) {
-    int nt = threads_count(), pairs = g->n * g->out[0];
-    return nt > 1 && (pairs % nt == 0 || pairs >= 4 * nt);
-}
-
-/* y (N, Cout, To, Ho, Wo) = (beta = 0) or += (beta = 1) conv + b, with wt (kvol, Cout, Cin). */
-static void shifted_forward(real *y, const real *x, const real *wt, const real *b, const ConvGeom *g, real *ws,
-                            real beta) {
-    size_t ci_n = (size_t)g->cin, co_n = (size_t)g->cout;
-    FrameJob j = {g, ws, frame_out(g, ws), NULL, NULL, NULL, wt, NULL, b, beta, 0, threads_count()};
-    size_t panel = (size_t)gemm_panel_width();
-    for (int t = 0; t < threads_count(); t++)   /* the zeros after each thread's padded frames */
-        memset(frame_out(g, ws + (size_t)t * shifted_frame_reals(g)) - panel, 0, panel * sizeof(real));
-    if (frames_to_threads(g)) {
-        FramesJob fj = {j, x, y, shifted_frame_reals(g)};
-        parallel_for(g->n * g->out[0], frame_whole_task, &fj);
-        return;
-    }
-    for (int n = 0; n < g->n; n++) {
-        j.xn = x + (size_t)n * ci_n * vol3(g->in);
-        j.yn = y + (size_t)n * co_n * vol3(g->out);
-        for (j.t = 0; j.t < g->out[0]; j.t++) {
-            parallel_for(j.nparts, frame_prepare_task, &j);
-            parallel_for(j.nparts, frame_forward_task, &j);
-        }
-    }
-}
-
-/* dwt (kvol, Cout, Cin) += the weight gradient, by the same walk. */
-static void shifted_dw(real *dwt, const real *dy, const real *x, const ConvGeom *g, real *ws) {
-    size_t ci_n = (size_t)g->cin, co_n = (size_t)g->cout;
-    FrameJob j = {g, ws, frame_out(g, ws), NULL, NULL, NULL, NULL, dwt, NULL, 0, 0, threads_count()};
-    for (int n = 0; n < g->n; n++) {
-        j.xn = x + (size_t)n * ci_n * vol3(g->in);
-        j.dyn = dy + (size_t)n * co_n * vol3(g->out);
-        for (j.t = 0; j.t < g->out[0]; j.t++) {
-            parallel_for(j.nparts, frame_prepare_task, &j);
-            parallel_for(j.nparts, frame_dw_task, &j);
-        }
-    }
 }
 
 /* ---- vol2col ------------------------------------------------------------------------------------- */
@@ -857,9 +419,8 @@ static void frame_slabs(const ConvGeom *g, int *lo, int *hi) {
  *   KD_FLIP  the same from src = the kernel of the convolution that g is the flip of (the input
  *            gradient's), (Cin, Cout, kvol) with the taps reversed: dst[co][a][ci][e] = src[ci][co][kvol-1-t];
  *   KD_BACK  dst (Cout, Cin, kd, kh, kw) += src (Cout, kd, Cin, kh, kw) (the weight gradient).
- * The input gradient used to flip the weights into a copy and then copy that kd-major; on 1x4x4 frames
- * the two passes over all the weights (only a third of which a 1-frame clip reads) took longer than the
- * GEMM. */
+ * KD_FLIP reads the input gradient's flipped kernel straight from w, in one pass over only the kernel
+ * frames that are read (a third of them on a 1-frame clip), instead of flipping a whole copy first. */
 enum { KD_COPY, KD_FLIP, KD_BACK };
 static void weights_kd_major(real *dst, const real *src, const ConvGeom *g, int mode, int a0, int a1) {
     size_t k0 = (size_t)g->k[0], khw = (size_t)g->k[1] * g->k[2], kvol = k0 * khw;
@@ -1127,18 +688,18 @@ static void col_dx(real *dx, const real *dy, const real *w, const ConvGeom *g, r
 
 const char *conv3d_lowering(const ConvGeom *g, char what) {
     if (is_pointwise(g)) return "pointwise";
-    if (what == 'y') return use_shifted(g) ? "shifted" : "vol2col";
-    if (what == 'w') return dw_by_shifted(g) ? "shifted" : "vol2col";
+    if (what == 'y') return conv_use_shifted(g) ? "shifted" : "vol2col";
+    if (what == 'w') return conv_dw_by_shifted(g) ? "shifted" : "vol2col";
     if (!dx_by_flipped_conv(g)) return "col2vol";
     ConvGeom f = flipped_geom(g);
-    return use_shifted(&f) ? "shifted" : "vol2col";
+    return conv_use_shifted(&f) ? "shifted" : "vol2col";
 }
 
 void conv3d_forward(real *y, const real *x, const real *w, const real *b, const ConvGeom *g, real *ws) {
     if (vol3(g->out) == 0 || g->n == 0) return;
-    if (use_shifted(g)) {
-        weights_by_tap(ws, w, g, 0);
-        shifted_forward(y, x, ws, b, g, ws + weight_count(g), 0);
+    if (conv_use_shifted(g)) {
+        conv_weights_by_tap(ws, w, g, 0);
+        conv_shifted_forward(y, x, ws, b, g, ws + weight_count(g), 0);
     } else {
         col_forward(y, x, w, b, g, ws, 0, 0);
     }
@@ -1173,13 +734,8 @@ void conv3d_backward(real *dx, real *dw, real *db, const real *dy, const real *x
         parallel_for(j.nparts, db_task, &j);
     }
     if (dw) {
-        if (dw_by_shifted(g)) {
-            memset(ws, 0, nw * sizeof(real));
-            shifted_dw(ws, dy, x, g, ws + nw);
-            weights_from_tap(dw, ws, g);
-        } else {
-            col_dw(dw, dy, x, g, ws);
-        }
+        if (conv_dw_by_shifted(g)) conv_shifted_dw(dw, dy, x, g, ws);
+        else col_dw(dw, dy, x, g, ws);
     }
     if (!dx) return;
     if (is_pointwise(g)) {
@@ -1188,9 +744,9 @@ void conv3d_backward(real *dx, real *dw, real *db, const real *dy, const real *x
         col_forward(dx, dy, w, NULL, &f, NULL, 1, 1);
     } else if (dx_by_flipped_conv(g)) {
         ConvGeom f = flipped_geom(g);
-        if (use_shifted(&f)) {
-            weights_by_tap(ws, w, g, 1);
-            shifted_forward(dx, dy, ws, NULL, &f, ws + nw, 1);
+        if (conv_use_shifted(&f)) {
+            conv_weights_by_tap(ws, w, g, 1);
+            conv_shifted_forward(dx, dy, ws, NULL, &f, ws + nw, 1);
         } else if (use_frame_skip(&f)) {   /* frames_forward flips the weights as it copies them */
             col_forward(dx, dy, w, NULL, &f, ws, 1, 1);
         } else {
@@ -1202,463 +758,3 @@ void conv3d_backward(real *dx, real *dw, real *db, const real *dy, const real *x
     }
 }
 
-/* ==================================================================================================== */
-/* pooling                                                                                               */
-/* ==================================================================================================== */
-
-/* The index in the plane (T, H, W) of the first maximum of output (ot, oh, ow)'s window, or -1 when the
- * window holds only padding. Strictly greater keeps the first of equal values; a NaN wins (PyTorch's
- * `val > maxval || isnan(val)`). */
-static long window_argmax(const real *xp, const ConvGeom *g, int ot, int oh, int ow) {
-    const int *I = g->in, *k = g->k, *s = g->s, *p = g->p;
-    long best_i = -1;
-    real best = -INFINITY;
-    for (int a = 0; a < k[0]; a++) {
-        int ti = ot * s[0] - p[0] + a;
-        if (ti < 0 || ti >= I[0]) continue;
-        for (int bb = 0; bb < k[1]; bb++) {
-            int hi = oh * s[1] - p[1] + bb;
-            if (hi < 0 || hi >= I[1]) continue;
-            for (int d = 0; d < k[2]; d++) {
-                int wi = ow * s[2] - p[2] + d;
-                if (wi < 0 || wi >= I[2]) continue;
-                long idx = ((long)ti * I[1] + hi) * I[2] + wi;
-                real v = xp[idx];
-                if (best_i < 0 || v > best || isnan(v)) {
-                    best = v;
-                    best_i = idx;
-                }
-            }
-        }
-    }
-    return best_i;
-}
-
-enum PoolKind { POOL_MAX_FWD, POOL_MAX_BWD, POOL_MAX_JVP, POOL_AVG_FWD, POOL_AVG_BWD };
-
-/* One (sample, channel) plane. out/in by kind: MAX_FWD y/x, MAX_BWD dx/dy (x in xsel), MAX_JVP ty/tx
- * (x in xsel), AVG_FWD y/x, AVG_BWD dx/dy. */
-static void pool_plane(int kind, real *out, const real *in, const real *xsel, const ConvGeom *g) {
-    const int *I = g->in, *O = g->out, *k = g->k, *s = g->s, *p = g->p;
-    real inv = (real)(1.0 / (double)vol3(k));
-    size_t o = 0;
-    for (int ot = 0; ot < O[0]; ot++)
-        for (int oh = 0; oh < O[1]; oh++)
-            for (int ow = 0; ow < O[2]; ow++, o++) {
-                if (kind == POOL_MAX_FWD || kind == POOL_MAX_BWD || kind == POOL_MAX_JVP) {
-                    long i = window_argmax(kind == POOL_MAX_FWD ? in : xsel, g, ot, oh, ow);
-                    if (kind == POOL_MAX_FWD) out[o] = i >= 0 ? in[i] : -INFINITY;
-                    else if (kind == POOL_MAX_JVP) out[o] = i >= 0 ? in[i] : 0;
-                    else if (i >= 0) out[i] += in[o];
-                    continue;
-                }
-                double acc = 0;
-                real gy = kind == POOL_AVG_BWD ? in[o] * inv : 0;
-                for (int a = 0; a < k[0]; a++) {
-                    int ti = ot * s[0] - p[0] + a;
-                    if (ti < 0 || ti >= I[0]) continue;
-                    for (int bb = 0; bb < k[1]; bb++) {
-                        int hi = oh * s[1] - p[1] + bb;
-                        if (hi < 0 || hi >= I[1]) continue;
-                        size_t row = ((size_t)ti * I[1] + hi) * I[2];
-                        for (int d = 0; d < k[2]; d++) {
-                            int wi = ow * s[2] - p[2] + d;
-                            if (wi < 0 || wi >= I[2]) continue;
-                            if (kind == POOL_AVG_FWD) acc += in[row + wi];
-                            else out[row + wi] += gy;
-                        }
-                    }
-                }
-                if (kind == POOL_AVG_FWD) out[o] = (real)(acc * inv);
-            }
-}
-
-typedef struct PoolJob {
-    int kind;
-    real *out;
-    const real *in, *xsel;
-    const ConvGeom *g;
-    int nparts;
-} PoolJob;
-
-static void pool_task(void *arg, int part, int thread) {
-    (void)thread;
-    const PoolJob *j = arg;
-    const ConvGeom *g = j->g;
-    size_t isz = vol3(g->in), osz = vol3(g->out), c0, c1;
-    split_range((size_t)g->n * (size_t)g->cin, j->nparts, part, 1, &c0, &c1);
-    int backward = j->kind == POOL_MAX_BWD || j->kind == POOL_AVG_BWD;
-    for (size_t pl = c0; pl < c1; pl++)
-        pool_plane(j->kind, j->out + pl * (backward ? isz : osz), j->in + pl * (backward ? osz : isz),
-                   j->xsel ? j->xsel + pl * isz : NULL, g);
-}
-
-static void pool_run(int kind, real *out, const real *in, const real *xsel, const ConvGeom *g) {
-    int nth = threads_count();
-    PoolJob j = {kind, out, in, xsel, g, nth};
-    parallel_for(nth, pool_task, &j);
-}
-
-void maxpool3d_forward(real *y, const real *x, const ConvGeom *g) { pool_run(POOL_MAX_FWD, y, x, NULL, g); }
-void maxpool3d_backward(real *dx, const real *dy, const real *x, const ConvGeom *g) {
-    pool_run(POOL_MAX_BWD, dx, dy, x, g);
-}
-void maxpool3d_jvp(real *ty, const real *x, const real *tx, const ConvGeom *g) { pool_run(POOL_MAX_JVP, ty, tx, x, g); }
-void avgpool3d_forward(real *y, const real *x, const ConvGeom *g) { pool_run(POOL_AVG_FWD, y, x, NULL, g); }
-void avgpool3d_backward(real *dx, const real *dy, const ConvGeom *g) { pool_run(POOL_AVG_BWD, dx, dy, NULL, g); }
-
-/* ==================================================================================================== */
-/* resampling                                                                                            */
-/* ==================================================================================================== */
-
-typedef struct UpJob {
-    real *out;
-    const real *in;
-    size_t nc;
-    const int *I, *f;
-    int backward, nparts;
-} UpJob;
-
-static void upsample_task(void *arg, int part, int thread) {
-    (void)thread;
-    const UpJob *j = arg;
-    const int *I = j->I, *f = j->f;
-    int OT = I[0] * f[0], OH = I[1] * f[1], OW = I[2] * f[2];
-    size_t isz = vol3(I), osz = (size_t)OT * OH * OW, c0, c1;
-    split_range(j->nc, j->nparts, part, 1, &c0, &c1);
-    for (size_t pl = c0; pl < c1; pl++)
-        for (int t = 0; t < OT; t++)
-            for (int h = 0; h < OH; h++) {
-                size_t src = ((size_t)(t / f[0]) * I[1] + (size_t)(h / f[1])) * I[2];
-                size_t dst = ((size_t)t * OH + h) * OW;
-                if (!j->backward) {
-                    const real *x = j->in + pl * isz + src;
-                    real *y = j->out + pl * osz + dst;
-                    for (int w = 0; w < I[2]; w++)
-                        for (int r = 0; r < f[2]; r++) y[w * f[2] + r] = x[w];
-                } else {
-                    const real *dy = j->in + pl * osz + dst;
-                    real *dx = j->out + pl * isz + src;
-                    for (int w = 0; w < I[2]; w++)
-                        for (int r = 0; r < f[2]; r++) dx[w] += dy[w * f[2] + r];
-                }
-            }
-}
-
-void upsample_nearest3d_forward(real *y, const real *x, size_t nc, const int in[3], const int f[3]) {
-    UpJob j = {y, x, nc, in, f, 0, threads_count()};
-    parallel_for(j.nparts, upsample_task, &j);
-}
-
-void upsample_nearest3d_backward(real *dx, const real *dy, size_t nc, const int in[3], const int f[3]) {
-    UpJob j = {dx, dy, nc, in, f, 1, threads_count()};
-    parallel_for(j.nparts, upsample_task, &j);
-}
-
-/* align_corners = True: output i reads source coordinate i (in - 1) / (out - 1) between i0 and i0 + 1 */
-static void bilinear_tap(int i, int in, int out, int *i0, int *i1, real *frac) {
-    double src = out > 1 ? (double)i * (in - 1) / (out - 1) : 0;
-    int lo = (int)src;
-    if (lo > in - 1) lo = in - 1;
-    *i0 = lo;
-    *i1 = lo < in - 1 ? lo + 1 : lo;
-    *frac = (real)(src - lo);
-}
-
-typedef struct ResizeJob {
-    real *out;
-    const real *in;
-    size_t nc;
-    int ih, iw, oh, ow, backward, nparts;
-} ResizeJob;
-
-static void resize_task(void *arg, int part, int thread) {
-    (void)thread;
-    const ResizeJob *j = arg;
-    size_t isz = (size_t)j->ih * j->iw, osz = (size_t)j->oh * j->ow, c0, c1;
-    split_range(j->nc, j->nparts, part, 1, &c0, &c1);
-    for (size_t pl = c0; pl < c1; pl++)
-        for (int h = 0; h < j->oh; h++) {
-            int h0, h1;
-            real lh;
-            bilinear_tap(h, j->ih, j->oh, &h0, &h1, &lh);
-            for (int w = 0; w < j->ow; w++) {
-                int w0, w1;
-                real lw;
-                bilinear_tap(w, j->iw, j->ow, &w0, &w1, &lw);
-                size_t o = (size_t)h * j->ow + w;
-                size_t i00 = (size_t)h0 * j->iw + w0, i01 = (size_t)h0 * j->iw + w1;
-                size_t i10 = (size_t)h1 * j->iw + w0, i11 = (size_t)h1 * j->iw + w1;
-                if (!j->backward) {
-                    const real *x = j->in + pl * isz;
-                    j->out[pl * osz + o] = (1 - lh) * ((1 - lw) * x[i00] + lw * x[i01]) +
-                                           lh * ((1 - lw) * x[i10] + lw * x[i11]);
-                } else {
-                    real g = j->in[pl * osz + o], *dx = j->out + pl * isz;
-                    dx[i00] += (1 - lh) * (1 - lw) * g;
-                    dx[i01] += (1 - lh) * lw * g;
-                    dx[i10] += lh * (1 - lw) * g;
-                    dx[i11] += lh * lw * g;
-                }
-            }
-        }
-}
-
-void resize_bilinear_forward(real *y, const real *x, size_t nc, int ih, int iw, int oh, int ow) {
-    ResizeJob j = {y, x, nc, ih, iw, oh, ow, 0, threads_count()};
-    parallel_for(j.nparts, resize_task, &j);
-}
-
-void resize_bilinear_backward(real *dx, const real *dy, size_t nc, int ih, int iw, int oh, int ow) {
-    ResizeJob j = {dx, dy, nc, ih, iw, oh, ow, 1, threads_count()};
-    parallel_for(j.nparts, resize_task, &j);
-}
-
-/* ==================================================================================================== */
-/* tape ops                                                                                              */
-/* ==================================================================================================== */
-
-/* The (T, H, W) view of a 4-D image tensor is (1, H, W); axis parameters of a 2-D op get T entries of
- * kernel 1, stride 1, padding 0. */
-static void spatial3(const Tensor *x, int dims[3]) {
-    I2V_ASSERT(x->ndim == 4 || x->ndim == 5, "expected (N, C, H, W) or (N, C, T, H, W), got %d-D", x->ndim);
-    int off = x->ndim - 3;
-    dims[0] = x->ndim == 5 ? x->shape[2] : 1;
-    dims[1] = x->shape[off + 1];
-    dims[2] = x->shape[off + 2];
-}
-
-static void axes3(const int *v, int nd, int fill, int out[3]) {
-    out[0] = nd == 3 ? v[0] : fill;
-    out[1] = v[nd - 2];
-    out[2] = v[nd - 1];
-}
-
-static Tensor *new_5d_or_4d(Ctx *c, int ndim, int n, int ch, const int sp[3]) {
-    return ndim == 5 ? tensor_new(c, 5, DIMS(n, ch, sp[0], sp[1], sp[2])) : tensor_new(c, 4, DIMS(n, ch, sp[1], sp[2]));
-}
-
-/* ---- convolution: iarg[0..2] stride, iarg[3..5] padding (T, H, W) ---------------------------------- */
-static ConvGeom conv_geom_of(const Tensor *x, const Tensor *w, const int *stride, const int *pad) {
-    int in[3], k[3];
-    spatial3(x, in);
-    spatial3(w, k);
-    return conv_geom(x->shape[0], x->shape[1], w->shape[0], in, k, stride, pad);
-}
-
-static void conv_backward_op(Ctx *c, Node *n) {
-    Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    ConvGeom g = conv_geom_of(x, w, n->iarg, n->iarg + 3);
-    real *dx = needs_grad(c, x) ? grad_buf(c, x) : NULL;
-    real *dw = needs_grad(c, w) ? grad_buf(c, w) : NULL;
-    real *db = needs_grad(c, b) ? grad_buf(c, b) : NULL;
-    real *ws = ctx_scratch(c, conv3d_workspace(&g) * sizeof(real));
-    conv3d_backward(dx, dw, db, n->out->grad, x->data, w->data, &g, ws);
-}
-static const OpInfo OP_CONV = {"conv", conv_backward_op};
-
-static Tensor *conv_op(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride[3], const int pad[3], int nd) {
-    I2V_ASSERT(x->ndim == nd + 2 && w->ndim == nd + 2, "conv%dd: input and weight must be %d-D, got %d-D and %d-D",
-               nd, nd + 2, x->ndim, w->ndim);
-    I2V_ASSERT(w->shape[1] == x->shape[1], "conv%dd: input has %d channels, weight expects %d", nd, x->shape[1],
-               w->shape[1]);
-    I2V_ASSERT(!b || (b->ndim == 1 && b->shape[0] == w->shape[0]), "conv%dd: bias must be (%d)", nd, w->shape[0]);
-    ConvGeom g = conv_geom_of(x, w, stride, pad);
-    Tensor *y = new_5d_or_4d(c, x->ndim, g.n, g.cout, g.out);
-    /* the workspace covers the backward too, so a dry run leaves the scratch at its final size */
-    real *ws = ctx_scratch(c, conv3d_workspace(&g) * sizeof(real));
-    if (!c->dry) conv3d_forward(y->data, x->data, w->data, b ? b->data : NULL, &g, ws);
-    Tensor *in[3] = {x, w, b};
-    Node *n = record(c, &OP_CONV, y, 3, in);
-    if (n)
-        for (int a = 0; a < 3; a++) {
-            n->iarg[a] = stride[a];
-            n->iarg[3 + a] = pad[a];
-        }
-    return y;
-}
-
-Tensor *t_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride[2], const int pad[2]) {
-    int s[3], p[3];
-    axes3(stride, 2, 1, s);
-    axes3(pad, 2, 0, p);
-    return conv_op(c, x, w, b, s, p, 2);
-}
-
-Tensor *t_conv3d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride[3], const int pad[3]) {
-    return conv_op(c, x, w, b, stride, pad, 3);
-}
-
-/* ---- pooling: iarg[0..2] kernel, [3..5] stride, [6..8] padding (T, H, W) --------------------------- */
-static ConvGeom pool_geom_of(const Tensor *x, const int *k, const int *s, const int *p) {
-    int in[3];
-    spatial3(x, in);
-    for (int a = 0; a < 3; a++)
-        I2V_ASSERT(2 * p[a] <= k[a], "pooling: padding %d larger than half the kernel %d (axis %d)", p[a], k[a], a);
-    return conv_geom(x->shape[0], x->shape[1], x->shape[1], in, k, s, p);
-}
-
-static void pool_save_args(Node *n, const int *k, const int *s, const int *p) {
-    for (int a = 0; a < 3; a++) {
-        n->iarg[a] = k[a];
-        n->iarg[3 + a] = s[a];
-        n->iarg[6 + a] = p[a];
-    }
-}
-
-static void maxpool_backward_op(Ctx *c, Node *n) {
-    Tensor *x = n->in[0];
-    ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
-    maxpool3d_backward(grad_buf(c, x), n->out->grad, x->data, &g);
-}
-static const OpInfo OP_MAXPOOL = {"maxpool", maxpool_backward_op};
-
-static void avgpool_backward_op(Ctx *c, Node *n) {
-    Tensor *x = n->in[0];
-    ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
-    avgpool3d_backward(grad_buf(c, x), n->out->grad, &g);
-}
-static const OpInfo OP_AVGPOOL = {"avgpool", avgpool_backward_op};
-
-/* the tangent op: in[0] = tx (the only differentiable input), aux[0] = x (selects the argmax) */
-static void maxpool_jvp_backward_op(Ctx *c, Node *n) {
-    Tensor *tx = n->in[0], *x = n->aux[0];
-    ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
-    maxpool3d_backward(grad_buf(c, tx), n->out->grad, x->data, &g);
-}
-static const OpInfo OP_MAXPOOL_JVP = {"maxpool_jvp", maxpool_jvp_backward_op};
-
-static Tensor *pool_op(Ctx *c, int kind, Tensor *x, Tensor *tx, const int *k, const int *s, const int *p) {
-    ConvGeom g = pool_geom_of(x, k, s, p);
-    Tensor *y = new_5d_or_4d(c, x->ndim, g.n, g.cout, g.out);
-    Node *n;
-    if (kind == POOL_MAX_JVP) {
-        I2V_ASSERT(shape_equal(x, tx), "maxpool_jvp: x and its tangent differ in shape");
-        if (!c->dry) maxpool3d_jvp(y->data, x->data, tx->data, &g);
-        n = record(c, &OP_MAXPOOL_JVP, y, 1, &tx);
-        if (n) n->aux[0] = x;
-    } else if (kind == POOL_MAX_FWD) {
-        if (!c->dry) maxpool3d_forward(y->data, x->data, &g);
-        n = record(c, &OP_MAXPOOL, y, 1, &x);
-    } else {
-        if (!c->dry) avgpool3d_forward(y->data, x->data, &g);
-        n = record(c, &OP_AVGPOOL, y, 1, &x);
-    }
-    if (n) pool_save_args(n, k, s, p);
-    return y;
-}
-
-static Tensor *pool2d(Ctx *c, int kind, Tensor *x, Tensor *tx, const int k[2], const int s[2], const int p[2]) {
-    I2V_ASSERT(x->ndim == 4, "2-D pooling of a %d-D tensor (needs (N, C, H, W))", x->ndim);
-    int k3[3], s3[3], p3[3];
-    axes3(k, 2, 1, k3);
-    axes3(s, 2, 1, s3);
-    axes3(p, 2, 0, p3);
-    return pool_op(c, kind, x, tx, k3, s3, p3);
-}
-
-static Tensor *pool3d(Ctx *c, int kind, Tensor *x, Tensor *tx, const int k[3], const int s[3], const int p[3]) {
-    I2V_ASSERT(x->ndim == 5, "3-D pooling of a %d-D tensor (needs (N, C, T, H, W))", x->ndim);
-    return pool_op(c, kind, x, tx, k, s, p);
-}
-
-Tensor *t_maxpool2d(Ctx *c, Tensor *x, const int k[2], const int s[2], const int p[2]) {
-    return pool2d(c, POOL_MAX_FWD, x, NULL, k, s, p);
-}
-Tensor *t_avgpool2d(Ctx *c, Tensor *x, const int k[2], const int s[2], const int p[2]) {
-    return pool2d(c, POOL_AVG_FWD, x, NULL, k, s, p);
-}
-Tensor *t_maxpool3d(Ctx *c, Tensor *x, const int k[3], const int s[3], const int p[3]) {
-    return pool3d(c, POOL_MAX_FWD, x, NULL, k, s, p);
-}
-Tensor *t_avgpool3d(Ctx *c, Tensor *x, const int k[3], const int s[3], const int p[3]) {
-    return pool3d(c, POOL_AVG_FWD, x, NULL, k, s, p);
-}
-Tensor *t_maxpool2d_jvp(Ctx *c, Tensor *x, Tensor *tx, const int k[2], const int s[2], const int p[2]) {
-    return pool2d(c, POOL_MAX_JVP, x, tx, k, s, p);
-}
-Tensor *t_maxpool3d_jvp(Ctx *c, Tensor *x, Tensor *tx, const int k[3], const int s[3], const int p[3]) {
-    return pool3d(c, POOL_MAX_JVP, x, tx, k, s, p);
-}
-
-/* ---- global average pooling: the mean of each (sample, channel) plane ------------------------------ */
-static void global_avgpool_backward_op(Ctx *c, Node *n) {
-    Tensor *x = n->in[0];
-    size_t nc = n->out->numel, len = nc ? x->numel / nc : 0;
-    real *dx = grad_buf(c, x), inv = (real)(1.0 / (double)(len ? len : 1));
-    for (size_t pl = 0; pl < nc; pl++) {
-        real g = n->out->grad[pl] * inv;
-        for (size_t i = 0; i < len; i++) dx[pl * len + i] += g;
-    }
-}
-static const OpInfo OP_GLOBAL_AVGPOOL = {"global_avgpool", global_avgpool_backward_op};
-
-Tensor *t_global_avgpool(Ctx *c, Tensor *x) {
-    I2V_ASSERT(x->ndim >= 3, "global_avgpool needs (N, C, ...), got %d-D", x->ndim);
-    int shape[I2V_MAXDIM];
-    for (int i = 0; i < x->ndim; i++) shape[i] = i < 2 ? x->shape[i] : 1;
-    Tensor *y = tensor_new(c, x->ndim, shape);
-    size_t nc = y->numel, len = nc ? x->numel / nc : 0;
-    if (!c->dry)
-        for (size_t pl = 0; pl < nc; pl++) {
-            double acc = 0;
-            for (size_t i = 0; i < len; i++) acc += x->data[pl * len + i];
-            y->data[pl] = (real)(acc / (double)(len ? len : 1));
-        }
-    record(c, &OP_GLOBAL_AVGPOOL, y, 1, &x);
-    return y;
-}
-
-/* ---- nearest upsampling: iarg[0..2] factors (T, H, W) ---------------------------------------------- */
-static void upsample_backward_op(Ctx *c, Node *n) {
-    Tensor *x = n->in[0];
-    int in[3];
-    spatial3(x, in);
-    upsample_nearest3d_backward(grad_buf(c, x), n->out->grad, (size_t)x->shape[0] * x->shape[1], in, n->iarg);
-}
-static const OpInfo OP_UPSAMPLE = {"upsample_nearest", upsample_backward_op};
-
-static Tensor *upsample_op(Ctx *c, Tensor *x, const int f[3]) {
-    int in[3], out[3];
-    spatial3(x, in);
-    for (int a = 0; a < 3; a++) {
-        I2V_ASSERT(f[a] >= 1, "upsample: factor %d on axis %d", f[a], a);
-        out[a] = in[a] * f[a];
-    }
-    Tensor *y = new_5d_or_4d(c, x->ndim, x->shape[0], x->shape[1], out);
-    if (!c->dry) upsample_nearest3d_forward(y->data, x->data, (size_t)x->shape[0] * x->shape[1], in, f);
-    Node *n = record(c, &OP_UPSAMPLE, y, 1, &x);
-    if (n)
-        for (int a = 0; a < 3; a++) n->iarg[a] = f[a];
-    return y;
-}
-
-Tensor *t_upsample_nearest2d(Ctx *c, Tensor *x, const int f[2]) {
-    I2V_ASSERT(x->ndim == 4, "upsample_nearest2d of a %d-D tensor (needs (N, C, H, W))", x->ndim);
-    int f3[3];
-    axes3(f, 2, 1, f3);
-    return upsample_op(c, x, f3);
-}
-
-Tensor *t_upsample_nearest3d(Ctx *c, Tensor *x, const int f[3]) {
-    I2V_ASSERT(x->ndim == 5, "upsample_nearest3d of a %d-D tensor (needs (N, C, T, H, W))", x->ndim);
-    return upsample_op(c, x, f);
-}
-
-/* ---- bilinear resize ------------------------------------------------------------------------------ */
-static void resize_backward_op(Ctx *c, Node *n) {
-    Tensor *x = n->in[0], *y = n->out;
-    resize_bilinear_backward(grad_buf(c, x), y->grad, (size_t)x->shape[0] * x->shape[1], x->shape[2], x->shape[3],
-                             y->shape[2], y->shape[3]);
-}
-static const OpInfo OP_RESIZE = {"resize_bilinear", resize_backward_op};
-
-Tensor *t_resize_bilinear(Ctx *c, Tensor *x, int oh, int ow) {
-    I2V_ASSERT(x->ndim == 4, "resize_bilinear of a %d-D tensor (needs (N, C, H, W))", x->ndim);
-    I2V_ASSERT(oh >= 1 && ow >= 1 && x->shape[2] >= 1 && x->shape[3] >= 1, "resize_bilinear to %dx%d", oh, ow);
-    Tensor *y = tensor_new(c, 4, DIMS(x->shape[0], x->shape[1], oh, ow));
-    if (!c->dry)
-        resize_bilinear_forward(y->data, x->data, (size_t)x->shape[0] * x->shape[1], x->shape[2], x->shape[3], oh, ow);
-    record(c, &OP_RESIZE, y, 1, &x);
-    return y;
-}

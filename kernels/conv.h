@@ -1,11 +1,8 @@
-/* conv.h: convolutions, pooling and resampling of images (N, C, H, W) and videos (N, C, T, H, W).
+/* conv.h: the raw-array kernels of convolutions, pooling and resampling of images (N, C, H, W) and videos
+ * (N, C, T, H, W); the tape ops over them are in ops/conv.h. Pooling and resampling: kernels/pool.h.
  *
- * Two layers, as everywhere in i2v:
- *   kernels  work on raw contiguous arrays, argument order (outputs, saved values, inputs, parameters,
- *            sizes, workspace); forward writes (=), backward accumulates (+=) into every non-NULL
- *            gradient. A CUDA build mirrors each one with a `_cuda` suffix and the same arguments.
- *   tape ops `t_...(Ctx *c, ...)` check shapes, allocate the output in the arena, call the kernel unless
- *            the context is a dry run, and record themselves for the backward pass.
+ * Kernels work on raw contiguous arrays, argument order (outputs, saved values, inputs, parameters, sizes,
+ * workspace); forward writes (=), backward accumulates (+=) into every non-NULL gradient.
  * A 2-D op is its 3-D kernel with T = 1 and a kernel/stride of 1 and padding 0 along T, so there is one
  * kernel per op. Layouts follow PyTorch: weights (Cout, Cin, kT, kH, kW) / (Cout, Cin, kH, kW), no groups,
  * no dilation. Output sizes: out = floor((in + 2 p - k) / s) + 1 per axis.
@@ -15,19 +12,10 @@
 #ifndef I2V_CONV_H
 #define I2V_CONV_H
 
-#include "tensor.h"
+#include <stddef.h>
 
-/* ---- geometry -------------------------------------------------------------------------------------- */
-/* One convolution or pooling window geometry; axes are always (T, H, W). Pooling: cin == cout == C. */
-typedef struct ConvGeom {
-    int n, cin, cout;     /* batch, input channels, output channels */
-    int in[3];            /* input T, H, W */
-    int k[3], s[3], p[3]; /* kernel, stride, zero padding per axis */
-    int out[3];           /* output T, H, W */
-} ConvGeom;
-
-/* Fills out[] and checks k >= 1, s >= 1, p >= 0 and that the padded input holds one window. */
-ConvGeom conv_geom(int n, int cin, int cout, const int in[3], const int k[3], const int s[3], const int p[3]);
+#include "base/base.h"
+#include "kernels/conv_geom.h"
 
 /* ---- convolution kernels ---------------------------------------------------------------------------
  * x (N, Cin, T, H, W), w (Cout, Cin, kT, kH, kW), b (Cout) or NULL, y (N, Cout, To, Ho, Wo).
@@ -43,59 +31,11 @@ void conv3d_backward_naive(real *dx, real *dw, real *db, const real *dy, const r
 /* Reals of workspace conv3d_forward / conv3d_backward need for g: at most 32 MB of columns or padded
  * frames, plus one rearranged copy of w when w is at most 32 MB (larger kernels are read in place). */
 size_t conv3d_workspace(const ConvGeom *g);
-/* The budget for a column tile or the padded frames of the shifted walk (0: the default, 32 MB). Tests
- * make it tiny to get many tiles from small shapes (which also turns the shifted walk off). */
-void conv_set_tile_bytes(size_t bytes);
-/* The lowering conv.c chooses for g, for the forward (what 'y'), the weight gradient ('w') or the input
- * gradient ('x'): "pointwise", "shifted", "vol2col" or "col2vol". For tests and benchmarks. */
+/* The lowering kernels/conv.c chooses for g, for the forward (what 'y'), the weight gradient ('w') or the
+ * input gradient ('x'): "pointwise", "shifted", "vol2col" or "col2vol". For tests and benchmarks. */
 const char *conv3d_lowering(const ConvGeom *g, char what);
 void conv3d_forward(real *y, const real *x, const real *w, const real *b, const ConvGeom *g, real *ws);
 void conv3d_backward(real *dx, real *dw, real *db, const real *dy, const real *x, const real *w,
                      const ConvGeom *g, real *ws);
-
-/* ---- pooling and resampling kernels (x (N, C, T, H, W), y (N, C, To, Ho, Wo)) ---------------------- */
-/* Max pooling, PyTorch semantics: padding counts as -inf, ties keep the first maximum in window order
- * (t, then h, then w), NaN wins. The backward recomputes the argmax from x instead of saving it. */
-void maxpool3d_forward(real *y, const real *x, const ConvGeom *g);
-void maxpool3d_backward(real *dx, const real *dy, const real *x, const ConvGeom *g);
-/* Forward-mode tangent: ty = tx gathered at the argmax of x (argmax is piecewise constant, so ty is
- * linear in tx; its transpose, the backward w.r.t. tx, is maxpool3d_backward). */
-void maxpool3d_jvp(real *ty, const real *x, const real *tx, const ConvGeom *g);
-/* Average pooling with count_include_pad = True: every window divides by kT kH kW. */
-void avgpool3d_forward(real *y, const real *x, const ConvGeom *g);
-void avgpool3d_backward(real *dx, const real *dy, const ConvGeom *g);
-/* Nearest upsampling by integer factors f: y (NC, T f0, H f1, W f2), y[i] = x[floor(i / f)] per axis. */
-void upsample_nearest3d_forward(real *y, const real *x, size_t nc, const int in[3], const int f[3]);
-void upsample_nearest3d_backward(real *dx, const real *dy, size_t nc, const int in[3], const int f[3]);
-/* Bilinear resize with align_corners = True: x (NC, ih, iw) -> y (NC, oh, ow); output index i samples
- * the source coordinate i (in - 1) / (out - 1), or 0 when out == 1. */
-void resize_bilinear_forward(real *y, const real *x, size_t nc, int ih, int iw, int oh, int ow);
-void resize_bilinear_backward(real *dx, const real *dy, size_t nc, int ih, int iw, int oh, int ow);
-
-/* ---- tape ops ------------------------------------------------------------------------------------- */
-/* x (N, Cin, H, W), w (Cout, Cin, kH, kW), b (Cout) or NULL, stride/pad (H, W) -> (N, Cout, Ho, Wo) */
-Tensor *t_conv2d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride[2], const int pad[2]);
-/* x (N, Cin, T, H, W), w (Cout, Cin, kT, kH, kW), b (Cout) or NULL, stride/pad (T, H, W)
- * -> (N, Cout, To, Ho, Wo) */
-Tensor *t_conv3d(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride[3], const int pad[3]);
-
-/* x (N, C, H, W) -> (N, C, Ho, Wo); k, s, p per axis (H, W); p <= k / 2 as in PyTorch */
-Tensor *t_maxpool2d(Ctx *c, Tensor *x, const int k[2], const int s[2], const int p[2]);
-Tensor *t_avgpool2d(Ctx *c, Tensor *x, const int k[2], const int s[2], const int p[2]);
-/* x (N, C, T, H, W) -> (N, C, To, Ho, Wo); k, s, p per axis (T, H, W) */
-Tensor *t_maxpool3d(Ctx *c, Tensor *x, const int k[3], const int s[3], const int p[3]);
-Tensor *t_avgpool3d(Ctx *c, Tensor *x, const int k[3], const int s[3], const int p[3]);
-/* Tangent of max pooling (for forward-mode derivatives): x and tx of one shape -> ty like the pooled x.
- * The gradient flows to tx only; x just selects the argmax. */
-Tensor *t_maxpool2d_jvp(Ctx *c, Tensor *x, Tensor *tx, const int k[2], const int s[2], const int p[2]);
-Tensor *t_maxpool3d_jvp(Ctx *c, Tensor *x, Tensor *tx, const int k[3], const int s[3], const int p[3]);
-/* Global average pooling (adaptive to size 1): x (N, C, ...) -> (N, C, 1, ...) with the rank kept. */
-Tensor *t_global_avgpool(Ctx *c, Tensor *x);
-
-/* Nearest upsampling: x (N, C, H, W) -> (N, C, H f0, W f1); x (N, C, T, H, W) -> (N, C, T f0, H f1, W f2) */
-Tensor *t_upsample_nearest2d(Ctx *c, Tensor *x, const int f[2]);
-Tensor *t_upsample_nearest3d(Ctx *c, Tensor *x, const int f[3]);
-/* Bilinear resize, align_corners = True: x (N, C, H, W) -> (N, C, oh, ow) */
-Tensor *t_resize_bilinear(Ctx *c, Tensor *x, int oh, int ow);
 
 #endif

@@ -1,4 +1,4 @@
-/* gemm.c: the GEMM that every heavy op lowers to, its naive oracle, and the thread pool.
+/* gemm.c: the GEMM that every heavy op lowers to, and its naive oracle.
  *
  * What it is: a BLIS-structured GEMM (Van Zee & van de Geijn, "BLIS: A Framework for Rapidly Instantiating
  * BLAS Functionality", and BLIS's KernelsHowTo): five loops around a micro-kernel, operands packed into
@@ -37,15 +37,11 @@
 #include "kernels/gemm.h"
 
 #include <pthread.h>
-#include <sched.h>
-#include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "kernels/simd.h"
+#include "kernels/threads.h"
 
 /* ==================================================================================================== */
 /* naive oracle                                                                                          */
@@ -71,11 +67,11 @@ void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, 
 /* block sizes                                                                                           */
 /* ==================================================================================================== */
 
-/* Each can be overridden with -D for tuning; the defaults were measured (see the commit message). */
+/* Each can be overridden with -D for tuning. */
 #if defined(SIMD_AVX512)
 /* 32 zmm registers: MR x NR/16 = 20 accumulators + 2 B vectors + 1 broadcast, far more independent
- * chains than FMA latency x throughput needs. MR = 10 tiles the cINN's batch of 50 exactly (MR = 8, 12
- * and 14 measured the same on large shapes and 10-15% slower at m = 50). */
+ * chains than FMA latency x throughput needs. MR = 10 tiles the cINN's batch of 50 exactly, where other
+ * heights would leave a partly empty tile. */
 #ifndef GEMM_MR
 #define GEMM_MR 10
 #endif
@@ -111,7 +107,7 @@ void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, 
 
 #ifndef GEMM_KC
 /* A longer k loop means fewer passes over C; the B micro-panel KC x NR (64 KB for NR = 32) then lives
- * in L2, which on Zen 4 still feeds one zmm FMA per cycle (measured: 1024^3 at 105 GFLOP/s, 98 at KC=256). */
+ * in L2, which still feeds one zmm FMA per cycle. */
 #define GEMM_KC 512
 #endif
 #ifndef GEMM_MC
@@ -122,13 +118,12 @@ void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, 
 #endif
 
 /* A second micro-tile height, for row counts that MR pads badly. Each GEMM takes whichever of the two
- * pads fewer rows: 64 rows are 70 with MR = 10 but 64 with 8, 50 rows are 50 with 10 but 56 with 8
- * (measured: the small stage-1 step is 6% faster with 8, the cINN step 10-15% slower). An element of C
- * gets the same FMAs in the same order with either, so the choice never changes a result. */
+ * pads fewer rows: 64 rows are 70 with MR = 10 but 64 with 8, 50 rows are 50 with 10 but 56 with 8. An
+ * element of C gets the same FMAs in the same order with either, so the choice never changes a result. */
 #if defined(SIMD_AVX512) && !defined(GEMM_MR_ALT)
 #define GEMM_MR_ALT 8
 #elif !defined(GEMM_MR_ALT)
-#define GEMM_MR_ALT GEMM_MR  /* one height: the others were not measured with two */
+#define GEMM_MR_ALT GEMM_MR  /* one height elsewhere */
 #endif
 
 enum { MR = GEMM_MR, MR_ALT = GEMM_MR_ALT, NR = GEMM_NR, KC = GEMM_KC, MC = GEMM_MC, NC = GEMM_NC,
@@ -174,9 +169,9 @@ void transpose_copy(const real *src, size_t lds, size_t rows, size_t cols, real 
         for (size_t c = 0; c < cols; c++) dst[c * ldd + r] = src[r * lds + c];
 }
 
-/* dst[0 .. n) = src[0 .. n) in vector moves (see SIMD_KEEP_LOOPS). Packing rows with memcpy took up to a
- * quarter of a GEMM with few columns on an Intel Xeon: 128 x 1056 x 128 ran at 92 GFLOP/s, 147 with this.
- * GCC does not inline a function with its own optimize attribute, so this is a call. */
+/* dst[0 .. n) = src[0 .. n) in vector moves (see SIMD_KEEP_LOOPS): a memcpy call per packed row costs
+ * more than the row's copy for the few hundred bytes a row holds. GCC does not inline a function with its
+ * own optimize attribute, so this is a call. */
 SIMD_KEEP_LOOPS static void copy_reals(real *restrict dst, const real *restrict src, size_t n) {
     size_t i = 0;
     for (; i + VLEN <= n; i += VLEN) vstore(dst + i, vload(src + i));
@@ -322,8 +317,24 @@ typedef struct PackBuf {
 } PackBuf;
 static _Thread_local PackBuf tl_pack_a, tl_pack_b;
 
+/* A thread's buffers are freed when it ends (the pool's workers are joined at exit): a thread-specific key
+ * whose destructor runs then. */
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+
+static void free_pack_buffers(void *unused) {
+    (void)unused;
+    free(tl_pack_a.p);
+    free(tl_pack_b.p);
+    tl_pack_a = tl_pack_b = (PackBuf){NULL, 0};
+}
+
+static void pack_key_init(void) { pthread_key_create(&pack_key, free_pack_buffers); }
+
 static real *pack_buffer(PackBuf *b, size_t count) {
     if (count > b->cap) {
+        pthread_once(&pack_once, pack_key_init);
+        pthread_setspecific(pack_key, b);   /* any non-NULL value: the destructor runs at the thread's end */
         free(b->p);
         size_t bytes = (count * sizeof(real) + 63) / 64 * 64;
         b->p = aligned_alloc(64, bytes);
@@ -335,9 +346,8 @@ static real *pack_buffer(PackBuf *b, size_t count) {
 
 /* B is read in place (see the top of the file) when tb = 0, the rectangle's rows fit one A block, and
  * B's row stride is not a multiple of 4 KB: rows 4 KB apart all land in the same few cache sets and evict
- * each other before the next row tile reads them again. Measured (1 thread, m 128, n 1024, k 256): in
- * place 107-112 GFLOP/s for strides of 1040-3104 floats, 86-89 for 1024, 2048 and 3072; packed 104-106.
- * The shifted convolution's padded frames (strides of 3-13 K floats) are read this way. */
+ * each other before the next row tile reads them again, so such a B is packed instead. The shifted
+ * convolution's padded frames (strides of 3-13 K floats) are read in place. */
 enum { B_IN_PLACE_BAD_STRIDE = 4096 / (int)sizeof(real) };
 static int b_stride_ok(size_t ldb) { return ldb % B_IN_PLACE_BAD_STRIDE != 0; }
 
@@ -413,7 +423,6 @@ static void choose_grid(GemmArgs *g, int nthreads) {
     }
 }
 
-static int pool_in_task(void);
 
 /* The checks, the degenerate cases and the thread grid shared by gemm and gemm_shared_a. */
 static void gemm_run(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda,
@@ -439,7 +448,7 @@ static void gemm_run(int ta, int tb, int m, int n, int k, real alpha, const real
                   .ldc = (size_t)ldc};
     size_t pad = ((size_t)m + MR - 1) / MR * MR, pad_alt = ((size_t)m + MR_ALT - 1) / MR_ALT * MR_ALT;
     g.mr = pad_alt < pad ? MR_ALT : MR;
-    choose_grid(&g, pool_in_task() ? 1 : threads_count());
+    choose_grid(&g, threads_in_task() ? 1 : threads_count());
     if (g.gm * g.gn == 1)
         gemm_rect(&g, 0, g.m, 0, g.n);
     else
@@ -456,222 +465,4 @@ int gemm_panel_width(void) { return NR; }
 void gemm_shared_a(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda,
                    const real *const *B, int ldb, real beta, real *const *C, int ldc, int nb) {
     gemm_run(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc, nb);
-}
-
-/* ==================================================================================================== */
-/* thread pool                                                                                           */
-/* ==================================================================================================== */
-
-/* Workers are created once (and more when threads_set asks for more) and wait for jobs. A job is
- * published by bumping `job`, one 64-bit word holding a generation number and the count of threads
- * taking part, so a worker reads both consistently. Thread t (0 is the caller) runs the contiguous range
- * [ntasks*t/T, ntasks*(t+1)/T): a fixed function of (ntasks, T). Each share is claimed before it runs;
- * the caller, once done with its own, runs any share whose worker has not started yet (descheduled on a
- * loaded machine, or asleep), passing that share's index t: the tasks, their thread indices and so the
- * results are the same, only the OS thread differs.
- * Waiting (a worker for its next job, the caller for the workers) first spins, because jobs often come
- * back to back and waking a sleeping thread costs tens of microseconds; then yields the core, so that a
- * thread it waits for, or another process, can run on a loaded machine; then sleeps on a condition
- * variable. The phases are bounded by time, not by counts: under a hypervisor one `pause` can take 80 ns
- * instead of 10. */
-enum { POOL_MAX = 1024 };
-static const double POOL_SPIN = 20e-6;          /* seconds of busy spinning before yielding */
-static const double POOL_WAIT_WORKER = 200e-6;  /* seconds a worker spins and yields for its next job */
-static const double POOL_WAIT_CALLER = 2e-3;    /* seconds the caller spins and yields for the workers */
-
-static struct {
-    pthread_once_t once;
-    pthread_mutex_t call;      /* one parallel_for at a time */
-    pthread_mutex_t lock;      /* guards the sleeps below */
-    pthread_cond_t wake, done;
-    atomic_int nthreads;       /* threads_count() */
-    int nworkers;              /* worker threads started (ids 1..nworkers) */
-    _Atomic unsigned long long job;   /* generation << 16 | participants */
-    atomic_int pending;        /* shares 1..T-1 of the current job not finished yet */
-    _Atomic unsigned long long claim[POOL_MAX];  /* the last job word whose share t was claimed */
-    void (*task)(void *, int, int);
-    void *arg;
-    int ntasks;
-} pool = {.once = PTHREAD_ONCE_INIT};
-
-static _Thread_local int tl_thread;    /* this thread's index in the pool: 0 for callers */
-static _Thread_local int tl_in_task;   /* set while running pool tasks: nested parallel_for runs serially */
-
-static int pool_in_task(void) { return tl_in_task; }
-
-static double seconds_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* A bounded wait: spin at first, then yield; backoff_step returns 0 once `limit` seconds have passed. */
-typedef struct Backoff {
-    double start, elapsed, limit;
-    unsigned steps;
-} Backoff;
-
-static Backoff backoff_begin(double limit) {
-    Backoff b = {seconds_now(), 0, limit, 0};
-    return b;
-}
-
-static int backoff_step(Backoff *b) {
-    if (b->elapsed >= b->limit) return 0;
-    if (b->elapsed < POOL_SPIN)
-        simd_pause();
-    else
-        sched_yield();
-    if (++b->steps % 16 == 0) b->elapsed = seconds_now() - b->start;
-    return 1;
-}
-
-static void run_share(int t, int nthreads, void (*task)(void *, int, int), void *arg, int ntasks) {
-    int lo = (int)((long long)ntasks * t / nthreads), hi = (int)((long long)ntasks * (t + 1) / nthreads);
-    for (int i = lo; i < hi; i++) task(arg, i, t);
-}
-
-/* Share t of `job`: returns 1 to exactly one claimant. Job words only grow, so a claim left over from
- * an older job never blocks a newer one, and a late worker cannot take a share of a job already done. */
-static int claim_share(int t, unsigned long long job) {
-    unsigned long long old = atomic_load(&pool.claim[t]);
-    while (old < job)
-        if (atomic_compare_exchange_weak(&pool.claim[t], &old, job)) return 1;
-    return 0;
-}
-
-static void finish_share(void) {
-    if (atomic_fetch_sub(&pool.pending, 1) == 1) {
-        pthread_mutex_lock(&pool.lock);
-        pthread_cond_signal(&pool.done);
-        pthread_mutex_unlock(&pool.lock);
-    }
-}
-
-/* What a new worker needs: its index and the job word at its creation (it may first run after the job
- * that made it was published, and must still take part in that job). */
-typedef struct WorkerStart {
-    int id;
-    unsigned long long seen;
-} WorkerStart;
-
-static void *worker_main(void *p) {
-    WorkerStart start = *(WorkerStart *)p;
-    free(p);
-    int id = start.id;
-    unsigned long long seen = start.seen;
-    tl_thread = id;
-    tl_in_task = 1;
-    int busy = 0;  /* took part in the last job: more are likely to follow, so spin before sleeping */
-    for (;;) {
-        unsigned long long job;
-        Backoff wait = backoff_begin(busy ? POOL_WAIT_WORKER : 0);
-        while ((job = atomic_load_explicit(&pool.job, memory_order_acquire)) == seen && backoff_step(&wait)) {}
-        if (job == seen) {
-            pthread_mutex_lock(&pool.lock);
-            while ((job = atomic_load(&pool.job)) == seen) pthread_cond_wait(&pool.wake, &pool.lock);
-            pthread_mutex_unlock(&pool.lock);
-        }
-        seen = job;
-        int participants = (int)(job & 0xffff);
-        busy = id < participants;
-        if (!busy || !claim_share(id, job)) continue;
-        run_share(id, participants, pool.task, pool.arg, pool.ntasks);
-        finish_share();
-    }
-    return NULL;
-}
-
-/* Called with pool.call held. */
-static void start_workers(int nthreads) {
-    for (int id = pool.nworkers + 1; id < nthreads; id++) {
-        WorkerStart *start = xmalloc(sizeof *start);
-        start->id = id;
-        start->seen = atomic_load(&pool.job);
-        pthread_t th;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int rc = pthread_create(&th, &attr, worker_main, start);
-        pthread_attr_destroy(&attr);
-        I2V_ASSERT(rc == 0, "cannot create worker thread %d of %d (error %d)", id, nthreads, rc);
-        pool.nworkers = id;
-    }
-}
-
-static void pool_init(void) {
-    pthread_mutex_init(&pool.call, NULL);
-    pthread_mutex_init(&pool.lock, NULL);
-    pthread_cond_init(&pool.wake, NULL);
-    pthread_cond_init(&pool.done, NULL);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    const char *env = getenv("I2V_THREADS");
-    if (env && *env) {
-        char *end;
-        long v = strtol(env, &end, 10);
-        if (*end || v < 1 || v > POOL_MAX)
-            fprintf(stderr, "i2v: I2V_THREADS='%s' is not a thread count in 1..%d; using %ld (all cores)\n",
-                    env, POOL_MAX, n);
-        else
-            n = v;
-    }
-    atomic_store(&pool.nthreads, n < 1 ? 1 : n > POOL_MAX ? POOL_MAX : (int)n);
-}
-
-int threads_count(void) {
-    pthread_once(&pool.once, pool_init);
-    return atomic_load(&pool.nthreads);
-}
-
-void threads_set(int n) {
-    pthread_once(&pool.once, pool_init);
-    I2V_ASSERT(n >= 1 && n <= POOL_MAX, "threads_set(%d): the count must be in 1..%d", n, POOL_MAX);
-    I2V_ASSERT(!tl_in_task, "threads_set called from inside a parallel_for task");
-    pthread_mutex_lock(&pool.call);
-    atomic_store(&pool.nthreads, n);
-    pthread_mutex_unlock(&pool.call);
-}
-
-void parallel_for(int ntasks, void (*task)(void *arg, int i, int thread), void *arg) {
-    if (ntasks <= 0) return;
-    if (tl_in_task) {  /* nested: this thread runs everything, under its own index */
-        for (int i = 0; i < ntasks; i++) task(arg, i, tl_thread);
-        return;
-    }
-    pthread_once(&pool.once, pool_init);
-    pthread_mutex_lock(&pool.call);
-    int T = atomic_load(&pool.nthreads);
-    if (T > ntasks) T = ntasks;
-    tl_in_task = 1;
-    if (T == 1) {
-        run_share(0, 1, task, arg, ntasks);
-    } else {
-        start_workers(T);
-        pool.task = task;
-        pool.arg = arg;
-        pool.ntasks = ntasks;
-        atomic_store(&pool.pending, T - 1);
-        pthread_mutex_lock(&pool.lock);
-        unsigned long long job = ((atomic_load(&pool.job) >> 16) + 1) << 16 | (unsigned long long)T;
-        atomic_store_explicit(&pool.job, job, memory_order_release);
-        pthread_cond_broadcast(&pool.wake);
-        pthread_mutex_unlock(&pool.lock);
-        run_share(0, T, task, arg, ntasks);
-        for (int t = 1; t < T; t++)
-            if (claim_share(t, job)) {  /* its worker has not started: run the share here, as thread t */
-                tl_thread = t;
-                run_share(t, T, task, arg, ntasks);
-                tl_thread = 0;
-                finish_share();
-            }
-        Backoff wait = backoff_begin(POOL_WAIT_CALLER);
-        while (atomic_load(&pool.pending) != 0 && backoff_step(&wait)) {}
-        if (atomic_load(&pool.pending) != 0) {
-            pthread_mutex_lock(&pool.lock);
-            while (atomic_load(&pool.pending) != 0) pthread_cond_wait(&pool.done, &pool.lock);
-            pthread_mutex_unlock(&pool.lock);
-        }
-    }
-    tl_in_task = 0;
-    pthread_mutex_unlock(&pool.call);
 }

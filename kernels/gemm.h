@@ -1,4 +1,4 @@
-/* gemm.h: matrix multiplication and the thread pool that every heavy kernel shares.
+/* gemm.h: matrix multiplication, the kernel every heavy op lowers to.
  *
  * gemm is the BLIS-structured, packed, SIMD kernel; gemm_naive is the triple loop kept forever as the
  * test oracle. Both are row-major: op(A) is m x k, op(B) is k x n, C is m x n.
@@ -8,12 +8,12 @@
  * alpha == 0, A and B are not read either (C = beta C, as in BLAS).
  * gemm splits C across the pool; each element is summed in the same order whatever the thread count, so
  * the result is bitwise the same for any I2V_THREADS. Called from inside a parallel_for task, it runs on
- * the calling thread alone. Packing buffers are per thread and kept between calls.
+ * the calling thread alone (kernels/threads.h). Packing buffers are per thread and kept between calls.
  */
 #ifndef I2V_GEMM_H
 #define I2V_GEMM_H
 
-#include "tensor.h"
+#include "base/base.h"
 
 void gemm(int ta, int tb, int m, int n, int k, real alpha, const real *A, int lda, const real *B, int ldb,
           real beta, real *C, int ldc);
@@ -30,16 +30,5 @@ void gemm_naive(int ta, int tb, int m, int n, int k, real alpha, const real *A, 
 
 /* dst[c * ldd + r] = src[r * lds + c] for a rows x cols region (GEMM packing and the convolutions). */
 void transpose_copy(const real *src, size_t lds, size_t rows, size_t cols, real *dst, size_t ldd);
-
-/* Thread pool: created once, reused by every op. I2V_THREADS sets the count (default: all cores).
- * parallel_for runs task(arg, i, thread) for i in [0, ntasks) on the pool and returns when all are done;
- * thread is in [0, threads_count()) and indexes per-thread buffers. The assignment of tasks to threads
- * is a fixed function of (ntasks, thread count), so results are identical run to run: thread t runs the
- * contiguous range [ntasks*t/T, ntasks*(t+1)/T) with T = min(threads_count(), ntasks), and the caller is
- * thread 0. A parallel_for called from inside a task runs serially on that thread, passing its index.
- * Calls from several outside threads are serialised. threads_set must not be called from inside a task. */
-int threads_count(void);
-void threads_set(int n);
-void parallel_for(int ntasks, void (*task)(void *arg, int i, int thread), void *arg);
 
 #endif

@@ -1,10 +1,10 @@
-/* norm.c: normalisation layers as tape ops: group/instance norm and its tangent, ActNorm, batch norm,
- * spectral normalisation (PyTorch's and the BigGAN decoder's).
+/* norm.c: the raw-array kernels of the normalisation layers: group norm and its forward-mode tangent,
+ * ActNorm's affine map and data initialisation, batch norm, spectral normalisation (PyTorch's and the
+ * BigGAN decoder's).
  *
- * Not here: the modules that use them (ae.c, flow.c), convolutions (conv.c). Each op is a pair of kernels
- * on raw arrays (xxx_forward / xxx_backward, so a CUDA file can mirror them one to one) and a t_xxx
- * wrapper that checks shapes, allocates in the arena, runs the forward unless the context is a dry run and
- * records the node; the node's backward, defined right above the wrapper, calls the backward kernel.
+ * Not here: the tape ops over them (ops/norm.c), the modules that use them (ae.c, flow.c, networks/).
+ * Every kernel works on raw arrays: forwards write (=), backwards accumulate (+=) into every non-NULL
+ * gradient; they know nothing of tensors or the tape.
  *
  * Dimension legend: N batch, C channels, S the spatial size (product of the axes after C), G groups,
  * M = (C/G) * S the values in one group, Cout x K a weight seen as a matrix. Every reduction accumulates in
@@ -15,27 +15,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels/gemm.h"
+#include "kernels/formulas.h"
 #include "kernels/sums.h"
-
-/* x (N, C, *) as N, C, S */
-static void ncs(const Tensor *x, const char *op, int *N, int *C, size_t *S) {
-    I2V_ASSERT(x->ndim >= 2 && x->dtype == DT_REAL, "%s: input must be a real (N, C, ...) tensor, got %d-D", op,
-               x->ndim);
-    *N = x->shape[0];
-    *C = x->shape[1];
-    *S = 1;
-    for (int i = 2; i < x->ndim; i++) *S *= (size_t)x->shape[i];
-}
-
-static void check_per_channel(const Tensor *p, int C, const char *op, const char *what) {
-    if (!p) return;
-    I2V_ASSERT(p->dtype == DT_REAL && p->numel == (size_t)C, "%s: %s must hold %d real values, it holds %zu", op,
-               what, C, p->numel);
-}
-
-static const real *data_or_null(const Tensor *t) { return t ? t->data : NULL; }
-static real *grad_or_null(Ctx *c, Tensor *t) { return needs_grad(c, t) ? grad_buf(c, t) : NULL; }
+#include "kernels/threads.h"
 
 /* ==================================================================================================== */
 /* group norm                                                                                            */
@@ -74,7 +56,7 @@ static void gn_forward_task(void *arg, int i, int thread) {
         real scale = rstd * (a->weight ? a->weight[ch] : 1), shift = a->bias ? a->bias[ch] : 0;
         const real *xc = x + (size_t)k * a->S;
         real *yc = y + (size_t)k * a->S;
-        for (size_t s = 0; s < a->S; s++) yc[s] = (xc[s] - mean) * scale + shift;
+        for (size_t s = 0; s < a->S; s++) yc[s] = norm_affine(xc[s], mean, scale, shift);
     }
 }
 
@@ -122,7 +104,7 @@ static void gn_backward_task(void *arg, int i, int thread) {
     for (int k = 0; k < cpg; k++) {
         real w = a->weight ? a->weight[g * cpg + k] : 1;
         for (size_t s = k * a->S; s < (k + 1) * a->S; s++)
-            dx[s] += rstd * (dy[s] * w - mh - (x[s] - mean) * rstd * mhx);
+            dx[s] += norm_input_grad(x[s], dy[s], w, mean, rstd, mh, mhx);
     }
 }
 
@@ -132,44 +114,6 @@ void group_norm_backward(real *dx, real *dweight, real *dbias, const real *mean,
                    .weight = weight, .N = N, .C = C, .G = G, .S = S};
     if (dweight || dbias) parallel_for(C, gn_param_grad_task, &a);
     if (dx) parallel_for(N * G, gn_backward_task, &a);
-}
-
-static void group_norm_node_backward(Ctx *c, Node *n) {
-    Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    int N, C;
-    size_t S;
-    ncs(x, "group_norm", &N, &C, &S);
-    group_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
-                        n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
-}
-static const OpInfo OP_GROUP_NORM = {"group_norm", group_norm_node_backward};
-
-Tensor *t_group_norm(Ctx *c, Tensor *x, int G, real eps, Tensor *weight, Tensor *bias) {
-    int N, C;
-    size_t S;
-    ncs(x, "group_norm", &N, &C, &S);
-    I2V_ASSERT(G >= 1 && C % G == 0, "group_norm: %d channels do not split into %d groups", C, G);
-    I2V_ASSERT(S >= 1, "group_norm: empty spatial size");
-    check_per_channel(weight, C, "group_norm", "weight");
-    check_per_channel(bias, C, "group_norm", "bias");
-    Tensor *y = tensor_new_like(c, x);
-    Tensor *mean = tensor_new(c, 2, DIMS(N, G)), *rstd = tensor_new(c, 2, DIMS(N, G));
-    if (!c->dry)
-        group_norm_forward(y->data, mean->data, rstd->data, x->data, data_or_null(weight), data_or_null(bias), N, C,
-                           S, G, eps);
-    Tensor *in[3] = {x, weight, bias};
-    Node *n = record(c, &OP_GROUP_NORM, y, 3, in);
-    if (n) {
-        n->iarg[0] = G;
-        n->aux[0] = mean;
-        n->aux[1] = rstd;
-    }
-    return y;
-}
-
-Tensor *t_instance_norm(Ctx *c, Tensor *x, real eps) {
-    I2V_ASSERT(x->ndim >= 3, "instance_norm: input must be (N, C, spatial...), got %d-D", x->ndim);
-    return t_group_norm(c, x, x->shape[1], eps, NULL, NULL);
 }
 
 /* ---- the tangent ------------------------------------------------------------------------------------
@@ -270,36 +214,6 @@ void group_norm_jvp_backward(real *dx, real *dt, real *dweight, const real *save
     if (dx || dt) parallel_for(N * G, gn_jvp_backward_task, &a);
 }
 
-static void group_norm_jvp_node_backward(Ctx *c, Node *n) {
-    Tensor *x = n->in[0], *t = n->in[1], *w = n->in[2];
-    int N, C;
-    size_t S;
-    ncs(x, "group_norm_jvp", &N, &C, &S);
-    group_norm_jvp_backward(grad_or_null(c, x), grad_or_null(c, t), grad_or_null(c, w), n->aux[0]->data,
-                            n->out->grad, x->data, t->data, data_or_null(w), N, C, S, n->iarg[0]);
-}
-static const OpInfo OP_GROUP_NORM_JVP = {"group_norm_jvp", group_norm_jvp_node_backward};
-
-Tensor *t_group_norm_jvp(Ctx *c, Tensor *x, Tensor *dx, int G, real eps, Tensor *weight) {
-    int N, C;
-    size_t S;
-    ncs(x, "group_norm_jvp", &N, &C, &S);
-    I2V_ASSERT(shape_equal(x, dx), "group_norm_jvp: x and its tangent dx must have one shape");
-    I2V_ASSERT(G >= 1 && C % G == 0, "group_norm_jvp: %d channels do not split into %d groups", C, G);
-    check_per_channel(weight, C, "group_norm_jvp", "weight");
-    Tensor *y = tensor_new_like(c, x);
-    Tensor *saved = tensor_new(c, 3, DIMS(4, N, G));
-    if (!c->dry)
-        group_norm_jvp_forward(y->data, saved->data, x->data, dx->data, data_or_null(weight), N, C, S, G, eps);
-    Tensor *in[3] = {x, dx, weight};
-    Node *n = record(c, &OP_GROUP_NORM_JVP, y, 3, in);
-    if (n) {
-        n->iarg[0] = G;
-        n->aux[0] = saved;
-    }
-    return y;
-}
-
 /* ==================================================================================================== */
 /* ActNorm                                                                                               */
 /* ==================================================================================================== */
@@ -317,7 +231,7 @@ static void actnorm_forward_task(void *arg, int row, int thread) {
     int ch = row % a->C;
     const real *x = a->in + (size_t)row * a->S;
     real *y = a->out + (size_t)row * a->S, l = a->loc[ch], sc = a->scale[ch];
-    for (size_t s = 0; s < a->S; s++) y[s] = sc * (x[s] + l);
+    for (size_t s = 0; s < a->S; s++) y[s] = actnorm_f(x[s], l, sc);
 }
 
 void actnorm_affine_forward(real *y, const real *x, const real *loc, const real *scale, int N, int C, size_t S) {
@@ -358,7 +272,7 @@ static void actnorm_inverse_task(void *arg, int row, int thread) {
     int ch = row % a->C;
     const real *y = a->in + (size_t)row * a->S;
     real *x = a->out + (size_t)row * a->S, l = a->loc[ch], sc = a->scale[ch];
-    for (size_t s = 0; s < a->S; s++) x[s] = y[s] / sc - l;
+    for (size_t s = 0; s < a->S; s++) x[s] = actnorm_inverse_f(y[s], l, sc);
 }
 
 void actnorm_affine_inverse_forward(real *x, const real *y, const real *loc, const real *scale, int N, int C,
@@ -394,53 +308,11 @@ void actnorm_affine_inverse_backward(real *dy, real *dloc, real *dscale, const r
     parallel_for(C, actnorm_inverse_backward_task, &a);
 }
 
-static void actnorm_node_backward(Ctx *c, Node *n) {
-    Tensor *x = n->in[0], *loc = n->in[1], *scale = n->in[2];
-    int N, C;
-    size_t S;
-    ncs(x, "actnorm", &N, &C, &S);
-    if (n->iarg[0])
-        actnorm_affine_inverse_backward(grad_or_null(c, x), grad_or_null(c, loc), grad_or_null(c, scale), n->out->grad,
-                                 x->data, scale->data, N, C, S);
-    else
-        actnorm_affine_backward(grad_or_null(c, x), grad_or_null(c, loc), grad_or_null(c, scale), n->out->grad, x->data,
-                         loc->data, scale->data, N, C, S);
-}
-static const OpInfo OP_ACTNORM = {"actnorm", actnorm_node_backward};
-
-/* One node type for both directions; iarg[0] = 1 marks the inverse. */
-static Tensor *actnorm_op(Ctx *c, Tensor *x, Tensor *loc, Tensor *scale, int inverse) {
-    const char *op = inverse ? "actnorm_inverse" : "actnorm";
-    int N, C;
-    size_t S;
-    ncs(x, op, &N, &C, &S);
-    I2V_ASSERT(loc && scale, "%s: loc and scale are required", op);
-    check_per_channel(loc, C, op, "loc");
-    check_per_channel(scale, C, op, "scale");
-    Tensor *y = tensor_new_like(c, x);
-    if (!c->dry) {
-        if (inverse) actnorm_affine_inverse_forward(y->data, x->data, loc->data, scale->data, N, C, S);
-        else actnorm_affine_forward(y->data, x->data, loc->data, scale->data, N, C, S);
-    }
-    Tensor *in[3] = {x, loc, scale};
-    Node *n = record(c, &OP_ACTNORM, y, 3, in);
-    if (n) n->iarg[0] = inverse;
-    return y;
-}
-
-Tensor *t_actnorm(Ctx *c, Tensor *x, Tensor *loc, Tensor *scale) { return actnorm_op(c, x, loc, scale, 0); }
-Tensor *t_actnorm_inverse(Ctx *c, Tensor *y, Tensor *loc, Tensor *scale) { return actnorm_op(c, y, loc, scale, 1); }
-
-Tensor *t_actnorm_logdet(Ctx *c, Tensor *scale, size_t spatial) {
-    return t_scale(c, t_sum_all(c, t_log(c, t_abs(c, scale))), (real)spatial);
-}
-
 /* The guard ActNorm.initialize adds to the std; a std at or below it means the data did not set the scale. */
 #define ACTNORM_STD_GUARD 1e-6
 
 int actnorm_init_data(real *loc, real *scale, const real *x, int N, int C, size_t S) {
     size_t count = (size_t)N * S;
-    I2V_ASSERT(count >= 2, "actnorm_init: the unbiased std needs at least 2 values per channel, got %zu", count);
     int degenerate = 0;
     for (int ch = 0; ch < C; ch++) {
         double s = 0;
@@ -452,21 +324,12 @@ int actnorm_init_data(real *loc, real *scale, const real *x, int N, int C, size_
                 double d = x[((size_t)n * C + ch) * S + j] - mu;
                 v += d * d;
             }
-        double std = sqrt(v / (double)(count - 1));
+        double std = count > 1 ? sqrt(v / (double)(count - 1)) : 0;   /* one value: no spread to measure */
         if (std <= ACTNORM_STD_GUARD) degenerate++;
         loc[ch] = (real)-mu;
         scale[ch] = (real)(1.0 / (std + ACTNORM_STD_GUARD));
     }
     return degenerate;
-}
-
-int actnorm_init(Tensor *loc, Tensor *scale, const Tensor *x) {
-    int N, C;
-    size_t S;
-    ncs(x, "actnorm_init", &N, &C, &S);
-    check_per_channel(loc, C, "actnorm_init", "loc");
-    check_per_channel(scale, C, "actnorm_init", "scale");
-    return actnorm_init_data(loc->data, scale->data, x->data, N, C, S);
 }
 
 /* ==================================================================================================== */
@@ -506,7 +369,7 @@ static void bn_forward_task(void *arg, int ch, int thread) {
     real scale = rstd * (a->weight ? a->weight[ch] : 1), shift = a->bias ? a->bias[ch] : 0;
     for (int n = 0; n < a->N; n++) {
         size_t off = ((size_t)n * a->C + ch) * a->S;
-        for (size_t j = 0; j < a->S; j++) a->y[off + j] = (a->x[off + j] - mean) * scale + shift;
+        for (size_t j = 0; j < a->S; j++) a->y[off + j] = norm_affine(a->x[off + j], mean, scale, shift);
     }
 }
 
@@ -542,7 +405,7 @@ static void bn_backward_task(void *arg, int ch, int thread) {
     for (int n = 0; n < a->N; n++) {
         size_t off = ((size_t)n * a->C + ch) * a->S;
         for (size_t j = 0; j < a->S; j++)
-            a->dx[off + j] += rstd * (a->dy[off + j] * w - mh - (a->x[off + j] - mean) * rstd * mhx);
+            a->dx[off + j] += norm_input_grad(a->x[off + j], a->dy[off + j], w, mean, rstd, mh, mhx);
     }
 }
 
@@ -551,48 +414,6 @@ void batch_norm_backward(real *dx, real *dweight, real *dbias, const real *mean,
     BatchArgs a = {.dx = dx, .dweight = dweight, .dbias = dbias, .cmean = mean, .crstd = rstd, .dy = dy, .x = x,
                    .weight = weight, .N = N, .C = C, .S = S, .batch = use_batch_stats};
     parallel_for(C, bn_backward_task, &a);
-}
-
-static void batch_norm_node_backward(Ctx *c, Node *n) {
-    Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    int N, C;
-    size_t S;
-    ncs(x, "batch_norm", &N, &C, &S);
-    batch_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
-                        n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
-}
-static const OpInfo OP_BATCH_NORM = {"batch_norm", batch_norm_node_backward};
-
-Tensor *t_batch_norm(Ctx *c, Tensor *x, Tensor *weight, Tensor *bias, Tensor *running_mean, Tensor *running_var,
-                     Tensor *num_batches_tracked, real eps, real momentum) {
-    int N, C;
-    size_t S;
-    ncs(x, "batch_norm", &N, &C, &S);
-    check_per_channel(weight, C, "batch_norm", "weight");
-    check_per_channel(bias, C, "batch_norm", "bias");
-    I2V_ASSERT(!running_mean == !running_var, "batch_norm: running_mean and running_var come together");
-    check_per_channel(running_mean, C, "batch_norm", "running_mean");
-    check_per_channel(running_var, C, "batch_norm", "running_var");
-    I2V_ASSERT(!num_batches_tracked || (num_batches_tracked->dtype == DT_I64 && num_batches_tracked->numel == 1),
-               "batch_norm: num_batches_tracked must be a 0-D int64 buffer");
-    int batch = c->training || !running_mean;
-    Tensor *y = tensor_new_like(c, x);
-    Tensor *mean = tensor_new(c, 1, DIMS(C)), *rstd = tensor_new(c, 1, DIMS(C));
-    if (!c->dry) {
-        /* training updates the running statistics, eval reads them; without them both use the batch */
-        batch_norm_forward(y->data, mean->data, rstd->data, running_mean ? running_mean->data : NULL,
-                           running_var ? running_var->data : NULL, x->data, data_or_null(weight), data_or_null(bias),
-                           N, C, S, eps, momentum, batch);
-        if (c->training && running_mean && num_batches_tracked) ((int64_t *)num_batches_tracked->ibuf)[0] += 1;
-    }
-    Tensor *in[3] = {x, weight, bias};
-    Node *n = record(c, &OP_BATCH_NORM, y, 3, in);
-    if (n) {
-        n->iarg[0] = batch;
-        n->aux[0] = mean;
-        n->aux[1] = rstd;
-    }
-    return y;
 }
 
 /* ==================================================================================================== */
@@ -604,8 +425,7 @@ Tensor *t_batch_norm(Ctx *c, Tensor *x, Tensor *weight, Tensor *bias, Tensor *ru
 #define SN_BLOCKS 64   /* row blocks: enough to feed every core, few enough for partial sums on the stack */
 #define SN_COLS 256    /* column block: the double accumulators of one task fit in 2 KiB of stack */
 
-static const double SN_EPS = 1e-12;     /* torch.nn.utils.spectral_norm's eps */
-static const double BIGGAN_EPS = 1e-4;  /* generator.py's l2normalize */
+#define BIGGAN_EPS SPECTRAL_NORM_BIGGAN_EPS
 
 typedef struct SnArgs {
     real *out, *vec, *dw_out;
@@ -709,6 +529,25 @@ void spectral_norm_forward(real *w, real *sigma, const real *w_orig, const real 
     parallel_for(s.nblocks, divide_task, &s);
 }
 
+double spectral_norm_sigma_d(const real *w, const real *u, const real *v, int Cout, size_t K) {
+    SnArgs s = {.w = w, .u = u, .v = v, .rows = Cout, .nblocks = sn_blocks(Cout), .k = K};
+    parallel_for(s.nblocks, sigma_task, &s);
+    return sum_partials(&s);
+}
+
+void spectral_norm_sigma_forward(real *sigma, const real *w, const real *u, const real *v, int Cout, size_t K) {
+    sigma[0] = (real)spectral_norm_sigma_d(w, u, v, Cout, K);
+}
+
+void spectral_norm_sigma_backward(real *dw, const real *dsigma, const real *u, const real *v, int Cout, size_t K) {
+    real g = dsigma[0];
+    for (int i = 0; i < Cout; i++) {
+        real gu = g * u[i];
+        real *row = dw + (size_t)i * K;
+        for (size_t j = 0; j < K; j++) row[j] += gu * v[j];
+    }
+}
+
 /* dw_orig += dw / sigma - coef u_i v_j with coef = (dw . w_orig) / sigma^2 */
 static void sn_backward_task(void *arg, int blk, int thread) {
     (void)thread;
@@ -730,70 +569,6 @@ void spectral_norm_backward(real *dw_orig, real sigma, const real *u, const real
     parallel_for(s.nblocks, dot_task, &s);
     s.coef = sum_partials(&s) / ((double)sigma * sigma);
     parallel_for(s.nblocks, sn_backward_task, &s);
-}
-
-static void weight_matrix(const Tensor *w, const char *op, int *Cout, size_t *K) {
-    I2V_ASSERT(w->ndim >= 1 && w->dtype == DT_REAL && w->numel > 0, "%s: weight must be a real (Cout, ...) tensor",
-               op);
-    *Cout = w->shape[0];
-    *K = w->numel / (size_t)w->shape[0];
-}
-
-static void spectral_norm_node_backward(Ctx *c, Node *n) {
-    Tensor *w = n->in[0];
-    int Cout;
-    size_t K;
-    weight_matrix(w, "spectral_norm", &Cout, &K);
-    spectral_norm_backward(grad_buf(c, w), n->rarg[0], n->aux[0]->data, n->aux[1]->data, n->out->grad, w->data, Cout,
-                           K);
-}
-static const OpInfo OP_SPECTRAL_NORM = {"spectral_norm", spectral_norm_node_backward};
-
-Tensor *t_spectral_norm(Ctx *c, Tensor *weight_orig, Tensor *u, Tensor *v) {
-    int Cout;
-    size_t K;
-    weight_matrix(weight_orig, "spectral_norm", &Cout, &K);
-    I2V_ASSERT(u->dtype == DT_REAL && u->numel == (size_t)Cout, "spectral_norm: weight_u must hold %d values", Cout);
-    I2V_ASSERT(v->dtype == DT_REAL && v->numel == K, "spectral_norm: weight_v must hold %zu values", K);
-    Tensor *y = tensor_new_like(c, weight_orig);
-    real sigma = 0;
-    if (!c->dry) {
-        if (c->training) spectral_norm_power_iteration(u->data, v->data, weight_orig->data, Cout, K, SN_EPS);
-        spectral_norm_forward(y->data, &sigma, weight_orig->data, u->data, v->data, Cout, K);
-    }
-    Node *n = record(c, &OP_SPECTRAL_NORM, y, 1, &weight_orig);
-    if (n) {   /* PyTorch clones u and v after the iteration for the same reason */
-        n->rarg[0] = sigma;
-        n->aux[0] = tensor_new(c, 1, DIMS(Cout));
-        n->aux[1] = tensor_new(c, 1, DIMS((int)K));
-        if (!c->dry) {
-            memcpy(n->aux[0]->data, u->data, (size_t)Cout * sizeof(real));
-            memcpy(n->aux[1]->data, v->data, K * sizeof(real));
-        }
-    }
-    return y;
-}
-
-double spectral_norm_sigma(const Tensor *weight_orig, const Tensor *u, const Tensor *v) {
-    int Cout;
-    size_t K;
-    weight_matrix(weight_orig, "spectral_norm_sigma", &Cout, &K);
-    I2V_ASSERT(u->numel == (size_t)Cout && v->numel == K, "spectral_norm_sigma: u (%d) and v (%zu) expected", Cout, K);
-    SnArgs s = {.w = weight_orig->data, .u = u->data, .v = v->data, .rows = Cout, .nblocks = sn_blocks(Cout), .k = K};
-    parallel_for(s.nblocks, sigma_task, &s);
-    return sum_partials(&s);
-}
-
-static void normal_unit(Tensor *t, Rng *r, double eps, int max_guard) {
-    for (size_t i = 0; i < t->numel; i++) t->data[i] = (real)rng_normal(r);
-    double nrm = norm2(t->data, t->numel);
-    double d = max_guard ? (nrm > eps ? nrm : eps) : nrm + eps;
-    for (size_t i = 0; i < t->numel; i++) t->data[i] = (real)(t->data[i] / d);
-}
-
-void spectral_norm_init_uv(Tensor *u, Tensor *v, Rng *r) {
-    normal_unit(u, r, SN_EPS, 1);
-    normal_unit(v, r, SN_EPS, 1);
 }
 
 /* ---- BigGAN variant ----------------------------------------------------------------------------------
@@ -858,40 +633,3 @@ void spectral_norm_biggan_backward(real *dw_bar, const real *a, const real *b, c
     parallel_for(col_blocks(K), biggan_backward_task, &s);
 }
 
-static void spectral_norm_biggan_node_backward(Ctx *c, Node *n) {
-    Tensor *w = n->in[0];
-    int Cout;
-    size_t K;
-    weight_matrix(w, "spectral_norm_biggan", &Cout, &K);
-    const real *bu = n->aux[1]->data;   /* (2, Cout): b, then the u this call read */
-    spectral_norm_biggan_backward(grad_buf(c, w), n->aux[0]->data, bu, n->rarg, n->out->grad, w->data, bu + Cout, Cout,
-                                  K);
-}
-static const OpInfo OP_SPECTRAL_NORM_BIGGAN = {"spectral_norm_biggan", spectral_norm_biggan_node_backward};
-
-Tensor *t_spectral_norm_biggan(Ctx *c, Tensor *weight_bar, Tensor *u) {
-    int Cout;
-    size_t K;
-    weight_matrix(weight_bar, "spectral_norm_biggan", &Cout, &K);
-    I2V_ASSERT(u->dtype == DT_REAL && u->numel == (size_t)Cout, "spectral_norm_biggan: weight_u must hold %d values",
-               Cout);
-    Tensor *y = tensor_new_like(c, weight_bar);
-    Tensor *a = tensor_new(c, 1, DIMS((int)K)), *bu = tensor_new(c, 2, DIMS(2, Cout));
-    real stats[3] = {0, 0, 0};
-    if (!c->dry) {
-        spectral_norm_biggan_forward(y->data, a->data, bu->data, stats, weight_bar->data, u->data, Cout, K);
-        memcpy(bu->data + Cout, u->data, (size_t)Cout * sizeof(real));
-    }
-    Node *n = record(c, &OP_SPECTRAL_NORM_BIGGAN, y, 1, &weight_bar);
-    if (n) {
-        for (int i = 0; i < 3; i++) n->rarg[i] = stats[i];
-        n->aux[0] = a;
-        n->aux[1] = bu;
-    }
-    return y;
-}
-
-void spectral_norm_biggan_init_uv(Tensor *u, Tensor *v, Rng *r) {
-    normal_unit(u, r, BIGGAN_EPS, 0);
-    normal_unit(v, r, BIGGAN_EPS, 0);
-}

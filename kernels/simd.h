@@ -4,13 +4,13 @@
  *   AVX-512F (16 floats), AVX2 + FMA (8 floats), NEON on AArch64 (4 floats), or scalar (1 lane of `real`).
  * The scalar path is always built and is what -DI2V_PORTABLE selects (no intrinsics, no builtins), and
  * what the double build (-DI2V_DOUBLE) uses: the vector paths are float-only.
- * What it is not: a general SIMD library. Kernels (gemm.c, conv.c) are written once against these
+ * What it is not: a general SIMD library. Kernels (kernels/gemm.c) are written once against these
  * operations; only block sizes differ per instruction set.
  */
 #ifndef I2V_SIMD_H
 #define I2V_SIMD_H
 
-#include "tensor.h"
+#include "base/base.h"
 
 #if defined(I2V_PORTABLE) || defined(I2V_DOUBLE)
 #define SIMD_SCALAR 1

@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include "tensor.h"
+#include "base/base.h"
 
 enum { SUM_LANES = 8 };
 

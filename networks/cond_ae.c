@@ -18,8 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/conv.h"
-#include "kernels/norm.h"
+#include "ops/conv.h"
+#include "ops/init.h"
+#include "ops/norm.h"
 #include "formats/safetensors.h"
 
 /* ==================================================================================================== */
@@ -203,54 +204,10 @@ int cond_ae_config_check(const CondAeConfig *cfg, I2vError *e) {
     return 0;
 }
 
-#define CF(path, type, member) {path, type, offsetof(CondAeConfig, member), 0, 0}
-#define CF_STR(path, member) {path, F_STRING, offsetof(CondAeConfig, member), sizeof(((CondAeConfig *)0)->member), 0}
-const ConfigField cond_ae_config_fields[] = {
-    CF("AE.deterministic", F_BOOL, AE.deterministic),
-    CF("AE.in_size", F_INT, AE.in_size),
-    CF_STR("AE.norm", AE.norm),
-    CF_STR("AE.encoder_type", AE.encoder_type),
-    CF("AE.use_actnorm_in_dec", F_BOOL, AE.use_actnorm_in_dec),
-    CF("AE.z_dim", F_INT, AE.z_dim),
-    CF("AE.pretrained", F_IGNORE, AE.z_dim),
-    CF("AE.pre_process", F_IGNORE, AE.z_dim),
-    CF("Discriminator_Patch.in_channels", F_INT, Discriminator_Patch.in_channels),
-    CF("Discriminator_Patch.ndf", F_INT, Discriminator_Patch.ndf),
-    CF("Discriminator_Patch.n_layers", F_INT, Discriminator_Patch.n_layers),
-    CF("Discriminator_Patch.use_actnorm", F_BOOL, Discriminator_Patch.use_actnorm),
-    CF("Discriminator_Patch.spectral_norm", F_BOOL, Discriminator_Patch.spectral_norm),
-    CF("Training.w_kl", F_DOUBLE, Training.w_kl),
-    CF("Training.n_epochs", F_INT, Training.n_epochs),
-    CF("Training.lr", F_DOUBLE, Training.lr),
-    CF("Training.bs", F_INT, Training.bs),
-    CF("Training.weight_decay", F_DOUBLE, Training.weight_decay),
-    CF("Training.workers", F_INT, Training.workers),
-    CF("Training.pretrain", F_INT, Training.pretrain),
-    CF("Training.savename", F_IGNORE, Training.pretrain),
-    CF("Training.save_path", F_IGNORE, Training.pretrain),
-    CF("Data.sequence_length", F_INT, Data.sequence_length),
-    CF("Data.img_size", F_INT, Data.img_size),
-    CF_STR("Data.dataset", Data.dataset),
-    CF("Logging.entity", F_IGNORE, Training.pretrain),
-    CF("Logging.project", F_IGNORE, Training.pretrain),
-    CF("Logging.mode", F_IGNORE, Training.pretrain),
-};
-#undef CF
-#undef CF_STR
-const int cond_ae_config_nfields = (int)(sizeof cond_ae_config_fields / sizeof cond_ae_config_fields[0]);
-
 /* ==================================================================================================== */
 /* initialisation helpers                                                                                */
 /* ==================================================================================================== */
 
-static size_t fan_in(const Tensor *w) { return w->numel / (size_t)w->shape[0]; }
-
-/* PyTorch's default Linear / Conv init (kaiming_uniform with a = sqrt(5)): U(+-1/sqrt(fan_in)), bias too. */
-static void default_init(Tensor *w, Tensor *b, Rng *rng) {
-    double bound = 1.0 / sqrt((double)fan_in(w));
-    tensor_fill_uniform(w, rng, -bound, bound);
-    if (b) tensor_fill_uniform(b, rng, -bound, bound);
-}
 
 /* ==================================================================================================== */
 /* encoder: torchvision resnet50(norm_layer = InstanceNorm2d | BatchNorm2d) + DenseEncoderLayer          */
@@ -260,25 +217,16 @@ static void default_init(Tensor *w, Tensor *b, Rng *rng) {
 #define ENC_MOMENTUM 0.1
 #define BOTTLENECK_EXPANSION 4
 
-static void norm_declare(CaeNorm *n, ParamSet *ps, int batch_norm, const char *name, int C) {
+/* norm_layer(C): BatchNorm2d, or InstanceNorm2d(affine=False, track_running_stats=False), which has no keys */
+static void norm_declare(BatchNorm *n, ParamSet *ps, int batch_norm, const char *name, int C) {
     memset(n, 0, sizeof *n);
-    if (!batch_norm) return;   /* InstanceNorm2d(affine=False, track_running_stats=False): no keys */
-    char full[320];
-    snprintf(full, sizeof full, "%s.weight", name);
-    n->weight = param_new(ps, full, 1, DIMS(C));
-    snprintf(full, sizeof full, "%s.bias", name);
-    n->bias = param_new(ps, full, 1, DIMS(C));
-    snprintf(full, sizeof full, "%s.running_mean", name);
-    n->running_mean = buffer_new(ps, full, DT_REAL, 1, DIMS(C));
-    snprintf(full, sizeof full, "%s.running_var", name);
-    n->running_var = buffer_new(ps, full, DT_REAL, 1, DIMS(C));
-    snprintf(full, sizeof full, "%s.num_batches_tracked", name);
-    n->num_batches_tracked = buffer_new(ps, full, DT_I64, 0, NULL);
+    if (batch_norm) batch_norm_declare(n, ps, name, C, 1);
 }
 
-static Tensor *conv_declare(ParamSet *ps, const char *name, int cout, int cin, int k) {
-    char full[320];
-    snprintf(full, sizeof full, "%s.weight", name);
+/* a bias-free k x k Conv2d's weight */
+static Tensor *conv_weight_declare(ParamSet *ps, const char *name, int cout, int cin, int k) {
+    char full[LAYER_NAME_MAX];
+    layer_name(full, name, "weight");
     return param_new(ps, full, 4, DIMS(cout, cin, k, k));
 }
 
@@ -293,7 +241,7 @@ void cond_encoder_declare(CondEncoder *enc, const CondAeNetConfig *cfg, const ch
     char name[256];
     int w = cfg->enc_width;
     snprintf(name, sizeof name, "%smodel.conv1", p);
-    enc->conv1 = conv_declare(ps, name, w, 3, 7);
+    enc->conv1 = conv_weight_declare(ps, name, w, 3, 7);
     snprintf(name, sizeof name, "%smodel.bn1", p);
     norm_declare(&enc->bn1, ps, enc->batch_norm, name, w);
     enc->nblocks = 0;
@@ -312,20 +260,20 @@ void cond_encoder_declare(CondEncoder *enc, const CondAeNetConfig *cfg, const ch
             snprintf(base, sizeof base, "%smodel.layer%d.%d", p, s + 1, j);
             /* registration order of torchvision's Bottleneck: conv1, bn1, conv2, bn2, conv3, bn3, downsample */
             snprintf(name, sizeof name, "%s.conv1", base);
-            b->conv1 = conv_declare(ps, name, width, inplanes, 1);
+            b->conv1 = conv_weight_declare(ps, name, width, inplanes, 1);
             snprintf(name, sizeof name, "%s.bn1", base);
             norm_declare(&b->bn1, ps, enc->batch_norm, name, width);
             snprintf(name, sizeof name, "%s.conv2", base);
-            b->conv2 = conv_declare(ps, name, width, width, 3);
+            b->conv2 = conv_weight_declare(ps, name, width, width, 3);
             snprintf(name, sizeof name, "%s.bn2", base);
             norm_declare(&b->bn2, ps, enc->batch_norm, name, width);
             snprintf(name, sizeof name, "%s.conv3", base);
-            b->conv3 = conv_declare(ps, name, cout, width, 1);
+            b->conv3 = conv_weight_declare(ps, name, cout, width, 1);
             snprintf(name, sizeof name, "%s.bn3", base);
             norm_declare(&b->bn3, ps, enc->batch_norm, name, cout);
             if (j == 0 && (b->stride != 1 || inplanes != cout)) {
                 snprintf(name, sizeof name, "%s.downsample.0", base);
-                b->down = conv_declare(ps, name, cout, inplanes, 1);
+                b->down = conv_weight_declare(ps, name, cout, inplanes, 1);
                 snprintf(name, sizeof name, "%s.downsample.1", base);
                 norm_declare(&b->down_bn, ps, enc->batch_norm, name, cout);
             }
@@ -339,39 +287,28 @@ void cond_encoder_declare(CondEncoder *enc, const CondAeNetConfig *cfg, const ch
     enc->fc_b = param_new(ps, name, 1, DIMS(2 * cfg->z_dim));
 }
 
-/* torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu"): std = sqrt(2 / (Cout k k)) */
-static void kaiming_fan_out(Tensor *w, Rng *rng) {
-    size_t fan_out = (size_t)w->shape[0] * (size_t)w->shape[2] * (size_t)w->shape[3];
-    tensor_fill_normal(w, rng, 0, sqrt(2.0 / (double)fan_out));
-}
-
-static void norm_init(CaeNorm *n) {
-    if (!n->weight) return;
-    tensor_fill(n->weight, 1);
-    tensor_fill(n->bias, 0);
-    tensor_fill(n->running_mean, 0);
-    tensor_fill(n->running_var, 1);
-    ((int64_t *)n->num_batches_tracked->ibuf)[0] = 0;
+static void norm_init(BatchNorm *n) {
+    if (n->weight) batch_norm_init(n);
 }
 
 void cond_encoder_init(CondEncoder *enc, Rng *rng) {
     paramset_alloc(&enc->ps);
-    kaiming_fan_out(enc->conv1, rng);
+    init_kaiming_normal_fan_out(enc->conv1, rng);
     norm_init(&enc->bn1);
     for (int k = 0; k < enc->nblocks; k++) {
         CaeBottleneck *b = &enc->blocks[k];
-        kaiming_fan_out(b->conv1, rng);
-        kaiming_fan_out(b->conv2, rng);
-        kaiming_fan_out(b->conv3, rng);
+        init_kaiming_normal_fan_out(b->conv1, rng);
+        init_kaiming_normal_fan_out(b->conv2, rng);
+        init_kaiming_normal_fan_out(b->conv3, rng);
         norm_init(&b->bn1);
         norm_init(&b->bn2);
         norm_init(&b->bn3);
         if (b->down) {
-            kaiming_fan_out(b->down, rng);
+            init_kaiming_normal_fan_out(b->down, rng);
             norm_init(&b->down_bn);
         }
     }
-    default_init(enc->fc_w, enc->fc_b, rng);
+    init_default(enc->fc_w, enc->fc_b, rng);
     /* ResnetEncoder._get_spatial_size: features(torch.randn(1, 3, S, S)) in training mode. Below 64 px layer4
      * is 1x1, where the official constructor fails (BatchNorm2d with one value per channel); i2v skips it. */
     if (enc->batch_norm && enc->cfg.in_size / 32 >= 2) {
@@ -404,10 +341,9 @@ int cond_encoder_load(CondEncoder *enc, const char *path, I2vError *e) {
 }
 
 /* norm_layer(C): InstanceNorm2d (per sample and channel, eps 1e-5) or BatchNorm2d. x (N, C, H, W). */
-static Tensor *enc_norm(Ctx *c, const CondEncoder *enc, const CaeNorm *n, Tensor *x) {
+static Tensor *enc_norm(Ctx *c, const CondEncoder *enc, const BatchNorm *n, Tensor *x) {
     if (!enc->batch_norm) return t_instance_norm(c, x, (real)ENC_EPS);
-    return t_batch_norm(c, x, n->weight, n->bias, n->running_mean, n->running_var, n->num_batches_tracked,
-                        (real)ENC_EPS, (real)ENC_MOMENTUM);
+    return batch_norm_apply(c, n, x, (real)ENC_EPS, (real)ENC_MOMENTUM);
 }
 
 /* torchvision Bottleneck.forward: x (N, cin, H, W) -> (N, cout, H / stride, W / stride) */
@@ -474,7 +410,7 @@ static void sn_declare(BgSnLayer *l, ParamSet *ps, const char *name, int has_bia
 }
 
 static void sn_init(BgSnLayer *l, Rng *rng) {
-    default_init(l->w, l->bias, rng);
+    init_default(l->w, l->bias, rng);
     spectral_norm_biggan_init_uv(l->u, l->v, rng);   /* _make_params: u, v = l2normalize(normal_(0, 1)) */
 }
 
@@ -483,12 +419,8 @@ Tensor *bg_sn_weight(Ctx *c, BgSnLayer *l) { return t_spectral_norm_biggan(c, l-
 
 static void cbn_declare(CondBatchNorm *bn, ParamSet *ps, const char *name, int C, int cond_dim) {
     char full[384];
-    snprintf(full, sizeof full, "%s.bn.running_mean", name);
-    bn->running_mean = buffer_new(ps, full, DT_REAL, 1, DIMS(C));
-    snprintf(full, sizeof full, "%s.bn.running_var", name);
-    bn->running_var = buffer_new(ps, full, DT_REAL, 1, DIMS(C));
-    snprintf(full, sizeof full, "%s.bn.num_batches_tracked", name);
-    bn->num_batches_tracked = buffer_new(ps, full, DT_I64, 0, NULL);
+    layer_name(full, name, "bn");
+    batch_norm_declare(&bn->bn, ps, full, C, 0);
     snprintf(full, sizeof full, "%s.gamma_embed", name);
     sn_declare(&bn->gamma, ps, full, 0, 2, DIMS(C, cond_dim));
     snprintf(full, sizeof full, "%s.beta_embed", name);
@@ -496,9 +428,7 @@ static void cbn_declare(CondBatchNorm *bn, ParamSet *ps, const char *name, int C
 }
 
 static void cbn_init(CondBatchNorm *bn, Rng *rng) {
-    tensor_fill(bn->running_mean, 0);
-    tensor_fill(bn->running_var, 1);
-    ((int64_t *)bn->num_batches_tracked->ibuf)[0] = 0;
+    batch_norm_init(&bn->bn);
     sn_init(&bn->gamma, rng);
     sn_init(&bn->beta, rng);
 }
@@ -507,8 +437,7 @@ static void cbn_init(CondBatchNorm *bn, Rng *rng) {
  * x (N, C, H, W), cond (N, c) -> (N, C, H, W) */
 Tensor *cond_batch_norm_forward(Ctx *c, CondBatchNorm *bn, Tensor *x, Tensor *cond) {
     int N = x->shape[0], C = x->shape[1];
-    Tensor *h = t_batch_norm(c, x, NULL, NULL, bn->running_mean, bn->running_var, bn->num_batches_tracked,
-                             (real)DEC_BN_EPS, (real)DEC_BN_MOMENTUM);
+    Tensor *h = batch_norm_apply(c, &bn->bn, x, (real)DEC_BN_EPS, (real)DEC_BN_MOMENTUM);
     Tensor *gamma = t_add_scalar(c, t_linear(c, cond, bg_sn_weight(c, &bn->gamma), NULL), 1);
     Tensor *beta = t_linear(c, cond, bg_sn_weight(c, &bn->beta), NULL);
     gamma = t_reshape(c, gamma, 4, DIMS(N, C, 1, 1));
@@ -631,25 +560,16 @@ void cond_decoder_declare(CondDecoder *dec, const CondAeNetConfig *config, const
     }
     snprintf(name, sizeof name, "%sdecoder.decoder.attention", p);
     attn_declare(&dec->attn, ps, name, 2 * chn);
-    const char *bn = "decoder.decoder.ScaledCrossReplicaBN";
-    snprintf(name, sizeof name, "%s%s.weight", p, bn);
-    dec->bn_w = param_new(ps, name, 1, DIMS(cin));
-    snprintf(name, sizeof name, "%s%s.bias", p, bn);
-    dec->bn_b = param_new(ps, name, 1, DIMS(cin));
-    snprintf(name, sizeof name, "%s%s.running_mean", p, bn);
-    dec->bn_rm = buffer_new(ps, name, DT_REAL, 1, DIMS(cin));
-    snprintf(name, sizeof name, "%s%s.running_var", p, bn);
-    dec->bn_rv = buffer_new(ps, name, DT_REAL, 1, DIMS(cin));
-    snprintf(name, sizeof name, "%s%s.num_batches_tracked", p, bn);
-    dec->bn_nbt = buffer_new(ps, name, DT_I64, 0, NULL);
+    snprintf(name, sizeof name, "%sdecoder.decoder.ScaledCrossReplicaBN", p);
+    batch_norm_declare(&dec->bn, ps, name, cin, 1);
     snprintf(name, sizeof name, "%sdecoder.decoder.colorize", p);
     sn_declare(&dec->colorize, ps, name, 1, 4, DIMS(3, cin, 3, 3));
 }
 
 void cond_decoder_init(CondDecoder *dec, Rng *rng) {
     paramset_alloc(&dec->ps);
-    for (int i = 0; i < 4; i++) default_init(dec->class_w[i], dec->class_b[i], rng);
-    default_init(dec->linear, NULL, rng);
+    for (int i = 0; i < 4; i++) init_default(dec->class_w[i], dec->class_b[i], rng);
+    init_default(dec->linear, NULL, rng);
     sn_init(&dec->g_linear, rng);
     for (int i = 0; i < dec->nblocks; i++) gblock_init(&dec->blocks[i], rng);
     tensor_fill(dec->attn.gamma, 0);
@@ -657,11 +577,7 @@ void cond_decoder_init(CondDecoder *dec, Rng *rng) {
     sn_init(&dec->attn.phi, rng);
     sn_init(&dec->attn.g, rng);
     sn_init(&dec->attn.o, rng);
-    tensor_fill(dec->bn_w, 1);
-    tensor_fill(dec->bn_b, 0);
-    tensor_fill(dec->bn_rm, 0);
-    tensor_fill(dec->bn_rv, 1);
-    ((int64_t *)dec->bn_nbt->ibuf)[0] = 0;
+    batch_norm_init(&dec->bn);
     sn_init(&dec->colorize, rng);
 }
 
@@ -701,8 +617,7 @@ Tensor *cond_decoder_forward(Ctx *c, CondDecoder *dec, Tensor *z) {
         Tensor *parts[2] = {codes[i + 1], class_emb};
         h = gblock_forward(c, &dec->blocks[i], h, t_concat(c, 2, parts, 1));
     }
-    h = t_batch_norm(c, h, dec->bn_w, dec->bn_b, dec->bn_rm, dec->bn_rv, dec->bn_nbt, (real)DEC_BN_EPS,
-                     (real)DEC_BN_MOMENTUM);
+    h = batch_norm_apply(c, &dec->bn, h, (real)DEC_BN_EPS, (real)DEC_BN_MOMENTUM);
     h = t_conv2d(c, t_relu(c, h), bg_sn_weight(c, &dec->colorize), dec->colorize.bias, DIMS(1, 1), DIMS(1, 1));
     return t_tanh(c, h);
 }
@@ -773,8 +688,7 @@ static void ae_step(CondAe *s, const Tensor *xin, int epoch, int training, CondA
                "conditioning AE: batch must be (N, 3, %d, %d)", S, S);
     double disc_factor = epoch < cfg->Training.pretrain ? 0 : 1;   /* adopt_weight(1, epoch, pretrain) */
     c->grad_enabled = training;
-    Tensor *x = tensor_new(c, 4, xin->shape);
-    if (!c->dry) memcpy(x->data, xin->data, x->numel * sizeof(real));
+    Tensor *x = tensor_from_host(c, 4, xin->shape, xin->data);
 
     /* 1. x^ = decode(encode(x).mode()): the posterior mean is decoded, nothing is sampled */
     c->training = training;
@@ -855,7 +769,7 @@ static void ae_step(CondAe *s, const Tensor *xin, int epoch, int training, CondA
     }
     if (recon) {
         I2V_ASSERT(recon->numel == xr->numel, "conditioning AE: recon must be (N, 3, %d, %d)", S, S);
-        memcpy(recon->data, xr->data, xr->numel * sizeof(real));
+        tensor_to_host(xr, recon->data);
     }
 }
 
@@ -868,6 +782,11 @@ static void size_arena(CondAe *s, const Tensor *x, int epoch) {
     ae_step(s, x, epoch < s->cfg.Training.pretrain ? s->cfg.Training.pretrain : epoch, 1, NULL, NULL);
     s->arena_bytes = ctx_dry_finish(&s->ctx);
     s->sized_n = x->shape[0];
+}
+
+size_t cond_ae_plan_step(CondAe *s, const Tensor *x) {
+    size_arena(s, x, 0);
+    return s->arena_bytes + s->ctx.peak_scratch;
 }
 
 void cond_ae_train_step(CondAe *s, const Tensor *x, int epoch, CondAeStats *st, Tensor *recon) {

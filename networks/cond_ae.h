@@ -8,9 +8,9 @@
  * What it is not: the cINN (flow.h), data loading or the epoch loop (i2v.c).
  *
  * Names: the encoder's ParamSet holds the keys of ResnetEncoder.state_dict() (`model.conv1.weight`, ...,
- * `model.fc.sub_layers.0.bias`; STATE_DICT.md T5), so an official `encoder_stage2.pth` converted to
+ * `model.fc.sub_layers.0.bias`), so an official `encoder_stage2.pth` converted to
  * safetensors loads as it is; the decoder's holds the keys it has inside BigAE (`decoder.map_to_class_
- * embedding.main.0.weight`, ..., `decoder.decoder.colorize.module.weight_bar`; T6). BigAE's own state_dict
+ * embedding.main.0.weight`, ..., `decoder.decoder.colorize.module.weight_bar`). BigAE's own state_dict
  * is `encoder.` + the first followed by the second.
  * Dimension legend: N batch, C channels, H, W height and width (S = in_size), Z = z_dim, K classes
  * (n_class, 1000), E class embedding (128), s split size (10 / 20), c = s + E condition width of a GBlock.
@@ -18,8 +18,8 @@
 #ifndef I2V_COND_AE_H
 #define I2V_COND_AE_H
 
-#include "program/config.h"
 #include "base/base.h"
+#include "networks/layers.h"
 #include "networks/lpips.h"
 #include "ops/optim.h"
 #include "networks/patchgan.h"
@@ -82,7 +82,7 @@ typedef struct CondAeConfig {
     CondAeDataConfig Data;
 } CondAeConfig;
 
-/* The official configs (spec/configs/stage2_cINN_AE/<name>_config.yaml; TRAINING.md 5.2). */
+/* The official configs (configs/stage2_cINN_AE/<name>_config.yaml). */
 CondAeConfig cond_ae_config_bair(void);
 CondAeConfig cond_ae_config_iper(void);
 CondAeConfig cond_ae_config_landscape(void);
@@ -102,19 +102,8 @@ int cond_ae_config_named(const char *name, CondAeConfig *out, I2vError *e);
 /* Checks that the networks can be built: encoder type and norm, sizes, the z split, the GBlock count against
  * in_size and Data.img_size, the attention width. The message names the key. Returns 0 or -1. */
 int cond_ae_config_check(const CondAeConfig *cfg, I2vError *e);
-/* config.h binding table for the sections AE, Discriminator_Patch, Training and Data.{sequence_length,
- * img_size, dataset}, plus the Logging keys as ignored. */
-extern const ConfigField cond_ae_config_fields[];
-extern const int cond_ae_config_nfields;
 
 /* ==== the encoder (AE.py ResnetEncoder: torchvision resnet50 + DenseEncoderLayer) ====================== */
-
-/* A norm position: nothing for InstanceNorm2d(affine=False), five tensors for BatchNorm2d. */
-typedef struct CaeNorm {
-    Tensor *weight, *bias;                  /* (C) */
-    Tensor *running_mean, *running_var;     /* (C) */
-    Tensor *num_batches_tracked;            /* I64 () */
-} CaeNorm;
 
 /* torchvision Bottleneck (v1.5: the stride sits on the 3x3 conv). */
 typedef struct CaeBottleneck {
@@ -122,9 +111,9 @@ typedef struct CaeBottleneck {
     Tensor *conv1;          /* (width, cin, 1, 1) */
     Tensor *conv2;          /* (width, width, 3, 3), stride */
     Tensor *conv3;          /* (cout, width, 1, 1), cout = 4 width */
-    CaeNorm bn1, bn2, bn3;
+    BatchNorm bn1, bn2, bn3;   /* norm_layer: BatchNorm2d, or all NULL for InstanceNorm2d(affine=False) */
     Tensor *down;           /* downsample.0: (cout, cin, 1, 1) stride, or NULL (identity) */
-    CaeNorm down_bn;        /* downsample.1 */
+    BatchNorm down_bn;      /* downsample.1 */
 } CaeBottleneck;
 
 typedef struct CondEncoder {
@@ -132,7 +121,7 @@ typedef struct CondEncoder {
     int batch_norm;         /* cfg.norm == "bn" */
     ParamSet ps;            /* prefix + `model....` in state_dict order */
     Tensor *conv1;          /* (w, 3, 7, 7) stride 2, pad 3 */
-    CaeNorm bn1;
+    BatchNorm bn1;          /* as in the bottlenecks */
     int nblocks;
     CaeBottleneck *blocks;  /* layer1.0 ... layer4.(n-1), in order */
     Tensor *fc_w, *fc_b;    /* model.fc.sub_layers.0: (2Z, 32 w, 1, 1), (2Z) */
@@ -148,7 +137,8 @@ void cond_encoder_declare(CondEncoder *enc, const CondAeNetConfig *cfg, const ch
 void cond_encoder_init(CondEncoder *enc, Rng *rng);
 void cond_encoder_build(CondEncoder *enc, const CondAeNetConfig *cfg, const char *prefix, Rng *rng);
 void cond_encoder_free(CondEncoder *enc);
-/* Loads an encoder checkpoint (safetensors with T5 names, e.g. a converted encoder_stage2.pth; strict).
+/* Loads an encoder checkpoint (safetensors with ResnetEncoder's names, e.g. a converted encoder_stage2.pth;
+ * strict).
  * Returns 0 or -1 with a message naming missing or mis-shaped tensors. */
 int cond_encoder_load(CondEncoder *enc, const char *path, I2vError *e);
 
@@ -176,7 +166,7 @@ typedef struct BgSnLayer {
 
 /* ConditionalBatchNorm2d: BatchNorm2d(C, affine=False, eps 1e-4) then (1 + gamma(c)) x + beta(c). */
 typedef struct CondBatchNorm {
-    Tensor *running_mean, *running_var, *num_batches_tracked;   /* (C), (C), I64 () */
+    BatchNorm bn;           /* `bn`: running statistics only (affine = False) */
     BgSnLayer gamma, beta;  /* SN Linear c -> C without bias */
 } CondBatchNorm;
 
@@ -206,7 +196,7 @@ typedef struct CondDecoder {
     int nblocks;
     GBlock blocks[CAE_MAX_GBLOCKS];
     SelfAttn attn;          /* built always; used before GBlock dec_attn_index if that block exists */
-    Tensor *bn_w, *bn_b, *bn_rm, *bn_rv, *bn_nbt;   /* ScaledCrossReplicaBN: BatchNorm2d(chn, eps 1e-4) */
+    BatchNorm bn;           /* ScaledCrossReplicaBN: BatchNorm2d(chn, eps 1e-4) */
     BgSnLayer colorize;     /* (3, chn, 3, 3) + bias: BigAE's last parameter (the adaptive weight's W) */
     int split[CAE_MAX_GBLOCKS + 1];   /* z split sizes: Z - n s, s, ..., s */
 } CondDecoder;
@@ -275,6 +265,9 @@ void cond_ae_free(CondAe *s);
  * update when d_loss > 0. The AE is in training mode, the PatchGAN and LPIPS always are. recon (N, 3, S, S)
  * receives x^ when not NULL. */
 void cond_ae_train_step(CondAe *s, const Tensor *x, int epoch, CondAeStats *st, Tensor *recon);
+/* Sizes the arena for training steps on batches shaped like x (the dry run the first step would do) and
+ * returns the bytes one step needs beyond the parameters: the arena and the largest workspace. */
+size_t cond_ae_plan_step(CondAe *s, const Tensor *x);
 /* The same code with training=False, as the validator runs it: AE in eval mode, no gradients and no
  * updates, lambda = 0, but the PatchGAN still in training mode (its power iterations move u and v) and the
  * LPIPS dropout active. */

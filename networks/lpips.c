@@ -4,7 +4,7 @@
  * What it is: the scaling layer, VGG16's first 30 feature layers cut into 5 slices, unit normalisation over
  * channels, squared differences, the dropout + 1x1 "lin" layers, spatial means and their sum; weights from
  * a safetensors file with the official names. What it is not: the evaluation metric of the `lpips` package
- * (same network, EVALUATION.md 2.4), a downloader, or trainable (every tensor is a frozen buffer).
+ * (the same network), a downloader, or trainable (every tensor is a frozen buffer).
  * Dimension legend: N batch, C channels, H, W spatial size; k the slice (0..4), C_k its width.
  */
 #include "networks/lpips.h"
@@ -14,7 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/conv.h"
+#include "ops/conv.h"
+#include "ops/init.h"
 #include "formats/safetensors.h"
 
 /* VGG16 `features` convs used by the 5 slices: position in the Sequential and slice */
@@ -66,9 +67,7 @@ void lpips_free(Lpips *l) {
 
 void lpips_init_random(Lpips *l, Rng *rng) {
     for (int i = 0; i < LPIPS_CONVS; i++) {
-        Tensor *w = l->conv_w[i];
-        double std = sqrt(2.0 / (double)(w->shape[0] * 9));   /* kaiming_normal_, fan_out, relu */
-        tensor_fill_normal(w, rng, 0, std);
+        init_kaiming_normal_fan_out(l->conv_w[i], rng);
         tensor_fill(l->conv_b[i], 0);
     }
     for (int k = 0; k < LPIPS_SLICES; k++) tensor_fill_uniform(l->lin[k], rng, 0, 2.0 / l->cfg.widths[k]);
@@ -84,7 +83,7 @@ int lpips_load(Lpips *l, const char *path, I2vError *e) {
                        "     safetensors file. Obtain `vgg.pth` (LPIPS v0.1 'vgg' lin layers, md5 d507d7349b931f0638a25a48a722f98a,\n"
                        "     from richzhang/PerceptualSimilarity: lpips/weights/v0.1/vgg.pth) and torchvision's\n"
                        "     `vgg16-397923af.pth` (download.pytorch.org/models/vgg16-397923af.pth), then run\n"
-                       "         python3 tools/convert_lpips.py vgg.pth vgg16-397923af.pth %s",
+                       "         python3 tools/convert_official.py lpips --lin vgg.pth --vgg vgg16-397923af.pth --out %s",
                        path, strerror(errno), path);
     }
     fclose(fp);

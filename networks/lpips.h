@@ -1,6 +1,6 @@
 /* lpips.h: the LPIPS perceptual distance (Zhang et al. 2018, "vgg" variant, version 0.1) used as a training
  * loss by stage 1 and the conditioning autoencoder: stage2_cINN/AE/modules/LPIPS.py and vgg16.py, a
- * stripped copy of richzhang/PerceptualSimilarity (ARCHITECTURE.md 8).
+ * stripped copy of richzhang/PerceptualSimilarity.
  *
  *   d(x, y) = sum_k mean_hw  lin_k( dropout( (f_k(x) / |f_k(x)| - f_k(y) / |f_k(y)|)^2 ) )
  *
@@ -11,7 +11,7 @@
  *
  * Weights: one safetensors file with the official names (`scaling_layer.shift`, `scaling_layer.scale`,
  * `net.slice1.0.weight`, `net.slice1.0.bias`, ..., `net.slice5.28.bias`, `lin0.model.1.weight`, ...,
- * `lin4.model.1.weight`), made by tools/convert_lpips.py from the LPIPS `vgg.pth` and torchvision's
+ * `lin4.model.1.weight`), made by `tools/convert_official.py lpips` from the LPIPS `vgg.pth` and torchvision's
  * `vgg16-397923af.pth`. Nothing is downloaded.
  * Dimension legend: N batch, C channels, H, W image size; C_k the width of slice k.
  */

@@ -11,8 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kernels/conv.h"
-#include "kernels/norm.h"
+#include "ops/norm.h"
 
 #define PATCH_KERNEL 4   /* kw = 4 */
 #define PATCH_PAD 1      /* padw = 1 */
@@ -40,29 +39,13 @@ static void declare_conv(PatchGan *d, const char *prefix, int index, int cin, in
     cv->cout = cout;
     cv->stride = stride;
     cv->norm = norm;
-    char name[256];
+    char name[256], base[256];
     const char *p = prefix ? prefix : "";
     ParamSet *ps = &d->ps;
-    if (d->cfg.spectral_norm) {
-        /* spectral_norm removes `weight` and registers `weight_orig` after the bias, then the two buffers */
-        if (has_bias) {
-            snprintf(name, sizeof name, "%smain.%d.bias", p, index);
-            cv->bias = param_new(ps, name, 1, DIMS(cout));
-        }
-        snprintf(name, sizeof name, "%smain.%d.weight_orig", p, index);
-        cv->weight = param_new(ps, name, 4, DIMS(cout, cin, PATCH_KERNEL, PATCH_KERNEL));
-        snprintf(name, sizeof name, "%smain.%d.weight_u", p, index);
-        cv->u = buffer_new(ps, name, DT_REAL, 1, DIMS(cout));
-        snprintf(name, sizeof name, "%smain.%d.weight_v", p, index);
-        cv->v = buffer_new(ps, name, DT_REAL, 1, DIMS(cin * PATCH_KERNEL * PATCH_KERNEL));
-    } else {
-        snprintf(name, sizeof name, "%smain.%d.weight", p, index);
-        cv->weight = param_new(ps, name, 4, DIMS(cout, cin, PATCH_KERNEL, PATCH_KERNEL));
-        if (has_bias) {
-            snprintf(name, sizeof name, "%smain.%d.bias", p, index);
-            cv->bias = param_new(ps, name, 1, DIMS(cout));
-        }
-    }
+    snprintf(base, sizeof base, "%smain.%d", p, index);
+    conv_declare(&cv->conv, ps, base, cout, cin, 2, (const int[]){1, PATCH_KERNEL, PATCH_KERNEL},
+                 (const int[]){1, stride, stride}, (const int[]){0, PATCH_PAD, PATCH_PAD}, has_bias,
+                 d->cfg.spectral_norm);
     if (norm == NORM_ACTNORM) {
         snprintf(name, sizeof name, "%smain.%d.loc", p, index + 1);
         cv->loc = param_new(ps, name, 4, DIMS(1, cout, 1, 1));
@@ -71,16 +54,8 @@ static void declare_conv(PatchGan *d, const char *prefix, int index, int cin, in
         snprintf(name, sizeof name, "%smain.%d.initialized", p, index + 1);
         cv->initialized = buffer_new(ps, name, DT_U8, 0, NULL);
     } else if (norm == NORM_BATCH) {
-        snprintf(name, sizeof name, "%smain.%d.weight", p, index + 1);
-        cv->bn_weight = param_new(ps, name, 1, DIMS(cout));
-        snprintf(name, sizeof name, "%smain.%d.bias", p, index + 1);
-        cv->bn_bias = param_new(ps, name, 1, DIMS(cout));
-        snprintf(name, sizeof name, "%smain.%d.running_mean", p, index + 1);
-        cv->running_mean = buffer_new(ps, name, DT_REAL, 1, DIMS(cout));
-        snprintf(name, sizeof name, "%smain.%d.running_var", p, index + 1);
-        cv->running_var = buffer_new(ps, name, DT_REAL, 1, DIMS(cout));
-        snprintf(name, sizeof name, "%smain.%d.num_batches_tracked", p, index + 1);
-        cv->num_batches_tracked = buffer_new(ps, name, DT_I64, 0, NULL);
+        snprintf(base, sizeof base, "%smain.%d", p, index + 1);
+        batch_norm_declare(&cv->bn, ps, base, cout, 1);
     }
 }
 
@@ -110,29 +85,17 @@ void patchgan_declare(PatchGan *d, const PatchGanConfig *cfg, const char *prefix
     declare_conv(d, prefix, index, cfg->ndf * mult, 1, 1, 1, NORM_NONE);
 }
 
-/* PyTorch's default Conv2d init (kaiming_uniform with a = sqrt(5)): weight and bias U(+-1/sqrt(fan_in)). */
-static void conv_default_init(Tensor *w, Tensor *b, Rng *rng) {
-    double bound = 1.0 / sqrt((double)(w->numel / (size_t)w->shape[0]));
-    tensor_fill_uniform(w, rng, -bound, bound);
-    if (b) tensor_fill_uniform(b, rng, -bound, bound);
-}
-
 void patchgan_init(PatchGan *d, Rng *rng) {
     paramset_alloc(&d->ps);
     for (int i = 0; i < d->nconv; i++) {
         PatchGanConv *cv = &d->conv[i];
-        conv_default_init(cv->weight, cv->bias, rng);
-        if (cv->u) spectral_norm_init_uv(cv->u, cv->v, rng);
+        conv_init_default(&cv->conv, rng);   /* PyTorch's default Conv2d init, spectral norm's u and v */
         if (cv->norm == NORM_ACTNORM) {
             tensor_fill(cv->loc, 0);
             tensor_fill(cv->scale, 1);
             ((uint8_t *)cv->initialized->ibuf)[0] = 0;
         } else if (cv->norm == NORM_BATCH) {
-            tensor_fill(cv->bn_weight, 1);
-            tensor_fill(cv->bn_bias, 0);
-            tensor_fill(cv->running_mean, 0);
-            tensor_fill(cv->running_var, 1);
-            ((int64_t *)cv->num_batches_tracked->ibuf)[0] = 0;
+            batch_norm_init(&cv->bn);
         }
     }
 }
@@ -178,13 +141,10 @@ Tensor *patchgan_forward(Ctx *c, PatchGan *d, Tensor *x) {
     for (int i = 0; i < d->nconv; i++) {
         PatchGanConv *cv = &d->conv[i];
         /* spectral_norm's pre-forward hook: one power iteration in training mode, W = weight_orig / sigma */
-        Tensor *w = cv->u ? t_spectral_norm(c, cv->weight, cv->u, cv->v) : cv->weight;
-        int stride[2] = {cv->stride, cv->stride}, pad[2] = {PATCH_PAD, PATCH_PAD};
-        h = t_conv2d(c, h, w, cv->bias, stride, pad);
+        h = conv_apply(c, &cv->conv, conv_weight(c, &cv->conv), h, 1);
         if (cv->norm == NORM_ACTNORM) h = actnorm_layer(c, d, cv, h);
         else if (cv->norm == NORM_BATCH)
-            h = t_batch_norm(c, h, cv->bn_weight, cv->bn_bias, cv->running_mean, cv->running_var,
-                             cv->num_batches_tracked, (real)PATCH_BN_EPS, (real)PATCH_BN_MOMENTUM);
+            h = batch_norm_apply(c, &cv->bn, h, (real)PATCH_BN_EPS, (real)PATCH_BN_MOMENTUM);
         if (i < d->nconv - 1) h = t_leaky_relu(c, h, (real)PATCH_SLOPE);
     }
     return h;

@@ -4,13 +4,13 @@
  * What it is: the pix2pix PatchGAN with the repository's changes: every conv spectral-normalised
  * (torch.nn.utils.spectral_norm: weight_orig, weight_u, weight_v), ActNorm instead of BatchNorm after the
  * middle convs (data-dependent initialisation on the first call made in training mode), so every conv has a
- * bias. With the official config (ARCHITECTURE.md 3.2) the Sequential is
+ * bias. With the official config the Sequential is
  *     0 conv 3->64 k4 s2 p1, 1 LReLU(0.2),
  *     2 conv 64->128 k4 s2 p1, 3 ActNorm, 4 LReLU,   5 conv 128->256 s2, 6 ActNorm, 7 LReLU,
  *     8 conv 256->512 k4 s1 p1, 9 ActNorm, 10 LReLU, 11 conv 512->1 k4 s1 p1
  * giving (N, 1, 6, 6) logits for 64x64 frames and (N, 1, 14, 14) for 128x128. State-dict names
  * `main.<i>.bias`, `main.<i>.weight_orig`, `main.<i>.weight_u`, `main.<i>.weight_v`, `main.<i>.loc`,
- * `main.<i>.scale`, `main.<i>.initialized` in that order (STATE_DICT.md T4).
+ * `main.<i>.scale`, `main.<i>.initialized` in that order, as the official state dict.
  * What it is not: the hinge losses (tensor.h t_hinge_*) or any training step (ae.c, cond_ae.c).
  *
  * Modes come from the context: c->training = 1 runs one power iteration per conv per call (updating
@@ -22,6 +22,7 @@
 #ifndef I2V_PATCHGAN_H
 #define I2V_PATCHGAN_H
 
+#include "networks/layers.h"
 #include "tensor.h"
 
 /* The `Discriminator_Patch` section of every official config. */
@@ -39,14 +40,12 @@ typedef struct PatchGanConfig {
 typedef struct PatchGanConv {
     int index;          /* position of the conv in `main` (0, 2, 5, 8, 11 for the official config) */
     int cin, cout, stride;
-    Tensor *weight;     /* (Cout, Cin, 4, 4): `weight_orig` with spectral norm, `weight` without */
-    Tensor *bias;       /* (Cout) or NULL */
-    Tensor *u, *v;      /* weight_u (Cout), weight_v (Cin * 16); NULL without spectral norm */
+    Conv conv;          /* 4 x 4, padding 1: weight (Cout, Cin, 4, 4), `weight_orig` with spectral norm and its
+                           weight_u (Cout), weight_v (Cin * 16); bias (Cout) or NULL */
     int norm;           /* 0 none, 1 ActNorm, 2 BatchNorm2d; at `main.<index + 1>` */
     Tensor *loc, *scale;            /* ActNorm (1, Cout, 1, 1) */
     Tensor *initialized;            /* ActNorm U8 () */
-    Tensor *bn_weight, *bn_bias;    /* BatchNorm2d (Cout) */
-    Tensor *running_mean, *running_var, *num_batches_tracked;  /* (Cout), (Cout), I64 () */
+    BatchNorm bn;                   /* BatchNorm2d (Cout) */
 } PatchGanConv;
 
 typedef struct PatchGan {

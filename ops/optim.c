@@ -4,11 +4,12 @@
  * and these structs' fields into its checkpoints). */
 #include "ops/optim.h"
 
-#include <tgmath.h>  /* sqrt follows the type of `real` */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels/gemm.h"
+#include "kernels/adam.h"
+#include "kernels/threads.h"
 
 void adam_init(Adam *opt, double lr, double beta1, double beta2, double eps, double weight_decay, int amsgrad) {
     memset(opt, 0, sizeof *opt);
@@ -45,33 +46,10 @@ typedef struct AdamRun {
     size_t n;
 } AdamRun;
 
-/* restrict: p, g, m, v and vmax never overlap, which lets the compiler vectorise the loops. */
-static void adam_update(const Adam *opt, const AdamRun *r, size_t lo, size_t hi) {
-    const real b1 = (real)opt->beta1, b2 = (real)opt->beta2, wd = (real)opt->weight_decay;
-    const real eps = (real)opt->eps, step_size = (real)opt->step_size, sqrt_bc2 = (real)opt->sqrt_bc2;
-    real *restrict p = r->p, *restrict m = r->m, *restrict v = r->v, *restrict vmax = r->vmax;
-    const real *restrict g = r->g;
-    if (vmax) {   /* AMSGrad: the denominator uses the running maximum of v */
-        for (size_t i = lo; i < hi; i++) {
-            real gi = g[i] + wd * p[i];
-            real mi = b1 * m[i] + (1 - b1) * gi;
-            real vi = b2 * v[i] + (1 - b2) * gi * gi;
-            real vm = vi > vmax[i] ? vi : vmax[i];
-            m[i] = mi;
-            v[i] = vi;
-            vmax[i] = vm;
-            p[i] += -step_size * (mi / (sqrt(vm) / sqrt_bc2 + eps));   /* the order of PyTorch's addcdiv */
-        }
-    } else {
-        for (size_t i = lo; i < hi; i++) {
-            real gi = g[i] + wd * p[i];
-            real mi = b1 * m[i] + (1 - b1) * gi;
-            real vi = b2 * v[i] + (1 - b2) * gi * gi;
-            m[i] = mi;
-            v[i] = vi;
-            p[i] += -step_size * (mi / (sqrt(vi) / sqrt_bc2 + eps));
-        }
-    }
+static void run_update(const Adam *opt, const AdamRun *r, size_t lo, size_t hi) {
+    AdamHyper h = {(real)opt->beta1, (real)opt->beta2, (real)opt->weight_decay, (real)opt->eps,
+                   (real)opt->step_size, (real)opt->sqrt_bc2};
+    adam_update(r->p + lo, r->g + lo, r->m + lo, r->v + lo, r->vmax ? r->vmax + lo : NULL, hi - lo, &h);
 }
 
 /* Elements [off, off + n) of parameter t, which lives in set s; its gradient must be written (param_grad). */
@@ -103,7 +81,7 @@ static void adam_task(void *arg, int t, int thread) {
     for (int k = 0; k < job->nruns; k++) {
         const AdamRun *r = &job->runs[k];
         size_t lo = r->n * (size_t)t / (size_t)nt, hi = r->n * (size_t)(t + 1) / (size_t)nt;
-        adam_update(job->opt, r, lo, hi);
+        run_update(job->opt, r, lo, hi);
     }
 }
 
@@ -137,7 +115,7 @@ static void adam_apply(void *arg, Tensor *t, size_t off, size_t n) {
     for (int s = 0; s < opt->nsets; s++)
         if (t->data >= opt->sets[s]->values && t->data < opt->sets[s]->values + opt->sets[s]->nvalues) {
             AdamRun r = adam_run_of(opt, s, t, off, n);
-            adam_update(opt, &r, 0, n);
+            run_update(opt, &r, 0, n);
             return;
         }
     /* not this optimiser's: another network's parameter on the same tape (the discriminator under the

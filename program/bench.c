@@ -1,12 +1,13 @@
 /* bench.c: the benchmarks behind `i2v bench` and `make bench`.
  *
- * What it is: a table of named sub-benchmarks (gemm, conv, ae, cinn), each printing one line
+ * What it is: a table of named sub-benchmarks (gemm, conv, ae, cinn, metrics), each printing one line
  * of key=value fields per result, so results can be grepped, diffed and pasted into commit messages.
  * Every timing is the best of several repetitions after a warm-up; each repetition runs enough calls to
  * last about 50 ms, so timer resolution and one-off interruptions do not matter.
  * What it is not: a test. Nothing here asserts a speed.
  *
- * Usage: i2v bench [name] [key=value ...]. Without a name every benchmark runs with its defaults.
+ * Usage: i2v bench [name] [key=value ...]. Without a name every quick benchmark runs with its defaults;
+ * the slow ones (marked in the table) run only when named.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,9 @@
 #include "program/bench.h"
 #include "kernels/conv.h"
 #include "flow.h"
+#include "networks/features.h"
 #include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "kernels/simd.h"
 
 static double bench_now(void) {
@@ -236,8 +239,7 @@ static int bench_cinn(int argc, char **argv) {
 
 /* ---- conv ------------------------------------------------------------------------------------------ */
 
-/* The 3-D convolutions of the BAIR stage-1 generator and video encoder at batch 1 (ARCHITECTURE.md 1.2,
- * 2.1-2.2): input (C, T, H, W), kernel, stride, padding, bias, whether dx is needed (not for the stem). */
+/* The 3-D convolutions of the BAIR stage-1 generator and video encoder at batch 1: input (C, T, H, W), kernel, stride, padding, bias, whether dx is needed (not for the stem). */
 typedef struct ConvLayer {
     const char *name;
     int cin, cout, in[3], k[3], s[3], p[3], bias, dx;
@@ -488,25 +490,80 @@ static int bench_ae(int argc, char **argv) {
     return 0;
 }
 
+/* ---- metrics: the feature networks of FVD and FID ------------------------------------------------------ */
+/* Features of `clips` BAIR-size clips (frames x size x size, resized to 224) through the Kinetics I3D with the
+ * monitor's preprocessing (PyTorch's align_corners=True resize, so a PyTorch script can run the same thing),
+ * and of their clips * frames frames through pytorch-fid's InceptionV3 (resized to 299). Random weights of the
+ * published shapes: the speed does not depend on the values. One timed pass after a one-clip warm-up. */
+static void bench_metrics_net(FeatureKind kind, int n, int T, int S, int reps) {
+    FeatureNet f;
+    feature_net_init_random(&f, kind, 1, 7);
+    size_t per = (size_t)(T ? T : 1) * 3 * S * S;
+    real *x = xmalloc((size_t)n * per * sizeof(real)), *out = xmalloc((size_t)n * f.dim * sizeof(real));
+    Rng r;
+    rng_seed(&r, 11);
+    for (size_t i = 0; i < (size_t)n * per; i++) x[i] = (real)(rng_uniform(&r) * 2 - 1);
+    Ctx c;
+    ctx_init(&c);
+    feature_net_embed(&f, &c, x, 1, T, S, S, out);   /* warm-up: arena, thread pool, page faults */
+    double best = 1e30;
+    for (int rep = 0; rep < reps; rep++) {
+        double t0 = bench_now();
+        feature_net_embed(&f, &c, x, n, T, S, S, out);
+        double t = bench_now() - t0;
+        if (t < best) best = t;
+    }
+    printf("bench=metrics net=%s inputs=%d frames=%d size=%d threads=%d seconds=%.2f per_input_ms=%.1f\n",
+           feature_kind_name(kind), n, T, S, threads_count(), best, 1e3 * best / n);
+    fflush(stdout);
+    ctx_free(&c);
+    free(x);
+    free(out);
+    feature_net_free(&f);
+}
+
+static int bench_metrics(int argc, char **argv) {
+    int i3d = 1, inception = 1, clips = 256, frames = 16, size = 64, images = -1, reps = 1;
+    if (argc > 0 && (!strcmp(argv[0], "i3d") || !strcmp(argv[0], "inception"))) {
+        i3d = !strcmp(argv[0], "i3d");
+        inception = !i3d;
+        argc--;
+        argv++;
+    }
+    IntOpt opts[] = {{"clips", &clips}, {"frames", &frames}, {"size", &size}, {"images", &images}, {"reps", &reps}};
+    if (parse_opts("metrics", argc, argv, opts, (int)(sizeof opts / sizeof *opts))) return 2;
+    if (images < 0) images = clips * frames;
+    if (clips < 1 || frames < 9 || size < 1 || images < 1 || reps < 1) {
+        fprintf(stderr, "i2v bench metrics: clips, size, images and reps must be positive, frames at least 9\n");
+        return 2;
+    }
+    if (i3d) bench_metrics_net(FEAT_I3D_MONITOR, clips, frames, size, reps);
+    if (inception) bench_metrics_net(FEAT_INCEPTION, images, 0, size, reps);
+    return 0;
+}
+
 /* ---- the table ------------------------------------------------------------------------------------- */
 
 typedef struct Bench {
     const char *name;
     int (*run)(int argc, char **argv);   /* argv holds the key=value arguments after the name */
     const char *help;
+    int slow;                            /* minutes or more: runs only when named, never in the list of all */
 } Bench;
 
 static const Bench benches[] = {
-    {"gemm", bench_gemm, "matrix multiplication: square, im2col and cINN shapes [m= n= k= ta= tb= threads= reps=]"},
-    {"conv", bench_conv, "the 3-D convolutions of the generator and encoder, forward + backward [gen|enc threads= reps=]"},
-    {"ae", bench_ae, "stage-1 encoder + generator at the BAIR and small configs: forward, and forward + L1 + backward [bair|small batch= threads= reps=]"},
-    {"cinn", bench_cinn, "one stage-2 training step of the BAIR cINN (forward, backward, AMSGrad) [batch= threads= reps=]"},
+    {"gemm", bench_gemm, "matrix multiplication: square, im2col and cINN shapes [m= n= k= ta= tb= threads= reps=]", 0},
+    {"conv", bench_conv, "the 3-D convolutions of the generator and encoder, forward + backward [gen|enc threads= reps=]", 0},
+    {"ae", bench_ae, "stage-1 encoder + generator at the BAIR and small configs: forward, and forward + L1 + backward [bair|small batch= threads= reps=]", 0},
+    {"cinn", bench_cinn, "one stage-2 training step of the BAIR cINN (forward, backward, AMSGrad) [batch= threads= reps=]", 0},
+    {"metrics", bench_metrics, "(only when named: tens of minutes) features of BAIR-size clips through I3D and of their frames through InceptionV3 [i3d|inception clips= frames= size= images= reps=]", 1},
 };
 
 int bench_main(int argc, char **argv) {
     int n = (int)(sizeof benches / sizeof *benches);
     if (argc < 2) {
         for (int i = 0; i < n; i++) {
+            if (benches[i].slow) continue;
             int rc = benches[i].run(0, NULL);
             if (rc) return rc;
         }
@@ -518,9 +575,10 @@ int bench_main(int argc, char **argv) {
     FILE *out = help ? stdout : stderr;
     if (help)
         fprintf(out, "usage: i2v bench [NAME [key=value ...]]\n"
-                     "  Runs every benchmark, or the one named; one key=value line per result (best of reps\n"
-                     "  after a warm-up). I2V_THREADS sets the thread count of the 'all threads' lines.\n");
+                     "  Runs the quick benchmarks (seconds to minutes each), or the one named; one key=value\n"
+                     "  line per result (best of reps after a warm-up). The slow ones run only when named\n"
+                     "  ('i2v bench metrics'). I2V_THREADS sets the thread count of the 'all threads' lines.\n");
     else fprintf(out, "i2v bench: unknown benchmark '%s'; available:\n", argv[1]);
-    for (int i = 0; i < n; i++) fprintf(out, "  %-6s %s\n", benches[i].name, benches[i].help);
+    for (int i = 0; i < n; i++) fprintf(out, "  %-8s %s\n", benches[i].name, benches[i].help);
     return help ? 0 : 2;
 }

@@ -1,10 +1,14 @@
 /* ckpt.c: saving and restoring training state beside the weights (ckpt.h). */
 #include "program/ckpt.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void ckpt_meta_double(StWriter *w, const char *key, double v) {
     char buf[64];
@@ -192,5 +196,191 @@ int ckpt_load_plateau(const StFile *f, const char *name, ReduceLROnPlateau *s, I
     s->last_epoch = a;
     s->num_bad_epochs = (int)b;
     s->cooldown_counter = (int)c;
+    return 0;
+}
+
+/* ---- checkpoint files on disk ------------------------------------------------------------------------------ */
+
+/* dir and base name of path */
+static void split_path(const char *path, char *dir, size_t cap, const char **base) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(dir, cap, ".");
+        *base = path;
+    } else {
+        snprintf(dir, cap, "%.*s", (int)(slash - path) + (slash == path), path);
+        *base = slash + 1;
+    }
+}
+
+int ckpt_remove_stale(const char *path) {
+    char dir[CKPT_PATH_MAX], full[2 * CKPT_PATH_MAX];
+    const char *base;
+    split_path(path, dir, sizeof dir, &base);
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    size_t bl = strlen(base);
+    int removed = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+        const char *n = ent->d_name;
+        if (strncmp(n, base, bl) || strncmp(n + bl, ".tmp.", 5)) continue;
+        char *end;
+        long pid = strtol(n + bl + 5, &end, 10);
+        if (end == n + bl + 5 || *end || pid <= 0) continue;
+        if (pid != (long)getpid() && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) continue;   /* still saving */
+        snprintf(full, sizeof full, "%s/%s", dir, n);
+        if (remove(full) == 0) {
+            fprintf(stderr, "removed %s, left by a run that was stopped while saving\n", full);
+            removed++;
+        }
+    }
+    closedir(d);
+    return removed;
+}
+
+void ckpt_history_init(CkptHistory *h, const char *path, int keep, long long step) {
+    memset(h, 0, sizeof *h);
+    char dir[CKPT_PATH_MAX];
+    const char *base;
+    split_path(path, dir, sizeof dir, &base);
+    snprintf(h->path, sizeof h->path, "%s", path);
+    snprintf(h->dir, sizeof h->dir, "%.*s/checkpoints", (int)(sizeof h->dir - 16), dir);
+    size_t n = strlen(base), k = strlen(".safetensors");
+    if (n > k && !strcmp(base + n - k, ".safetensors")) n -= k;
+    snprintf(h->stem, sizeof h->stem, "%.*s", (int)n, base);
+    h->keep = keep;
+    h->step = step;
+}
+
+static void history_name(const CkptHistory *h, const char *dir, long long step, char *out, size_t cap) {
+    snprintf(out, cap, "%s/%s_step%08lld.safetensors", dir, h->stem, step);
+}
+
+/* The step in a file name of the set, or -1 when the name is not one of them. */
+static long long history_step(const CkptHistory *h, const char *name) {
+    size_t sl = strlen(h->stem);
+    if (strncmp(name, h->stem, sl) || strncmp(name + sl, "_step", 5)) return -1;
+    char *end;
+    long long step = strtoll(name + sl + 5, &end, 10);
+    return end == name + sl + 5 || strcmp(end, ".safetensors") ? -1 : step;
+}
+
+static int copy_file(const char *from, const char *to, I2vError *e) {
+    FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+    if (!in || !out) {
+        if (in) fclose(in);
+        return err_set(e, "%s: cannot copy to %s: %s", from, to, strerror(errno));
+    }
+    char buf[1 << 16];
+    size_t got;
+    int bad = 0;
+    while (!bad && (got = fread(buf, 1, sizeof buf, in)) > 0) bad = fwrite(buf, 1, got, out) != got;
+    bad |= ferror(in);
+    fclose(in);
+    bad |= fflush(out) != 0 || fsync(fileno(out)) != 0;
+    bad |= fclose(out) != 0;
+    if (bad) {
+        remove(to);
+        return err_set(e, "%s: copying to %s failed (disk full?)", from, to);
+    }
+    return 0;
+}
+
+/* to becomes another name of from (a copy where hard links fail, e.g. across file systems) */
+static int link_or_copy(const char *from, const char *to, I2vError *e) {
+    if (link(from, to) == 0) return 0;
+    if (errno == EEXIST) return 0;
+    return copy_file(from, to, e);
+}
+
+static int make_dir(const char *dir, I2vError *e) {
+    if (mkdir(dir, 0777) == 0 || errno == EEXIST) return 0;
+    return err_set(e, "%s: cannot create the folder: %s", dir, strerror(errno));
+}
+
+int ckpt_history_before_save(CkptHistory *h, long long step, I2vError *e) {
+    if (h->keep <= 1 || h->step < 0 || h->step == step || access(h->path, F_OK) != 0) return 0;
+    char to[2 * CKPT_PATH_MAX];
+    history_name(h, h->dir, h->step, to, sizeof to);
+    return make_dir(h->dir, e) || link_or_copy(h->path, to, e);
+}
+
+static int cmp_ll(const void *a, const void *b) {
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+void ckpt_history_after_save(CkptHistory *h, long long step) {
+    h->step = step;
+    DIR *d = opendir(h->dir);
+    if (!d) return;
+    long long *steps = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+        long long s = history_step(h, ent->d_name);
+        if (s < 0) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 16;
+            steps = realloc(steps, cap * sizeof *steps);
+            if (!steps) break;
+        }
+        steps[n++] = s;
+    }
+    closedir(d);
+    if (!steps) return;
+    qsort(steps, n, sizeof *steps, cmp_ll);
+    size_t older = h->keep > 1 ? (size_t)h->keep - 1 : 0;
+    for (size_t i = 0; i + older < n; i++) {
+        char path[2 * CKPT_PATH_MAX];
+        history_name(h, h->dir, steps[i], path, sizeof path);
+        remove(path);
+    }
+    free(steps);
+}
+
+int ckpt_file_step(const char *path, long long *step, I2vError *e) {
+    StFile f;
+    if (st_open(&f, path, e)) return -1;
+    int rc = ckpt_get_int(&f, "train.step", step, e);
+    st_close(&f);
+    return rc;
+}
+
+int ckpt_history_step_back(CkptHistory *h, const char *from, long long step, I2vError *e) {
+    char aband[CKPT_PATH_MAX + 16], to[3 * CKPT_PATH_MAX], path[2 * CKPT_PATH_MAX];
+    snprintf(aband, sizeof aband, "%s/abandoned", h->dir);
+    long long newest;
+    I2vError ignored;
+    /* the newest, when it is not `from` itself and holds a later step */
+    struct stat sa, sb;
+    int same = !stat(from, &sa) && !stat(h->path, &sb) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (!same && access(h->path, F_OK) == 0) {
+        if (ckpt_file_step(h->path, &newest, &ignored)) newest = step + 1;   /* unreadable: set aside too */
+        if (newest > step) history_name(h, aband, newest, to, sizeof to);
+        else history_name(h, h->dir, newest, to, sizeof to);   /* an earlier one joins the set */
+        if (make_dir(h->dir, e) || (newest > step && make_dir(aband, e))) return -1;
+        if (rename(h->path, to))
+            return err_set(e, "%s: cannot move it to %s: %s", h->path, to, strerror(errno));
+        if (newest > step) fprintf(stderr, "moved %s (step %lld, after the one resumed from) to %s\n", h->path, newest, to);
+    }
+    /* the set's files of later steps */
+    DIR *d = opendir(h->dir);
+    struct dirent *ent;
+    while (d && (ent = readdir(d))) {
+        long long s = history_step(h, ent->d_name);
+        if (s <= step) continue;
+        snprintf(path, sizeof path, "%s/%s", h->dir, ent->d_name);
+        history_name(h, aband, s, to, sizeof to);
+        if (make_dir(aband, e) || rename(path, to)) {
+            closedir(d);
+            return err_set(e, "%s: cannot move it to %s", path, aband);
+        }
+        fprintf(stderr, "moved %s (after the step resumed from) to %s\n", path, aband);
+    }
+    if (d) closedir(d);
+    if (!same && link_or_copy(from, h->path, e)) return -1;
+    h->step = step;
     return 0;
 }

@@ -30,4 +30,34 @@ void ckpt_meta_int(StWriter *w, const char *key, long long v);
 int ckpt_get_double(const StFile *f, const char *key, double *v, I2vError *e);
 int ckpt_get_int(const StFile *f, const char *key, long long *v, I2vError *e);
 
+/* ---- checkpoint files on disk ---------------------------------------------------------------------------- */
+
+/* Removes the "<path>.tmp.<pid>" files that a run killed while saving left beside a checkpoint (those of
+ * processes that no longer run), saying so; returns how many. */
+int ckpt_remove_stale(const char *path);
+
+/* The rolling set: the newest checkpoint is <dir>/<stem>.safetensors; before it is replaced by one of a
+ * later step, it is kept as <dir>/checkpoints/<stem>_step<K>.safetensors (a hard link, or a copy where
+ * links fail), and of those the keep - 1 of the latest steps stay, so a user can step back past a
+ * divergence (--resume-from). keep <= 1: only the newest. */
+#define CKPT_PATH_MAX 4096
+typedef struct CkptHistory {
+    char path[CKPT_PATH_MAX];     /* the newest checkpoint */
+    char dir[CKPT_PATH_MAX];      /* <dir>/checkpoints */
+    char stem[256];               /* the newest's file name without ".safetensors" */
+    int keep;
+    long long step;               /* the step the newest file holds (-1: none yet) */
+} CkptHistory;
+void ckpt_history_init(CkptHistory *h, const char *path, int keep, long long step);
+/* Before writing the newest checkpoint of `step`: keeps the current one (of another step) in the set. */
+int ckpt_history_before_save(CkptHistory *h, long long step, I2vError *e);
+/* After writing it: drops the set's files beyond the keep - 1 latest steps. */
+void ckpt_history_after_save(CkptHistory *h, long long step);
+/* Resuming from an older checkpoint `from` (of step `step`): the newest checkpoint and the set's files of
+ * later steps belong to the branch being abandoned: they move to <dir>/checkpoints/abandoned/ (nothing
+ * is deleted), and `from` becomes the newest checkpoint. */
+int ckpt_history_step_back(CkptHistory *h, const char *from, long long step, I2vError *e);
+/* The step a checkpoint file holds (its train.step metadata). */
+int ckpt_file_step(const char *path, long long *step, I2vError *e);
+
 #endif

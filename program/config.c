@@ -16,8 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-#include "formats/image.h"    /* read_file_bytes */
+#include "formats/files.h"
 #include "tensor.h"   /* xmalloc */
 
 /* ---- nodes ------------------------------------------------------------------------------------------ */
@@ -75,47 +76,32 @@ CfgNode *config_find(const Config *cfg, const char *path) {
     return (CfgNode *)n;
 }
 
+/* Keys are names: letters, digits and '_' (every official key is one), so they write back as they read. */
+static int key_name(const char *k, size_t n) {
+    if (!n) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)k[i]) && k[i] != '_') return 0;
+    return 1;
+}
+
 /* ---- scalars and flow lists ------------------------------------------------------------------------- */
 
-/* Parses a value (after "key:") into node; s is the trimmed rest of the line. */
-static int parse_value(CfgNode *node, const char *s, const char *path, int line, I2vError *e) {
-    size_t len = strlen(s);
-    if (s[0] == '[') {
-        if (s[len - 1] != ']') return err_set(e, "%s:%d: %s: a list must end with ']' on the same line", path, line,
-                                              node->key ? node->key : "value");
-        node->kind = CFG_LIST;
-        const char *p = s + 1, *end = s + len - 1;
-        while (p < end) {
-            while (p < end && isspace((unsigned char)*p)) p++;
-            if (p == end) break;
-            const char *q = p;
-            char quote = (*q == '\'' || *q == '"') ? *q : 0;
-            if (quote) {
-                q++;
-                while (q < end && *q != quote) q++;
-                if (q == end) return err_set(e, "%s:%d: unterminated string in a list", path, line);
-                q++;
-            }
-            while (q < end && *q != ',') q++;
-            const char *r = q;
-            while (r > p && isspace((unsigned char)r[-1])) r--;
-            if (r == p) return err_set(e, "%s:%d: empty list item", path, line);
-            CfgNode *item = node_new(CFG_SCALAR, NULL, line);
-            char *txt = dup_range(p, (size_t)(r - p));
-            int rc = parse_value(item, txt, path, line, e);
-            free(txt);
-            node_add(node, item);
-            if (rc) return rc;
-            p = q < end ? q + 1 : q;
-        }
-        return 0;
-    }
-    if (s[0] == '{') return err_set(e, "%s:%d: inline maps {...} are not supported; write one key per line", path, line);
+/* Maps (by indentation) and flow lists ([a, [b, c]]) nest at most this deep, so hostile input can neither
+ * exhaust the stack nor make the parser's work grow faster than the text. */
+#define MAX_DEPTH 32
+/* A section holds a few dozen keys (duplicates are looked for among its keys, so their number is bounded). */
+#define MAX_KEYS 1024
+/* A config file is a few kilobytes; a much larger one is not a config. */
+#define MAX_CONFIG_BYTES (1 << 20)
+
+/* The scalar s[0, len) into node: quoted strings lose their quotes ('' inside single quotes and \" inside
+ * double quotes stand for the quote itself), anything else is kept as written. */
+static int parse_scalar(CfgNode *node, const char *s, size_t len, const char *path, int line, I2vError *e) {
     node->kind = CFG_SCALAR;
     if (s[0] == '\'' || s[0] == '"') {
         char quote = s[0];
-        if (len < 2 || s[len - 1] != quote) return err_set(e, "%s:%d: unterminated string %s", path, line, s);
-        /* '' inside single quotes and \" inside double quotes stand for the quote itself */
+        if (len < 2 || s[len - 1] != quote)
+            return err_set(e, "%s:%d: unterminated string %.*s", path, line, (int)(len < 60 ? len : 60), s);
         char *out = xmalloc(len), *o = out;
         for (size_t i = 1; i + 1 < len; i++) {
             if (quote == '\'' && s[i] == '\'' && s[i + 1] == '\'' && i + 2 < len) i++;
@@ -131,6 +117,74 @@ static int parse_value(CfgNode *node, const char *s, const char *path, int line,
     return 0;
 }
 
+/* The end of a list item that starts at p: the ',' or ']' that follows it outside quotes (or end). */
+static const char *item_end(const char *p, const char *end) {
+    if (*p == '\'' || *p == '"') {
+        char quote = *p++;
+        while (p < end) {
+            if (*p == quote && quote == '\'' && p + 1 < end && p[1] == '\'') p += 2;
+            else if (*p == '\\' && quote == '"' && p + 1 < end) p += 2;
+            else if (*p == quote) { p++; break; }
+            else p++;
+        }
+    }
+    while (p < end && *p != ',' && *p != ']') p++;
+    return p;
+}
+
+/* The flow list at *pp ('[') into node, items parsed in place (no copy of the text per level); *pp ends
+ * after its ']'. */
+static int parse_flow_list(CfgNode *node, const char **pp, const char *end, int depth, const char *path, int line,
+                           I2vError *e) {
+    const char *what = node->key ? node->key : "value";
+    if (depth >= MAX_DEPTH) return err_set(e, "%s:%d: %s: lists nested too deeply (at most %d levels)", path, line, what,
+                                           MAX_DEPTH);
+    node->kind = CFG_LIST;
+    const char *p = *pp + 1;
+    for (;;) {
+        while (p < end && isspace((unsigned char)*p)) p++;
+        if (p == end) return err_set(e, "%s:%d: %s: a list must end with ']' on the same line", path, line, what);
+        if (*p == ']') {
+            *pp = p + 1;
+            return 0;
+        }
+        if (*p == ',') return err_set(e, "%s:%d: %s: empty list item", path, line, what);
+        if (*p == '{')
+            return err_set(e, "%s:%d: inline maps {...} are not supported; write one key per line", path, line);
+        CfgNode *item = node_new(CFG_SCALAR, NULL, line);
+        node_add(node, item);
+        int rc;
+        if (*p == '[') {
+            rc = parse_flow_list(item, &p, end, depth + 1, path, line, e);
+        } else {
+            const char *q = item_end(p, end), *r = q;
+            while (r > p && isspace((unsigned char)r[-1])) r--;
+            rc = parse_scalar(item, p, (size_t)(r - p), path, line, e);
+            p = q;
+        }
+        if (rc) return rc;
+        while (p < end && isspace((unsigned char)*p)) p++;
+        if (p < end && *p == ',') p++;
+        else if (p < end && *p != ']')
+            return err_set(e, "%s:%d: %s: expected ',' or ']' after a list item, got '%c'", path, line, what, *p);
+    }
+}
+
+/* Parses a value (after "key:") into node; s is the trimmed rest of the line. */
+static int parse_value(CfgNode *node, const char *s, const char *path, int line, I2vError *e) {
+    size_t len = strlen(s);
+    if (s[0] == '[') {
+        const char *p = s, *end = s + len;
+        if (parse_flow_list(node, &p, end, 0, path, line, e)) return -1;
+        if (p != end)
+            return err_set(e, "%s:%d: %s: unexpected text after the list: '%s'", path, line,
+                           node->key ? node->key : "value", p);
+        return 0;
+    }
+    if (s[0] == '{') return err_set(e, "%s:%d: inline maps {...} are not supported; write one key per line", path, line);
+    return parse_scalar(node, s, len, path, line, e);
+}
+
 /* ---- the parser ----------------------------------------------------------------------------------------- */
 
 /* One open map: the indentation of its key line and of its children (-1 until the first child). */
@@ -143,7 +197,7 @@ int config_parse(Config *cfg, const char *text, const char *path, I2vError *e) {
     memset(cfg, 0, sizeof *cfg);
     cfg->path = dup_range(path, strlen(path));
     cfg->root = node_new(CFG_MAP, NULL, 0);
-    Level stack[32];
+    Level stack[MAX_DEPTH];
     int depth = 0;
     stack[0] = (Level){cfg->root, -1, -1};
     const char *p = text;
@@ -186,7 +240,7 @@ int config_parse(Config *cfg, const char *text, const char *path, I2vError *e) {
                 rc = err_set(e, "%s:%d: a '- item' line must follow 'key:' (a list of values)", path, line);
             else {
                 const char *item = buf + indent + 1;
-                while (*item == ' ') item++;
+                while (isspace((unsigned char)*item)) item++;   /* as flow items are trimmed */
                 if (!*item || *item == '[' || (strchr(item, ':') && item[0] != '\'' && item[0] != '"'))
                     rc = err_set(e, "%s:%d: only lists of single values are supported", path, line);
                 else {
@@ -215,6 +269,13 @@ int config_parse(Config *cfg, const char *text, const char *path, I2vError *e) {
         /* close the maps this line is not inside */
         while (indent <= stack[depth].indent) depth--;
         Level *lv = &stack[depth];
+        if (lv->map->kind == CFG_LIST) {   /* under a block list's '- item' lines */
+            rc = err_set(e, "%s:%d: a 'key:' line inside the list '%s' (only lists of single values are supported)",
+                         path, line, lv->map->key ? lv->map->key : "");
+            free(buf);
+            config_free(cfg);
+            return rc;
+        }
         if (lv->child_indent < 0) lv->child_indent = indent;
         if (indent != lv->child_indent) {
             rc = err_set(e, "%s:%d: inconsistent indentation (%d spaces where the siblings have %d)", path, line,
@@ -233,6 +294,19 @@ int config_parse(Config *cfg, const char *text, const char *path, I2vError *e) {
             klen -= 2;
         }
         while (isspace((unsigned char)*value)) value++;
+        if (!key_name(key, klen)) {
+            rc = err_set(e, "%s:%d: '%s' is not a key name (letters, digits and '_', as every config key)", path, line,
+                         key);
+            free(buf);
+            config_free(cfg);
+            return rc;
+        }
+        if (lv->map->n >= MAX_KEYS) {
+            rc = err_set(e, "%s:%d: more than %d keys in one section", path, line, MAX_KEYS);
+            free(buf);
+            config_free(cfg);
+            return rc;
+        }
         if (map_get(lv->map, key, klen)) {
             rc = err_set(e, "%s:%d: key '%s' appears twice in the same section", path, line, key);
             free(buf);
@@ -245,7 +319,8 @@ int config_parse(Config *cfg, const char *text, const char *path, I2vError *e) {
             rc = parse_value(node, value, path, line, e);
         } else {   /* "key:" opens a map (or, with no children, an empty value) */
             node->kind = CFG_MAP;
-            if (depth + 1 >= (int)(sizeof stack / sizeof *stack)) rc = err_set(e, "%s:%d: nested too deeply", path, line);
+            if (depth + 1 >= MAX_DEPTH)
+                rc = err_set(e, "%s:%d: sections nested too deeply (at most %d levels)", path, line, MAX_DEPTH - 1);
             else stack[++depth] = (Level){node, indent, -1};
         }
         free(buf);
@@ -261,7 +336,15 @@ int config_load(Config *cfg, const char *path, I2vError *e) {
     uint8_t *bytes;
     size_t n;
     memset(cfg, 0, sizeof *cfg);
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > MAX_CONFIG_BYTES)
+        return err_set(e, "%s: %lld bytes is not a config file (configs are a few kilobytes; at most %d)", path,
+                       (long long)st.st_size, MAX_CONFIG_BYTES);
     if (read_file_bytes(path, &bytes, &n, e)) return -1;
+    if (n > MAX_CONFIG_BYTES) {
+        free(bytes);
+        return err_set(e, "%s: more than %d bytes is not a config file", path, MAX_CONFIG_BYTES);
+    }
     char *text = xmalloc(n + 1);
     memcpy(text, bytes, n);
     text[n] = 0;
@@ -281,8 +364,15 @@ void config_free(Config *cfg) {
     memset(cfg, 0, sizeof *cfg);
 }
 
-int config_override(Config *cfg, const char *assignment, I2vError *e) {
+/* Section.key=value into cfg (config_override without its check on the text, for config_add_struct, whose
+ * strings may hold whatever a quoted value in a file held). */
+static int set_value(Config *cfg, const char *assignment, I2vError *e) {
     const char *eq = strchr(assignment, '=');
+    int depth = 1;
+    for (const char *c = assignment; eq && c < eq; c++) depth += *c == '.';
+    if (depth >= MAX_DEPTH)   /* as deep as a file may nest its sections, so that it writes back */
+        return err_set(e, "override '%.60s...': sections nested too deeply (at most %d levels)", assignment,
+                       MAX_DEPTH - 1);
     if (!eq || eq == assignment)
         return err_set(e, "override '%s': expected Section.key=value, e.g. Training.lr=1e-4", assignment);
     CfgNode *map = cfg->root;
@@ -291,6 +381,9 @@ int config_override(Config *cfg, const char *assignment, I2vError *e) {
         const char *dot = memchr(p, '.', (size_t)(eq - p));
         size_t len = dot ? (size_t)(dot - p) : (size_t)(eq - p);
         if (len == 0) return err_set(e, "override '%s': empty key in the path", assignment);
+        if (!key_name(p, len))
+            return err_set(e, "override '%s': '%.*s' is not a key name (letters, digits and '_')", assignment, (int)len,
+                           p);
         CfgNode *child = map_get(map, p, len);
         char *key = dup_range(p, len);
         if (!child) {
@@ -305,14 +398,26 @@ int config_override(Config *cfg, const char *assignment, I2vError *e) {
             child->text = NULL;
             child->quoted = 0;
             child->line = 0;
-            if (!eq[1]) return err_set(e, "override '%s': no value after '='", assignment);
-            return parse_value(child, eq + 1, "command line", 0, e);
+            const char *v = eq + 1, *end = v + strlen(v);
+            while (isspace((unsigned char)*v)) v++;   /* trimmed, as values in a file are */
+            while (end > v && isspace((unsigned char)end[-1])) end--;
+            if (v == end) return err_set(e, "override '%s': no value after '='", assignment);
+            char *value = dup_range(v, (size_t)(end - v));
+            int rc = parse_value(child, value, "command line", 0, e);
+            free(value);
+            return rc;
         }
         if (child->kind != CFG_MAP)
             return err_set(e, "override '%s': '%.*s' is a value, not a section", assignment, (int)len, p);
         map = child;
         p = dot + 1;
     }
+}
+
+int config_override(Config *cfg, const char *assignment, I2vError *e) {
+    if (strpbrk(assignment, "\n\r"))   /* a line break would become lines of the saved YAML */
+        return err_set(e, "override: a line break in '%s'", assignment);
+    return set_value(cfg, assignment, e);
 }
 
 /* ---- back to YAML ---------------------------------------------------------------------------------------- */
@@ -333,14 +438,36 @@ static void sb_put(StrBuf *b, const char *fmt, const char *arg) {
     b->n += (size_t)need;
 }
 
-static void scalar_to_yaml(StrBuf *b, const CfgNode *n) {
-    if (!n->quoted) {
+/* Would the plain text read back as something else? A comment, a quote or bracket where a value starts,
+ * a list separator inside a list, spaces that reading trims: such text is written quoted. */
+static int needs_quotes(const char *s, int in_list) {
+    size_t n = strlen(s);
+    if (!n || strchr("#'\"[{", s[0]) || (s[0] == '-' && (!s[1] || s[1] == ' ')) || isspace((unsigned char)s[0]) ||
+        isspace((unsigned char)s[n - 1]))
+        return 1;
+    for (size_t i = 1; i < n; i++)   /* '#' after a space starts a comment */
+        if (s[i] == '#' && isspace((unsigned char)s[i - 1])) return 1;
+    return in_list && strpbrk(s, ",[]{}") != NULL;
+}
+
+static void scalar_to_yaml(StrBuf *b, const CfgNode *n, int in_list) {
+    if (!n->quoted && !needs_quotes(n->text ? n->text : "", in_list)) {
         sb_put(b, "%s", n->text ? n->text : "");
         return;
     }
     sb_put(b, "%s", "'");
     for (const char *c = n->text; *c; c++) sb_put(b, "%s", *c == '\'' ? "''" : (char[]){*c, 0});
     sb_put(b, "%s", "'");
+}
+
+static void list_to_yaml(StrBuf *b, const CfgNode *list) {
+    sb_put(b, "%s", "[");
+    for (int j = 0; j < list->n; j++) {
+        if (j) sb_put(b, "%s", ", ");
+        if (list->items[j]->kind == CFG_LIST) list_to_yaml(b, list->items[j]);
+        else scalar_to_yaml(b, list->items[j], 1);
+    }
+    sb_put(b, "%s", "]");
 }
 
 static void node_to_yaml(StrBuf *b, const CfgNode *map, int indent) {
@@ -352,15 +479,12 @@ static void node_to_yaml(StrBuf *b, const CfgNode *map, int indent) {
             sb_put(b, "%s", "\n");
             node_to_yaml(b, n, indent + 2);
         } else if (n->kind == CFG_LIST) {
-            sb_put(b, "%s", " [");
-            for (int j = 0; j < n->n; j++) {
-                if (j) sb_put(b, "%s", ", ");
-                scalar_to_yaml(b, n->items[j]);
-            }
-            sb_put(b, "%s", "]\n");
+            sb_put(b, "%s", " ");
+            list_to_yaml(b, n);
+            sb_put(b, "%s", "\n");
         } else {
             sb_put(b, "%s", " ");
-            scalar_to_yaml(b, n);
+            scalar_to_yaml(b, n, 0);
             sb_put(b, "%s", "\n");
         }
     }
@@ -371,6 +495,44 @@ char *config_to_yaml(const Config *cfg) {
     sb_put(&b, "%s", "");
     node_to_yaml(&b, cfg->root, 0);
     return b.s;
+}
+
+/* ---- comparing ---------------------------------------------------------------------------------------------- */
+
+static int same_value(const CfgNode *a, const CfgNode *b) {
+    if (a->kind != b->kind || a->n != b->n) return 0;
+    if (a->kind == CFG_SCALAR) return a->quoted == b->quoted && !strcmp(a->text ? a->text : "", b->text ? b->text : "");
+    for (int i = 0; i < a->n; i++)
+        if (a->kind == CFG_LIST && !same_value(a->items[i], b->items[i])) return 0;
+    return 1;
+}
+
+static int skipped(const char *path, const char *const *skip) {
+    for (; skip && *skip; skip++)
+        if (!strcmp(path, *skip)) return 1;
+    return 0;
+}
+
+/* A difference under map a against map b (keys of a missing in b count), path holding a's prefix. */
+static int differs(const CfgNode *a, const CfgNode *b, const char *const *skip, char *path, size_t cap) {
+    size_t len = strlen(path);
+    for (int i = 0; i < a->n; i++) {
+        const CfgNode *x = a->items[i], *y = map_get(b, x->key, strlen(x->key));
+        snprintf(path + len, cap - len, "%s%s", len ? "." : "", x->key);
+        if (skipped(path, skip)) continue;
+        if (x->kind == CFG_MAP && y && y->kind == CFG_MAP) {
+            if (differs(x, y, skip, path, cap)) return 1;
+        } else if (!y || !same_value(x, y)) {
+            return 1;
+        }
+    }
+    path[len] = 0;
+    return 0;
+}
+
+int config_first_difference(const Config *a, const Config *b, const char *const *skip, char *path, size_t cap) {
+    path[0] = 0;
+    return differs(a->root, b->root, skip, path, cap) || differs(b->root, a->root, skip, path, cap);
 }
 
 /* ---- binding ---------------------------------------------------------------------------------------------- */
@@ -421,10 +583,15 @@ static int bind_one(Config *cfg, const ConfigField *f, CfgNode *n, void *dst, I2
         if ((size_t)n->n > f->size)
             return err_set(e, "%s: %s: at most %zu values, got %d", where(cfg, n, at, sizeof at), f->path, f->size, n->n);
         int *vals = (int *)(base + f->offset);
-        for (int i = 0; i < n->n; i++)
-            if (n->items[i]->quoted || parse_int(n->items[i]->text, &vals[i]))
+        for (int i = 0; i < n->n; i++) {
+            const CfgNode *it = n->items[i];
+            if (it->kind != CFG_SCALAR)
+                return err_set(e, "%s: %s: item %d: expected an integer, got a list", where(cfg, n, at, sizeof at),
+                               f->path, i + 1);
+            if (it->quoted || parse_int(it->text, &vals[i]))
                 return err_set(e, "%s: %s: item %d: expected an integer, got '%s'", where(cfg, n, at, sizeof at),
-                               f->path, i + 1, n->items[i]->text);
+                               f->path, i + 1, it->text);
+        }
         *(int *)(base + f->count_offset) = n->n;
         return 0;
     }
@@ -543,7 +710,7 @@ void config_add_struct(Config *cfg, const ConfigField *fields, int nfields, cons
         case F_IGNORE: continue;
         }
         I2vError e;
-        int rc = config_override(cfg, text, &e);
+        int rc = set_value(cfg, text, &e);
         I2V_ASSERT(rc == 0, "config_add_struct: %s", e.msg);
     }
 }

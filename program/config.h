@@ -42,6 +42,10 @@ int config_override(Config *cfg, const char *assignment, I2vError *e);
 CfgNode *config_find(const Config *cfg, const char *path);
 /* The config as YAML text (for model folders and checkpoints); the caller frees it. */
 char *config_to_yaml(const Config *cfg);
+/* The dotted path of the first value that differs between a and b (present in one only, or written
+ * differently), skipping the paths in skip (NULL-terminated); returns 1 and fills path, or 0 when they
+ * agree. */
+int config_first_difference(const Config *a, const Config *b, const char *const *skip, char *path, size_t cap);
 
 /* Binding to a struct. */
 typedef enum FieldType {

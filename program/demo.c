@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "data.h"
-#include "formats/image.h"
-#include "kernels/gemm.h"
+#include "formats/files.h"
+#include "kernels/threads.h"
 #include "program/evaluate.h"
 #include "program/model.h"
 #include "program/progress.h"
@@ -53,7 +53,7 @@ static int epoch_clips(double scale, int bs) {
 }
 
 /* The demo's configs: the synthetic set at 32 x 32 with 8 frames to predict, small widths everywhere. */
-static void demo_configs(double scale, StageSetup *s1, StageSetup *ae, StageSetup *s2, StageSetup *s2c) {
+static void demo_configs(double scale, StageSetup *s1, StageSetup *cae, StageSetup *s2, StageSetup *s2c) {
     memset(s1, 0, sizeof *s1);
     s1->s1 = stage1_config_tiny();
     data_config_default(&s1->data);
@@ -72,18 +72,18 @@ static void demo_configs(double scale, StageSetup *s1, StageSetup *ae, StageSetu
     s1->s1.Training.lr_gamma = 0.96;
     s1->s1.Training.pretrain = DEMO_STAGE1_WARMUP;
     s1->s1.Training.disc_in_warmup = 0;
-    *ae = *s1;
-    ae->ae = cond_ae_config_tiny();
-    ae->data.sequence_length = 1;
-    ae->data.img_size = ae->ae.Data.img_size;
-    ae->data.synth_train = epoch_clips(scale, ae->ae.Training.bs);
-    ae->ae.Training.n_epochs = DEMO_AE_EPOCHS;
-    ae->ae.Training.lr = 5e-4;
+    *cae = *s1;
+    cae->cond_ae = cond_ae_config_tiny();
+    cae->data.sequence_length = 1;
+    cae->data.img_size = cae->cond_ae.Data.img_size;
+    cae->data.synth_train = epoch_clips(scale, cae->cond_ae.Training.bs);
+    cae->cond_ae.Training.n_epochs = DEMO_AE_EPOCHS;
+    cae->cond_ae.Training.lr = 5e-4;
     *s2 = *s1;
     s2->s2 = stage2_config_bair();
     s2->s2.Flow.n_flows = 8;
     s2->s2.Flow.flow_mid_channels_factor = 8;
-    s2->s2.Conditioning_Model.z_dim = ae->ae.AE.z_dim;
+    s2->s2.Conditioning_Model.z_dim = cae->cond_ae.AE.z_dim;
     s2->s2.Training.bs = 32;
     s2->s2.Training.bs_eval = 32;
     s2->data.synth_train = epoch_clips(scale, s2->s2.Training.bs);
@@ -264,14 +264,16 @@ static int train_side_by_side(const char *what_a, TrainFn a, const TrainOpts *ta
         if (rc) fprintf(stderr, "i2v demo: %s: %s\n", what_a, ce.msg);
         fflush(stdout);
         fflush(stderr);
-        _exit(rc ? 1 : 0);
+        _exit(rc ? 1 : run_interrupted ? 128 + run_interrupted : 0);
     }
     int rc = b(tb, e), status = 0;
+    if (run_interrupted) kill(pid, run_interrupted);   /* a signal to this process only: the child saves and stops too */
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     progress_force_plain(0);
     if (rc) return -1;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    if (WIFEXITED(status) && WEXITSTATUS(status) > 128) run_interrupted = WEXITSTATUS(status) - 128;
+    else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         return err_set(e, "the %s (trained in a second process) failed: its message is above", what_a);
     fprintf(stderr, "demo: %s and %s done in %.0f s\n", what_b, what_a, progress_now() - t0);
     return 0;
@@ -375,12 +377,12 @@ static int demo_index(const char *dir, const EvalReport *r, double scale, I2vErr
 int run_demo(const DemoOpts *o, I2vError *e) {
     I2V_ASSERT(o->scale > 0, "demo: scale %g", o->scale);
     double t0 = progress_now();
-    StageSetup s1, ae, s2, s2c;
-    demo_configs(o->scale, &s1, &ae, &s2, &s2c);
+    StageSetup s1, cae, s2, s2c;
+    demo_configs(o->scale, &s1, &cae, &s2, &s2c);
     char cdir[DATA_PATH_MAX], p1[DATA_PATH_MAX], pa[DATA_PATH_MAX], p2[DATA_PATH_MAX], p2c[DATA_PATH_MAX];
     if (data_mkdirs(o->out, e) || data_join(cdir, sizeof cdir, e, "%s/demo_configs", o->out) || data_mkdirs(cdir, e) ||
         save_yaml(cdir, "stage1.yaml", STAGE1, &s1, p1, sizeof p1, e) ||
-        save_yaml(cdir, "cond_ae.yaml", STAGE_AE, &ae, pa, sizeof pa, e) ||
+        save_yaml(cdir, "cond_ae.yaml", STAGE_COND_AE, &cae, pa, sizeof pa, e) ||
         save_yaml(cdir, "cinn.yaml", STAGE2, &s2, p2, sizeof p2, e) ||
         save_yaml(cdir, "cinn_control.yaml", STAGE2, &s2c, p2c, sizeof p2c, e))
         return -1;
@@ -400,12 +402,14 @@ int run_demo(const DemoOpts *o, I2vError *e) {
     t2c.cinn_config = "config_stage2_control.yaml";
     fprintf(stderr, "demo: stage 1 %d steps of %d clips, conditioning AE %d of %d, each cINN %d of %d\n",
             s1.s1.Training.n_epochs * (s1.data.synth_train / s1.s1.Training.bs), s1.s1.Training.bs,
-            ae.ae.Training.n_epochs * (ae.data.synth_train / ae.ae.Training.bs), ae.ae.Training.bs,
+            cae.cond_ae.Training.n_epochs * (cae.data.synth_train / cae.cond_ae.Training.bs), cae.cond_ae.Training.bs,
             s2.s2.Training.n_epochs * (s2.data.synth_train / s2.s2.Training.bs), s2.s2.Training.bs);
     if (train_side_by_side("conditioning autoencoder", train_cond_ae, &ta, "stage 1 (video autoencoder)", train_stage1,
                            &t1, e) ||
+        run_interrupted ||
         train_side_by_side("cINN with end-point control", train_cinn, &t2c, "cINN", train_cinn, &t2, e))
         return -1;
+    if (run_interrupted) return -1;   /* the models are saved; the caller reports the signal */
     threads_set(DEMO_EVAL_THREADS);
     fprintf(stderr, "demo: pictures and report, %d threads\n", DEMO_EVAL_THREADS);
     Dataset test;
@@ -414,7 +418,7 @@ int run_demo(const DemoOpts *o, I2vError *e) {
              demo_transfer(o->out, &test, o->seed, e);
     dataset_close(&test);
     if (rc) return -1;
-    EvalOpts eo = {o->out, "cinn_control.safetensors", "config_stage2_control.yaml", 32, 4, o->seed, DATA_TEST};
+    EvalOpts eo = {o->out, "cinn_control.safetensors", "config_stage2_control.yaml", 32, 4, o->seed, DATA_TEST, 0, NULL};
     EvalReport r;
     char rep[DATA_PATH_MAX];
     if (evaluate_model(&eo, &r, e) || data_join(rep, sizeof rep, e, "%s/report.txt", o->out)) return -1;

@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data.h"
-#include "formats/image.h"
+#include "kernels/threads.h"
+#include "formats/files.h"
 #include "program/metrics.h"
 #include "program/model.h"
 #include "program/progress.h"
@@ -53,13 +55,27 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
     memset(r, 0, sizeof *r);
     double t0 = progress_now();
     Model m, mc;
-    if (model_load(&m, o->model, MODEL_ALL, NULL, NULL, e)) return -1;
-    r->has_control = o->control_cinn != NULL;
+    /* a folder with stage 1 only (no cINN config) is evaluated for what it has: the reconstructions */
+    char cinn_cfg[DATA_PATH_MAX];
+    if (model_path(cinn_cfg, sizeof cinn_cfg, o->model, CINN_CONFIG, e)) return -1;
+    r->has_cinn = access(cinn_cfg, F_OK) == 0;
+    if (!r->has_cinn) fprintf(stderr, "evaluate: %s has no %s: stage 1 alone is measured\n", o->model, CINN_CONFIG);
+    if (model_load(&m, o->model, r->has_cinn ? MODEL_ALL : MODEL_GEN | MODEL_ENC, NULL, NULL, e)) return -1;
+    r->has_control = r->has_cinn && o->control_cinn != NULL;
     if (r->has_control && model_load(&mc, o->model, MODEL_GEN | MODEL_FLOW, o->control_cinn, o->control_config, e)) {
         model_free(&m);
         return -1;
     }
-    DataConfig dc = m.s2.data;
+    /* the data set of the cINN's config (stage 1's without one), with the overrides given */
+    StageSetup *setup = r->has_cinn ? &m.s2 : &m.s1;
+    if (o->noverrides &&
+        setup_override(r->has_cinn ? STAGE2 : STAGE1, setup, o->noverrides, o->overrides, "evaluate", e)) {
+        model_free(&m);
+        if (r->has_control) model_free(&mc);
+        return -1;
+    }
+    DataConfig dc = setup->data;
+    setup_resolve_paths(&dc);
     Dataset ds;
     if (dataset_open(&ds, &dc, o->split ? (DataMode)o->split : DATA_TEST, o->seed, e)) {
         model_free(&m);
@@ -75,7 +91,7 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
     size_t frame = (size_t)3 * S * S, clipn = (size_t)T * frame;
     real *clip = xmalloc(clipn * sizeof(real)), *video = xmalloc((size_t)K * F * frame * sizeof(real));
     real *x0k = xmalloc((size_t)K * frame * sizeof(real)), *z = xmalloc((size_t)K * Z * sizeof(real));
-    real *cond = xmalloc((size_t)K * (m.flow.cond_dim + FLOW_CONTROL_DIM) * sizeof(real));
+    real *cond = xmalloc((size_t)K * (m.embed_dim + FLOW_CONTROL_DIM) * sizeof(real));
     double *gen = xmalloc((size_t)N * K * 2 * sizeof(double)), *truth = xmalloc((size_t)N * K * 2 * sizeof(double));
     double *truth2 = xmalloc((size_t)N * K * 2 * sizeof(double)), *still = xcalloc((size_t)N * K * 2, sizeof(double));
     double *gspeed = xmalloc((size_t)N * K * sizeof(double)), *tspeed = xmalloc((size_t)N * K * sizeof(double));
@@ -91,6 +107,10 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
     for (int i = 0; i < N && !rc; i++) {
         ClipInfo info;
         if ((rc = dataset_get(&ds, o->seed, 0, (size_t)i, clip, &info, e))) break;
+        if (i == 0 && info.source_width && (info.source_width != (size_t)S || info.source_height != (size_t)S))
+            fprintf(stderr, "evaluate: frames of %zu x %zu are resized to %d x %d as the official loaders do (bilinear, "
+                            "no antialiasing%s)\n", info.source_width, info.source_height, S, S,
+                    info.source_width != info.source_height ? "; the aspect ratio is not kept" : "");
         /* stage 1: reconstruction from a posterior sample, as the official validation does */
         model_encode(&m, clip, 1, T, &rng, z);
         model_decode(&m, clip, z, 1, F, video);
@@ -99,11 +119,12 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
         r->recon_ssim += metric_ssim(video, clip + frame, F, 3, S, S, 2.0);
         for (int t = 0; t < F; t++) memcpy(video + (size_t)t * frame, clip, frame * sizeof(real));
         r->repeat_x0_psnr_db += metric_psnr(video, clip + frame, (size_t)F * frame, 2.0);
+        if (!r->has_cinn) continue;
         /* the cINN's likelihood of that latent given x0 */
         model_condition(&m, clip, info.control, 1, cond);
         FlowStepStats st;
         flow_eval_batch(&c, &m.flow, z, cond, 1, &st);
-        nll += st.loss + 0.5 * Z * log(2 * I2V_PI);
+        nll += flow_nll(st.loss, Z);
         if (!r->synthetic) continue;
         /* K sampled futures of x0, tracked */
         for (int k = 0; k < K; k++) memcpy(x0k + (size_t)k * frame, clip, frame * sizeof(real));
@@ -160,7 +181,7 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
         r->test_nll = nll / N;
         r->test_bits_per_dim = r->test_nll / (Z * log(2.0));
     }
-    if (!rc && r->synthetic) {
+    if (!rc && r->synthetic && r->has_cinn) {
         /* fresh ground truth: independent videos of the same generator (two sets, for the floor) */
         uint64_t fresh = synth_stream(o->seed + 1000003, DATA_TEST);
         for (int j = 0; j < N * K; j++) {
@@ -209,10 +230,12 @@ int report_write(const EvalReport *r, const char *path, I2vError *e) {
     char buf[2048];
     int k = snprintf(buf, sizeof buf,
                      "clips=%d\nsamples_per_clip=%d\nrecon_l1=%.5f\nrecon_psnr_db=%.3f\nrecon_ssim=%.4f\n"
-                     "repeat_x0_psnr_db=%.3f\ntest_nll=%.4f\ntest_bits_per_dim=%.4f\n",
-                     r->clips, r->samples, r->recon_l1, r->recon_psnr_db, r->recon_ssim, r->repeat_x0_psnr_db,
-                     r->test_nll, r->test_bits_per_dim);
-    if (r->synthetic)
+                     "repeat_x0_psnr_db=%.3f\n",
+                     r->clips, r->samples, r->recon_l1, r->recon_psnr_db, r->recon_ssim, r->repeat_x0_psnr_db);
+    if (r->has_cinn)
+        k += snprintf(buf + k, sizeof buf - (size_t)k, "test_nll=%.4f\ntest_bits_per_dim=%.4f\n", r->test_nll,
+                      r->test_bits_per_dim);
+    if (r->synthetic && r->has_cinn)
         k += snprintf(buf + k, sizeof buf - (size_t)k,
                       "motion_distance=%.5f\nmotion_distance_static=%.5f\nmotion_distance_truth=%.5f\n"
                       "sample_speed_px=%.3f\ntrue_speed_px=%.3f\nshape_iou=%.4f\nshape_iou_truth=%.4f\n"

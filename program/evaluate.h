@@ -15,10 +15,13 @@ typedef struct EvalOpts {
     int samples;                 /* sampled videos per clip for the motion statistics (default 4) */
     uint64_t seed;
     int split;                   /* DataMode: 1 eval, 2 test */
+    int noverrides;
+    char *const *overrides;      /* "Data.key=value": the data set evaluated on (e.g. Data.data_path) */
 } EvalOpts;
 
 typedef struct EvalReport {
     int clips, samples;
+    int has_cinn;                                      /* the folder has a cINN: the figures below stage 1's */
     double recon_l1, recon_psnr_db, recon_ssim;       /* stage 1: reconstructions from a posterior sample */
     double repeat_x0_psnr_db;                          /* the baseline that repeats x0 for every frame */
     double test_nll, test_bits_per_dim;               /* the cINN: -log p(z | x0) in nats (with the constant) */
@@ -35,6 +38,7 @@ typedef struct EvalReport {
     double seconds;
 } EvalReport;
 
+/* Evaluates what the folder holds: stage 1 alone, or stage 1 with the conditioning AE and the cINN. */
 int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e);
 /* key=value lines; also into path when not NULL */
 int report_write(const EvalReport *r, const char *path, I2vError *e);

@@ -6,29 +6,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "formats/files.h"
+#include "formats/imageio.h"
+#include "formats/gif.h"
 #include "formats/image.h"
-#include "program/run.h"
 #include "formats/safetensors.h"
 
-FlowConfig flow_config_of(const Stage2Config *s2, int z_dim, int embed_dim) {
-    FlowConfig f;
-    memset(&f, 0, sizeof f);
-    f.z_dim = z_dim;
-    f.embed_dim = embed_dim;
-    f.hidden = s2->Flow.flow_mid_channels_factor * z_dim;   /* SupervisedTransformer: 8 * in_channels */
-    f.depth = s2->Flow.flow_hidden_depth;
-    f.n_flows = s2->Flow.n_flows;
-    f.control = s2->Training.control;
-    f.official_logdet = s2->Training.official_logdet;
-    return f;
+int model_path(char *path, size_t cap, const char *dir, const char *name, I2vError *e) {
+    if (name[0] == '/') return data_join(path, cap, e, "%s", name);
+    return data_join(path, cap, e, "%s/%s", dir, name);
+}
+
+void model_stage_ref(const Stage2Config *s2, StageKind kind, char *dir, size_t cap) {
+    const char *path = kind == STAGE1 ? s2->First_stage_model.model_path : s2->Conditioning_Model.model_path;
+    const char *name = kind == STAGE1 ? s2->First_stage_model.model_name : s2->Conditioning_Model.model_name;
+    if (!path[0] && !name[0]) dir[0] = 0;
+    else snprintf(dir, cap, "%s%s", path, name);   /* the official code concatenates them as they are */
 }
 
 static int load_yaml(StageKind kind, const char *dir, const char *name, StageSetup *out, I2vError *e) {
     char path[DATA_PATH_MAX];
     uint8_t *bytes;
     size_t n;
-    if (data_join(path, sizeof path, e, "%s/%s", dir, name) || read_file_bytes(path, &bytes, &n, e)) return -1;
+    if (model_path(path, sizeof path, dir, name, e) || read_file_bytes(path, &bytes, &n, e)) return -1;
     char *text = xmalloc(n + 1);
     memcpy(text, bytes, n);
     text[n] = 0;
@@ -40,61 +42,116 @@ static int load_yaml(StageKind kind, const char *dir, const char *name, StageSet
 
 static int load_set(const char *dir, const char *file, ParamSet *ps, const char *prefix, I2vError *e) {
     char path[DATA_PATH_MAX];
-    if (data_join(path, sizeof path, e, "%s/%s", dir, file)) return -1;
+    if (model_path(path, sizeof path, dir, file, e)) return -1;
     StLoadOpts o = {prefix, 1, 0};
     return st_load_paramset_file(path, ps, &o, e) < 0 ? -1 : 0;
 }
 
-int model_load(Model *m, const char *dir, int parts, const char *cinn_file, const char *cinn_config, I2vError *e) {
+/* A config in a model folder could ask for more parameters than the machine holds: refused before the
+ * network's memory is allocated (declared networks hold none). */
+static int fits(double params, const char *keys, const char *dir, I2vError *e) {
+    return setup_check_memory(dir, params * sizeof(real), "parameters", keys, e);
+}
+
+/* Loads the parts asked for: stage 1 from s1dir, the conditioning encoder from aedir, the cINN from
+ * flowdir (NULL when not asked for). */
+static int load_parts(Model *m, const char *s1dir, const char *aedir, const char *flowdir, int parts,
+                      const char *cinn_file, const char *cinn_config, I2vError *e) {
     memset(m, 0, sizeof *m);
     ctx_init(&m->ctx);
     m->ctx.grad_enabled = 0;
     m->ctx.training = 0;
     Rng init;   /* initial values are overwritten by the checkpoint; any stream will do */
     rng_seed(&init, 0);
-    if (!cinn_file) cinn_file = CINN_FILE;
-    if (!cinn_config) cinn_config = CINN_CONFIG;
     if (parts & (MODEL_GEN | MODEL_ENC | MODEL_FLOW)) {
-        if (load_yaml(STAGE1, dir, STAGE1_CONFIG, &m->s1, e)) goto fail;
+        if (load_yaml(STAGE1, s1dir, STAGE1_CONFIG, &m->s1, e)) goto fail;
         m->size = m->s1.s1.Data.img_size;
         m->frames = decoder_frames(&m->s1.s1.Decoder);
         m->z_dim = m->s1.s1.Encoder.z_dim;
     }
     if (parts & MODEL_GEN) {
         generator_declare(&m->gen, &m->s1.s1.Decoder);
-        generator_init(&m->gen, &init);
         m->has_gen = 1;
-        if (load_set(dir, STAGE1_FILE, &m->gen.ps, "gen.", e)) goto fail;
+        if (fits((double)paramset_count(&m->gen.ps), "Decoder.channel_factor", s1dir, e)) goto fail;
+        generator_init(&m->gen, &init);
+        if (load_set(s1dir, STAGE1_FILE, &m->gen.ps, "gen.", e)) goto fail;
     }
     if (parts & MODEL_ENC) {
         video_encoder_declare(&m->enc, &m->s1.s1.Encoder);
-        video_encoder_init(&m->enc, &init);
         m->has_enc = 1;
-        if (load_set(dir, STAGE1_FILE, &m->enc.ps, "enc.", e)) goto fail;
+        if (fits((double)paramset_count(&m->enc.ps), "Encoder.channels", s1dir, e)) goto fail;
+        video_encoder_init(&m->enc, &init);
+        if (load_set(s1dir, STAGE1_FILE, &m->enc.ps, "enc.", e)) goto fail;
     }
     if (parts & (MODEL_COND | MODEL_FLOW)) {
-        if (load_yaml(STAGE_AE, dir, COND_AE_CONFIG, &m->ae, e)) goto fail;
-        m->embed_dim = m->ae.ae.AE.z_dim;
-        cond_encoder_declare(&m->cond, &m->ae.ae.AE, NULL);
-        cond_encoder_init(&m->cond, &init);
+        if (load_yaml(STAGE_COND_AE, aedir, COND_AE_CONFIG, &m->cond_ae, e)) goto fail;
+        m->embed_dim = m->cond_ae.cond_ae.AE.z_dim;
+        cond_encoder_declare(&m->cond, &m->cond_ae.cond_ae.AE, NULL);
         m->has_cond = 1;
-        if (load_set(dir, COND_AE_FILE, &m->cond.ps, "enc.", e)) goto fail;
-        if (m->size && m->ae.ae.AE.in_size != m->size) {
-            err_set(e, "%s: the conditioning AE works at %d px but stage 1 at %d px", dir, m->ae.ae.AE.in_size, m->size);
+        if (fits((double)paramset_count(&m->cond.ps), "AE.enc_width and AE.enc_blocks", aedir, e)) goto fail;
+        cond_encoder_init(&m->cond, &init);
+        if (load_set(aedir, COND_AE_FILE, &m->cond.ps, "enc.", e)) goto fail;
+        if (m->size && m->cond_ae.cond_ae.AE.in_size != m->size) {
+            err_set(e, "%s: the conditioning AE works at %d px but stage 1 (%s) at %d px", aedir,
+                    m->cond_ae.cond_ae.AE.in_size, s1dir, m->size);
             goto fail;
         }
     }
     if (parts & MODEL_FLOW) {
-        if (load_yaml(STAGE2, dir, cinn_config, &m->s2, e)) goto fail;
+        if (load_yaml(STAGE2, flowdir, cinn_config, &m->s2, e)) goto fail;
+        const char *keys;
+        if (fits(setup_parameters(STAGE2, &m->s2, m->z_dim, m->embed_dim, &keys), keys, flowdir, e)) goto fail;
         FlowConfig fc = flow_config_of(&m->s2.s2, m->z_dim, m->embed_dim);
         flow_build(&m->flow, &fc, &init);
         m->has_flow = 1;
-        if (load_set(dir, cinn_file, &m->flow.ps, "flow.", e)) goto fail;
+        if (load_set(flowdir, cinn_file, &m->flow.ps, "flow.", e)) goto fail;
     }
     return 0;
 fail:
     model_free(m);
     return -1;
+}
+
+int model_load_stages(Model *m, const char *stage1_dir, const char *cond_ae_dir, int parts, I2vError *e) {
+    return load_parts(m, stage1_dir, cond_ae_dir, NULL, parts & (MODEL_GEN | MODEL_ENC | MODEL_COND), NULL, NULL, e);
+}
+
+/* The folder a stage is read from: the model folder when it has the stage's config, else the folder the
+ * cINN config names for it. */
+static int stage_dir(const char *dir, const StageSetup *s2, int have_s2, StageKind kind, char *out, size_t cap,
+                     I2vError *e) {
+    const char *config = kind == STAGE1 ? STAGE1_CONFIG : COND_AE_CONFIG;
+    char path[DATA_PATH_MAX], ref[2200] = "";
+    if (model_path(path, sizeof path, dir, config, e)) return -1;
+    if (access(path, F_OK) == 0 || !have_s2) return data_join(out, cap, e, "%s", dir);
+    model_stage_ref(&s2->s2, kind, ref, sizeof ref);
+    if (!ref[0])
+        return err_set(e, "%s: no %s here, and its cINN config names no other folder (%s.model_path)", dir, config,
+                       kind == STAGE1 ? "First_stage_model" : "Conditioning_Model");
+    return data_join(out, cap, e, "%s", ref);
+}
+
+int model_load(Model *m, const char *dir, int parts, const char *cinn_file, const char *cinn_config, I2vError *e) {
+    if (!cinn_file) cinn_file = CINN_FILE;
+    if (!cinn_config) cinn_config = CINN_CONFIG;
+    memset(m, 0, sizeof *m);
+    /* the cINN config, when there is one, may name the folders of the other stages */
+    StageSetup s2;
+    char path[DATA_PATH_MAX], s1dir[DATA_PATH_MAX], aedir[DATA_PATH_MAX];
+    int have_s2 = 0;
+    if (model_path(path, sizeof path, dir, cinn_config, e)) return -1;
+    if (access(path, F_OK) == 0) {
+        if (load_yaml(STAGE2, dir, cinn_config, &s2, e)) return -1;
+        have_s2 = 1;
+    } else if (access(dir, F_OK) != 0) {
+        return err_set(e, "%s: no such model folder", dir);
+    }
+    int need1 = parts & (MODEL_GEN | MODEL_ENC | MODEL_FLOW), need_ae = parts & (MODEL_COND | MODEL_FLOW);
+    int rc = stage_dir(dir, &s2, have_s2 && need1, STAGE1, s1dir, sizeof s1dir, e) ||
+             stage_dir(dir, &s2, have_s2 && need_ae, STAGE_COND_AE, aedir, sizeof aedir, e);
+    if (have_s2) setup_free(&s2);
+    if (rc) return -1;
+    return load_parts(m, s1dir, aedir, dir, parts, cinn_file, cinn_config, e);
 }
 
 void model_free(Model *m) {
@@ -103,7 +160,7 @@ void model_free(Model *m) {
     if (m->has_cond) cond_encoder_free(&m->cond);
     if (m->has_flow) flow_free(&m->flow);
     setup_free(&m->s1);
-    setup_free(&m->ae);
+    setup_free(&m->cond_ae);
     setup_free(&m->s2);
     ctx_free(&m->ctx);
     memset(m, 0, sizeof *m);
@@ -116,7 +173,7 @@ static Tensor *input(Ctx *c, const real *values, int ndim, const int *shape) {
 }
 
 void model_embed(Model *m, const real *x0, int n, real *out) {
-    int S = m->ae.ae.AE.in_size;
+    int S = m->cond_ae.cond_ae.AE.in_size;
     Tensor *e = cond_encoder_embed(&m->ctx, &m->cond, input(&m->ctx, x0, 4, DIMS(n, 3, S, S)));
     memcpy(out, e->data, (size_t)n * m->embed_dim * sizeof(real));
     ctx_reset(&m->ctx);
@@ -195,6 +252,9 @@ int write_video_gif(const char *path, const real *videos, size_t n, size_t T, si
 int read_start_image(const char *path, int S, real *out, I2vError *e) {
     Image im;
     if (image_read(path, &im, e)) return -1;
+    if (im.width != (size_t)S || im.height != (size_t)S)
+        fprintf(stderr, "%s: %zu x %zu, resized to %d x %d as the official scripts do (bilinear, no antialiasing%s)\n",
+                path, im.width, im.height, S, S, im.width != im.height ? "; the aspect ratio is not kept" : "");
     real *chw = xmalloc((size_t)3 * im.height * im.width * sizeof(real));
     image_to_chw(&im, 3, chw);
     data_resize(chw, 3, im.height, im.width, out, (size_t)S, (size_t)S);

@@ -21,8 +21,67 @@ double progress_now(void) {
 static double plain_every;
 void progress_force_plain(double every_seconds) { plain_every = every_seconds; }
 
+static void write_header(FILE *f, int nseries, const char *const *names) {
+    fprintf(f, "step,epoch,seconds");
+    for (int i = 0; i < nseries; i++) fprintf(f, ",%s", names[i]);
+    fprintf(f, "\n");
+}
+
+/* Is line a complete data row of the log: ncol comma-separated numbers, the first (the step) below `below`
+ * and above `after`? */
+static int good_row(const char *line, int ncol, long after, long below) {
+    size_t n = strlen(line);
+    if (!n || line[n - 1] != '\n') return 0;   /* the row a crash cut short */
+    char *end;
+    long step = strtol(line, &end, 10);
+    if (end == line || *end != ',' || step <= after || step >= below) return 0;
+    int cols = 1;
+    for (const char *s = end; *s; s++) cols += *s == ',';
+    return cols == ncol;
+}
+
+/* Rewrites the log at path as its header and its rows of steps before `below`, in order (a rename of a
+ * temporary file, so a crash now leaves the old log or the new one). */
+static int cut_log(const char *path, int nseries, const char *const *names, long below, I2vError *e) {
+    FILE *in = fopen(path, "r");
+    if (!in) return 0;   /* no log yet: a new one is created */
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *out = fopen(tmp, "w");
+    if (!out) {
+        fclose(in);
+        return err_set(e, "%s: cannot write %s to cut the loss log back to the checkpoint", path, tmp);
+    }
+    write_header(out, nseries, names);
+    char *line = NULL;
+    size_t cap = 0;
+    long last = -1, kept = 0, dropped = 0;
+    while (getline(&line, &cap, in) > 0) {
+        if (line[0] >= 'a' && line[0] <= 'z') continue;   /* the header */
+        if (good_row(line, nseries + 3, last, below)) {
+            fputs(line, out);
+            last = strtol(line, NULL, 10);
+            kept++;
+        } else {
+            dropped++;
+        }
+    }
+    free(line);
+    fclose(in);
+    int bad = ferror(out);
+    bad |= fclose(out) != 0;
+    if (bad || rename(tmp, path)) {
+        remove(tmp);
+        return err_set(e, "%s: cannot rewrite the loss log (disk full?)", path);
+    }
+    if (dropped)
+        fprintf(stderr, "%s: kept the %ld rows before step %ld (the checkpoint's), dropped %ld written after it\n", path,
+                kept, below, dropped);
+    return 0;
+}
+
 int progress_init(Progress *p, const char *title, long total, int nseries, const char *const *names,
-                  const char *csv_path, int resume, I2vError *e) {
+                  const char *csv_path, long resume_step, I2vError *e) {
     memset(p, 0, sizeof *p);
     I2V_ASSERT(nseries <= PROGRESS_MAX_SERIES, "at most %d series", PROGRESS_MAX_SERIES);
     p->title = title;
@@ -34,16 +93,19 @@ int progress_init(Progress *p, const char *title, long total, int nseries, const
     p->print_every = plain_every > 0 ? plain_every : 10;
     if (csv_path) {
         snprintf(p->csv_path, sizeof p->csv_path, "%s", csv_path);
-        int exists = resume && access(csv_path, F_OK) == 0;
-        p->csv = fopen(csv_path, resume ? "a" : "w");
+        if (resume_step >= 0 && cut_log(csv_path, nseries, names, resume_step, e)) return -1;
+        int exists = resume_step >= 0 && access(csv_path, F_OK) == 0;
+        p->csv = fopen(csv_path, exists ? "a" : "w");
         if (!p->csv) return err_set(e, "%s: cannot open the loss log for writing", csv_path);
-        if (!exists) {
-            fprintf(p->csv, "step,epoch,seconds");
-            for (int i = 0; i < nseries; i++) fprintf(p->csv, ",%s", names[i]);
-            fprintf(p->csv, "\n");
-        }
+        if (!exists) write_header(p->csv, nseries, names);
     }
     return 0;
+}
+
+void progress_sync(Progress *p) {
+    if (!p->csv) return;
+    fflush(p->csv);
+    fsync(fileno(p->csv));
 }
 
 static void format_duration(double s, char *buf, size_t n) {

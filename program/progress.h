@@ -25,10 +25,15 @@ typedef struct Progress {
     char csv_path[1024];
 } Progress;
 
-/* Opens (appending when resume, else creating) csv_path; csv_path may be NULL for no file. */
+/* Creates csv_path (NULL: no file), or with resume_step >= 0 continues it: the log is cut back to the
+ * header and the rows of steps before resume_step, the ones the checkpoint being resumed holds, so that
+ * after a crash (rows written after the last checkpoint, a row cut in half) the log agrees with the
+ * checkpoint again; a missing header is put back. */
 int progress_init(Progress *p, const char *title, long total, int nseries, const char *const *names,
-                  const char *csv_path, int resume, I2vError *e);
+                  const char *csv_path, long resume_step, I2vError *e);
 void progress_step(Progress *p, long step, int epoch, const double *values);
+/* Puts the CSV's rows on disk (a checkpoint was just written: the log must hold every row it covers). */
+void progress_sync(Progress *p);
 /* Ends the bar line, prints the summary (means of every series over the run, time, it/s), closes the CSV
  * and draws the SVG (csv_path with .svg instead of .csv). */
 void progress_finish(Progress *p);

@@ -1,7 +1,7 @@
 /* visual.c: grids of videos as GIFs and of frames as PNGs (visual.h).
  *
  * What it is: the layout that `sample`, `control`, `transfer` and the demo share: tiles enlarged by
- * nearest-neighbour repetition, crosses marking end points, the grid (formats/image.h video_grid) and the
+ * nearest-neighbour repetition, crosses marking end points, the grid (formats/gif.h video_grid) and the
  * GIF or PNG file. Values map from [-1, 1] to 0..255 as the official denorm does; unlike the official
  * scripts, nothing is rescaled by the maximum (convert_seq2gif) or min-max normalised (save_image's
  * normalize=True), so a colour in the picture is the colour the model made.
@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "formats/image.h"
+#include "formats/gif.h"
+#include "formats/png.h"
 
 #define GRID_GAP 2          /* pixels of white between tiles and around the border */
 #define FRAMES_PER_SECOND 3 /* imageio.mimsave(..., fps=3) in the official scripts */

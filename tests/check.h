@@ -16,6 +16,9 @@
 
 static int check_npassed, check_nfailed;
 
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 4, 5)))
+#endif
 static inline int check_at(const char *file, int line, int ok, const char *fmt, ...) {
     if (ok) { check_npassed++; return 1; }
     check_nfailed++;

@@ -14,7 +14,7 @@
 #include "check.h"
 #include "data.h"
 #include "program/demo.h"
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "held_out.h"
 
 enum { BATCH = 8, STEPS = 2400, EVAL_EVERY = 400, EVAL_BATCHES = 4 };

@@ -1,5 +1,5 @@
 /* test_ae.c: stage 1 (ae.c). Configs; output shapes and parameter counts at the BAIR and landscape configs
- * (dry runs, nothing allocated); state-dict names, order and shapes of STATE_DICT.md T1-T3; finite-difference
+ * (dry runs, nothing allocated); state-dict names, order and shapes of the official modules; finite-difference
  * gradients of the blocks and the tiny networks; the temporal discriminator's tangent and the gradient
  * penalty's parameter gradient against finite differences of the penalty; spectral norm's modes; the
  * orthogonal initialiser; agreement with the official modules (tests/data/ae_reference.safetensors, written by
@@ -10,10 +10,11 @@
 #include "compare.h"
 #include "ae.h"
 #include "data.h"
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "gradcheck.h"
 #include "held_out.h"
 #include "kernels/norm.h"
+#include "ops/norm.h"
 #include "formats/safetensors.h"
 
 static Rng rng;
@@ -101,7 +102,7 @@ static void test_configs(void) {
     snprintf(bad.Encoder.res_type_encoder, sizeof bad.Encoder.res_type_encoder, "resnet50");
     check(stage1_config_check(&bad, &err) < 0 && strstr(err.msg, "res_type_encoder"), "only resnet18 is accepted");
 }
-static const char *const spec_t1_encoder[] = {
+static const char *const official_encoder[] = {
     "conv1.weight 64,3,3,7,7", "norm1.weight 64", "norm1.bias 64", "layer.0.0.conv1.weight 128,64,3,3,3",
     "layer.0.0.bn1.weight 128", "layer.0.0.bn1.bias 128", "layer.0.0.conv2.weight 128,128,3,3,3",
     "layer.0.0.bn2.weight 128", "layer.0.0.bn2.bias 128", "layer.0.0.downsample.0.weight 128,64,3,3,3",
@@ -125,7 +126,7 @@ static const char *const spec_t1_encoder[] = {
     "layer.3.1.bn2.weight 512", "layer.3.1.bn2.bias 512", "conv_mu.weight 64,512,4,4", "conv_mu.bias 64",
     "conv_var.weight 64,512,4,4", "conv_var.bias 64",
 };
-static const char *const spec_t2_generator[] = {
+static const char *const official_generator[] = {
     "fc.weight 16384,64", "fc.bias 16384", "head_0.conv_0.bias 1024", "head_0.conv_0.weight_orig 1024,1024,3,3,3",
     "head_0.conv_0.weight_u 1024 buffer", "head_0.conv_0.weight_v 27648 buffer", "head_0.conv_1.bias 1024",
     "head_0.conv_1.weight_orig 1024,1024,3,3,3", "head_0.conv_1.weight_u 1024 buffer",
@@ -169,7 +170,7 @@ static const char *const spec_t2_generator[] = {
     "g_4.norm_1.linear.weight 128,64", "g_4.norm_1.linear.bias 128", "g_4.norm_s.bn.weight 128",
     "g_4.norm_s.bn.bias 128", "conv_img.weight 3,64,3,3,3", "conv_img.bias 3",
 };
-static const char *const spec_t3_disc_t[] = {
+static const char *const official_disc_t[] = {
     "conv1.weight 64,3,3,7,7", "norm1.weight 64", "norm1.bias 64", "layer.0.0.conv1.weight_orig 64,64,3,3,3",
     "layer.0.0.conv1.weight_u 64 buffer", "layer.0.0.conv1.weight_v 1728 buffer", "layer.0.0.bn1.weight 64",
     "layer.0.0.bn1.bias 64", "layer.0.0.conv2.weight_orig 64,64,3,3,3", "layer.0.0.conv2.weight_u 64 buffer",
@@ -233,14 +234,14 @@ static void test_state_dicts(void) {
     video_encoder_declare(&e, &b.Encoder);
     generator_declare(&g, &b.Decoder);
     disc_t_declare(&d, &b.Discriminator_Temporal);
-    int n1 = (int)(sizeof spec_t1_encoder / sizeof *spec_t1_encoder),
-        n2 = (int)(sizeof spec_t2_generator / sizeof *spec_t2_generator),
-        n3 = (int)(sizeof spec_t3_disc_t / sizeof *spec_t3_disc_t);
-    check(matches_table(&e.ps, spec_t1_encoder, n1, "T1"),
-          "encoder state dict = STATE_DICT.md T1 (67 entries, order, shapes)");
-    check(matches_table(&g.ps, spec_t2_generator, n2, "T2"), "generator state dict = STATE_DICT.md T2 (120 entries)");
-    check(matches_table(&d.ps, spec_t3_disc_t, n3, "T3"),
-          "temporal discriminator state dict = STATE_DICT.md T3 (88 entries)");
+    int n1 = (int)(sizeof official_encoder / sizeof *official_encoder),
+        n2 = (int)(sizeof official_generator / sizeof *official_generator),
+        n3 = (int)(sizeof official_disc_t / sizeof *official_disc_t);
+    check(matches_table(&e.ps, official_encoder, n1, "Encoder"),
+          "encoder state dict = the official one (67 entries, order, shapes)");
+    check(matches_table(&g.ps, official_generator, n2, "Generator"), "generator state dict = the official one (120 entries)");
+    check(matches_table(&d.ps, official_disc_t, n3, "Discriminator"),
+          "temporal discriminator state dict = the official one (88 entries)");
     video_encoder_free(&e);
     generator_free(&g);
     disc_t_free(&d);
@@ -284,13 +285,13 @@ static void test_shapes_and_counts(int landscape) {
     Tensor *win = tensor_new(&c, 5, DIMS(N, 3, 12, S, S));
     Tensor *fmap[AE_STAGES];
     Tensor *logits = disc_t_forward(&c, &d, win, fmap, NULL);
-    /* ARCHITECTURE.md 3.1: (64, 6, 16|32, .) (128, 3, 16, .) (256, 2, 8, .) (512, 1, 4, .) */
+    /* the official temporal discriminator's feature maps: (64, 6, 16|32, .) (128, 3, 16, .) (256, 2, 8, .) (512, 1, 4, .) */
     int want[AE_STAGES][3] = {{64, 6, landscape ? 32 : 16}, {128, 3, 16}, {256, 2, 8}, {512, 1, 4}};
     int ok = logits->ndim == 2 && logits->shape[0] == N && logits->shape[1] == 1;
     for (int l = 0; l < AE_STAGES; l++)
         ok &= fmap[l]->shape[1] == want[l][0] && fmap[l]->shape[2] == want[l][1] && fmap[l]->shape[3] == want[l][2] &&
               fmap[l]->shape[4] == want[l][2];
-    check(ok, "%s temporal discriminator: logits (2, 1) and the four feature maps of ARCHITECTURE.md 3.1", name);
+    check(ok, "%s temporal discriminator: logits (2, 1) and the four feature maps of the official module", name);
     check(x->data == NULL && video->data == NULL && e.ps.values == NULL && g.ps.values == NULL,
           "the dry run allocated no data (parameters or activations)");
     double ms = 1e3 * (now_seconds() - t0);
@@ -568,7 +569,7 @@ static void test_spectral_modes(int layer) {
     Generator g;
     generator_build(&g, &dc, &rng);
     /* g_1.conv_s normalises its weight; head_0.conv_0 (weight larger than its output) divides its output */
-    AeConv *l = layer ? &g.blocks[0].conv_0 : &g.blocks[2].conv_s;
+    Conv *l = layer ? &g.blocks[0].conv_0 : &g.blocks[2].conv_s;
     int Cout = l->weight->shape[0];
     size_t K = l->v->numel;
     real *u0 = xmalloc((size_t)Cout * sizeof(real)), *v0 = xmalloc(K * sizeof(real));
@@ -583,7 +584,7 @@ static void test_spectral_modes(int layer) {
     check(!memcmp(u0, l->u->data, (size_t)Cout * sizeof(real)) && !memcmp(v0, l->v->data, K * sizeof(real)),
           "eval mode leaves weight_u and weight_v untouched (%s)", l->weight->name);
     /* eval: W = weight_orig / (u . W v) with the stored vectors */
-    Tensor *W = ae_conv_weight(&c, l);
+    Tensor *W = conv_weight(&c, l);
     double sigma = spectral_norm_sigma(l->weight, l->u, l->v);
     check(close_enough(W->data[3] * sigma, l->weight->data[3], 1e-6, 1e-5),
           "eval-mode weight = weight_orig / sigma(u, v)");
@@ -602,48 +603,6 @@ static void test_spectral_modes(int layer) {
     tensor_free(x0);
     tensor_free(z);
     generator_free(&g);
-}
-
-/* ---- initialisers -------------------------------------------------------------------------------------------- */
-static double orthogonality_error(const Tensor *w) {
-    int rows = w->shape[0], cols = (int)(w->numel / (size_t)rows);
-    int wide = rows <= cols, n = wide ? rows : cols;
-    double err = 0;
-    for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) {
-            double s = 0;
-            if (wide)
-                for (int k = 0; k < cols; k++)
-                    s += (double)w->data[(size_t)i * cols + k] * w->data[(size_t)j * cols + k];
-            else
-                for (int k = 0; k < rows; k++)
-                    s += (double)w->data[(size_t)k * cols + i] * w->data[(size_t)k * cols + j];
-            err = fmax(err, fabs(s - (i == j)));
-        }
-    return err;
-}
-
-static void test_initialisers(void) {
-    Tensor *wide = tensor_alloc(5, DIMS(16, 8, 3, 3, 3)), *tall = tensor_alloc(2, DIMS(40, 7));
-    ae_init_orthogonal(wide, &rng);
-    ae_init_orthogonal(tall, &rng);
-    double tol = is_double_build() ? 1e-12 : 2e-6;
-    check(orthogonality_error(wide) < tol, "orthogonal init: orthonormal rows for a (16, 216) weight (%.2g)",
-          orthogonality_error(wide));
-    check(orthogonality_error(tall) < tol, "orthogonal init: orthonormal columns for a (40, 7) weight (%.2g)",
-          orthogonality_error(tall));
-    /* Kaiming normal, fan_out: std sqrt(2 / (16 * 27)) */
-    ae_init_kaiming_normal_fan_out(wide, &rng);
-    double ss = 0;
-    for (size_t i = 0; i < wide->numel; i++) ss += (double)wide->data[i] * wide->data[i];
-    double std = sqrt(ss / (double)wide->numel), want = sqrt(2.0 / (16 * 27));
-    check(fabs(std / want - 1) < 0.08, "Kaiming fan_out std %.4f (want %.4f)", std, want);
-    ae_init_xavier_uniform(wide, 0.02, &rng);
-    double bound = 0.02 * sqrt(6.0 / (8 * 27 + 16 * 27));
-    check(max_abs(wide->data, wide->numel) <= bound && max_abs(wide->data, wide->numel) > 0.9 * bound,
-          "Xavier uniform gain 0.02 stays within %.5f", bound);
-    tensor_free(wide);
-    tensor_free(tall);
 }
 
 /* ---- equal to the official modules --------------------------------------------------------------------------- */
@@ -901,8 +860,8 @@ static void test_train_step(void) {
     synth_batch(batch, 11, 0);
     real *enc0 = snapshot(&s.enc.ps), *gen0 = snapshot(&s.gen.ps), *dt0 = snapshot(&s.disc_t.ps),
          *ds0 = snapshot(&s.disc_s.ps);
-    /* D_t is called 4 times per iteration (TRAINING.md 1.4): 4 power iterations with the warm-up's fixed weights */
-    AeConv *l = &s.disc_t.layer[0][0].conv1;
+    /* D_t is called 4 times per iteration (the official loss.py): 4 power iterations with the warm-up's fixed weights */
+    Conv *l = &s.disc_t.layer[0][0].conv1;
     int Cout = l->weight->shape[0];
     size_t K = l->v->numel;
     real *u = xmalloc((size_t)Cout * sizeof(real)), *v = xmalloc(K * sizeof(real));
@@ -1048,7 +1007,6 @@ int main(void) {
     test_state_dicts();
     test_shapes_and_counts(0);
     test_shapes_and_counts(1);
-    test_initialisers();
     test_basic_block_grads();
     test_gen_block_grads();
     test_network_grads();

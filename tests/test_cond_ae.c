@@ -1,5 +1,5 @@
 /* test_cond_ae.c: the conditioning autoencoder of stage 2. Configs (every official YAML file binds to its
- * preset), state-dict names, order and parameter counts of T5 and T6, output shapes at 64 and 128 px (dry
+ * preset), state-dict names, order and parameter counts of the official encoder and decoder, output shapes at 64 and 128 px (dry
  * runs at full size), finite-difference gradients of a bottleneck, a GBlock with conditional batch norm, the
  * attention block and a small decoder, agreement with the official modules (ResnetEncoder with
  * InstanceNorm and with BatchNorm, the BigGAN decoder, SelfAttention, one Loss.forward step in warm-up and
@@ -9,12 +9,13 @@
 
 #include "compare.h"
 #include "networks/cond_ae.h"
-#include "kernels/conv.h"
+#include "ops/conv.h"
 #include "data.h"
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "gradcheck.h"
-#include "kernels/norm.h"
+#include "ops/norm.h"
 #include "formats/safetensors.h"
+#include "program/setup.h"
 
 static Rng rng;
 
@@ -39,7 +40,9 @@ static void test_configs(void) {
         bound = i == 0 ? cond_ae_config_landscape() : cond_ae_config_bair();
         bound.AE.n_dec_mults = 0;
         bound.AE.dec_split = 0;
-        int rc = config_bind(&yaml, cond_ae_config_fields, cond_ae_config_nfields, &bound, &e);
+        int nfields;
+        const ConfigField *fields = setup_stage_fields(STAGE_COND_AE, &nfields);
+        int rc = config_bind(&yaml, fields, nfields, &bound, &e);
         check(rc == 0, "%s binds: %s", path, rc ? e.msg : "ok");
         const CondAeNetConfig *a = &bound.AE, *b = &preset.AE;
         int same = a->deterministic == b->deterministic && a->in_size == b->in_size && !strcmp(a->norm, b->norm) &&
@@ -51,7 +54,7 @@ static void test_configs(void) {
                    bound.Training.weight_decay == preset.Training.weight_decay &&
                    bound.Training.pretrain == preset.Training.pretrain &&
                    bound.Data.img_size == preset.Data.img_size && bound.Data.sequence_length == 1;
-        check(same, "%s equals the preset %s (TRAINING.md 5.2)", path, presets[i]);
+        check(same, "%s equals the preset %s", path, presets[i]);
         check(cond_ae_config_check(&bound, &e) == 0, "%s passes the config check: %s", path, e.msg);
         config_free(&yaml);
     }
@@ -99,7 +102,7 @@ static int match_entries(const ParamSet *ps, int first, const Entry *want, int n
 }
 
 static void test_encoder_names(void) {
-    /* STATE_DICT.md T5 (BAIR: resnet50, InstanceNorm, z 64) */
+    /* the official encoder state dict (BAIR: resnet50, InstanceNorm, z 64) */
     static const Entry t5[55] = {
         {"model.conv1.weight", 4, {64, 3, 7, 7}},
         {"model.layer1.0.conv1.weight", 4, {64, 64, 1, 1}}, {"model.layer1.0.conv2.weight", 4, {64, 64, 3, 3}},
@@ -133,7 +136,7 @@ static void test_encoder_names(void) {
     CondAeConfig cfg = cond_ae_config_bair();
     CondEncoder enc;
     cond_encoder_declare(&enc, &cfg.AE, NULL);
-    check(enc.ps.n == 55 && match_entries(&enc.ps, 0, t5, 55, "T5"), "encoder names, order, shapes as T5 (%d)",
+    check(enc.ps.n == 55 && match_entries(&enc.ps, 0, t5, 55, "encoder"), "encoder names, order, shapes as the official ones (%d)",
           enc.ps.n);
     check(paramset_count(&enc.ps) == 23717184, "BAIR conditioning encoder: 23,717,184 parameters (%zu)",
           paramset_count(&enc.ps));
@@ -162,7 +165,7 @@ static void test_encoder_names(void) {
 }
 
 static void test_decoder_names(void) {
-    /* STATE_DICT.md T6 (BAIR: 64 px, z 64): entries 0-42 and 133-154 */
+    /* the official decoder state dict (BAIR: 64 px, z 64): entries 0-42 and 133-154 */
     static const Entry head[43] = {
         {"decoder.map_to_class_embedding.main.0.weight", 2, {2000, 64}},
         {"decoder.map_to_class_embedding.main.0.bias", 1, {2000}},
@@ -236,8 +239,8 @@ static void test_decoder_names(void) {
     CondDecoder dec;
     cond_decoder_declare(&dec, &cfg.AE, NULL);
     check(dec.ps.n == 155, "BAIR decoder: 155 entries (%d)", dec.ps.n);
-    check(match_entries(&dec.ps, 0, head, 43, "T6 head") && match_entries(&dec.ps, 133, tail, 22, "T6 tail"),
-          "decoder names, order and shapes as T6");
+    check(match_entries(&dec.ps, 0, head, 43, "decoder head") && match_entries(&dec.ps, 133, tail, 22, "decoder tail"),
+          "decoder names, order and shapes as the official ones");
     Tensor *g3 = paramset_find(&dec.ps, "decoder.decoder.GBlock.3.conv_sc.module.weight_bar");
     Tensor *b2 = paramset_find(&dec.ps, "decoder.decoder.GBlock.2.HyperBN.bn.running_mean");
     check(g3 && g3->shape[0] == 96 && g3->shape[1] == 384 && b2 && b2->numel == 768 &&

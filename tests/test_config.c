@@ -1,6 +1,7 @@
 /* test_config.c: the YAML subset reader: every official config parses, values come out typed, overrides
  * replace values, unknown keys and malformed input give errors that name the file, line and key. */
 #include <stddef.h>
+#include <sys/resource.h>
 
 #include "check.h"
 #include "program/config.h"
@@ -81,6 +82,8 @@ static void test_values(void) {
     check(config_bind(&cfg, demo_fields, 7, &d, &e) != 0 && strstr(e.msg, "Training.bs") &&
               strstr(e.msg, "expected an integer") && strstr(e.msg, "ten"),
           "and then rejected by name: %s", e.msg);
+    check(config_override(&cfg, "T:raining.lr=1", &e) != 0 && strstr(e.msg, "not a key name"),
+          "an override whose key is not a name is refused (it would not write back): %s", e.msg);
     check(config_override(&cfg, "Training.lr", &e) != 0 && strstr(e.msg, "Section.key=value"),
           "an override without '=' says what to type");
     config_free(&cfg);
@@ -107,6 +110,8 @@ static void test_unknown_and_malformed(void) {
         {"A: 1\nA: 2\n", "twice"},
         {"just text\n", "key: value"},
         {"A: 'open\n", "unterminated"},
+        {"a b: 1\n", "not a key name"},
+        {"A:\n  b:\n  - 1\n   c: 2\n", "inside the list"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc = config_parse(&cfg, bad[i].text, "bad.yaml", &e);
@@ -130,7 +135,140 @@ static void test_block_lists(void) {
     config_free(&cfg);
 }
 
+/* Peak memory of this process so far, in MB. */
+static double peak_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+/* Input a hostile user could type: nested lists where integers belong (once a crash), lists nested tens of
+ * thousands deep (once gigabytes of copies), sections too deep or too wide. */
+static void test_hostile(void) {
+    Config cfg;
+    I2vError e;
+    Demo d = {0};
+    check(!config_parse(&cfg, "Encoder:\n  channels: [[1]]\n", "nested.yaml", &e), "a nested list parses: %s", e.msg);
+    check(config_bind(&cfg, demo_fields, 7, &d, &e) != 0 && strstr(e.msg, "Encoder.channels") &&
+              strstr(e.msg, "item 1") && strstr(e.msg, "got a list") && strstr(e.msg, "nested.yaml:2"),
+          "a list where an integer belongs is refused by name: %s", e.msg);
+    config_free(&cfg);
+    config_new(&cfg, "override");
+    check(!config_override(&cfg, "Encoder.channels=[7, [1]]", &e) && config_bind(&cfg, demo_fields, 7, &d, &e) != 0 &&
+              strstr(e.msg, "item 2") && strstr(e.msg, "command line"),
+          "the same on the command line: %s", e.msg);
+    config_free(&cfg);
+    /* nested lists read as nested lists, quotes keep their commas and brackets, and they write back */
+    const char *text = "A: [1, [2, [3, 4]], 'a,b]', \"x\\\"y\", []]\n";
+    if (check(!config_parse(&cfg, text, "lists.yaml", &e), "nested flow lists parse: %s", e.msg)) {
+        CfgNode *a = config_find(&cfg, "A");
+        check(a && a->n == 5 && a->items[1]->kind == CFG_LIST && a->items[1]->n == 2 &&
+                  a->items[1]->items[1]->kind == CFG_LIST && !strcmp(a->items[1]->items[1]->items[1]->text, "4") &&
+                  !strcmp(a->items[2]->text, "a,b]") && !strcmp(a->items[3]->text, "x\"y") &&
+                  a->items[4]->kind == CFG_LIST && a->items[4]->n == 0,
+              "their structure is kept");
+        char *yaml = config_to_yaml(&cfg);
+        check(!strcmp(yaml, "A: [1, [2, [3, 4]], 'a,b]', 'x\"y', []]\n"), "and written back: %s", yaml);
+        free(yaml);
+        config_free(&cfg);
+    }
+    /* what is written reads back the same: a block item with a comma, a '\r' the reader trims, an override
+     * with a comment sign or spaces; a line break in an override is refused */
+    const char *odd = "A:\n  b:\n  - a,b\n  - \r2\n";
+    if (check(!config_parse(&cfg, odd, "odd.yaml", &e), "parse odd.yaml: %s", e.msg)) {
+        check(!config_override(&cfg, "A.c= x #y ", &e), "override with spaces and ' #'");
+        char *once = config_to_yaml(&cfg);
+        Config again;
+        if (check(!config_parse(&again, once, "again", &e), "reread: %s", e.msg)) {
+            char *twice = config_to_yaml(&again);
+            CfgNode *b2 = config_find(&again, "A.b"), *c2 = config_find(&again, "A.c");
+            check(!strcmp(once, twice) && b2 && b2->n == 2 && !strcmp(b2->items[0]->text, "a,b") &&
+                      !strcmp(b2->items[1]->text, "2") && c2 && !strcmp(c2->text, "x #y"),
+                  "written and read back unchanged: %s", once);
+            free(twice);
+            config_free(&again);
+        }
+        free(once);
+        char deep[400];
+        int k = 0;
+        for (int i = 0; i < 40; i++) k += sprintf(deep + k, "s%d.", i);
+        sprintf(deep + k, "x=1");
+        check(config_override(&cfg, deep, &e) != 0 && strstr(e.msg, "nested too deeply"),
+              "an override 40 sections deep is refused (the file could not be read back): %s", e.msg);
+        check(config_override(&cfg, "A.d=1\nB: 2", &e) != 0 && strstr(e.msg, "line break"),
+              "a line break in an override is refused: %s", e.msg);
+        config_free(&cfg);
+    }
+    /* 60,000 nested '[' on one line: refused at once, in little memory */
+    size_t n = 60000;
+    char *deep = xmalloc(n + 8);
+    memcpy(deep, "A: ", 3);
+    memset(deep + 3, '[', n);
+    deep[3 + n] = 0;
+    double t0 = now_seconds(), m0 = peak_mb();
+    int rc = config_parse(&cfg, deep, "deep.yaml", &e);
+    double took = now_seconds() - t0, grew = peak_mb() - m0;
+    check(rc != 0 && strstr(e.msg, "nested too deeply") && strstr(e.msg, "deep.yaml:1"), "deep lists refused: %s",
+          rc ? e.msg : "accepted");
+    check(took < 1 && grew < 50, "in %.3f s and %.1f MB more memory", took, grew);
+    for (size_t i = 0; i < n; i++) deep[3 + i] = i % 2 ? ']' : '[';   /* [][][]...: wide, not deep */
+    memcpy(deep + 3 + n, "]", 2);
+    deep[3] = '[';
+    rc = config_parse(&cfg, deep, "wide.yaml", &e);
+    check(rc != 0 && strstr(e.msg, "after the list"), "text after a list is refused: %s", rc ? e.msg : "accepted");
+    if (!rc) config_free(&cfg);
+    free(deep);
+    /* sections nested too deeply, and a section with thousands of keys (each looked up among its siblings) */
+    char *text2 = xmalloc(200000);
+    size_t k = 0;
+    for (int i = 0; i < 40; i++) k += (size_t)sprintf(text2 + k, "%*sk%d:\n", 2 * i, "", i);
+    rc = config_parse(&cfg, text2, "sections.yaml", &e);
+    check(rc != 0 && strstr(e.msg, "nested too deeply"), "sections 40 deep are refused: %s", rc ? e.msg : "accepted");
+    k = (size_t)sprintf(text2, "A:\n");
+    for (int i = 0; i < 5000; i++) k += (size_t)sprintf(text2 + k, "  k%d: 1\n", i);
+    t0 = now_seconds();
+    rc = config_parse(&cfg, text2, "wide.yaml", &e);
+    check(rc != 0 && strstr(e.msg, "keys in one section") && now_seconds() - t0 < 1, "5000 keys in a section: %s",
+          rc ? e.msg : "accepted");
+    free(text2);
+    /* a file far larger than any config is refused before it is read */
+    FILE *f = fopen("/tmp/i2v_test_config_big.yaml", "w");
+    if (f) {
+        for (int i = 0; i < 300000; i++) fprintf(f, "# padding line %d\n", i);
+        fclose(f);
+        rc = config_load(&cfg, "/tmp/i2v_test_config_big.yaml", &e);
+        check(rc != 0 && strstr(e.msg, "not a config file"), "a 5 MB file is not read as a config: %s",
+              rc ? e.msg : "accepted");
+        if (!rc) config_free(&cfg);
+        remove("/tmp/i2v_test_config_big.yaml");
+    }
+}
+
+/* config_first_difference: what --resume compares */
+static void test_difference(void) {
+    Config a, b;
+    I2vError e;
+    const char *ta = "Training:\n  lr: 1e-3\n  bs: 4\nEncoder:\n  channels: [1, 2]\n";
+    const char *tb = "Training:\n  lr: 1e-4\n  bs: 4\nEncoder:\n  channels: [1, 3]\n";
+    const char *tc = "Training:\n  lr: 1e-4\n  bs: 4\nEncoder:\n  channels: [1, 2]\n  z_dim: 8\n";
+    const char *skip[] = {"Training.lr", NULL};
+    char path[128];
+    if (!check(!config_parse(&a, ta, "a", &e) && !config_parse(&b, tb, "b", &e), "parse: %s", e.msg)) return;
+    check(config_first_difference(&a, &b, NULL, path, sizeof path) && !strcmp(path, "Training.lr"), "first: %s", path);
+    check(config_first_difference(&a, &b, skip, path, sizeof path) && !strcmp(path, "Encoder.channels"),
+          "skipping Training.lr: %s", path);
+    config_free(&b);
+    check(!config_parse(&b, tc, "c", &e), "parse c");
+    check(config_first_difference(&a, &b, skip, path, sizeof path) && !strcmp(path, "Encoder.z_dim"),
+          "a key present on one side only: %s", path);
+    check(!config_first_difference(&a, &a, NULL, path, sizeof path), "a config equals itself");
+    config_free(&a);
+    config_free(&b);
+}
+
 int main(void) {
+    test_difference();
+    test_hostile();
     test_block_lists();
     test_official_configs();
     test_values();

@@ -16,7 +16,9 @@
 
 #include "check.h"
 #include "kernels/conv.h"
-#include "kernels/gemm.h"
+#include "kernels/pool.h"
+#include "ops/conv.h"
+#include "kernels/threads.h"
 #include "gradcheck.h"
 #include "tensor.h"
 

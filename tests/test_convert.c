@@ -26,6 +26,7 @@ static char g_dir[64];   /* the temporary folder */
 static char g_log[128];  /* the last conversion's stdout and stderr */
 
 /* Runs the converter with the given arguments (output to g_log); returns its exit status, -1 if it did not run. */
+static int convert(const char *fmt, ...) I2V_PRINTF(1, 2);
 static int convert(const char *fmt, ...) {
     char args[2048], cmd[2400];
     va_list ap;
@@ -307,6 +308,41 @@ static void test_bad_inputs(void) {
     check(!exists(path), "nothing is written when a conversion fails");
 }
 
+/* A cINN config saved by an older official version lacks Training.control (the official repository's issues
+ * #1 and #3): conversion fills it, and the other keys the official code reads, with the official value and
+ * says so; an up-to-date config is copied unchanged. */
+static void test_missing_keys(void) {
+    char in[200], out[200];
+    snprintf(in, sizeof in, "%s/old_config_stage2.yaml", g_dir);
+    snprintf(out, sizeof out, "%s/filled.yaml", g_dir);
+    FILE *f = fopen(in, "w");
+    if (!f) return;
+    fputs("Flow:\n  n_flows: 2\n  flow_hidden_depth: 2\n  flow_mid_channels_factor: 1\nConditioning_Model:\n"
+          "  z_dim: 8\n  checkpoint_name: 'Encoder_stage2'\n  model_name: ''\n  model_path: ''\n"
+          "First_stage_model:\n  checkpoint_encoder: 'best_PFVD_ENC'\n  checkpoint_decoder: 'best_PFVD_GEN'\n"
+          "  model_name: ''\n  model_path: ''\nTraining:\n  n_epochs: 10\n  lr: 0.001\n\nData:\n  img_size: 32\n",
+          f);
+    fclose(f);
+    check(convert("config --kind cinn %s %s", in, out) == 0 && log_has("filled Training.control: False") &&
+              !log_has("filled Flow"),
+          "the missing Training.control is filled and named, nothing else");
+    StageSetup s;
+    I2vError e;
+    Config c;
+    if (check(config_load(&c, out, &e) == 0, "read the filled config: %s", e.msg)) {
+        CfgNode *ctl = config_find(&c, "Training.control"), *lr = config_find(&c, "Training.lr");
+        check(ctl && !strcmp(ctl->text, "False") && lr && !strcmp(lr->text, "0.001"), "in its section, the rest kept");
+        char *yaml = config_to_yaml(&c);
+        check(setup_from_yaml(STAGE2, yaml, out, &s, &e) == 0 && s.s2.Training.control == 0, "and i2v binds it: %s",
+              e.msg);
+        setup_free(&s);
+        free(yaml);
+        config_free(&c);
+    }
+    check(convert("config --kind cinn configs/stage2_cINN/bair_config.yaml %s", out) == 0 && !log_has(": filled"),
+          "a current official config needs nothing filled");
+}
+
 int main(void) {
     if (system("python3 -c 'import zipfile' >/dev/null 2>&1") != 0) {
         printf("test_convert: skipped: no python3 on the PATH (tools/convert_official.py is not tested)\n");
@@ -324,6 +360,7 @@ int main(void) {
     test_convert_folders();
     test_convert_lpips();
     test_bad_inputs();
+    test_missing_keys();
     if (check_nfailed == 0) {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);

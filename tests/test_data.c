@@ -17,6 +17,8 @@
 
 #include "check.h"
 #include "data.h"
+#include "program/prepare.h"
+#include "formats/files.h"
 #include "formats/image.h"
 
 #define FIXTURE "tests/data/data/example.tfrecords"

@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "formats/image.h"
+#include "formats/files.h"
+#include "formats/gif.h"
+#include "formats/png.h"
 
 #define SCALE "0.01"   /* one batch per epoch: a few seconds of training */
 #define TILE 128       /* 32-pixel frames enlarged 4 times */

@@ -16,6 +16,14 @@
 #include <string.h>
 
 #include "check.h"
+#include "formats/files.h"
+#include "formats/imageio.h"
+#include "formats/png.h"
+#include "formats/jpeg.h"
+#include "formats/ppm.h"
+#include "formats/npy.h"
+#include "formats/gif.h"
+#include "formats/deflate.h"
 #include "formats/image.h"
 
 #define DATA "tests/data/"

@@ -17,6 +17,8 @@
 
 #include "check.h"
 #include "kernels/gemm.h"
+#include "tensor.h"
+#include "kernels/threads.h"
 
 #ifdef I2V_DOUBLE
 #define UNIT_ROUNDOFF (DBL_EPSILON / 2)
@@ -235,6 +237,39 @@ static void nested_task(void *arg, int i, int thread) {
     p->hits[i] += ok;
 }
 
+/* Threads of this process (Linux: /proc/self/task), or -1 where that cannot be read. */
+static int live_threads(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    int n = -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "Threads:", 8)) n = atoi(line + 8);
+    fclose(f);
+    return n;
+}
+
+/* threads_shutdown (what runs at exit) joins every worker; a later job starts them again */
+static void test_pool_shutdown(void) {
+    threads_set(4);
+    PoolProbe p;
+    memset(&p, 0, sizeof p);
+    parallel_for(40, probe_task, &p);
+    int before = live_threads();
+    threads_shutdown();
+    int after = live_threads();
+    if (before < 0) {
+        printf("no /proc/self/status: the thread count after threads_shutdown is not checked\n");
+    } else {
+        check(before >= 4 && after == 1, "workers joined: %d threads before threads_shutdown, %d after", before, after);
+    }
+    memset(&p, 0, sizeof p);
+    parallel_for(40, probe_task, &p);
+    int once = 1;
+    for (int i = 0; i < 40; i++) once &= p.hits[i] == 1;
+    check(once && (before < 0 || live_threads() == 4), "and a job after it starts them again");
+}
+
 static void test_pool(void) {
     for (int nt = 1; nt <= 4; nt++) {
         threads_set(nt);
@@ -309,6 +344,7 @@ int main(void) {
     test_degenerate();
     test_shared_a();
     test_pool();
+    test_pool_shutdown();
     printf("test_gemm: %.1f s\n", now_seconds() - t0);
     return check_summary("test_gemm");
 }

@@ -15,7 +15,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/resource.h>
+
 #include "check.h"
+#include "formats/files.h"
+#include "formats/imageio.h"
+#include "formats/png.h"
+#include "formats/ppm.h"
+#include "formats/npy.h"
+#include "formats/gif.h"
+#include "formats/deflate.h"
 #include "formats/image.h"
 
 #define DATA "tests/data/"
@@ -471,6 +480,13 @@ static void test_npy(void) {
         check(a.dtype == NPY_U8 && a.ndim == 1 && a.count == 5 && u[2] == 127 && u[4] == 255, "u8 (5,)");
         npy_free(&a);
     }
+    if (check(npy_read(DATA "npy/f64.npy", &a, &e) == 0, "%s", e.msg)) {
+        const double *f = a.data;
+        int ok = a.dtype == NPY_F64 && a.ndim == 3 && a.count == 24;
+        for (int i = 0; i < 24 && ok; i++) ok &= f[i] == (i - 7.5) / 4;
+        check(ok, "f64 (2,3,4) header and values");
+        npy_free(&a);
+    }
     if (check(npy_read(DATA "npy/scalar.npy", &a, &e) == 0, "%s", e.msg)) {
         check(a.ndim == 0 && a.count == 1 && ((float *)a.data)[0] == 3.25f, "0-d array");
         npy_free(&a);
@@ -480,8 +496,8 @@ static void test_npy(void) {
         check(a.ndim == 2 && a.shape[0] == 2 && a.shape[1] == 2 && u[0] == 9 && u[3] == 250, "v2.0 values");
         npy_free(&a);
     }
-    const char *bad[] = {"fortran.npy", "bigendian.npy", "f64.npy"};
-    const char *needle[] = {"Fortran", "'>f4'", "'<f8'"};
+    const char *bad[] = {"fortran.npy", "bigendian.npy", "i64.npy"};
+    const char *needle[] = {"Fortran", "'>f4'", "'<i8'"};
     for (int i = 0; i < 3; i++) {
         char path[128];
         snprintf(path, sizeof path, DATA "npy/%s", bad[i]);
@@ -515,6 +531,16 @@ static void test_npy(void) {
                       "truncated NPY data is an error: %s", e.msg);
             free(buf);
         }
+    {
+        double dv[5] = {1.0 / 3, -2.5e-300, 1e300, -0.0, 7};
+        size_t n, shape = 5;
+        uint8_t *buf = npy_encode(NPY_F64, 1, &shape, dv, &n);
+        int rc = npy_decode(buf, n, "rt64.npy", &a, &e);
+        check(rc == 0 && a.dtype == NPY_F64 && a.count == 5 && !memcmp(a.data, dv, sizeof dv),
+              "NPY float64 round trip keeps every bit");
+        if (rc == 0) npy_free(&a);
+        free(buf);
+    }
     const char *hdr1 = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }";
     uint8_t buf[128];
     memcpy(buf, "\x93NUMPY\x01\x00", 8);
@@ -742,6 +768,65 @@ static void test_gif(void) {
     free(raw);
 }
 
+/* A GIF of `frames` frames of fw x fh on a w x h screen, each frame's LZW data a single pixel (clear, 0,
+ * end: 9 bits). */
+static uint8_t *tiny_frames_gif(size_t w, size_t h, size_t fw, size_t fh, int frames, size_t *n) {
+    uint8_t *g = malloc(32 + (size_t)frames * 16), *p = g;
+    memcpy(p, "GIF89a", 6);
+    p += 6;
+    *p++ = (uint8_t)w, *p++ = (uint8_t)(w >> 8), *p++ = (uint8_t)h, *p++ = (uint8_t)(h >> 8);
+    *p++ = 0x80, *p++ = 0, *p++ = 0;   /* a global table of 2 colours */
+    memcpy(p, "\0\0\0\xff\xff\xff", 6);
+    p += 6;
+    for (int f = 0; f < frames; f++) {
+        uint8_t d[10] = {0x2C, 0, 0, 0, 0, (uint8_t)fw, (uint8_t)(fw >> 8), (uint8_t)fh, (uint8_t)(fh >> 8), 0};
+        memcpy(p, d, 10);
+        p += 10;
+        *p++ = 2;                            /* LZW minimum code size */
+        *p++ = 2, *p++ = 0x44, *p++ = 0x01;  /* one sub-block: codes 4 (clear), 0, 5 (end) */
+        *p++ = 0;
+    }
+    *p++ = 0x3B;
+    *n = (size_t)(p - g);
+    return g;
+}
+
+/* Files that claim far more than they hold are refused before the memory is taken: a 15 KB GIF of a
+ * thousand 1 x 1 frames on a 9000 x 9000 screen (once 248 MB before the refusal), and a frame larger than
+ * its data can encode. */
+static void test_gif_bombs(void) {
+    size_t n;
+    uint8_t *g = tiny_frames_gif(9000, 9000, 1, 1, 1000, &n), *rgb = NULL;
+    size_t t, w, h;
+    I2vError e;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    long before = ru.ru_maxrss;
+    int rc = gif_decode(g, n, "bomb.gif", &rgb, &t, &w, &h, &e);
+    getrusage(RUSAGE_SELF, &ru);
+    check(rc != 0 && contains(e.msg, "bomb.gif"), "a %zu-byte GIF of a thousand screens: %s", n, rc ? e.msg : "accepted");
+    check(ru.ru_maxrss - before < 20 * 1024, "refused within %ld KB more memory", ru.ru_maxrss - before);
+    if (!rc) free(rgb);
+    free(g);
+    g = tiny_frames_gif(4000, 4000, 1, 1, 5, &n);   /* under the cap, but a screen no frame paints */
+    rc = gif_decode(g, n, "screen.gif", &rgb, &t, &w, &h, &e);
+    getrusage(RUSAGE_SELF, &ru);
+    check(rc != 0 && contains(e.msg, "cover only"), "a %zu-byte GIF of a 4000 x 4000 screen: %s", n, rc ? e.msg : "accepted");
+    check(ru.ru_maxrss - before < 20 * 1024, "refused within %ld KB more memory", ru.ru_maxrss - before);
+    if (!rc) free(rgb);
+    free(g);
+    g = tiny_frames_gif(1000, 1000, 1000, 1000, 1, &n);
+    rc = gif_decode(g, n, "claim.gif", &rgb, &t, &w, &h, &e);
+    check(rc != 0 && contains(e.msg, "hold at most"), "a frame larger than its data: %s", rc ? e.msg : "accepted");
+    if (!rc) free(rgb);
+    free(g);
+    g = tiny_frames_gif(3, 2, 1, 1, 1, &n);   /* small and honest: decodes */
+    rc = gif_decode(g, n, "small.gif", &rgb, &t, &w, &h, &e);
+    check(rc == 0 && t == 1 && w == 3 && h == 2, "a small screen with a 1 x 1 frame still decodes: %s", rc ? e.msg : "ok");
+    if (!rc) free(rgb);
+    free(g);
+}
+
 /* ==================================================================================================== */
 /* conversions and grids                                                                                  */
 /* ==================================================================================================== */
@@ -829,6 +914,7 @@ int main(void) {
     test_ppm();
     test_npy();
     test_gif();
+    test_gif_bombs();
     test_conversions();
     test_grid();
     test_dispatch();

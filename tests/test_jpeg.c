@@ -14,6 +14,10 @@
 #include <time.h>
 
 #include "check.h"
+#include "formats/files.h"
+#include "formats/png.h"
+#include "formats/jpeg.h"
+#include "formats/ppm.h"
 #include "formats/image.h"
 
 #define DATA "tests/data/"

@@ -164,7 +164,7 @@ static void test_loader(void) {
     Lpips l;
     I2vError err;
     int rc = lpips_open(&l, "tests/data/no_such_lpips.safetensors", &err);
-    check(rc != 0 && strstr(err.msg, "no_such_lpips.safetensors") && strstr(err.msg, "convert_lpips.py") &&
+    check(rc != 0 && strstr(err.msg, "no_such_lpips.safetensors") && strstr(err.msg, "convert_official.py lpips") &&
               strstr(err.msg, "vgg16-397923af.pth"),
           "a missing weight file says how to make it");
     /* a file of the small network does not fit the VGG16 widths: every mismatch is named */

@@ -10,8 +10,9 @@
 #include "check.h"
 #include "compare.h"
 #include "gradcheck.h"
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "kernels/norm.h"
+#include "ops/norm.h"
 
 static Rng rng;
 
@@ -289,6 +290,13 @@ static void test_actnorm(void) {
     check(bad == 1, "actnorm_init reports the constant channel (got %d)", bad);
     check_close(scale->data[1], 1e6, 0, 1e-6, "actnorm_init: scale of a constant channel as PyTorch");
     check_close(loc->data[1], -0.1, 1e-7, 1e-6, "actnorm_init: loc of a constant channel");
+    /* one value per channel (a batch of one vector): no spread, every channel reported, scale 1 / 1e-6 */
+    Tensor *one = tensor_alloc(2, DIMS(1, 3));
+    for (int ch = 0; ch < 3; ch++) one->data[ch] = (real)(ch - 1.5);
+    bad = actnorm_init(loc, scale, one);
+    check(bad == 3 && scale->data[2] == (real)1e6 && loc->data[2] == (real)-0.5,
+          "actnorm_init on one value per channel: 3 degenerate channels (got %d), scale 1e6, loc -x", bad);
+    tensor_free(one);
     tensor_free(x);
     tensor_free(loc);
     tensor_free(scale);
@@ -590,6 +598,72 @@ static void test_spectral_norm(void) {
     paramset_free(&ps);
 }
 
+/* sigma alone (a layer dividing its output): the same sigma as t_spectral_norm, one power iteration per
+ * training-mode call, and the gradient dsigma u v^T. */
+static Tensor *f_spectral_norm_sigma(Ctx *c, Tensor **in, void *user) {
+    SnUser *s = user;
+    return t_spectral_norm_sigma(c, in[0], s->u, s->v);
+}
+
+static void test_spectral_norm_sigma(void) {
+    static const int shapes[][6] = {{4, 3, 3, 2, 2}, {2, 5, 7}, {5, 2, 1, 3, 2, 3}};
+    for (int k = 0; k < 3; k++) {
+        int ndim = shapes[k][0];
+        Tensor *w = rand_tensor(ndim, shapes[k] + 1, -1, 1);
+        int rows = w->shape[0];
+        size_t K = w->numel / (size_t)rows;
+        Tensor *u = tensor_alloc(1, DIMS(rows)), *v = tensor_alloc(1, DIMS((int)K));
+        spectral_norm_init_uv(u, v, &rng);
+        SnUser s = {u, v};
+        char name[64];
+        snprintf(name, sizeof name, "spectral_norm_sigma %d-D (eval: u, v fixed)", ndim);
+        gradcheck_mode(name, f_spectral_norm_sigma, 1, &w, &s, 0, 0);
+
+        /* eval: sigma = u . W v, and weight_orig / sigma is t_spectral_norm's weight */
+        Ctx c;
+        ctx_init(&c);
+        c.training = 0;
+        c.grad_enabled = 0;
+        double *ud = xmalloc((size_t)rows * sizeof(double)), *vd = xmalloc(K * sizeof(double));
+        double *wv = xmalloc((size_t)rows * sizeof(double));
+        to_double(ud, u->data, (size_t)rows);
+        to_double(vd, v->data, K);
+        ref_mat_vec(wv, w->data, vd, rows, K);
+        double want = 0;
+        for (int i = 0; i < rows; i++) want += ud[i] * wv[i];
+        Tensor *sigma = t_spectral_norm_sigma(&c, w, u, v);
+        check(sigma->ndim == 0, "spectral_norm_sigma is 0-D");
+        check_close(sigma->data[0], want, 0, 10 * tol(), "spectral_norm_sigma eval = u . W v");
+        Tensor *W = t_spectral_norm(&c, w, u, v);
+        double worst = 0;
+        for (size_t p = 0; p < w->numel; p++) worst = fmax(worst, fabs(w->data[p] / sigma->data[0] - W->data[p]));
+        check(worst < 10 * tol(), "spectral_norm_sigma: weight_orig / sigma = t_spectral_norm (error %g)", worst);
+        ctx_reset(&c);
+
+        /* training: one power iteration, as t_spectral_norm does, then sigma with the new vectors */
+        Tensor *u2 = tensor_alloc(1, DIMS(rows)), *v2 = tensor_alloc(1, DIMS((int)K));
+        tensor_copy_data(u2, u);
+        tensor_copy_data(v2, v);
+        c.training = 1;
+        Tensor *s1 = t_spectral_norm_sigma(&c, w, u, v);
+        Tensor *W2 = t_spectral_norm(&c, w, u2, v2);
+        int same = !memcmp(u->data, u2->data, (size_t)rows * sizeof(real)) && !memcmp(v->data, v2->data, K * sizeof(real));
+        check(same, "spectral_norm_sigma training: u, v after the call as after t_spectral_norm's");
+        worst = 0;
+        for (size_t p = 0; p < w->numel; p++) worst = fmax(worst, fabs(w->data[p] / s1->data[0] - W2->data[p]));
+        check(worst < 10 * tol(), "spectral_norm_sigma training: the same sigma as t_spectral_norm (error %g)", worst);
+        ctx_free(&c);
+        free(ud);
+        free(vd);
+        free(wv);
+        tensor_free(w);
+        tensor_free(u);
+        tensor_free(v);
+        tensor_free(u2);
+        tensor_free(v2);
+    }
+}
+
 /* The BigGAN decoder's wrapper: one iteration from the stored u in every call and mode, u never written. */
 static void test_spectral_norm_biggan(void) {
     enum { R = 6, K = 6 };
@@ -628,6 +702,63 @@ static void test_spectral_norm_biggan(void) {
 }
 
 /* Results must not depend on the number of threads; a dry run allocates what the real step needs. */
+/* ==== SPADE's and AdaIN's fused normalise-modulate-activate =========================================== */
+
+typedef struct ModUser {
+    int G;
+    real one, slope;
+} ModUser;
+
+static Tensor *f_modulate(Ctx *c, Tensor **in, void *user) {
+    ModUser *m = user;
+    return t_norm_modulate_lrelu(c, in[0], m->G, (real)1e-5, in[1], in[2], m->one, m->slope);
+}
+
+/* the same computation with the separate ops: lrelu(group_norm(x) (scale + one) + shift) */
+static Tensor *f_modulate_parts(Ctx *c, Tensor **in, void *user) {
+    ModUser *m = user;
+    Tensor *xn = t_group_norm(c, in[0], m->G, (real)1e-5, NULL, NULL);
+    Tensor *z = t_add(c, t_mul(c, xn, t_add_scalar(c, in[1], m->one)), in[2]);
+    return t_leaky_relu(c, z, m->slope);
+}
+
+static void test_norm_modulate_lrelu(void) {
+    /* SPADE: scale per (n, c, h, w), one = 1, groups; AdaIN: scale per (n, c), one = 0, G = C */
+    static const struct { int shape[5], spatial_scale, G; real one; } cases[] = {
+        {{2, 6, 3, 3, 5}, 1, 3, 1}, {{3, 4, 2, 5, 3}, 0, 4, 0}, {{1, 6, 1, 4, 4}, 1, 2, 1}, {{2, 3, 3, 1, 7}, 0, 3, 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int *sh = cases[k].shape;
+        Tensor *in[3];
+        in[0] = rand_tensor(5, sh, -2, 2);
+        int ss[5] = {sh[0], sh[1], 1, cases[k].spatial_scale ? sh[3] : 1, cases[k].spatial_scale ? sh[4] : 1};
+        in[1] = rand_tensor(5, ss, -1, 1);
+        in[2] = rand_tensor(5, ss, -1, 1);
+        ModUser m = {cases[k].G, cases[k].one, (real)0.2};
+        char name[96];
+        snprintf(name, sizeof name, "norm_modulate_lrelu (%d, %d, %d, %d, %d) %s", sh[0], sh[1], sh[2], sh[3], sh[4],
+                 cases[k].spatial_scale ? "SPADE" : "AdaIN");
+        gradcheck(name, f_modulate, 3, in, &m, 0);
+
+        /* values and gradients against the separate ops (the fused op keeps only x and the statistics) */
+        Ctx c;
+        ctx_init(&c);
+        for (int i = 0; i < 3; i++) in[i]->requires_grad = 1;
+        Tensor *y = f_modulate(&c, in, &m), *yp = f_modulate_parts(&c, in, &m);
+        check(!memcmp(y->data, yp->data, y->numel * sizeof(real)), "%s: bitwise the separate ops' values", name);
+        Tensor *Rt = rand_tensor(5, sh, -1, 1);
+        Tensor *g[3], *gp[3];
+        grad_of(&c, t_sum_all(&c, t_mul(&c, y, Rt)), 3, in, g);
+        grad_of(&c, t_sum_all(&c, t_mul(&c, yp, Rt)), 3, in, gp);
+        double worst = 0;
+        for (int i = 0; i < 3; i++)
+            for (size_t p = 0; p < in[i]->numel; p++) worst = fmax(worst, fabs(g[i]->data[p] - gp[i]->data[p]));
+        check(worst < 100 * tol(), "%s: gradients of the separate ops (error %g)", name, worst);
+        ctx_free(&c);
+        tensor_free(Rt);
+        for (int i = 0; i < 3; i++) tensor_free(in[i]);
+    }
+}
+
 static void test_threads_and_dry_run(void) {
     Tensor *x = rand_tensor(5, DIMS(3, 32, 3, 5, 7), -1, 1), *t = rand_tensor(5, DIMS(3, 32, 3, 5, 7), -1, 1);
     Tensor *gw = rand_tensor(1, DIMS(32), 0.5, 1.5), *gb = rand_tensor(1, DIMS(32), -1, 1);
@@ -726,7 +857,9 @@ int main(void) {
     test_actnorm();
     test_batch_norm();
     test_spectral_norm();
+    test_spectral_norm_sigma();
     test_spectral_norm_biggan();
+    test_norm_modulate_lrelu();
     test_threads_and_dry_run();
     printf("test_norm: %.2f s\n", now_seconds() - t0);
     return check_summary("test_norm");

@@ -2,7 +2,7 @@
  * into the backward pass against backward then Adam, and the learning-rate schedulers against PyTorch's
  * documented sequences. */
 #include "check.h"
-#include "kernels/gemm.h"
+#include "kernels/threads.h"
 #include "ops/optim.h"
 
 /* The reference: PyTorch's Adam written out in double for one scalar parameter. */

@@ -1,19 +1,19 @@
-/* test_patchgan.c: the PatchGAN discriminator. State-dict names, order and parameter count of T4, output
- * shapes at 64 and 128 px (dry run), ActNorm's first-call initialisation, finite-difference gradients of a
+/* test_patchgan.c: the PatchGAN discriminator. State-dict names, order and parameter count of the official
+ * NLayerDiscriminator, output shapes at 64 and 128 px (dry run), ActNorm's first-call initialisation, finite-difference gradients of a
  * layer and of a small network, agreement with the official NLayerDiscriminator (forward, input and
  * parameter gradients, power iteration, eval mode) and loading by official names. */
 #include <math.h>
 
 #include "compare.h"
-#include "kernels/conv.h"
+#include "ops/conv.h"
 #include "gradcheck.h"
-#include "kernels/norm.h"
+#include "ops/norm.h"
 #include "networks/patchgan.h"
 #include "formats/safetensors.h"
 
 static Rng rng;
 
-/* ---- names, order, count (STATE_DICT.md T4) -------------------------------------------------------- */
+/* ---- names, order, count (the official state dict) -------------------------------------------------------- */
 static void test_names_and_counts(void) {
     static const struct { const char *name; int ndim, shape[4]; } want[] = {
         {"main.0.bias", 1, {64}}, {"main.0.weight_orig", 4, {64, 3, 4, 4}}, {"main.0.weight_u", 1, {64}},
@@ -40,7 +40,7 @@ static void test_names_and_counts(void) {
         if (!same) printf("  entry %d: %s, want %s\n", i, t->name, want[i].name);
         ok &= same;
     }
-    check(ok, "PatchGAN names, order and shapes as STATE_DICT.md T4");
+    check(ok, "PatchGAN names, order and shapes as the official state dict");
     check(paramset_count(&d.ps) == 2766529, "PatchGAN has 2,766,529 parameters (%zu)", paramset_count(&d.ps));
     check(((Tensor *)paramset_find(&d.ps, "main.3.initialized"))->dtype == DT_U8, "initialized is a U8 buffer");
     patchgan_free(&d);
@@ -100,8 +100,8 @@ static void test_actnorm_init(void) {
     for (int i = 0; i < 2; i++) {
         PatchGanConv *cv = &d.conv[i];
         c.training = 0;
-        Tensor *w = t_spectral_norm(&c, cv->weight, cv->u, cv->v);
-        h = t_conv2d(&c, h, w, cv->bias, DIMS(2, 2), DIMS(1, 1));
+        Tensor *w = t_spectral_norm(&c, cv->conv.weight, cv->conv.u, cv->conv.v);
+        h = t_conv2d(&c, h, w, cv->conv.bias, DIMS(2, 2), DIMS(1, 1));
         if (i == 1) h = t_actnorm(&c, h, cv->loc, cv->scale);
         else h = t_leaky_relu(&c, h, 0.2);
     }
@@ -131,7 +131,7 @@ static void test_actnorm_init(void) {
 /* ---- finite differences (double build) ------------------------------------------------------------------ */
 typedef struct LayerArgs {
     int stride;
-    Tensor *u, *v;   /* weight_u (4), weight_v (48): constants of the backward (ARCHITECTURE.md 2.5) */
+    Tensor *u, *v;   /* weight_u (4), weight_v (48): constants of the backward, as in torch */
 } LayerArgs;
 
 /* one PatchGAN layer: spectral norm (stored u, v: eval mode) -> conv k4 p1 -> ActNorm -> LReLU(0.2)
@@ -174,7 +174,7 @@ static void test_gradients(void) {
     c.grad_enabled = 0;
     patchgan_forward(&c, &d, x);
     ctx_free(&c);
-    Tensor *nin[5] = {x, d.conv[1].weight, d.conv[1].bias, d.conv[1].loc, d.conv[1].scale};
+    Tensor *nin[5] = {x, d.conv[1].conv.weight, d.conv[1].conv.bias, d.conv[1].loc, d.conv[1].scale};
     gradcheck_mode("PatchGAN (2 layers) w.r.t. input and middle-layer parameters", net_fn, 5, nin, &d, 40, 0);
     tensor_free(x);
     patchgan_free(&d);

@@ -4,17 +4,25 @@
  * run; a truncated checkpoint is detected and a failed save leaves the previous checkpoint intact; every
  * official config parses and builds its networks; bad input gives a clear message and a non-zero exit.
  * Runs ./i2v, which `make test` builds first. */
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
-#include "formats/image.h"
+#include "formats/files.h"
+#include "formats/gif.h"
+#include "formats/imageio.h"
+#include "formats/npy.h"
+#include "formats/png.h"
 #include "program/setup.h"
 
 static char dir[256];
 
 /* Runs a shell command line with I2V_THREADS=1, output into dir/out.txt; returns the exit status. */
+static int run(const char *fmt, ...) I2V_PRINTF(1, 2);
 static int run(const char *fmt, ...) {
     char cmd[4096], full[4600];
     va_list ap;
@@ -41,6 +49,64 @@ static int output_has(const char *s) {
     free(text);
     if (n) free(buf);
     return found;
+}
+
+/* Starts a shell command line in the background (I2V_THREADS=1, output into dir/spawn.txt); its `exec`
+ * makes the returned pid the program's own, for signals. */
+static pid_t spawn(const char *fmt, ...) I2V_PRINTF(1, 2);
+static pid_t spawn(const char *fmt, ...) {
+    char cmd[4096], full[4600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "exec %s > %s/spawn.txt 2>&1", cmd, dir);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("I2V_THREADS", "1", 1);
+        execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits (up to 60 s) until path exists; returns 1 if it does. */
+static int wait_for_file(const char *path) {
+    for (int i = 0; i < 6000; i++) {
+        if (access(path, F_OK) == 0) return 1;
+        sleep_ms(10);
+    }
+    return 0;
+}
+
+/* The exit status of a spawned process: its code, or 128 + the signal that ended it. */
+static int finish(pid_t pid) {
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0) {
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Checks a loss log: one header, then rows of steps 0 .. n-1 in order, each with `cols` fields. */
+static int log_is_whole(const char *path, int n, int cols) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    char line[8192];
+    int ok = fgets(line, sizeof line, f) && !strncmp(line, "step,epoch,seconds,", 19), rows = 0;
+    while (ok && fgets(line, sizeof line, f)) {
+        int fields = 1;
+        for (char *c = line; *c; c++) fields += *c == ',';
+        ok = fields == cols && atol(line) == rows && line[strlen(line) - 1] == '\n';
+        rows++;
+    }
+    fclose(f);
+    return ok && rows == n;
 }
 
 static int same_files(const char *a, const char *b) {
@@ -119,8 +185,23 @@ static void test_pipeline(void) {
     char m[300], a[300], b[300], img[300], drive[300];
     snprintf(m, sizeof m, "%s/model", dir);
     check(run("./i2v train-stage1 --config tiny --out %s --steps 3 --eval-batches 1", m) == 0, "train-stage1 runs");
-    check(run("./i2v train-ae --config tiny --out %s --steps 3", m) == 0, "train-ae runs");
+    check(run("./i2v train-cond-ae --config tiny --out %s --steps 3", m) == 0, "train-cond-ae runs");
     check(run("./i2v train-cinn --config tiny --out %s --steps 4 --eval-batches 1", m) == 0, "train-cinn runs");
+    /* one definition of the likelihood in the log: nll = loss + 0.5 D log(2 pi), bits/dim = nll / (D log 2) */
+    char csvp[400];
+    snprintf(csvp, sizeof csvp, "%s/cinn_losses.csv", m);
+    FILE *f = fopen(csvp, "r");
+    char line[1024];
+    int rows = 0, agree = 1;
+    const double D = 16;   /* the tiny stage-1 config's z_dim */
+    while (f && fgets(line, sizeof line, f)) {
+        double step, epoch, secs, loss, nll, ld, bpd;
+        if (sscanf(line, "%lf,%lf,%lf,%lf,%lf,%lf,%lf", &step, &epoch, &secs, &loss, &nll, &ld, &bpd) != 7) continue;
+        agree &= fabs(nll - (loss + 0.5 * D * log(2 * I2V_PI))) < 1e-4 && fabs(bpd - nll / (D * log(2.0))) < 1e-4;
+        rows++;
+    }
+    if (f) fclose(f);
+    check(rows == 4 && agree, "the cINN log's nll includes the Gaussian constant and bits_per_dim is the same NLL");
     check(run("./i2v prepare synthetic --out %s/frames --videos 1 --size 32", dir) == 0, "prepare synthetic runs");
     snprintf(img, sizeof img, "%s/frames/train/traj_0_to_0/1/0.png", dir);
     snprintf(drive, sizeof drive, "%s/frames/train/traj_0_to_0/1", dir);
@@ -175,6 +256,117 @@ static void test_pipeline(void) {
           "inspect lists tensors and training state");
 }
 
+/* i2v finds its configs and split lists from any working directory (beside the program, in an installed
+ * share/i2v/configs, or the source tree's compiled in); make install and make CUDA=1 say what they do. */
+static void test_anywhere(void) {
+    char cwd[1024];
+    if (!getcwd(cwd, sizeof cwd)) return;
+    check(run("cd %s && %s/i2v train-cond-ae --config tiny --out cwd_run --steps 1", dir, cwd) == 0,
+          "a built-in config name works from another working directory");
+    check(run("mkdir -p %s/alone && cp ./i2v %s/alone/i2v && cd %s && alone/i2v train-cond-ae --config tiny --out "
+              "alone_run --steps 1", dir, dir, dir) == 0,
+          "and for a copy of the program elsewhere");
+    check(run("mkdir -p %s/prefix/bin %s/prefix/share/i2v && cp ./i2v %s/prefix/bin/ && cp -R configs "
+              "%s/prefix/share/i2v/ && cd / && %s/prefix/bin/i2v train-cond-ae --config tiny --out %s/inst_run --steps 1",
+              dir, dir, dir, dir, dir, dir) == 0,
+          "and for the installed layout");
+    /* the default split lists (configs/splits, relative) are found the same way */
+    DataConfig dc;
+    data_config_default(&dc);
+    if (check(chdir("/") == 0, "chdir /")) {
+        setup_resolve_paths(&dc);
+        char probe[1200];
+        snprintf(probe, sizeof probe, "%s/landscape/train.txt", dc.splits_dir);
+        check(access(probe, R_OK) == 0, "the split lists from another directory: %s", dc.splits_dir);
+        check(chdir(cwd) == 0, "chdir back");
+    }
+    check(run("make -n install PREFIX=%s/pfx", dir) == 0 && output_has("/pfx/bin/i2v") &&
+              output_has("/pfx/share/i2v/configs"),
+          "make install puts the program and the configs under PREFIX");
+    check(run("make -n CUDA=1") != 0 && output_has("CUDA build is not written yet"), "make CUDA=1 refuses, saying why");
+}
+
+/* prepare landscape|iPER|DTDB: landscape's official renaming (to frame<k>.jpg in the natural order of the
+ * names' last 11 characters), then the folder checked as the loaders read it, the first bad path named. */
+static void test_prepare(void) {
+    char r[300];
+    snprintf(r, sizeof r, "%s/land", dir);
+    check(run("./i2v prepare synthetic --out %s --layout landscape --videos 2 --size 32", r) == 0, "a landscape layout");
+    /* the frames of one clip under download-like names: <clip>_frames_<8 digits of k + 1>.jpg, listed in an order
+     * that is not the frames' */
+    char clip[400], cmd[2000];
+    snprintf(clip, sizeof clip, "%s/sky_train/a000/a000_1", r);
+    snprintf(cmd, sizeof cmd, "cd %s && cp frame3.jpg ../keep3.jpg && for k in $(seq 0 29); do mv frame$k.jpg "
+                              "a000_1_frames_$(printf %%08d $((k + 1))).jpg; done", clip);
+    check(run("%s", cmd) == 0, "frames renamed as downloaded");
+    check(run("./i2v prepare landscape %s --splits %s/splits", r, r) == 0 && output_has("renamed 30 frames") &&
+              output_has("train: 2 videos"),
+          "prepare landscape renames them and checks the splits");
+    char a[500], b[500];
+    snprintf(a, sizeof a, "%s/frame3.jpg", clip);
+    snprintf(b, sizeof b, "%s/sky_train/a000/keep3.jpg", r);
+    check(same_files(a, b), "frame3.jpg is the fourth frame again");
+    check(run("./i2v prepare landscape %s --splits %s/splits", r, r) == 0 && output_has("renamed 0 frames"),
+          "a second run changes nothing");
+    check(run("rm %s/frame12.jpg && ./i2v prepare landscape %s --splits %s/splits", clip, r, r) == 1 &&
+              output_has("frame12.jpg is missing") && output_has("a000_1"),
+          "a missing frame is named");
+    check(run("./i2v prepare landscape %s", r) == 1 && output_has("listed in"),
+          "with the official split lists the synthetic clips are missing, named with the list");
+    snprintf(r, sizeof r, "%s/iper", dir);
+    check(run("./i2v prepare synthetic --out %s --layout iper --videos 2 --size 32 && ./i2v prepare iPER %s --splits "
+              "%s/splits", r, r, r) == 0 && output_has("iPER in"),
+          "prepare iPER checks an iPER layout");
+    snprintf(r, sizeof r, "%s/dtdb", dir);
+    check(run("./i2v prepare synthetic --out %s --layout dtdb --videos 2 --size 32 && ./i2v prepare DTDB %s --texture "
+              "clouds", r, r) == 0 && output_has("DTDB in"),
+          "prepare DTDB checks a DTDB layout");
+    check(run("./i2v prepare DTDB %s --texture fire", r) == 1 && output_has("fire"), "a missing texture is named");
+    check(run("./i2v prepare DTDB %s", r) == 2 && output_has("--texture"), "DTDB needs --texture");
+}
+
+/* evaluate takes Data.* overrides (another data set for the same model), measures a folder with stage 1
+ * only, and says when it resizes frames or start images of another size. */
+static void test_evaluate(void) {
+    char m[300];
+    snprintf(m, sizeof m, "%s/model", dir);
+    check(run("./i2v prepare synthetic --out %s/bair48 --videos 2 --size 48", dir) == 0, "a BAIR layout of 48 px frames");
+    check(run("./i2v evaluate --model %s --clips 2 --samples 1 Data.dataset=BAIR Data.data_path=%s/bair48", m, dir) == 0 &&
+              output_has("test_nll=") && output_has("frames of 48 x 48 are resized to 32 x 32"),
+          "evaluate on another data set through Data.* overrides, saying it resizes the frames");
+    check(run("./i2v evaluate --model %s Training.lr=1", m) == 2 && output_has("only Data.key=value"),
+          "evaluate refuses overrides of the networks' keys");
+    check(run("mkdir -p %s/s1only && cp %s/config_stage1.yaml %s/stage1.safetensors %s/s1only/", dir, m, m, dir) == 0 &&
+              run("./i2v evaluate --model %s/s1only --clips 2", dir) == 0 && output_has("recon_psnr_db=") &&
+              !output_has("test_nll="),
+          "a folder with stage 1 only is measured for its reconstructions");
+    check(run("./i2v sample --model %s --image %s/bair48/train/traj_0_to_1/1/0.png -n 1 --out %s/s48", m, dir, dir) == 0 &&
+              output_has("48 x 48, resized to 32 x 32"),
+          "sample says it resizes a start image of another size");
+}
+
+/* A cINN trained on another folder's stages makes a folder that sample opens (its config names the other
+ * folder by an absolute path, also when it was given relative), and --cinn takes absolute paths. */
+static void test_model_folders(void) {
+    char cwd[1024], img[300];
+    if (!getcwd(cwd, sizeof cwd)) return;
+    snprintf(img, sizeof img, "%s/frames/train/traj_0_to_0/1/0.png", dir);
+    check(run("./i2v train-cinn --config tiny --stage1 %s/model --cond-ae %s/model --out %s/only_cinn --steps 2 "
+              "--eval-batches 1", dir, dir, dir) == 0,
+          "train-cinn into a folder of its own");
+    check(run("./i2v sample --model %s/only_cinn --image %s -n 1 --out %s/s_only", dir, img, dir) == 0,
+          "sample opens a folder whose cINN was trained on another folder's stages");
+    check(run("cd %s && %s/i2v train-cinn --config %s/configs/stage2_cINN/tiny_config.yaml --stage1 model --ae model "
+              "--out rel_cinn --steps 2 --eval-batches 1", dir, cwd, cwd) == 0,
+          "train-cinn with relative --stage1 and the --ae alias");
+    check(run("./i2v sample --model %s/rel_cinn --image %s -n 1 --out %s/s_rel", dir, img, dir) == 0,
+          "sample from another working directory finds the stages named relatively at training");
+    check(run("./i2v sample --model %s/model --image %s -n 1 --cinn %s/only_cinn/cinn.safetensors --cinn-config "
+              "%s/only_cinn/config_stage2.yaml --out %s/s_abs", dir, img, dir, dir, dir) == 0,
+          "--cinn and --cinn-config take absolute paths");
+    check(run("./i2v train-ae --config tiny --out %s/alias --steps 1", dir) == 0, "train-ae is an alias of train-cond-ae");
+}
+
 static void test_resume(void) {
     char a[300], b[300], fa[400], fb[400];
     static char la[65536], lb[65536];
@@ -194,13 +386,13 @@ static void test_resume(void) {
     snprintf(fa, sizeof fa, "%s/stage1.safetensors", a);
     snprintf(fb, sizeof fb, "%s/stage1.safetensors", b);
     check(same_files(fa, fb), "and the same final checkpoint, byte for byte");
-    check(run("./i2v train-stage1 --config tiny --out %s --steps 7 --resume Training.lr=1e-3", b) == 1 &&
-              output_has("differs"),
-          "resuming with another config is refused");
+    check(run("./i2v train-stage1 --config tiny --out %s --steps 7 --resume Training.w_kl=1", b) == 1 &&
+              output_has("Training.w_kl changed"),
+          "resuming with another config is refused, naming the key");
     /* a checkpoint cut short (a crash while copying it) is detected */
     char cut[400];
     snprintf(cut, sizeof cut, "%s/cut", dir);
-    run("mkdir -p %s && cp %s/* %s/ && truncate -s 20000 %s/stage1.safetensors", cut, b, cut, cut);
+    run("mkdir -p %s && cp -r %s/* %s/ && truncate -s 20000 %s/stage1.safetensors", cut, b, cut, cut);
     check(run("./i2v train-stage1 --config tiny --out %s --steps 7 --resume", cut) == 1 && output_has("stage1.safetensors"),
           "a truncated checkpoint is reported by name");
     /* a save that fails (the file-size limit stands in for a full disk) leaves the previous checkpoint whole */
@@ -218,10 +410,114 @@ static void test_resume(void) {
     if (nafter) free(after);
 }
 
+/* kill -9 during a run, then --resume: the loss log agrees with the checkpoint (its header, every row the
+ * checkpoint holds, no half row) and the resumed run equals an uninterrupted one; temporaries left by a
+ * killed save are removed. The conditioning AE at the tiny config, whose steps are the fastest. */
+static void test_crash(void) {
+    char ref[300], k[300], csv[400], ckpt[400];
+    static char la[65536], lb[65536];
+    snprintf(ref, sizeof ref, "%s/crash_ref", dir);
+    snprintf(k, sizeof k, "%s/crash", dir);
+    snprintf(csv, sizeof csv, "%s/cond_ae_losses.csv", k);
+    snprintf(ckpt, sizeof ckpt, "%s/cond_ae.safetensors", k);
+    const char *cmd = "./i2v train-cond-ae --config tiny --steps 24 --save-every 4";
+    check(run("%s --out %s", cmd, ref) == 0, "an uninterrupted run of 24 steps");
+    for (int trial = 0; trial < 2; trial++) {
+        pid_t pid = spawn("%s --out %s%s", cmd, k, trial ? " --resume" : "");
+        check(wait_for_file(ckpt), "trial %d: a checkpoint appears", trial);
+        sleep_ms(150 + 200 * trial);   /* somewhere in the steps after a checkpoint */
+        kill(pid, SIGKILL);
+        int st = finish(pid);
+        check(st == 128 + SIGKILL, "trial %d: killed with -9 (status %d)", trial, st);
+    }
+    /* a row cut in half by the kill, and a temporary file of a save that was killed */
+    FILE *f = fopen(csv, "a");
+    if (f) {
+        fputs("999,0,1.5,0.25", f);
+        fclose(f);
+    }
+    pid_t gone = fork();
+    if (gone == 0) _exit(0);
+    finish(gone);   /* a pid that no longer runs */
+    char stale[500];
+    snprintf(stale, sizeof stale, "%s.tmp.%d", ckpt, (int)gone);
+    f = fopen(stale, "w");
+    if (f) {
+        fputs("partial", f);
+        fclose(f);
+    }
+    check(run("%s --out %s --resume", cmd, k) == 0 && output_has("removed"), "resumed after kill -9");
+    check(access(stale, F_OK) != 0, "the killed save's temporary file is gone");
+    check(log_is_whole(csv, 24, 10), "the loss log has its header and steps 0..23 once each, whole");
+    char fa[400];
+    snprintf(fa, sizeof fa, "%s/cond_ae_losses.csv", ref);
+    loss_columns(fa, la, sizeof la);
+    loss_columns(csv, lb, sizeof lb);
+    check(la[0] && !strcmp(la, lb), "and the uninterrupted run's losses, bitwise");
+    /* a log that lost its header (as buffered logs did) gets it back */
+    run("sed -i 1d %s", csv);
+    check(run("./i2v train-cond-ae --config tiny --steps 26 --save-every 4 --out %s --resume", k) == 0 &&
+              log_is_whole(csv, 26, 10),
+          "a log without its header is repaired on resume");
+}
+
+/* SIGTERM and SIGINT save and stop, with exit status 143 and 130; the run then resumes. */
+static void test_signals(void) {
+    const int sigs[2] = {SIGTERM, SIGINT};
+    for (int i = 0; i < 2; i++) {
+        char k[300], ckpt[400];
+        snprintf(k, sizeof k, "%s/signal%d", dir, i);
+        snprintf(ckpt, sizeof ckpt, "%s/cond_ae_losses.csv", k);
+        pid_t pid = spawn("./i2v train-cond-ae --config tiny --steps 100000 --out %s", k);
+        check(wait_for_file(ckpt), "the run starts");
+        sleep_ms(600);
+        kill(pid, sigs[i]);
+        int st = finish(pid);
+        char out[400];
+        snprintf(out, sizeof out, "%s/spawn.txt", dir);
+        FILE *f = fopen(out, "r");
+        char line[1024];
+        int said = 0;
+        while (f && fgets(line, sizeof line, f)) said |= strstr(line, sigs[i] == SIGTERM ? "stopped by SIGTERM" : "stopped by SIGINT") != NULL;
+        if (f) fclose(f);
+        check(st == 128 + sigs[i] && said, "%s: saved, said so, exit status %d (want %d)",
+              sigs[i] == SIGTERM ? "SIGTERM" : "SIGINT", st, 128 + sigs[i]);
+        check(run("./i2v train-cond-ae --config tiny --steps 100000 --minutes 0.01 --out %s --resume", k) == 0,
+              "and resumes");
+    }
+}
+
+/* --keep and --resume-from: older checkpoints stay beside the newest, a run steps back to one of them with
+ * a lower learning rate (a schedule key may change on resume; others may not), the later ones are set
+ * aside, not deleted. */
+static void test_step_back(void) {
+    char k[300], older[400], path[500];
+    snprintf(k, sizeof k, "%s/keep", dir);
+    check(run("./i2v train-cond-ae --config tiny --steps 6 --save-every 1 --keep 3 --out %s", k) == 0,
+          "6 steps, a checkpoint each, 3 kept");
+    snprintf(older, sizeof older, "%s/checkpoints/cond_ae_step00000004.safetensors", k);
+    snprintf(path, sizeof path, "%s/checkpoints/cond_ae_step00000003.safetensors", k);
+    char five[500];
+    snprintf(five, sizeof five, "%s/checkpoints/cond_ae_step00000005.safetensors", k);
+    check(access(older, F_OK) == 0 && access(five, F_OK) == 0 && access(path, F_OK) != 0,
+          "the newest and the two before it are kept");
+    check(run("./i2v train-cond-ae --config tiny --steps 6 --out %s --resume Training.w_kl=1", k) == 1 &&
+              output_has("Training.w_kl"),
+          "a resume that changes a key outside the schedule is refused by name");
+    check(run("./i2v train-cond-ae --config tiny --steps 6 --out %s --resume-from %s Training.lr=1e-4", k, older) == 0 &&
+              output_has("Training.lr changed from 0.001 to 0.0001"),
+          "--resume-from an older checkpoint with a lower learning rate, said in the log");
+    snprintf(path, sizeof path, "%s/checkpoints/abandoned/cond_ae_step00000006.safetensors", k);
+    snprintf(five, sizeof five, "%s/checkpoints/abandoned/cond_ae_step00000005.safetensors", k);
+    check(access(path, F_OK) == 0 && access(five, F_OK) == 0, "the later checkpoints are set aside in abandoned/");
+    snprintf(path, sizeof path, "%s/cond_ae_losses.csv", k);
+    check(log_is_whole(path, 6, 10), "the log holds steps 0..5 of the new branch once each");
+}
+
 /* The conditioning AE and the cINN resume bitwise too (the cINN on the pipeline test's frozen encoders):
  * 3 + 3 steps against 6, in the middle of an epoch. */
 static void test_resume_stage2(void) {
-    const char *cmds[2] = {"./i2v train-ae --config tiny", "./i2v train-cinn --config tiny --eval-batches 1"};
+    const char *cmds[2] = {"./i2v train-cond-ae --config tiny", "./i2v train-cinn --config tiny --eval-batches 1"};
     const char *csvs[2] = {"cond_ae_losses.csv", "cinn_losses.csv"};
     const char *ckpts[2] = {"cond_ae.safetensors", "cinn.safetensors"};
     static char la[65536], lb[65536];
@@ -229,7 +525,7 @@ static void test_resume_stage2(void) {
         char a[300], b[300], frozen[400], fa[400], fb[400];
         snprintf(a, sizeof a, "%s/full%d", dir, i);
         snprintf(b, sizeof b, "%s/resumed%d", dir, i);
-        snprintf(frozen, sizeof frozen, i ? "--stage1 %s/model --ae %s/model" : "", dir, dir);
+        snprintf(frozen, sizeof frozen, i ? "--stage1 %s/model --cond-ae %s/model" : "", dir, dir);
         check(run("%s %s --out %s --steps 6", cmds[i], frozen, a) == 0 &&
                   run("%s %s --out %s --steps 3", cmds[i], frozen, b) == 0 &&
                   run("%s %s --out %s --steps 6 --resume", cmds[i], frozen, b) == 0,
@@ -252,6 +548,15 @@ static void test_bad_input(void) {
     check(run("./i2v train-stage1 --config tiny --out %s/x Training.bs=ten", dir) == 1 && output_has("Training.bs") &&
               output_has("integer"),
           "a non-numeric override is rejected");
+    check(run("./i2v train-stage1 --config tiny --out %s/x Data.img_size=33", dir) == 1 &&
+              output_has("of img_size 33") && output_has("32x32"),
+          "a size the generator cannot make is reported with the sizes on both sides");
+    check(run("./i2v train-stage1 --config tiny --out %s/x 'Encoder.channels=[[1]]'", dir) == 1 &&
+              output_has("Encoder.channels") && output_has("got a list"),
+          "a nested list where integers belong is refused, not a crash");
+    check(run("printf 'Encoder:\\n  channels: [[1]]\\n' > %s/nested.yaml && ./i2v train-stage1 --config %s/nested.yaml "
+              "--out %s/x", dir, dir, dir) == 1 && output_has("nested.yaml:2"),
+          "the same in a YAML file names the line");
     check(run("./i2v train-stage1 --config nosuch --out %s/x", dir) == 1 && output_has("built-in names"),
           "an unknown config name lists the names");
     check(run("./i2v sample --model %s/nowhere --image x.png", dir) == 1 && output_has("nowhere"),
@@ -260,9 +565,110 @@ static void test_bad_input(void) {
           "a missing image is named");
     check(run("./i2v sample --model %s/model --image %s/out.txt", dir, dir) == 1, "a file that is not an image");
     check(run("./i2v frobnicate") == 2 && output_has("i2v help"), "an unknown command points to help");
+    check(run("./i2v train-cond-ae --config tiny --out %s/lp --steps 1 --lpips README.md", dir) == 0 &&
+              output_has("warning: --lpips README.md is not used"),
+          "--lpips with a config without a perceptual loss is not ignored silently");
     check(run("./i2v train-stage1 --config tiny --out %s/nan --steps 4 Training.lr=1e30 Training.w_kl=1e30", dir) == 1 &&
-              output_has("became") && output_has("step"),
+              output_has("became") && output_has("step") && output_has("--resume-from"),
           "a NaN or Inf loss stops training with the step and the loss");
+}
+
+/* Numbers on the command line: taken whole, in range, finite; what would not fit in memory is refused by
+ * name; long decodes say how far they are. */
+static void test_options(void) {
+    char img[300], m[300];
+    snprintf(img, sizeof img, "%s/frames/train/traj_0_to_0/1/0.png", dir);
+    snprintf(m, sizeof m, "%s/model", dir);
+    static const struct {
+        const char *args, *want;
+    } bad[] = {
+        {"--frames 4294967297", "--frames expects an integer from 1"},
+        {"--frames 12x", "--frames expects an integer"},
+        {"--frames 0", "--frames expects an integer from 1"},
+        {"--temperature nan", "--temperature expects a finite number"},
+        {"--temperature inf", "--temperature expects a finite number"},
+        {"--temperature -1", "--temperature expects a finite number from 0"},
+        {"--seed -1", "--seed expects an integer from 0"},
+        {"--seed 18446744073709551616", "--seed expects an integer from 0"},
+        {"-n 0", "-n expects an integer from 1 to 64"},
+        {"-n 65", "-n expects an integer from 1 to 64"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        check(run("./i2v sample --model %s --image %s %s", m, img, bad[i].args) == 2 && output_has(bad[i].want),
+              "sample %s: a usage error naming the option", bad[i].args);
+    check(run("./i2v train-stage1 --config tiny --out %s/x --steps 1e3", dir) == 2 && output_has("--steps expects"),
+          "train --steps 1e3 is refused");
+    check(run("./i2v train-stage1 --config tiny --out %s/x --minutes nan", dir) == 2 && output_has("--minutes"),
+          "train --minutes nan is refused");
+    check(run("./i2v train-stage1 --config tiny --out %s/x --keep 0", dir) == 2 && output_has("--keep"),
+          "train --keep 0 is refused");
+    check(run("./i2v train-stage1 --config tiny --out") == 2 && output_has("--out needs a value"),
+          "an option without its value is named");
+    check(run("./i2v evaluate --model %s --split tset", m) == 2 && output_has("eval or test"), "evaluate --split tset");
+    check(run("./i2v evaluate --model %s --clips -3", m) == 2 && output_has("--clips"), "evaluate --clips -3");
+    check(run("./i2v prepare synthetic --out %s/p --videos 99999999999", dir) == 2 && output_has("--videos"),
+          "prepare --videos 99999999999");
+    check(run("./i2v demo --minutes nan --out %s/d", dir) == 2 && output_has("--minutes"), "demo --minutes nan");
+#if defined(__SANITIZE_ADDRESS__)
+    const char *limit = "";
+#else
+    const char *limit = "ulimit -v 307200; ";
+#endif
+    check(run("(%s./i2v sample --model %s --image %s -n 64 --frames 1000000 --out %s/huge)", limit, m, img, dir) == 1 &&
+              output_has("--frames") && output_has("GB") && !output_has("internal error"),
+          "a million frames of 64 videos: refused naming the option and the bytes");
+    /* longer than twice the generator: decoded in pieces, with progress, the same frames */
+    check(run("./i2v sample --model %s --image %s -n 2 --seed 3 --frames 12 --out %s/f12", m, img, dir) == 0 &&
+              run("./i2v sample --model %s --image %s -n 2 --seed 3 --frames 40 --out %s/f40", m, img, dir) == 0 &&
+              output_has("decoded 40 of 40 frames"),
+          "sample --frames 40 runs and shows its progress");
+    char p12[400], p40[400];
+    snprintf(p12, sizeof p12, "%s/f12/samples.npy", dir);
+    snprintf(p40, sizeof p40, "%s/f40/samples.npy", dir);
+    NpyArray a = {0}, b = {0};
+    I2vError e;
+    if (check(!npy_read(p12, &a, &e) && !npy_read(p40, &b, &e) && b.shape[1] == 40, "read both")) {
+        size_t frame = a.count / (a.shape[0] * a.shape[1]);
+        int same = 1;
+        for (size_t v = 0; v < 2; v++)
+            same &= !memcmp((const float *)a.data + v * 12 * frame, (const float *)b.data + v * 40 * frame,
+                            12 * frame * sizeof(float));
+        check(same, "its first 12 frames are those of --frames 12");
+    }
+    npy_free(&a);
+    npy_free(&b);
+}
+
+/* Sizes a config asks for are checked before anything is allocated: the message names the key to reduce,
+ * and the refusal fits in 300 MB of memory (the address-space limit is left out under AddressSanitizer,
+ * which reserves terabytes of it). */
+static void test_sizes(void) {
+#if defined(__SANITIZE_ADDRESS__)
+    const char *limit = "";
+#else
+    const char *limit = "ulimit -v 307200; ";
+#endif
+    static const struct {
+        const char *args, *want;
+    } cases[] = {
+        {"train-stage1 --config tiny 'Encoder.channels=[1000000, 32, 32, 32, 32]'", "far beyond"},
+        {"train-stage1 --config tiny 'Encoder.channels=[16384, 16384, 16384, 16384, 16384]'", "Encoder.channels"},
+        {"train-stage1 --config tiny Decoder.channel_factor=4096", "Decoder.channel_factor"},
+        {"train-stage1 --config tiny Data.synth_train=2000000000", "Data.synth_train"},
+        {"train-stage1 --config tiny Training.bs=65536", "Training.bs"},
+        {"train-cond-ae --config tiny AE.enc_width=4096", "AE.enc_width"},
+        {"train-cond-ae --config tiny Training.bs=65536", "Training.bs"},
+        {"train-cinn --config tiny --stage1 MODEL --cond-ae MODEL Flow.n_flows=4096 Flow.flow_mid_channels_factor=1024",
+         "Flow.n_flows"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char args[1024], *m = strstr(strcpy(args, cases[i].args), "MODEL");
+        if (m) snprintf(args, sizeof args, "train-cinn --config tiny --stage1 %s/model --cond-ae %s/model "
+                                           "Flow.n_flows=4096 Flow.flow_mid_channels_factor=1024", dir, dir);
+        int rc = run("(%s./i2v %s --out %s/big --steps 1)", limit, args, dir);
+        check(rc == 1 && output_has(cases[i].want) && !output_has("internal error"),
+              "%s: refused (exit %d) naming %s", cases[i].args, rc, cases[i].want);
+    }
 }
 
 /* every official config parses, checks and builds its networks (declared only: no memory) */
@@ -294,15 +700,35 @@ static void test_configs(void) {
                 generator_free(&gen);
                 disc_t_free(&dt);
             }
-            if (k == STAGE_AE) {
+            if (k == STAGE_COND_AE) {
                 CondEncoder ce;
-                cond_encoder_declare(&ce, &s.ae.AE, NULL);
+                cond_encoder_declare(&ce, &s.cond_ae.AE, NULL);
                 ok &= paramset_count(&ce.ps) > 0;
                 cond_encoder_free(&ce);
             }
             setup_free(&s);
         }
     check(ok, "every config in configs/ parses and builds its networks, for each stage");
+    /* the monitor's network as a config key: bound, saved with the config, read back; the conditioning AE has
+     * no monitor, so the key is unknown there */
+    char *key[] = {"Training.fvd_weights=models/metrics/i3d.safetensors"};
+    for (int k = STAGE1; k <= STAGE2; k++) {
+        StageSetup s, back;
+        I2vError e;
+        int rc = setup_load((StageKind)k, "tiny", 1, key, &s, &e);
+        if (k == STAGE_COND_AE) {
+            check(rc != 0 && strstr(e.msg, "Training.fvd_weights"), "the conditioning AE refuses the key: %s", e.msg);
+            continue;
+        }
+        int bound = rc == 0 && !strcmp(s.fvd_weights, "models/metrics/i3d.safetensors");
+        int saved = bound && !setup_from_yaml((StageKind)k, s.yaml, "saved", &back, &e) &&
+                    !strcmp(back.fvd_weights, s.fvd_weights);
+        if (saved) setup_free(&back);
+        check(bound && saved, "stage %d: Training.fvd_weights is bound and read back from the saved config", k);
+        if (!rc) setup_free(&s);
+        check(!setup_load((StageKind)k, "tiny", 0, NULL, &s, &e) && !s.fvd_weights[0], "stage %d: off by default", k);
+        setup_free(&s);
+    }
 }
 
 int main(void) {
@@ -319,9 +745,18 @@ int main(void) {
     /* the program itself is the same in both builds: run it once, from the float test */
     if (!is_double_build()) {
         test_pipeline();
+        test_model_folders();
+        test_evaluate();
+        test_anywhere();
+        test_prepare();
         test_resume();
+        test_crash();
+        test_signals();
+        test_step_back();
         test_resume_stage2();
         test_bad_input();
+        test_sizes();
+        test_options();
     }
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) printf("could not remove %s\n", dir);

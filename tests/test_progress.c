@@ -11,10 +11,10 @@ int main(void) {
     const char *names[2] = {"loss", "psnr"};
     Progress p;
     I2vError e;
-    check(!progress_init(&p, "test", 10, 2, names, csv, 0, &e), "init: %s", e.msg);
+    check(!progress_init(&p, "test", 10, 2, names, csv, -1, &e), "init: %s", e.msg);
     for (long s = 0; s < 6; s++) progress_step(&p, s, 0, (double[]){1.0 / (s + 1), 10.0 + s});
     progress_finish(&p);
-    check(!progress_init(&p, "test", 10, 2, names, csv, 1, &e), "resume: %s", e.msg);
+    check(!progress_init(&p, "test", 10, 2, names, csv, 6, &e), "resume: %s", e.msg);
     for (long s = 6; s < 10; s++) progress_step(&p, s, 1, (double[]){1.0 / (s + 1), 10.0 + s});
     progress_finish(&p);
     FILE *f = fopen(csv, "r");
@@ -41,7 +41,7 @@ int main(void) {
     check(polylines == 2, "the SVG draws one curve per series (%d)", polylines);
     unlink(csv);
     unlink(svg);
-    check(progress_init(&p, "test", 1, 2, names, "/nonexistent/dir/x.csv", 0, &e) != 0 && strstr(e.msg, "/nonexistent"),
+    check(progress_init(&p, "test", 1, 2, names, "/nonexistent/dir/x.csv", -1, &e) != 0 && strstr(e.msg, "/nonexistent"),
           "an unwritable log path is reported: %s", e.msg);
     return check_summary("test_progress");
 }

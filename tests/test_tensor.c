@@ -542,6 +542,47 @@ static Tensor *mlp_step(Ctx *c, Mlp *m, Tensor *x, Tensor *y) {
     return loss;
 }
 
+/* The host doors (tensor_from_host, tensor_to_host, tensor_randn) and the not-recorded t_count_negative. */
+static void test_host_doors_and_counts(void) {
+    Ctx c;
+    ctx_init(&c);
+    const real v[6] = {1.5, -2, 0, -0.25, 3, -7};
+    Tensor *t = tensor_from_host(&c, 2, DIMS(2, 3), v);
+    check(t->ndim == 2 && t->shape[0] == 2 && t->shape[1] == 3 && !memcmp(t->data, v, sizeof v),
+          "tensor_from_host copies the values into a (2, 3) tensor");
+    real back[6] = {0};
+    tensor_to_host(t, back);
+    check(!memcmp(back, v, sizeof v), "tensor_to_host reads them back");
+
+    /* the same draws, scaled, as rng_normal in row-major order */
+    Rng r1, r2;
+    rng_seed(&r1, 77);
+    rng_seed(&r2, 77);
+    Tensor *n = tensor_randn(&c, 3, DIMS(2, 3, 5), 0.5, &r1);
+    int same = 1;
+    for (size_t i = 0; i < n->numel; i++) same &= n->data[i] == (real)(0.5 * rng_normal(&r2));
+    check(same, "tensor_randn draws (real)(scale * rng_normal) in row-major order");
+
+    /* per sample: weight * number of negative entries; zero stays non-negative */
+    t->requires_grad = 1;
+    Tensor *k = t_count_negative(&c, t, -0.5);
+    check(k->ndim == 1 && k->shape[0] == 2 && k->data[0] == (real)-0.5 && k->data[1] == (real)-1.0,
+          "t_count_negative: (1, 2) negatives per row times -0.5, got (%g, %g)", k->data[0], k->data[1]);
+    check(!k->requires_grad && c.ntape == 0, "t_count_negative records nothing and requires no gradient");
+    double w = log(0.9);
+    Tensor *k3 = t_count_negative(&c, tensor_from_host(&c, 3, DIMS(1, 2, 3), v), w);
+    check(k3->data[0] == (real)(3 * w), "t_count_negative over (1, 2, 3): 3 log 0.9, the product in double");
+
+    /* a dry run copies and draws nothing */
+    ctx_reset(&c);
+    c.dry = 1;
+    Rng r3 = r1;
+    Tensor *d1 = tensor_from_host(&c, 2, DIMS(2, 3), v), *d2 = tensor_randn(&c, 1, DIMS(4), 1, &r1);
+    Tensor *d3 = t_count_negative(&c, d1, 1);
+    check(!d1->data && !d2->data && !d3->data && !memcmp(&r1, &r3, sizeof r1), "a dry run copies and draws nothing");
+    ctx_free(&c);
+}
+
 static void test_dry_run_and_steady_state(void) {
     Mlp m;
     paramset_init(&m.ps);
@@ -601,5 +642,6 @@ int main(void) {
     test_paramset();
     test_gradient_penalty();
     test_dry_run_and_steady_state();
+    test_host_doors_and_counts();
     return check_summary("test_tensor");
 }

@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "formats/image.h"
+#include "formats/files.h"
+#include "formats/gif.h"
+#include "formats/png.h"
 #include "program/visual.h"
 
 enum { S = 8, T = 3, R = 2, K = 2 };

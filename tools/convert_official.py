@@ -29,8 +29,7 @@ Sub-commands (each writes into the model folder --out, created if needed; existi
            torchvision's features.<N>.*, lin<k>.model.1.weight, scaling_layer.shift/scale)
       python3 tools/convert_official.py lpips --lin vgg.pth --vgg vgg16-397923af.pth \\
           --out models/lpips_vgg.safetensors [--widths 64,128,256,512,512]
-          (--widths: the slice widths; other values only for stand-in networks in tests; the same code path.
-          tools/convert_lpips.py, which lpips.c's message names, makes the same file for the real widths)
+          (--widths: the slice widths; other values only for stand-in networks in tests; the same code path)
   config   one YAML file rewritten the way i2v reads configs (see below)
       python3 tools/convert_official.py config --kind stage1|ae|cinn IN.yaml OUT.yaml
   raw      any state_dict into one safetensors file, names unchanged (optionally prefixed), no checks
@@ -461,6 +460,49 @@ def write_safetensors(path, items, metadata):
 
 CONFIG_SECTIONS = {"stage1": ("Encoder", "Decoder"), "ae": ("AE",), "cinn": ("Flow",)}
 
+# Keys the current official code reads that configs saved with older versions of it may lack (the official
+# repository's issues #1 and #3: 'Missing key control' in generate_samples.py), with the value every official
+# config holds (for control: off, what the older code did without the key). Conversion fills the missing ones
+# and says which.
+OFFICIAL_DEFAULTS = {
+    "stage1": [("Encoder", "res_type_encoder", "'resnet18'"), ("Encoder", "use_max_pool", "False"),
+               ("Encoder", "deterministic", "False"), ("Decoder", "spectral_norm", "True")],
+    "ae": [("AE", "encoder_type", "'resnet50'"), ("AE", "deterministic", "False"),
+           ("AE", "use_actnorm_in_dec", "False")],
+    "cinn": [("Flow", "n_flows", "20"), ("Flow", "flow_hidden_depth", "2"), ("Flow", "flow_mid_channels_factor", "8"),
+             ("Conditioning_Model", "checkpoint_name", "'Encoder_stage2'"),
+             ("First_stage_model", "checkpoint_encoder", "'best_PFVD_ENC'"),
+             ("First_stage_model", "checkpoint_decoder", "'best_PFVD_GEN'"),
+             ("Training", "control", "False")],
+}
+
+
+def fill_defaults(lines, kind):
+    """lines with the keys of OFFICIAL_DEFAULTS[kind] that are missing added (to their section, created at the end
+    when absent); returns (lines, ['Section.key: value', ...] of what was filled)."""
+    filled = []
+    for section, key, value in OFFICIAL_DEFAULTS[kind]:
+        start = next((i for i, ln in enumerate(lines) if _strip_comment(ln) == section + ":"), None)
+        if start is None:
+            while lines and not lines[-1].strip():
+                lines.pop()
+            lines += [section + ":", "  %s: %s" % (key, value)]
+            filled.append("%s.%s: %s" % (section, key, value))
+            continue
+        end, indent, present = start + 1, "  ", False
+        while end < len(lines) and (not lines[end].strip() or lines[end][0].isspace() or lines[end].startswith("#")):
+            body = _strip_comment(lines[end])
+            if body.strip():
+                indent = body[:len(body) - len(body.lstrip())]
+                present |= body.strip().split(":")[0].strip() == key and len(indent) > 0
+            end += 1
+        if not present:
+            while end > start + 1 and not lines[end - 1].strip():
+                end -= 1
+            lines.insert(end, "%s%s: %s" % (indent, key, value))
+            filled.append("%s.%s: %s" % (section, key, value))
+    return lines, filled
+
 
 def _strip_comment(value):
     """value without a trailing '# comment' (outside quotes)."""
@@ -509,14 +551,16 @@ def convert_yaml(text, path, kind):
             raise ConvertError("%s:%d: a list item without a key above it" % (path, i + 1))
         out.append(line.rstrip())
         i += 1
-    result = "\n".join(out).rstrip("\n") + "\n" if changed else text
     tops = [ln.split(":")[0] for ln in out if ln and not ln[0].isspace() and not ln.startswith("#") and ":" in ln]
     for section in CONFIG_SECTIONS[kind]:
         if section not in tops:
             others = [k for k, secs in CONFIG_SECTIONS.items() if all(s in tops for s in secs)]
             hint = " (it looks like a %s config)" % others[0] if others else ""
             raise ConvertError("%s: not a %s config: there is no '%s:' section%s" % (path, kind, section, hint))
-    return result
+    out, filled = fill_defaults(out, kind)
+    for f in filled:
+        print("%s: filled %s (missing; the value of every official config)" % (path, f))
+    return "\n".join(out).rstrip("\n") + "\n" if changed or filled else text
 
 
 def read_config(src, kind):
@@ -673,7 +717,7 @@ def cmd_model(a):
                 config_name="config_stage2.yaml"))
 
 
-# LPIPS (ARCHITECTURE.md 8): torchvision vgg16().features index of each conv, and the LPIPS slice it belongs to.
+# LPIPS: torchvision vgg16().features index of each conv, and the LPIPS slice it belongs to.
 VGG_CONVS = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
 VGG_SLICES = [1, 1, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5]
 LPIPS_MD5 = "d507d7349b931f0638a25a48a722f98a"

@@ -347,6 +347,7 @@ def make_npy():
     np.save(out("npy", "fortran.npy"), np.asfortranarray(a))
     np.save(out("npy", "bigendian.npy"), a.astype(">f4"))
     np.save(out("npy", "f64.npy"), a.astype(np.float64))
+    np.save(out("npy", "i64.npy"), np.arange(6, dtype=np.int64))
     # version 2.0 by hand: 4-byte header length, double-quoted keys, no trailing comma, odd spacing
     hdr = b'{"descr":"|u1","fortran_order":False,"shape":(2,2)}'
     hdr += b" " * ((-(12 + len(hdr) + 1)) % 16) + b"\n"

@@ -1,0 +1,499 @@
+/* eval_metrics.c: the paper's metrics of a model folder, the features command, and the feature networks
+ * as Embedders (eval_metrics.h).
+ *
+ * What it is: eval_synthesis_quality.py and eval_diversity.py as one command. For every test clip (the
+ * test loader's 17 frames) one video is sampled from its first frame (batches of 6, seed 249); the
+ * generated and real videos are assembled per data set and passed to the protocols (FVD with the
+ * Kinetics I3D, DTFVD with the dynamic-texture I3D, FID with InceptionV3, LPIPS-VGG); for diversity, 5
+ * videos are sampled per clip and scored with VGG16, the I3D and the DTI3D. Each Frechet distance comes
+ * with a bootstrap interval and KID; the row is printed as a table and written as key=value lines.
+ * What it is not: a reproduction of the official random numbers (torch's generator): the same seed gives
+ * the same numbers here, not there. The diversity videos are sampled clip by clip (5 at once) rather than
+ * realisation by realisation over the whole set, which changes only which random draw goes where.
+ * Dimension legend: N clips, T frames, S frame size, D feature dimension, R realisations. */
+#include "program/eval_metrics.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data.h"
+#include "formats/npy.h"
+#include "networks/lpips.h"
+#include "program/distances.h"
+#include "program/model.h"
+#include "program/progress.h"
+
+/* ---- the feature networks as Embedders ------------------------------------------------------------- */
+const char *feature_preprocessing(FeatureKind kind) {
+    switch (kind) {
+    case FEAT_I3D: return "TF1 resize_bilinear to 224, values in [-1, 1] (the paper's FVD)";
+    case FEAT_I3D_MONITOR: return "bilinear align_corners=True to 224, values mapped to [0, 1] (the official monitor)";
+    case FEAT_DTI3D16: return "bilinear align_corners=True to 224, [-1, 1], clip repeated 3x and cut to 16 frames";
+    case FEAT_DTI3D32: return "bilinear align_corners=True to 224, [-1, 1], exactly 32 frames";
+    case FEAT_INCEPTION: return "bilinear align_corners=False to 299, values in [-1, 1] (pytorch-fid)";
+    case FEAT_VGG16: return "(x+1)/2, ImageNet mean/std, bilinear align_corners=False to 224";
+    default: return "?";
+    }
+}
+
+static void net_embed(void *self, const real *x, int n, int T, int H, int W, real *out) {
+    NetEmbedder *ne = self;
+    feature_net_embed(&ne->f, &ne->c, x, n, feature_is_video(ne->f.kind) ? T : 0, H, W, out);
+}
+
+int net_embedder_open(NetEmbedder *ne, FeatureKind kind, int width_div, const char *path, I2vError *e) {
+    memset(ne, 0, sizeof *ne);
+    if (feature_net_load_width(&ne->f, kind, width_div, path, e)) return -1;
+    ctx_init(&ne->c);
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    snprintf(ne->label, sizeof ne->label, "%s%s (%s; %s)", feature_kind_name(kind),
+             width_div > 1 ? " stand-in" : "", base, feature_preprocessing(kind));
+    ne->em = (Embedder){net_embed, ne, feature_net_dim(&ne->f), ne->label};
+    return 0;
+}
+
+void net_embedder_close(NetEmbedder *ne) {
+    feature_net_free(&ne->f);
+    ctx_free(&ne->c);
+}
+
+/* VGG16's five maps of m frames (m, 3, H, W): maps[k] (m, sizes[k]), valid until the next call */
+static void vgg_layers_hw(NetEmbedder *ne, const real *frames, int m, int H, int W, const real *maps[5],
+                          size_t sizes[5]) {
+    ctx_reset(&ne->c);
+    Tensor *t[5];
+    feature_net_vgg_layers(&ne->f, &ne->c, frames, m, H, W, t);
+    for (int k = 0; k < 5; k++) {
+        maps[k] = t[k]->data;
+        sizes[k] = t[k]->numel / (size_t)m;
+    }
+}
+
+/* the same as protocols.h's LayersFn */
+static void vgg_layers(void *self, const real *frames, int m, int S, const real *maps[5], size_t sizes[5]) {
+    vgg_layers_hw(self, frames, m, S, S, maps, sizes);
+}
+
+/* ---- the features command -------------------------------------------------------------------------- */
+static const char features_help[] =
+    "usage: i2v features --net i3d|i3d-monitor|dti3d16|dti3d32|inception|vgg16 --weights FILE --in VIDEOS.npy\n"
+    "                    --out FEATURES.npy [--width-div N]\n"
+    "  Embeds (N, T, 3, H, W) videos (the I3D kinds) or (N, 3, H, W) frames (inception, vgg16), float32 in\n"
+    "  [-1, 1], with the protocol's preprocessing, into an (N, D) float32 file for 'i2v frechet'. vgg16 writes\n"
+    "  the five relu maps of each frame, flattened and concatenated. --width-div N loads a reduced-width\n"
+    "  stand-in (tests).\n";
+
+int features_main(int argc, char **argv) {
+    const char *net = NULL, *weights = NULL, *in = NULL, *out = NULL;
+    int width_div = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("%s", features_help);
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "i2v features: '%s' needs a value\n%s", a, features_help);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--net")) net = v;
+        else if (!strcmp(a, "--weights")) weights = v;
+        else if (!strcmp(a, "--in")) in = v;
+        else if (!strcmp(a, "--out")) out = v;
+        else if (!strcmp(a, "--width-div")) width_div = atoi(v);
+        else {
+            fprintf(stderr, "i2v features: unknown option '%s'\n%s", a, features_help);
+            return 2;
+        }
+    }
+    if (!net || !weights || !in || !out || width_div < 1) {
+        fprintf(stderr, "%s", features_help);
+        return 2;
+    }
+    I2vError e;
+    FeatureKind kind;
+    NpyArray a = {0};
+    NetEmbedder ne;
+    int loaded = 0, rc = 1;
+    if (feature_kind_parse(net, &kind, &e)) goto fail;
+    if (npy_read(in, &a, &e)) goto fail;
+    int video = feature_is_video(kind);
+    if (a.dtype != NPY_F32 || (int)a.ndim != (video ? 5 : 4) || a.shape[video ? 2 : 1] != 3) {
+        err_set(&e, "%s: a %d-D %s array, expected %s float32 with 3 colour channels (values in [-1, 1])", in,
+                a.ndim, a.dtype == NPY_F32 ? "float32" : a.dtype == NPY_F64 ? "float64" : "uint8",
+                video ? "(N, T, 3, H, W) videos" : "(N, 3, H, W) frames");
+        goto fail;
+    }
+    int N = (int)a.shape[0], T = video ? (int)a.shape[1] : 0;
+    int H = (int)a.shape[video ? 3 : 2], W = (int)a.shape[video ? 4 : 3];
+    if (N < 1 || H > 4096 || W > 4096 || T > 4096) {
+        err_set(&e, "%s: shape with %d items of %d x %d pixels, expected at least 1 item of at most 4096 x 4096", in, N,
+                H, W);
+        goto fail;
+    }
+    const float *x = a.data;
+    for (size_t i = 0; i < a.count; i++)
+        if (!(x[i] >= -1.001f && x[i] <= 1.001f)) {
+            err_set(&e, "%s: element %zu is %g, expected values in [-1, 1] (map [0, 255] images by x / 127.5 - 1)",
+                    in, i, (double)x[i]);
+            goto fail;
+        }
+    if (feature_input_check(kind, video ? T : 1, H, W, &e)) {
+        char m[sizeof e.msg];
+        snprintf(m, sizeof m, "%s", e.msg);
+        err_set(&e, "%s: %s", in, m);
+        goto fail;
+    }
+    if (net_embedder_open(&ne, kind, width_div, weights, &e)) goto fail;
+    loaded = 1;
+    size_t item = (size_t)(video ? T : 1) * 3 * H * W;
+    real *buf = xmalloc(item * sizeof(real));
+    float *res = NULL;
+    size_t D = 0;
+    for (int i = 0; i < N; i++) {
+        for (size_t k = 0; k < item; k++) buf[k] = (real)x[(size_t)i * item + k];
+        if (kind == FEAT_VGG16) {
+            const real *maps[5];
+            size_t sizes[5];
+            vgg_layers_hw(&ne, buf, 1, H, W, maps, sizes);
+            if (!res) {
+                for (int k = 0; k < 5; k++) D += sizes[k];
+                res = xmalloc((size_t)N * D * sizeof(float));
+            }
+            size_t at = 0;
+            for (int k = 0; k < 5; k++)
+                for (size_t j = 0; j < sizes[k]; j++) res[(size_t)i * D + at++] = (float)maps[k][j];
+        } else {
+            if (!res) {
+                D = (size_t)ne.em.dim;
+                res = xmalloc((size_t)N * D * sizeof(float));
+            }
+            real *o = xmalloc(D * sizeof(real));
+            net_embed(&ne, buf, 1, T, H, W, o);
+            for (size_t j = 0; j < D; j++) res[(size_t)i * D + j] = (float)o[j];
+            free(o);
+        }
+    }
+    free(buf);
+    size_t shape[2] = {(size_t)N, D};
+    rc = npy_write(out, NPY_F32, 2, shape, res, &e) ? 1 : 0;
+    free(res);
+    if (!rc) printf("features=%s\nnet=%s\nrows=%d\ndim=%zu\n", out, ne.label, N, D);
+fail:
+    if (loaded) net_embedder_close(&ne);
+    npy_free(&a);
+    if (rc) fprintf(stderr, "i2v features: %s\n", e.msg);
+    return rc;
+}
+
+/* ---- evaluate --metrics ------------------------------------------------------------------------------ */
+enum { MET_FVD = 1, MET_DTFVD = 2, MET_FID = 4, MET_LPIPS = 8, MET_DIVERSITY = 16 };
+
+typedef struct MetricsOpts {
+    const char *model, *weights, *report;
+    unsigned metrics;
+    int width_div, clips, resamples, fid_resamples, kid_subsets;
+    uint64_t seed;
+} MetricsOpts;
+
+int eval_metrics_wanted(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--metrics") || !strcmp(argv[i], "--weights")) return 1;
+    return 0;
+}
+
+static int parse_metrics(const char *list, unsigned *out, I2vError *e) {
+    *out = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (!strcmp(tok, "fvd")) *out |= MET_FVD;
+        else if (!strcmp(tok, "dtfvd")) *out |= MET_DTFVD;
+        else if (!strcmp(tok, "fid")) *out |= MET_FID;
+        else if (!strcmp(tok, "lpips")) *out |= MET_LPIPS;
+        else if (!strcmp(tok, "diversity")) *out |= MET_DIVERSITY;
+        else if (!strcmp(tok, "all")) *out |= 31;
+        else return err_set(e, "--metrics: unknown metric '%s', expected a comma list of fvd, dtfvd, fid, lpips, "
+                               "diversity (or all)", tok);
+    }
+    return *out ? 0 : err_set(e, "--metrics: an empty list");
+}
+
+/* <weights>/<name>; an error naming the file and how to make it when it is absent */
+static int weight_path(char *out, size_t cap, const char *dir, const char *name, I2vError *e) {
+    snprintf(out, cap, "%s/%s", dir, name);
+    FILE *f = fopen(out, "rb");
+    if (!f)
+        return err_set(e, "%s: not found; the metric weights folder (--weights) holds i3d.safetensors, "
+                          "dti3d16.safetensors, inception.safetensors, vgg16.safetensors and lpips_vgg.safetensors "
+                          "made by tools/convert_metric_nets.py and tools/convert_lpips.py (docs/metrics.md)", out);
+    fclose(f);
+    return 0;
+}
+
+typedef struct MetricsRow {
+    int clips, frames;
+    FrechetReport fvd, dtfvd, fid;
+    double lpips;
+    int lpips_frames;
+    double div_vgg, div_i3d, div_dti3d;
+    int div_clips_i3d, div_clips_dti3d;
+    char fvd_net[512], dtfvd_net[512], fid_net[512];
+} MetricsRow;
+
+static void print_frechet(FILE *f, const char *name, const FrechetReport *r, const char *net) {
+    fprintf(f, "%-7s %10.3f", name, r->value);
+    if (isfinite(r->ci_lo)) fprintf(f, "   [%9.3f, %9.3f] (%d resamples)", r->ci_lo, r->ci_hi, r->resamples);
+    else fprintf(f, "   %-38s", "(no interval)");
+    if (isfinite(r->kid)) fprintf(f, "   KID %.5f +- %.5f", r->kid, r->kid_std);
+    fprintf(f, "\n        %d used, %d dropped by the batch rule; %s\n", r->used, r->dropped, net);
+}
+
+static void keyvals_frechet(FILE *f, const char *k, const FrechetReport *r, const char *net) {
+    fprintf(f, "%s=%.6f\n%s_ci_lo=%.6f\n%s_ci_hi=%.6f\n%s_resamples=%d\n%s_kid=%.8f\n%s_kid_std=%.8f\n%s_used=%d\n"
+               "%s_dropped=%d\n%s_net=%s\n",
+            k, r->value, k, r->ci_lo, k, r->ci_hi, k, r->resamples, k, r->kid, k, r->kid_std, k, r->used, k,
+            r->dropped, k, net);
+}
+
+static int write_row(const MetricsOpts *o, unsigned met, const MetricsRow *r, const char *set, I2vError *e) {
+    printf("\n%s test set: %d clips of %d frames, seed %llu, model %s\n", set, r->clips, r->frames,
+           (unsigned long long)o->seed, o->model);
+    if (met & MET_FVD) print_frechet(stdout, "FVD", &r->fvd, r->fvd_net);
+    if (met & MET_DTFVD) print_frechet(stdout, "DTFVD", &r->dtfvd, r->dtfvd_net);
+    if (met & MET_FID) print_frechet(stdout, "FID", &r->fid, r->fid_net);
+    if (met & MET_LPIPS) printf("%-7s %10.4f   over %d frames (LPIPS-VGG, chunks of 10)\n", "LPIPS", r->lpips, r->lpips_frames);
+    if (met & MET_DIVERSITY)
+        printf("%-7s VGG %.4f   I3D %.4f (%d clips)   DTI3D x1000 %.4f (%d clips)\n", "div", r->div_vgg, r->div_i3d,
+               r->div_clips_i3d, r->div_dti3d, r->div_clips_dti3d);
+    char path[DATA_PATH_MAX];
+    if (o->report) snprintf(path, sizeof path, "%s", o->report);
+    else snprintf(path, sizeof path, "%s/metrics.txt", o->model);
+    char tmp[DATA_PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return err_set(e, "%s: cannot write the metrics report", tmp);
+    fprintf(f, "dataset=%s\nclips=%d\nframes=%d\nseed=%llu\nmodel=%s\n", set, r->clips, r->frames,
+            (unsigned long long)o->seed, o->model);
+    if (met & MET_FVD) keyvals_frechet(f, "fvd", &r->fvd, r->fvd_net);
+    if (met & MET_DTFVD) keyvals_frechet(f, "dtfvd", &r->dtfvd, r->dtfvd_net);
+    if (met & MET_FID) keyvals_frechet(f, "fid", &r->fid, r->fid_net);
+    if (met & MET_LPIPS) fprintf(f, "lpips=%.6f\nlpips_frames=%d\n", r->lpips, r->lpips_frames);
+    if (met & MET_DIVERSITY)
+        fprintf(f, "diversity_vgg=%.6f\ndiversity_i3d=%.6f\ndiversity_i3d_clips=%d\ndiversity_dti3d=%.6f\n"
+                   "diversity_dti3d_clips=%d\n",
+                r->div_vgg, r->div_i3d, r->div_clips_i3d, r->div_dti3d, r->div_clips_dti3d);
+    int bad = ferror(f);
+    if (fclose(f) || bad || rename(tmp, path)) {
+        remove(tmp);
+        return err_set(e, "%s: writing the metrics report failed", path);
+    }
+    printf("key=value lines: %s\n", path);
+    return 0;
+}
+
+static const char metrics_help[] =
+    "usage: i2v evaluate --model DIR --metrics fvd,dtfvd,fid,lpips,diversity [--weights DIR] [--clips N]\n"
+    "                    [--bootstrap N] [--fid-bootstrap N] [--kid-subsets N] [--seed S] [--report FILE]\n"
+    "  The paper's metrics on the model's test set, as the official eval_synthesis_quality.py and\n"
+    "  eval_diversity.py compute them (docs/metrics.md): one sampled video per test clip (seed 249), clips\n"
+    "  assembled per data set, FVD (Kinetics I3D, batches of 16), DTFVD (dynamic-texture I3D, 40), FID\n"
+    "  (InceptionV3, 50 frames), LPIPS (chunks of 10 frames), and the VGG / I3D / DTI3D diversity of 5\n"
+    "  samples per clip. Each Frechet distance comes with KID and a bootstrap 95%% interval (--bootstrap\n"
+    "  1000 resamples of the clips; FID's, at 2048 features, costs about a minute per resample on 2 cores:\n"
+    "  --fid-bootstrap 0 by default). Prints a table; key=value lines go to DIR/metrics.txt (--report).\n"
+    "  --weights DIR   the converted metric networks (models/metrics); --width-div N reduced-width stand-ins\n";
+
+int eval_metrics_main(int argc, char **argv) {
+    MetricsOpts o = {NULL, "models/metrics", NULL, 31, 1, 0, BOOTSTRAP_RESAMPLES, 0, KID_SUBSETS, PROTOCOL_SEED};
+    I2vError e;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("%s", metrics_help);
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "i2v evaluate: '%s' needs a value\n", a);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--model")) o.model = v;
+        else if (!strcmp(a, "--weights")) o.weights = v;
+        else if (!strcmp(a, "--report")) o.report = v;
+        else if (!strcmp(a, "--metrics")) {
+            if (parse_metrics(v, &o.metrics, &e)) {
+                fprintf(stderr, "i2v evaluate: %s\n", e.msg);
+                return 2;
+            }
+        } else if (!strcmp(a, "--width-div")) o.width_div = atoi(v);
+        else if (!strcmp(a, "--clips")) o.clips = atoi(v);
+        else if (!strcmp(a, "--bootstrap")) o.resamples = atoi(v);
+        else if (!strcmp(a, "--fid-bootstrap")) o.fid_resamples = atoi(v);
+        else if (!strcmp(a, "--kid-subsets")) o.kid_subsets = atoi(v);
+        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
+        else {
+            fprintf(stderr, "i2v evaluate: unknown option '%s' with --metrics\n%s", a, metrics_help);
+            return 2;
+        }
+    }
+    if (!o.model || o.width_div < 1 || o.resamples < 0 || o.fid_resamples < 0 || o.kid_subsets < 0) {
+        fprintf(stderr, "%s", metrics_help);
+        return 2;
+    }
+    unsigned met = o.metrics;
+    /* every weight file first: a missing one should not cost a sampling run */
+    char p_i3d[DATA_PATH_MAX], p_dt[DATA_PATH_MAX], p_inc[DATA_PATH_MAX], p_vgg[DATA_PATH_MAX], p_lp[DATA_PATH_MAX];
+    if (((met & (MET_FVD | MET_DIVERSITY)) && weight_path(p_i3d, sizeof p_i3d, o.weights, "i3d.safetensors", &e)) ||
+        ((met & (MET_DTFVD | MET_DIVERSITY)) && weight_path(p_dt, sizeof p_dt, o.weights, "dti3d16.safetensors", &e)) ||
+        ((met & MET_FID) && weight_path(p_inc, sizeof p_inc, o.weights, "inception.safetensors", &e)) ||
+        ((met & MET_DIVERSITY) && weight_path(p_vgg, sizeof p_vgg, o.weights, "vgg16.safetensors", &e)) ||
+        ((met & MET_LPIPS) && weight_path(p_lp, sizeof p_lp, o.weights, "lpips_vgg.safetensors", &e))) {
+        fprintf(stderr, "i2v evaluate: %s\n", e.msg);
+        return 1;
+    }
+    NetEmbedder i3d, dt, inc, vgg;
+    Lpips lp;
+    int have_i3d = 0, have_dt = 0, have_inc = 0, have_vgg = 0, have_lp = 0, rc = 1;
+    Model m;
+    int have_model = 0, have_ds = 0;
+    Dataset ds;
+    real *gen = NULL, *realv = NULL, *clips = NULL, *samples = NULL, *x0 = NULL, *cond = NULL, *z = NULL;
+    double *ctl = NULL, *emb_i3d = NULL, *emb_dt = NULL;
+    if ((met & (MET_FVD | MET_DIVERSITY)) && !(have_i3d = !net_embedder_open(&i3d, FEAT_I3D, o.width_div, p_i3d, &e)))
+        goto out;
+    if ((met & (MET_DTFVD | MET_DIVERSITY)) &&
+        !(have_dt = !net_embedder_open(&dt, FEAT_DTI3D16, o.width_div, p_dt, &e)))
+        goto out;
+    if ((met & MET_FID) && !(have_inc = !net_embedder_open(&inc, FEAT_INCEPTION, o.width_div, p_inc, &e))) goto out;
+    if ((met & MET_DIVERSITY) && !(have_vgg = !net_embedder_open(&vgg, FEAT_VGG16, o.width_div, p_vgg, &e))) goto out;
+    if (met & MET_LPIPS) {
+        LpipsConfig lc = lpips_config_vgg16();
+        for (int k = 0; k < LPIPS_SLICES; k++) lc.widths[k] = lc.widths[k] / o.width_div > 0 ? lc.widths[k] / o.width_div : 1;
+        lpips_build(&lp, &lc);
+        if (lpips_load(&lp, p_lp, &e)) {
+            lpips_free(&lp);
+            goto out;
+        }
+        lp.dropout = 0;
+        have_lp = 1;
+    }
+    if (model_load(&m, o.model, MODEL_GEN | MODEL_COND | MODEL_FLOW, NULL, NULL, &e)) goto out;
+    have_model = 1;
+    DataConfig dc = m.s2.data;
+    dc.sequence_length = PROTOCOL_TEST_FRAMES;
+    if (dataset_open(&ds, &dc, DATA_TEST, o.seed, &e)) goto out;
+    have_ds = 1;
+    int S = m.size, N = (int)ds.nitems, T = protocol_frames(ds.set), G = PROTOCOL_GEN_FRAMES, R = DIVERSITY_REALISATIONS;
+    if (o.clips > 0 && o.clips < N) N = o.clips;
+    size_t f = (size_t)3 * S * S, clipn = (size_t)PROTOCOL_TEST_FRAMES * f;
+    const int B = 6;   /* the official -bs */
+    MetricsRow row;
+    memset(&row, 0, sizeof row);
+    row.clips = N;
+    row.frames = T;
+    int quality = (met & (MET_FVD | MET_DTFVD | MET_FID | MET_LPIPS)) != 0;
+    if (quality) {
+        gen = xmalloc((size_t)N * T * f * sizeof(real));
+        realv = xmalloc((size_t)N * T * f * sizeof(real));
+    }
+    clips = xmalloc((size_t)B * clipn * sizeof(real));
+    samples = xmalloc((size_t)(B > R ? B : R) * G * f * sizeof(real));
+    x0 = xmalloc((size_t)(B > R ? B : R) * f * sizeof(real));
+    cond = xmalloc((size_t)(B > R ? B : R) * (m.flow.cond_dim + FLOW_CONTROL_DIM) * sizeof(real));
+    z = xmalloc((size_t)(B > R ? B : R) * m.z_dim * sizeof(real));
+    ctl = xmalloc((size_t)(B > R ? B : R) * 3 * sizeof(double));
+    if (met & MET_DIVERSITY) {
+        emb_i3d = xmalloc((size_t)N * R * i3d.em.dim * sizeof(double));
+        emb_dt = xmalloc((size_t)N * R * dt.em.dim * sizeof(double));
+    }
+    Rng rng;
+    rng_seed(&rng, o.seed);
+    Progress p;
+    const char *series[] = {"clips"};
+    long total = (quality ? N : 0) + ((met & MET_DIVERSITY) ? N : 0);
+    if (progress_init(&p, "evaluate: sampling", total, 1, series, NULL, 0, &e)) goto out;
+    long done = 0;
+    /* eval_synthesis_quality.py: one video per clip from its x0, batches of 6 */
+    for (int i = 0; quality && i < N; i += B) {
+        int nb = N - i < B ? N - i : B;
+        for (int k = 0; k < nb; k++) {
+            ClipInfo info;
+            if (dataset_get(&ds, o.seed, 0, (size_t)(i + k), clips + (size_t)k * clipn, &info, &e)) goto fail_progress;
+            memcpy(x0 + (size_t)k * f, clips + (size_t)k * clipn, f * sizeof(real));
+            memcpy(ctl + 3 * k, info.control, 3 * sizeof(double));
+        }
+        model_condition(&m, x0, ctl, nb, cond);
+        model_invert(&m, cond, nb, NULL, 1.0, &rng, z);
+        model_decode(&m, x0, z, nb, G, samples);
+        for (int k = 0; k < nb; k++)
+            protocol_assemble(ds.set, clips + (size_t)k * clipn, samples + (size_t)k * G * f, S,
+                              gen + (size_t)(i + k) * T * f, realv + (size_t)(i + k) * T * f);
+        done += nb;
+        double v = (double)done;
+        progress_step(&p, done - 1, 0, &v);
+    }
+    /* eval_diversity.py: 5 videos per clip, the VGG score clip by clip, the I3D embeddings kept */
+    double vgg_sum = 0;
+    for (int i = 0; (met & MET_DIVERSITY) && i < N; i++) {
+        ClipInfo info;
+        if (dataset_get(&ds, o.seed, 0, (size_t)i, clips, &info, &e)) goto fail_progress;
+        for (int k = 0; k < R; k++) {
+            memcpy(x0 + (size_t)k * f, clips, f * sizeof(real));
+            memcpy(ctl + 3 * k, info.control, 3 * sizeof(double));
+        }
+        model_condition(&m, x0, ctl, R, cond);
+        model_invert(&m, cond, R, NULL, 1.0, &rng, z);
+        model_decode(&m, x0, z, R, G, samples);
+        vgg_sum += protocol_diversity_vgg(vgg_layers, &vgg, samples, 1, R, G, S);
+        real *buf = xmalloc((size_t)R * (dt.em.dim > i3d.em.dim ? dt.em.dim : i3d.em.dim) * sizeof(real));
+        i3d.em.embed(&i3d, samples, R, G, S, S, buf);
+        for (size_t k = 0; k < (size_t)R * i3d.em.dim; k++) emb_i3d[(size_t)i * R * i3d.em.dim + k] = buf[k];
+        dt.em.embed(&dt, samples, R, G, S, S, buf);
+        for (size_t k = 0; k < (size_t)R * dt.em.dim; k++) emb_dt[(size_t)i * R * dt.em.dim + k] = buf[k];
+        free(buf);
+        done++;
+        double v = (double)done;
+        progress_step(&p, done - 1, 0, &v);
+    }
+    progress_finish(&p);
+    ProtocolOpts po = {o.resamples, o.kid_subsets, o.seed};
+    if ((met & MET_FVD) && protocol_fvd(&i3d.em, gen, realv, N, T, S, BATCH_FVD, &po, &row.fvd, NULL, NULL, &e)) goto out;
+    if ((met & MET_DTFVD) && protocol_fvd(&dt.em, gen, realv, N, T, S, BATCH_DTFVD, &po, &row.dtfvd, NULL, NULL, &e))
+        goto out;
+    ProtocolOpts pf = {o.fid_resamples, o.kid_subsets, o.seed};
+    if ((met & MET_FID) && protocol_fid(&inc.em, gen, realv, N, T, S, &pf, &row.fid, &e)) goto out;
+    if ((met & MET_LPIPS) &&
+        protocol_lpips(protocol_lpips_vgg, &lp, gen, realv, N, T, S, &row.lpips, &row.lpips_frames, &e))
+        goto out;
+    if (met & MET_DIVERSITY) {
+        row.div_vgg = vgg_sum / N;
+        row.div_clips_i3d = N / BATCH_DIVERSITY_I3D * BATCH_DIVERSITY_I3D;
+        row.div_clips_dti3d = N / BATCH_DIVERSITY_DTI3D * BATCH_DIVERSITY_DTI3D;
+        row.div_i3d = row.div_clips_i3d ? diversity_pairs(emb_i3d, row.div_clips_i3d, R, (size_t)i3d.em.dim) : NAN;
+        row.div_dti3d =
+            row.div_clips_dti3d ? 1000 * diversity_pairs(emb_dt, row.div_clips_dti3d, R, (size_t)dt.em.dim) : NAN;
+    }
+    if (have_i3d) snprintf(row.fvd_net, sizeof row.fvd_net, "%s", i3d.label);
+    if (have_dt) snprintf(row.dtfvd_net, sizeof row.dtfvd_net, "%s", dt.label);
+    if (have_inc) snprintf(row.fid_net, sizeof row.fid_net, "%s", inc.label);
+    static const char *const set_names[] = {"synthetic", "BAIR", "landscape", "iPER", "DTDB"};
+    rc = write_row(&o, met, &row, set_names[ds.set], &e) ? 1 : 0;
+    goto out;
+fail_progress:
+    progress_finish(&p);
+out:
+    if (rc) fprintf(stderr, "i2v evaluate: %s\n", e.msg);
+    if (have_ds) dataset_close(&ds);
+    if (have_model) model_free(&m);
+    if (have_i3d) net_embedder_close(&i3d);
+    if (have_dt) net_embedder_close(&dt);
+    if (have_inc) net_embedder_close(&inc);
+    if (have_vgg) net_embedder_close(&vgg);
+    if (have_lp) lpips_free(&lp);
+    free(gen), free(realv), free(clips), free(samples), free(x0), free(cond), free(z), free(ctl), free(emb_i3d),
+        free(emb_dt);
+    return rc;
+}
