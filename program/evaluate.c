@@ -117,6 +117,15 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
         r->recon_l1 += metric_l1(video, clip + frame, (size_t)F * frame);
         r->recon_psnr_db += metric_psnr(video, clip + frame, (size_t)F * frame, 2.0);
         r->recon_ssim += metric_ssim(video, clip + frame, F, 3, S, S, 2.0);
+        if (r->synthetic) {   /* does stage 1 alone keep the object's shape and colour? (the samples' ceiling) */
+            ObjectRef obj;
+            object_ref_init(&obj, clip, S, S);
+            double a, b;
+            object_compare(&obj, video + (size_t)(F - 1) * frame, &a, &b);
+            r->recon_shape_iou += a;
+            r->recon_colour_error += b;
+            object_ref_free(&obj);
+        }
         for (int t = 0; t < F; t++) memcpy(video + (size_t)t * frame, clip, frame * sizeof(real));
         r->repeat_x0_psnr_db += metric_psnr(video, clip + frame, (size_t)F * frame, 2.0);
         if (!r->has_cinn) continue;
@@ -177,6 +186,8 @@ int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e) {
         r->recon_l1 /= N;
         r->recon_psnr_db /= N;
         r->recon_ssim /= N;
+        r->recon_shape_iou /= N;
+        r->recon_colour_error /= N;
         r->repeat_x0_psnr_db /= N;
         r->test_nll = nll / N;
         r->test_bits_per_dim = r->test_nll / (Z * log(2.0));
@@ -232,6 +243,9 @@ int report_write(const EvalReport *r, const char *path, I2vError *e) {
                      "clips=%d\nsamples_per_clip=%d\nrecon_l1=%.5f\nrecon_psnr_db=%.3f\nrecon_ssim=%.4f\n"
                      "repeat_x0_psnr_db=%.3f\n",
                      r->clips, r->samples, r->recon_l1, r->recon_psnr_db, r->recon_ssim, r->repeat_x0_psnr_db);
+    if (r->synthetic)
+        k += snprintf(buf + k, sizeof buf - (size_t)k, "recon_shape_iou=%.4f\nrecon_colour_error=%.4f\n",
+                      r->recon_shape_iou, r->recon_colour_error);
     if (r->has_cinn)
         k += snprintf(buf + k, sizeof buf - (size_t)k, "test_nll=%.4f\ntest_bits_per_dim=%.4f\n", r->test_nll,
                       r->test_bits_per_dim);

@@ -24,6 +24,7 @@ typedef struct EvalReport {
     int has_cinn;                                      /* the folder has a cINN: the figures below stage 1's */
     double recon_l1, recon_psnr_db, recon_ssim;       /* stage 1: reconstructions from a posterior sample */
     double repeat_x0_psnr_db;                          /* the baseline that repeats x0 for every frame */
+    double recon_shape_iou, recon_colour_error;        /* synthetic: shape and colour (below) of the reconstructions */
     double test_nll, test_bits_per_dim;               /* the cINN: -log p(z | x0) in nats (with the constant) */
     int synthetic;                                     /* the motion figures below need the synthetic set */
     double motion_distance;                            /* energy distance, sampled vs true end displacements */
