@@ -331,6 +331,9 @@ static int demo_index(const char *dir, const EvalReport *r, double scale, I2vErr
     add(&t, "<h2>Report</h2>\n<table>\n<tr><th>key</th><th>value</th><th>what it says</th></tr>\n");
     row(&t, "recon_psnr_db", r->recon_psnr_db, "%.2f", "stage 1: held-out clips encoded and decoded again (dB)");
     row(&t, "repeat_x0_psnr_db", r->repeat_x0_psnr_db, "%.2f", "the same for a video that repeats its start frame");
+    row(&t, "recon_shape_iou", r->recon_shape_iou, "%.3f", "stage 1: shape_iou (below) of the reconstructions, the "
+        "most the samples can keep");
+    row(&t, "recon_colour_error", r->recon_colour_error, "%.3f", "stage 1: colour_error (below) of the reconstructions");
     row(&t, "test_nll", r->test_nll, "%.3f", "the cINN: negative log-likelihood of held-out latents (nats)");
     row(&t, "motion_distance", r->motion_distance, "%.4f",
         "energy distance between the end displacements of sampled and of real videos (0: the same distribution)");
