@@ -37,18 +37,21 @@ void demo_world(DataConfig *c) {
 }
 
 /* The demo's fixed work at --scale 1: each stage runs a number of epochs of DEMO_EPOCH_CLIPS training clips
- * (fresh ones every epoch). --scale F makes every epoch F times as long, so every schedule that counts epochs
- * (the warm-up, the learning-rate decay) keeps its shape; epochs are few and long, so that the work done at
- * each epoch's end (a validation batch, a checkpoint) stays small even at a small scale. */
+ * (fresh ones every epoch), stage 1 of DEMO_STAGE1_EPOCH_CLIPS: it sets the demo's time (the conditioning AE
+ * beside it finishes long before it, the cINNs after it take a minute) and the samples' sharpness.
+ * --scale F makes every epoch F times as long, so every schedule that counts epochs (the warm-up, the
+ * learning-rate decay) keeps its shape; epochs are few and long, so that the work done at each epoch's end
+ * (a validation batch, a checkpoint) stays small even at a small scale. */
 #define DEMO_EPOCH_CLIPS 1024
+#define DEMO_STAGE1_EPOCH_CLIPS 1344
 #define DEMO_STAGE1_EPOCHS 10
 #define DEMO_STAGE1_WARMUP 10    /* epochs of reconstruction and KL only before the GAN terms join */
 #define DEMO_AE_EPOCHS 10
 #define DEMO_CINN_EPOCHS 10
 
 /* clips per epoch at this scale: a whole number of batches, at least one */
-static int epoch_clips(double scale, int bs) {
-    double batches = scale * DEMO_EPOCH_CLIPS / bs;
+static int epoch_clips(double scale, int clips, int bs) {
+    double batches = scale * clips / bs;
     return bs * (batches < 1 ? 1 : (int)lround(batches));
 }
 
@@ -66,7 +69,7 @@ static void demo_configs(double scale, StageSetup *s1, StageSetup *cae, StageSet
     s1->data.workers = 1;
     s1->s1.Training.bs = 8;
     s1->s1.Training.bs_eval = 8;
-    s1->data.synth_train = epoch_clips(scale, s1->s1.Training.bs);
+    s1->data.synth_train = epoch_clips(scale, DEMO_STAGE1_EPOCH_CLIPS, s1->s1.Training.bs);
     s1->s1.Training.n_epochs = DEMO_STAGE1_EPOCHS;
     s1->s1.Training.lr = 1e-3;
     s1->s1.Training.lr_gamma = 0.96;
@@ -76,7 +79,7 @@ static void demo_configs(double scale, StageSetup *s1, StageSetup *cae, StageSet
     cae->cond_ae = cond_ae_config_tiny();
     cae->data.sequence_length = 1;
     cae->data.img_size = cae->cond_ae.Data.img_size;
-    cae->data.synth_train = epoch_clips(scale, cae->cond_ae.Training.bs);
+    cae->data.synth_train = epoch_clips(scale, DEMO_EPOCH_CLIPS, cae->cond_ae.Training.bs);
     cae->cond_ae.Training.n_epochs = DEMO_AE_EPOCHS;
     cae->cond_ae.Training.lr = 5e-4;
     *s2 = *s1;
@@ -86,7 +89,7 @@ static void demo_configs(double scale, StageSetup *s1, StageSetup *cae, StageSet
     s2->s2.Conditioning_Model.z_dim = cae->cond_ae.AE.z_dim;
     s2->s2.Training.bs = 32;
     s2->s2.Training.bs_eval = 32;
-    s2->data.synth_train = epoch_clips(scale, s2->s2.Training.bs);
+    s2->data.synth_train = epoch_clips(scale, DEMO_EPOCH_CLIPS, s2->s2.Training.bs);
     s2->s2.Training.lr = 1e-3;
     s2->s2.Training.step_size = 4;   /* the rate halves twice in the demo */
     s2->s2.Training.n_epochs = DEMO_CINN_EPOCHS;
