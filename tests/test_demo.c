@@ -90,7 +90,8 @@ static void test_same_report(const char *a, const char *b) {
     }
     check(rc == 0, "demo runs again beside a busy process");
     char *ra = report_but_seconds(a), *rb = report_but_seconds(b);
-    check(ra && rb && strstr(ra, "shape_iou=") && strstr(ra, "colour_error_truth=") && strstr(ra, "endpoint_error_px="),
+    check(ra && rb && strstr(ra, "shape_iou=") && strstr(ra, "colour_error_truth=") && strstr(ra, "endpoint_error_px=") &&
+              strstr(ra, "recon_shape_iou=") && strstr(ra, "recon_colour_error="),
           "report.txt has the figures");
     check(ra && rb && !strcmp(ra, rb), "the same seed gives the same report but for seconds:\n%s\nagainst\n%s",
           ra ? ra : "(none)", rb ? rb : "(none)");
