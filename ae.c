@@ -735,9 +735,13 @@ double disc_t_gradient_penalty(Ctx *c, TemporalDisc *d, Tensor *x, Tensor *logit
     int N = x->shape[0];
     Tensor *g;
     grad_of(c, t_mean_all(c, logits), 1, &x, &g);
-    double gp = 0;
-    if (g->data)
-        for (size_t i = 0; i < g->numel; i++) gp += (double)g->data[i] * g->data[i];
+    double gp = 0;   /* the logged value, summed in double on the host as it always was */
+    if (g->data) {
+        real *gh = xmalloc(g->numel * sizeof *gh);
+        tensor_to_host(g, gh);
+        for (size_t i = 0; i < g->numel; i++) gp += (double)gh[i] * gh[i];
+        free(gh);
+    }
     gp /= N;
     if (surrogate) {
         Tensor *h = disc_t_tangent(c, d, tr, t_detach(c, g));   /* (N, 1): h_n = J_x D(x_n) . g_n */
@@ -960,6 +964,7 @@ static void train_step_body(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats
     set_trainable(&s->disc_s.ps, 1);
 
     if (st && !c->dry) {
+        ctx_sync(c);   /* the values below are read on the host */
         memset(st, 0, sizeof *st);
         st->loss_vae = value_of(loss);
         st->l1 = value_of(l1);
@@ -1001,6 +1006,18 @@ size_t stage1_plan_step(Stage1 *s, const Tensor *seq) {
     return s->arena_bytes + s->ctx.peak_scratch;
 }
 
+size_t stage1_step_bytes(Stage1 *s, const Tensor *seq) {
+    Rng saved[3] = {s->rng_noise, s->rng_sample, s->rng_dropout};
+    Ctx *c = &s->ctx;
+    c->dry = 1;
+    train_step_body(s, seq, s->cfg.Training.pretrain, NULL);
+    ctx_dry_measure(c);
+    s->rng_noise = saved[0];
+    s->rng_sample = saved[1];
+    s->rng_dropout = saved[2];
+    return ctx_dry_data_bytes(c);
+}
+
 void stage1_train_step(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats *st) {
     if (s->sized_train_n != seq->shape[0]) {
         size_arena(s, seq, 1);
@@ -1036,6 +1053,7 @@ void stage1_eval_step(Stage1 *s, const Tensor *seq, Stage1Stats *st, Tensor *rec
     Tensor *l1 = t_l1_loss(c, fake, orig);
     Tensor *kl = t_kl_normal(c, mu, logvar);
     if (!c->dry) {
+        ctx_sync(c);   /* the values below are read on the host */
         if (st) {
             memset(st, 0, sizeof *st);
             st->l1 = value_of(l1);

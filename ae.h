@@ -329,6 +329,10 @@ void stage1_train_step(Stage1 *s, const Tensor *seq, int epoch, Stage1Stats *st)
 /* Sizes the arena for training steps on batches shaped like seq (the dry run the first step would do) and
  * returns the bytes one step needs beyond the parameters: the arena and the largest convolution workspace. */
 size_t stage1_plan_step(Stage1 *s, const Tensor *seq);
+/* The bytes of tensor data (activations and their gradients) one post-warm-up training step on a batch of
+ * seq's shape needs, from a dry run that computes nothing and allocates nothing: what a device must hold
+ * beside the parameters, so that a run too big for it can be refused before it starts. */
+size_t stage1_step_bytes(Stage1 *s, const Tensor *seq);
 /* loss.py Backward.eval: generator in eval mode (stored u, v), z sampled; L1, LPIPS, KL, PSNR without
  * gradients. recon (N, S - 1, 3, H, W) receives the reconstruction when not NULL. */
 void stage1_eval_step(Stage1 *s, const Tensor *seq, Stage1Stats *st, Tensor *recon);

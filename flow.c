@@ -319,8 +319,9 @@ static Tensor *batch_tensor(Ctx *ctx, const real *values, int n, int d) {
     return tensor_from_host(ctx, 2, DIMS(n, d), values);
 }
 
-static void fill_stats(Tensor *logdet, Tensor *loss, int z_dim, FlowStepStats *st) {
+static void fill_stats(Ctx *ctx, Tensor *logdet, Tensor *loss, int z_dim, FlowStepStats *st) {
     int n = logdet->shape[0];
+    ctx_sync(ctx);   /* read on the host */
     double ld = 0;
     for (int i = 0; i < n; i++) ld += logdet->data[i];
     st->loss = loss->data[0];
@@ -336,7 +337,7 @@ void flow_train_step(Ctx *ctx, Flow *f, Adam *opt, const real *z, const real *co
     Tensor *loss = flow_loss(ctx, nu, logdet);
     paramset_zero_grad(&f->ps);
     adam_backward_step(opt, ctx, loss);   /* backward, then Adam; each weight updated as its gradient is made */
-    if (st) fill_stats(logdet, loss, f->cfg.z_dim, st);
+    if (st) fill_stats(ctx, logdet, loss, f->cfg.z_dim, st);
     ctx_reset(ctx);
 }
 
@@ -346,7 +347,7 @@ void flow_eval_batch(Ctx *ctx, Flow *f, const real *z, const real *cond, int n, 
     Tensor *zt = batch_tensor(ctx, z, n, f->cfg.z_dim), *ct = batch_tensor(ctx, cond, n, f->cond_dim);
     Tensor *logdet;
     Tensor *nu = flow_forward(ctx, f, zt, ct, &logdet);
-    fill_stats(logdet, flow_loss(ctx, nu, logdet), f->cfg.z_dim, st);
+    fill_stats(ctx, logdet, flow_loss(ctx, nu, logdet), f->cfg.z_dim, st);
     ctx_reset(ctx);
     ctx->grad_enabled = saved;
 }

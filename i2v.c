@@ -954,6 +954,27 @@ static void usage(FILE *f) {
             "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nevery command: --device cpu|cuda (or I2V_DEVICE=...) chooses where to compute, default cpu;\n"
+               "cuda needs the GPU build (make CUDA=1)\n");
+}
+
+/* Takes `--device NAME` (or --device=NAME) out of argv, wherever it is, and opens that device (else the one
+ * I2V_DEVICE names, else the CPU). Returns 0, or prints the reason and returns the exit status. */
+static int select_device(int *argc, char **argv) {
+    const char *name = NULL;
+    int k = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (!strcmp(argv[i], "--device") && i + 1 < *argc) name = argv[++i];
+        else if (!strncmp(argv[i], "--device=", 9)) name = argv[i] + 9;
+        else argv[k++] = argv[i];
+    }
+    *argc = k;
+    I2vError e;
+    if (device_select(name, &e)) {
+        fprintf(stderr, "i2v: %s\n", e.msg);
+        return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -965,6 +986,12 @@ int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(stdout);
         return argc < 2 ? 2 : 0;
+    }
+    int status = select_device(&argc, argv);
+    if (status) return status;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "cuda/cuda.h"
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 #include "kernels/linear.h"
@@ -101,6 +102,35 @@ void rng_permutation(Rng *r, int n, int64_t *perm) {
 int rng_bernoulli(Rng *r, double p) { return rng_uniform(r) < p; }
 
 /* ==================================================================================================== */
+/* the device                                                                                            */
+/* ==================================================================================================== */
+
+static Device chosen_device = DEVICE_CPU;
+
+int device_select(const char *name, I2vError *e) {
+    if (!name) {
+        name = getenv("I2V_DEVICE");
+        if (!name || !name[0]) name = "cpu";
+    }
+    if (!strcmp(name, "cpu")) {
+        chosen_device = DEVICE_CPU;
+        return 0;
+    }
+    if (strcmp(name, "cuda"))
+        return err_set(e, "device '%s': expected cpu or cuda (from --device or I2V_DEVICE)", name);
+    if (!I2V_CUDA)
+        return err_set(e, "no CUDA device: this i2v was built without the GPU backend (rebuild with make CUDA=1)");
+    char why[512] = "";
+    if (I2V_CUDA && cuda_open(why, sizeof why)) return err_set(e, "no CUDA device: %s", why);
+    chosen_device = DEVICE_CUDA;
+    return 0;
+}
+
+Device device_default(void) { return chosen_device; }
+
+const char *device_name(Device d) { return d == DEVICE_CUDA ? "cuda" : "cpu"; }
+
+/* ==================================================================================================== */
 /* arena                                                                                                 */
 /* ==================================================================================================== */
 
@@ -132,20 +162,46 @@ static void *big_alloc(size_t bytes) {
     return aligned_alloc(ARENA_ALIGN, align_up(bytes ? bytes : 1, ARENA_ALIGN));
 }
 
-static ArenaChunk *chunk_new(size_t size) {
+/* Memory of a device: host memory (big_alloc) or the GPU's managed memory. */
+static void *device_alloc(Device d, size_t bytes) {
+    if (I2V_CUDA && d == DEVICE_CUDA) {
+        void *p = cuda_alloc(bytes);
+        I2V_ASSERT(p, "out of GPU memory: %zu bytes (%s); a smaller batch or config may fit", bytes,
+                   cuda_device_name());
+        return p;
+    }
+    return big_alloc(bytes);
+}
+
+static void device_free(Device d, void *p) {
+    if (I2V_CUDA && d == DEVICE_CUDA) cuda_free(p);
+    else free(p);
+}
+
+void *device_calloc(Device d, size_t bytes) {
+    void *p = device_alloc(d, bytes);
+    memset(p, 0, bytes);   /* on the GPU: managed memory no kernel has used yet */
+    return p;
+}
+
+void device_release(Device d, void *p) { device_free(d, p); }
+
+static ArenaChunk *chunk_new(size_t size, Device d) {
     ArenaChunk *ch = xmalloc(sizeof *ch);
     ch->next = NULL;
     ch->size = size;
     ch->used = 0;
-    ch->mem = big_alloc(size);
+    ch->mem = device_alloc(d, size);
     I2V_ASSERT(ch->mem, "out of memory: arena chunk of %zu bytes", size);
     return ch;
 }
 
 void arena_init(Arena *a, size_t first_chunk_bytes) {
+    Device d = a->device;   /* set by the owner before, or DEVICE_CPU (0) in a zeroed Arena */
     memset(a, 0, sizeof *a);
+    a->device = d == DEVICE_CUDA ? DEVICE_CUDA : DEVICE_CPU;
     if (first_chunk_bytes) {
-        a->head = a->cur = chunk_new(first_chunk_bytes);
+        a->head = a->cur = chunk_new(first_chunk_bytes, a->device);
         a->capacity = first_chunk_bytes;
     }
 }
@@ -161,7 +217,7 @@ void *arena_alloc(Arena *a, size_t bytes) {
         size_t last = a->cur ? a->cur->size : 0;
         size_t size = bytes > 2 * last ? bytes : 2 * last;
         if (size < ((size_t)1 << 20)) size = (size_t)1 << 20;
-        ArenaChunk *ch = chunk_new(size);
+        ArenaChunk *ch = chunk_new(size, a->device);
         if (a->cur) a->cur->next = ch;
         else a->head = ch;
         a->cur = ch;
@@ -182,28 +238,39 @@ void arena_reset(Arena *a) {
 
 void arena_free(Arena *a) {
     ArenaChunk *ch = a->head;
+    Device d = a->device;
     while (ch) {
         ArenaChunk *next = ch->next;
-        free(ch->mem);
+        device_free(d, ch->mem);
         free(ch);
         ch = next;
     }
     memset(a, 0, sizeof *a);
+    a->device = d;
 }
 
 /* ==================================================================================================== */
 /* context                                                                                               */
 /* ==================================================================================================== */
 
-void ctx_init(Ctx *c) {
+void ctx_init_device(Ctx *c, Device d) {
+    I2V_ASSERT(d == DEVICE_CPU || (I2V_CUDA && d == DEVICE_CUDA && device_default() == DEVICE_CUDA),
+               "a GPU context before device_select(\"cuda\") succeeded");
     memset(c, 0, sizeof *c);
-    arena_init(&c->arena, 0);
+    c->device = d;
+    arena_init(&c->arena, 0);         /* headers and host-side records: always host memory */
+    c->data_arena.device = d;
+    arena_init(&c->data_arena, 0);
     c->grad_enabled = 1;
     c->training = 1;
 }
 
+void ctx_init(Ctx *c) { ctx_init_device(c, device_default()); }
+
 void ctx_free(Ctx *c) {
+    ctx_sync(c);
     arena_free(&c->arena);
+    arena_free(&c->data_arena);
     free(c->tape);
     free(c->free_grads);
     free(c->scratch);
@@ -211,10 +278,28 @@ void ctx_free(Ctx *c) {
 }
 
 void ctx_reset(Ctx *c) {
+    ctx_sync(c);   /* the arena's memory is handed out again: what is queued must have run */
     c->ntape = 0;
     c->nfree_grads = 0;
     arena_reset(&c->arena);
+    arena_reset(&c->data_arena);
     c->dry_bytes = 0;
+}
+
+void ctx_sync(Ctx *c) {
+    if (on_gpu(c)) cuda_sync();
+}
+
+void ctx_memcpy(Ctx *c, void *dst, const void *src, size_t bytes) {
+    if (!bytes || dst == src) return;
+    if (on_gpu(c)) cuda_copy(dst, src, bytes);
+    else memcpy(dst, src, bytes);
+}
+
+void ctx_zero(Ctx *c, void *dst, size_t bytes) {
+    if (!bytes || !dst) return;
+    if (on_gpu(c)) cuda_memset0(dst, bytes);
+    else memset(dst, 0, bytes);
 }
 
 void *ctx_scratch(Ctx *c, size_t bytes) {
@@ -228,24 +313,49 @@ void *ctx_scratch(Ctx *c, size_t bytes) {
     return c->scratch;
 }
 
-/* Data for an arena tensor. A dry run only counts the bytes it would have taken. */
-static real *arena_reals(Ctx *c, size_t n) {
-    size_t bytes = align_up(n * sizeof(real), ARENA_ALIGN);
+/* Data for an arena tensor (on the GPU in the data arena). A dry run only counts the bytes it would have
+ * taken. */
+static void *arena_data(Ctx *c, size_t bytes) {
+    bytes = align_up(bytes, ARENA_ALIGN);
     if (c->dry) {
         c->dry_bytes += bytes;
         return NULL;
     }
-    return arena_alloc(&c->arena, bytes);
+    return arena_alloc(on_gpu(c) ? &c->data_arena : &c->arena, bytes);
 }
 
+static real *arena_reals(Ctx *c, size_t n) { return arena_data(c, n * sizeof(real)); }
+
 size_t ctx_dry_finish(Ctx *c) {
-    size_t need = c->dry_bytes + c->arena.used;  /* data that was counted + headers that were allocated */
+    size_t data = c->dry_bytes, headers = c->arena.used;  /* data that was counted + headers allocated */
+    size_t need = data + headers;
     c->dry = 0;
     ctx_reset(c);
-    if (c->arena.capacity < need) {  /* one chunk: the real step allocates exactly what was counted */
+    c->dry_data_bytes = data;
+    /* one chunk each: the real step allocates exactly what was counted */
+    if (on_gpu(c)) {
+        if (c->arena.capacity < headers) {
+            arena_free(&c->arena);
+            arena_init(&c->arena, headers);
+        }
+        if (c->data_arena.capacity < data) {
+            arena_free(&c->data_arena);
+            arena_init(&c->data_arena, data);
+        }
+    } else if (c->arena.capacity < need) {
         arena_free(&c->arena);
         arena_init(&c->arena, need);
     }
+    return need;
+}
+
+size_t ctx_dry_data_bytes(const Ctx *c) { return c->dry_data_bytes; }
+
+size_t ctx_dry_measure(Ctx *c) {
+    size_t data = c->dry_bytes, need = data + c->arena.used;
+    c->dry = 0;
+    ctx_reset(c);
+    c->dry_data_bytes = data;
     return need;
 }
 
@@ -296,6 +406,7 @@ static void header_init(Tensor *t, int ndim, const int *shape) {
 Tensor *tensor_new(Ctx *c, int ndim, const int *shape) {
     Tensor *t = arena_alloc(&c->arena, sizeof *t);
     header_init(t, ndim, shape);
+    t->device = (unsigned char)c->device;
     t->data = arena_reals(c, t->numel);
     return t;
 }
@@ -304,7 +415,7 @@ Tensor *tensor_new_like(Ctx *c, const Tensor *x) { return tensor_new(c, x->ndim,
 
 Tensor *tensor_zeros(Ctx *c, int ndim, const int *shape) {
     Tensor *t = tensor_new(c, ndim, shape);
-    if (t->data) memset(t->data, 0, t->numel * sizeof(real));
+    if (t->data) ctx_zero(c, t->data, t->numel * sizeof(real));
     return t;
 }
 
@@ -312,7 +423,15 @@ Tensor *tensor_alloc_dtype(DType dt, int ndim, const int *shape) {
     Tensor *t = xmalloc(sizeof *t);
     header_init(t, ndim, shape);
     t->dtype = dt;
-    void *mem = xcalloc(t->numel ? t->numel : 1, dtype_size(dt));
+    t->device = (unsigned char)device_default();
+    size_t bytes = (t->numel ? t->numel : 1) * dtype_size(dt);
+    void *mem;
+    if (t->device == DEVICE_CUDA) {   /* managed memory, written here before any kernel reads it */
+        mem = device_alloc(DEVICE_CUDA, bytes);
+        memset(mem, 0, bytes);
+    } else {
+        mem = xcalloc(t->numel ? t->numel : 1, dtype_size(dt));
+    }
     if (dt == DT_REAL) t->data = mem;
     else t->ibuf = mem;
     return t;
@@ -322,8 +441,8 @@ Tensor *tensor_alloc(int ndim, const int *shape) { return tensor_alloc_dtype(DT_
 
 void tensor_free(Tensor *t) {
     if (!t) return;
-    free(t->data);
-    free(t->ibuf);
+    device_free((Device)t->device, t->data);
+    device_free((Device)t->device, t->ibuf);
     free(t);
 }
 
@@ -361,21 +480,27 @@ void tensor_copy_data(Tensor *dst, const Tensor *src) {
     else memcpy(dst->ibuf, src->ibuf, src->numel * dtype_size(src->dtype));
 }
 
+/* On the GPU the doors are the only crossings: an upload queued on the stream, a read after the queue has
+ * run, and draws made on the host (the same numbers on both devices) then uploaded. */
 Tensor *tensor_from_host(Ctx *c, int ndim, const int *shape, const real *values) {
     Tensor *t = tensor_new(c, ndim, shape);
-    if (t->data) memcpy(t->data, values, t->numel * sizeof(real));
+    if (t->data) ctx_memcpy(c, t->data, values, t->numel * sizeof(real));
     return t;
 }
 
 void tensor_to_host(const Tensor *t, real *dst) {
     I2V_ASSERT(t->dtype == DT_REAL && t->data, "tensor_to_host of a tensor without real values");
+    if (I2V_CUDA && t->device == DEVICE_CUDA) cuda_sync();
     memcpy(dst, t->data, t->numel * sizeof(real));
 }
 
 Tensor *tensor_randn(Ctx *c, int ndim, const int *shape, double scale, Rng *r) {
     Tensor *t = tensor_new(c, ndim, shape);
-    if (t->data)
-        for (size_t i = 0; i < t->numel; i++) t->data[i] = (real)(scale * rng_normal(r));
+    if (t->data) {
+        real *draws = on_gpu(c) ? ctx_scratch(c, t->numel * sizeof(real)) : t->data;
+        for (size_t i = 0; i < t->numel; i++) draws[i] = (real)(scale * rng_normal(r));
+        ctx_memcpy(c, t->data, draws, t->numel * sizeof(real));
+    }
     return t;
 }
 
@@ -467,7 +592,7 @@ static real *pass_grad_buf(Ctx *c, Tensor *t) {
     }
     if (t->grad_pass != c->pass) {
         t->grad = reuse_grad_buffer(c, t->numel);
-        if (t->grad) memset(t->grad, 0, t->numel * sizeof(real));
+        if (t->grad) ctx_zero(c, t->grad, t->numel * sizeof(real));
         t->grad_pass = c->pass;
     }
     return t->grad;
@@ -524,10 +649,11 @@ static void walk_back(Ctx *c, Tensor *y, const real *dy) {
     I2V_ASSERT(y->requires_grad, "backward from a tensor that does not depend on anything requiring a gradient");
     real *g = grad_buf(c, y);
     if (g) {
-        if (dy) memcpy(g, dy, y->numel * sizeof(real));
+        static const real one = 1;
+        if (dy) ctx_memcpy(c, g, dy, y->numel * sizeof(real));
         else {
             I2V_ASSERT(y->numel == 1, "backward needs a scalar (or backward_seed), got %zu elements", y->numel);
-            g[0] = 1;
+            ctx_memcpy(c, g, &one, sizeof one);
         }
     }
     for (size_t i = c->ntape; i-- > 0;) {
@@ -583,7 +709,7 @@ void grad_of(Ctx *c, Tensor *y, int n, Tensor *const *wrt, Tensor **out) {
     I2V_ASSERT(n <= 64, "grad_of takes at most 64 targets");
     for (int i = 0; i < n; i++) {
         bufs[i] = arena_reals(c, wrt[i]->numel);
-        if (bufs[i]) memset(bufs[i], 0, wrt[i]->numel * sizeof(real));
+        if (bufs[i]) ctx_zero(c, bufs[i], wrt[i]->numel * sizeof(real));
     }
     c->redirect = 1;
     c->ntargets = n;
@@ -597,6 +723,7 @@ void grad_of(Ctx *c, Tensor *y, int n, Tensor *const *wrt, Tensor **out) {
     for (int i = 0; i < n; i++) {
         Tensor *g = arena_alloc(&c->arena, sizeof *g);
         header_init(g, wrt[i]->ndim, wrt[i]->shape);
+        g->device = (unsigned char)c->device;
         if (wrt[i]->is_param) g->data = bufs[i];
         else if (wrt[i]->grad_pass == c->pass) g->data = wrt[i]->grad;
         else g->data = bufs[i];   /* y does not depend on this target: the gradient is zero */
@@ -607,6 +734,7 @@ void grad_of(Ctx *c, Tensor *y, int n, Tensor *const *wrt, Tensor **out) {
 Tensor *t_detach(Ctx *c, Tensor *x) {
     Tensor *t = arena_alloc(&c->arena, sizeof *t);
     header_init(t, x->ndim, x->shape);
+    t->device = x->device;
     t->data = x->data;
     return t;
 }
@@ -615,7 +743,10 @@ Tensor *t_detach(Ctx *c, Tensor *x) {
 /* parameter sets                                                                                        */
 /* ==================================================================================================== */
 
-void paramset_init(ParamSet *ps) { memset(ps, 0, sizeof *ps); }
+void paramset_init(ParamSet *ps) {
+    memset(ps, 0, sizeof *ps);
+    ps->device = device_default();
+}
 
 void paramset_free(ParamSet *ps) {
     for (int i = 0; i < ps->n; i++) {
@@ -623,9 +754,9 @@ void paramset_free(ParamSet *ps) {
         free(ps->t[i]);
     }
     free(ps->t);
-    free(ps->values);
-    free(ps->grads);
-    free(ps->buffers);
+    device_free(ps->device, ps->values);
+    device_free(ps->device, ps->grads);
+    device_free(ps->device, ps->buffers);
     memset(ps, 0, sizeof *ps);
 }
 
@@ -647,6 +778,7 @@ static Tensor *paramset_add(ParamSet *ps, const char *name, DType dt, int ndim, 
     Tensor *t = xmalloc(sizeof *t);
     header_init(t, ndim, shape);
     t->dtype = dt;
+    t->device = (unsigned char)ps->device;
     t->name = xstrdup(name);
     ps->t[ps->n++] = t;
     return t;
@@ -675,9 +807,11 @@ void paramset_alloc(ParamSet *ps) {
         else bbytes += align_up(t->numel * dtype_size(t->dtype), ARENA_ALIGN);
     }
     ps->nvalues = nvalues;
-    ps->values = big_alloc(align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
-    ps->grads = big_alloc(align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
-    ps->buffers = aligned_alloc(ARENA_ALIGN, bbytes + ARENA_ALIGN);
+    /* on the GPU: managed memory, zeroed and initialised here on the host before any kernel reads it */
+    ps->values = device_alloc(ps->device, align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
+    ps->grads = device_alloc(ps->device, align_up(nvalues * sizeof(real), ARENA_ALIGN) + ARENA_ALIGN);
+    ps->buffers = ps->device == DEVICE_CUDA ? device_alloc(ps->device, bbytes + ARENA_ALIGN)
+                                            : aligned_alloc(ARENA_ALIGN, bbytes + ARENA_ALIGN);
     I2V_ASSERT(ps->values && ps->grads && ps->buffers, "out of memory for %zu parameters", nvalues);
     memset(ps->values, 0, nvalues * sizeof(real));
     memset(ps->grads, 0, nvalues * sizeof(real));
@@ -719,7 +853,10 @@ void paramset_zero_grad(ParamSet *ps) {
 }
 
 real *param_grad(Tensor *t) {
-    if (t->grad_zero && t->grad) memset(t->grad, 0, t->numel * sizeof(real));
+    if (t->grad_zero && t->grad) {
+        if (I2V_CUDA && t->device == DEVICE_CUDA) cuda_memset0(t->grad, t->numel * sizeof(real));
+        else memset(t->grad, 0, t->numel * sizeof(real));
+    }
     t->grad_zero = 0;
     return t->grad;
 }
@@ -735,14 +872,17 @@ static const char *const unary_names[UNARY_KINDS] = {"relu", "leaky_relu", "tanh
 
 static void t_unary_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
-    unary_backward(grad_buf(c, x), y->grad, x->data, y->data, x->numel, n->iarg[0], n->rarg[0], n->rarg[1]);
+    if (on_gpu(c))
+        unary_backward_cuda(grad_buf(c, x), y->grad, x->data, y->data, x->numel, n->iarg[0], n->rarg[0], n->rarg[1]);
+    else unary_backward(grad_buf(c, x), y->grad, x->data, y->data, x->numel, n->iarg[0], n->rarg[0], n->rarg[1]);
 }
 static const OpInfo OP_UNARY = {"unary", t_unary_backward};
 
 static Tensor *unary(Ctx *c, Tensor *x, int kind, real p0, real p1) {
     I2V_ASSERT(x->dtype == DT_REAL, "%s of a non-float tensor", unary_names[kind]);
     Tensor *y = tensor_new_like(c, x);
-    if (!c->dry) unary_forward(y->data, x->data, x->numel, kind, p0, p1);
+    if (!c->dry && on_gpu(c)) unary_forward_cuda(y->data, x->data, x->numel, kind, p0, p1);
+    else if (!c->dry) unary_forward(y->data, x->data, x->numel, kind, p0, p1);
     Node *n = record(c, &OP_UNARY, y, 1, &x);
     if (n) {
         n->iarg[0] = kind;
@@ -765,10 +905,14 @@ Tensor *t_clamp(Ctx *c, Tensor *x, real lo, real hi) { return unary(c, x, UNARY_
 Tensor *t_scale(Ctx *c, Tensor *x, real s) { return unary(c, x, UNARY_SCALE, s, 0); }
 Tensor *t_add_scalar(Ctx *c, Tensor *x, real s) { return unary(c, x, UNARY_ADD_SCALAR, s, 0); }
 
-/* dropout: the mask (0 or 1/(1-p) per element) is saved for the backward */
+/* dropout: the mask is a pure function of one draw of r (the seed) and the element's index
+ * (kernels/elementwise.h), so the backward recomputes it; the seed travels in iarg[0..1] as two halves */
+static uint64_t dropout_seed(const Node *n) { return (uint64_t)(uint32_t)n->iarg[0] << 32 | (uint32_t)n->iarg[1]; }
+
 static void t_dropout_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
-    dropout_backward(grad_buf(c, x), y->grad, n->saved, x->numel);
+    if (on_gpu(c)) dropout_backward_cuda(grad_buf(c, x), y->grad, x->numel, n->rarg[0], dropout_seed(n));
+    else dropout_backward(grad_buf(c, x), y->grad, x->numel, n->rarg[0], dropout_seed(n));
 }
 static const OpInfo OP_DROPOUT = {"dropout", t_dropout_backward};
 
@@ -776,14 +920,15 @@ Tensor *t_dropout(Ctx *c, Tensor *x, real p, Rng *r) {
     I2V_ASSERT(p >= 0 && p < 1, "dropout probability %g outside [0, 1)", (double)p);
     if (!c->training || p == 0) return x;
     Tensor *y = tensor_new_like(c, x);
-    real *mask = arena_reals(c, x->numel);
-    if (!c->dry) {
-        real keep = 1 / (1 - p);
-        for (size_t i = 0; i < x->numel; i++) mask[i] = rng_bernoulli(r, p) ? 0 : keep;
-        dropout_forward(y->data, x->data, mask, x->numel);
-    }
+    uint64_t seed = c->dry ? 0 : rng_u64(r);   /* a dry run leaves the generator where it is */
+    if (!c->dry && on_gpu(c)) dropout_forward_cuda(y->data, x->data, x->numel, p, seed);
+    else if (!c->dry) dropout_forward(y->data, x->data, x->numel, p, seed);
     Node *n = record(c, &OP_DROPOUT, y, 1, &x);
-    if (n) n->saved = mask;
+    if (n) {
+        n->iarg[0] = (int)(uint32_t)(seed >> 32);
+        n->iarg[1] = (int)(uint32_t)seed;
+        n->rarg[0] = p;
+    }
     return y;
 }
 
@@ -831,8 +976,9 @@ static const char *const binary_names[] = {"add", "sub", "mul", "div"};
 static void t_binary_backward(Ctx *c, Node *n) {
     Tensor *a = n->in[0], *b = n->in[1], *y = n->out;
     Broadcast p = broadcast_plan(a, b, binary_names[n->iarg[0]]);
-    binary_backward(needs_grad(c, a) ? grad_buf(c, a) : NULL, needs_grad(c, b) ? grad_buf(c, b) : NULL, y->grad,
-                    a->data, b->data, &p.p, n->iarg[0]);
+    real *da = needs_grad(c, a) ? grad_buf(c, a) : NULL, *db = needs_grad(c, b) ? grad_buf(c, b) : NULL;
+    if (on_gpu(c)) binary_backward_cuda(da, db, y->grad, a->data, b->data, &p.p, n->iarg[0]);
+    else binary_backward(da, db, y->grad, a->data, b->data, &p.p, n->iarg[0]);
 }
 static const OpInfo OP_BINARY = {"binary", t_binary_backward};
 
@@ -841,7 +987,8 @@ static Tensor *binary(Ctx *c, Tensor *a, Tensor *b, int kind) {
     int shape[I2V_MAXDIM];
     for (int i = 0; i < p.ndim; i++) shape[i] = p.p.shape[I2V_MAXDIM - p.ndim + i];
     Tensor *y = tensor_new(c, p.ndim, shape);
-    if (!c->dry) binary_forward(y->data, a->data, b->data, &p.p, kind);
+    if (!c->dry && on_gpu(c)) binary_forward_cuda(y->data, a->data, b->data, &p.p, kind);
+    else if (!c->dry) binary_forward(y->data, a->data, b->data, &p.p, kind);
     Tensor *in[2] = {a, b};
     Node *n = record(c, &OP_BINARY, y, 2, in);
     if (n) n->iarg[0] = kind;
@@ -885,7 +1032,8 @@ static void t_reduce_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
     int ndim, shape[I2V_MAXDIM];
     ReducePlan r = reduction_plan(x, (unsigned)n->iarg[0], &ndim, shape, 1);
-    sum_backward(grad_buf(c, x), y->grad, &r, n->rarg[0]);
+    if (on_gpu(c)) sum_backward_cuda(grad_buf(c, x), y->grad, &r, n->rarg[0]);
+    else sum_backward(grad_buf(c, x), y->grad, &r, n->rarg[0]);
 }
 static const OpInfo OP_REDUCE = {"reduce", t_reduce_backward};
 
@@ -897,7 +1045,8 @@ static Tensor *reduce(Ctx *c, Tensor *x, unsigned axes, int keepdim, int mean) {
     ReducePlan r = reduction_plan(x, axes, &ndim, shape, keepdim);
     Tensor *y = tensor_new(c, ndim, shape);
     real scale = mean ? (real)(1.0 / (double)(r.count ? r.count : 1)) : 1;
-    if (!c->dry) sum_forward(y->data, ctx_scratch(c, r.nout * sizeof(double)), x->data, &r, scale);
+    if (!c->dry && on_gpu(c)) sum_forward_cuda(y->data, NULL, x->data, &r, scale);   /* no host accumulators */
+    else if (!c->dry) sum_forward(y->data, ctx_scratch(c, r.nout * sizeof(double)), x->data, &r, scale);
     Node *n = record(c, &OP_REDUCE, y, 1, &x);
     if (n) {
         n->iarg[0] = (int)axes;
@@ -927,7 +1076,8 @@ static void t_softmax_backward(Ctx *c, Node *n) {
     size_t outer, inner;
     int len;
     split_axis(x, n->iarg[0], &outer, &len, &inner);
-    softmax_backward(grad_buf(c, x), y->grad, y->data, outer, len, inner);
+    if (on_gpu(c)) softmax_backward_cuda(grad_buf(c, x), y->grad, y->data, outer, len, inner);
+    else softmax_backward(grad_buf(c, x), y->grad, y->data, outer, len, inner);
 }
 static const OpInfo OP_SOFTMAX = {"softmax", t_softmax_backward};
 
@@ -936,7 +1086,8 @@ Tensor *t_softmax(Ctx *c, Tensor *x, int axis) {
     int len;
     split_axis(x, axis, &outer, &len, &inner);
     Tensor *y = tensor_new_like(c, x);
-    if (!c->dry) softmax_forward(y->data, x->data, outer, len, inner);
+    if (!c->dry && on_gpu(c)) softmax_forward_cuda(y->data, x->data, outer, len, inner);
+    else if (!c->dry) softmax_forward(y->data, x->data, outer, len, inner);
     Node *n = record(c, &OP_SOFTMAX, y, 1, &x);
     if (n) n->iarg[0] = axis;
     return y;
@@ -946,7 +1097,9 @@ Tensor *t_softmax(Ctx *c, Tensor *x, int axis) {
 Tensor *t_count_negative(Ctx *c, Tensor *x, double weight) {
     I2V_ASSERT(x->ndim >= 1 && x->shape[0] > 0, "count_negative: needs (N, ...)");
     Tensor *y = tensor_new(c, 1, DIMS(x->shape[0]));
-    if (!c->dry) count_negative_forward(y->data, x->data, x->shape[0], x->numel / (size_t)x->shape[0], weight);
+    size_t len = x->numel / (size_t)x->shape[0];
+    if (!c->dry && on_gpu(c)) count_negative_forward_cuda(y->data, x->data, x->shape[0], len, weight);
+    else if (!c->dry) count_negative_forward(y->data, x->data, x->shape[0], len, weight);
     return y;
 }
 
@@ -957,7 +1110,8 @@ Tensor *t_count_negative(Ctx *c, Tensor *x, double weight) {
 /* reshape shares x's data (ops never write their inputs); its gradient is dy with x's shape */
 static void t_reshape_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
-    reshape_backward(grad_buf(c, x), n->out->grad, x->numel);
+    if (on_gpu(c)) reshape_backward_cuda(grad_buf(c, x), n->out->grad, x->numel);
+    else reshape_backward(grad_buf(c, x), n->out->grad, x->numel);
 }
 static const OpInfo OP_RESHAPE = {"reshape", t_reshape_backward};
 
@@ -980,6 +1134,7 @@ Tensor *t_reshape(Ctx *c, Tensor *x, int ndim, const int *shape) {
     I2V_ASSERT(known == x->numel, "reshape of %zu elements to a shape of %zu", x->numel, known);
     Tensor *y = arena_alloc(&c->arena, sizeof *y);
     header_init(y, ndim, s);
+    y->device = x->device;
     y->data = x->data;
     record(c, &OP_RESHAPE, y, 1, &x);
     return y;
@@ -1004,7 +1159,8 @@ static PermutePlan permute_plan(const Tensor *x, const int *perm) {
 
 static void t_permute_backward(Ctx *c, Node *n) {
     PermutePlan p = permute_plan(n->in[0], n->iarg);
-    permute_backward(grad_buf(c, n->in[0]), n->out->grad, &p);
+    if (on_gpu(c)) permute_backward_cuda(grad_buf(c, n->in[0]), n->out->grad, &p);
+    else permute_backward(grad_buf(c, n->in[0]), n->out->grad, &p);
 }
 static const OpInfo OP_PERMUTE = {"permute", t_permute_backward};
 
@@ -1019,7 +1175,8 @@ Tensor *t_permute(Ctx *c, Tensor *x, const int *perm) {
     Tensor *y = tensor_new(c, x->ndim, shape);
     if (!c->dry) {
         PermutePlan p = permute_plan(x, perm);
-        permute_forward(y->data, x->data, &p);
+        if (on_gpu(c)) permute_forward_cuda(y->data, x->data, &p);
+        else permute_forward(y->data, x->data, &p);
     }
     Node *n = record(c, &OP_PERMUTE, y, 1, &x);
     if (n)
@@ -1045,7 +1202,10 @@ static void t_concat_backward(Ctx *c, Node *n) {
     for (int k = 0; k < n->nin; k++) {
         Tensor *x = n->in[k];
         size_t len = (size_t)x->shape[axis] * inner;
-        if (needs_grad(c, x)) concat_backward(grad_buf(c, x), n->out->grad, outer, (size_t)total * inner, start, len);
+        if (needs_grad(c, x) && on_gpu(c))
+            concat_backward_cuda(grad_buf(c, x), n->out->grad, outer, (size_t)total * inner, start, len);
+        else if (needs_grad(c, x))
+            concat_backward(grad_buf(c, x), n->out->grad, outer, (size_t)total * inner, start, len);
         start += len;
     }
 }
@@ -1071,7 +1231,8 @@ Tensor *t_concat(Ctx *c, int nx, Tensor *const *xs, int axis) {
         size_t start = 0;
         for (int k = 0; k < nx; k++) {
             size_t len = (size_t)xs[k]->shape[axis] * inner;
-            concat_forward(y->data, xs[k]->data, outer, (size_t)total * inner, start, len);
+            if (on_gpu(c)) concat_forward_cuda(y->data, xs[k]->data, outer, (size_t)total * inner, start, len);
+            else concat_forward(y->data, xs[k]->data, outer, (size_t)total * inner, start, len);
             start += len;
         }
     }
@@ -1086,7 +1247,8 @@ static void t_slice_backward(Ctx *c, Node *n) {
     size_t outer, inner;
     int total;
     split_axis(x, axis, &outer, &total, &inner);
-    slice_backward(grad_buf(c, x), y->grad, outer, total, start, len, inner);
+    if (on_gpu(c)) slice_backward_cuda(grad_buf(c, x), y->grad, outer, total, start, len, inner);
+    else slice_backward(grad_buf(c, x), y->grad, outer, total, start, len, inner);
 }
 static const OpInfo OP_SLICE = {"slice", t_slice_backward};
 
@@ -1100,7 +1262,8 @@ Tensor *t_slice(Ctx *c, Tensor *x, int axis, int start, int len) {
     memcpy(shape, x->shape, sizeof shape);
     shape[axis] = len;
     Tensor *y = tensor_new(c, x->ndim, shape);
-    if (!c->dry) slice_forward(y->data, x->data, outer, total, start, len, inner);
+    if (!c->dry && on_gpu(c)) slice_forward_cuda(y->data, x->data, outer, total, start, len, inner);
+    else if (!c->dry) slice_forward(y->data, x->data, outer, total, start, len, inner);
     Node *n = record(c, &OP_SLICE, y, 1, &x);
     if (n) {
         n->iarg[0] = axis;
@@ -1125,7 +1288,8 @@ static void t_index_select_backward(Ctx *c, Node *n) {
     size_t outer, inner;
     int total;
     split_axis(x, axis, &outer, &total, &inner);
-    index_select_backward(grad_buf(c, x), y->grad, idx, len, outer, total, inner);
+    if (on_gpu(c)) index_select_backward_cuda(grad_buf(c, x), y->grad, idx, len, outer, total, inner);
+    else index_select_backward(grad_buf(c, x), y->grad, idx, len, outer, total, inner);
 }
 static const OpInfo OP_INDEX_SELECT = {"index_select", t_index_select_backward};
 
@@ -1139,11 +1303,18 @@ Tensor *t_index_select(Ctx *c, Tensor *x, int axis, int nidx, const int64_t *idx
     memcpy(shape, x->shape, sizeof shape);
     shape[axis] = nidx;
     Tensor *y = tensor_new(c, x->ndim, shape);
-    if (!c->dry) index_select_forward(y->data, x->data, idx, nidx, outer, total, inner);
+    int64_t *didx = NULL;   /* on the GPU the kernels read the indices from device memory */
+    if (on_gpu(c) && (didx = arena_data(c, (size_t)nidx * sizeof *didx)))
+        ctx_memcpy(c, didx, idx, (size_t)nidx * sizeof *didx);
+    if (!c->dry && on_gpu(c)) index_select_forward_cuda(y->data, x->data, didx, nidx, outer, total, inner);
+    else if (!c->dry) index_select_forward(y->data, x->data, idx, nidx, outer, total, inner);
     Node *n = record(c, &OP_INDEX_SELECT, y, 1, &x);
     if (n) {
-        int64_t *copy = arena_alloc(&c->arena, (size_t)nidx * sizeof *copy);
-        memcpy(copy, idx, (size_t)nidx * sizeof *copy);
+        int64_t *copy = didx;
+        if (!on_gpu(c)) {
+            copy = arena_alloc(&c->arena, (size_t)nidx * sizeof *copy);
+            memcpy(copy, idx, (size_t)nidx * sizeof *copy);
+        }
         n->iarg[0] = axis;
         n->saved = copy;
     }
@@ -1187,6 +1358,12 @@ static void t_linear_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *w = n->in[1], *b = n->in[2], *y = n->out;
     int dout = w->shape[0], din = w->shape[1];
     int m = (int)(x->numel / (size_t)din);
+    if (on_gpu(c)) {   /* backward_update does not reach here: on the GPU the optimiser runs after backward */
+        real beta = 1, *dw = needs_grad(c, w) ? grad_buf_beta(c, w, &beta) : NULL;
+        linear_backward_cuda(needs_grad(c, x) ? grad_buf(c, x) : NULL, dw, needs_grad(c, b) ? grad_buf(c, b) : NULL,
+                             y->grad, x->data, w->data, m, din, dout, beta);
+        return;
+    }
     /* dx first: in backward_update the weight's gradient may update W as soon as it is made */
     if (needs_grad(c, x)) linear_backward(grad_buf(c, x), NULL, NULL, y->grad, x->data, w->data, m, din, dout, 1);
     if (needs_grad(c, w)) {
@@ -1209,7 +1386,8 @@ Tensor *t_linear(Ctx *c, Tensor *x, Tensor *w, Tensor *b) {
     shape[x->ndim - 1] = dout;
     Tensor *y = tensor_new(c, x->ndim, shape);
     int m = (int)(x->numel / (size_t)din);
-    if (!c->dry) linear_forward(y->data, x->data, w->data, b ? b->data : NULL, m, din, dout);
+    if (!c->dry && on_gpu(c)) linear_forward_cuda(y->data, x->data, w->data, b ? b->data : NULL, m, din, dout);
+    else if (!c->dry) linear_forward(y->data, x->data, w->data, b ? b->data : NULL, m, din, dout);
     Tensor *in[3] = {x, w, b};
     record(c, &OP_LINEAR, y, 3, in);
     return y;
@@ -1220,8 +1398,10 @@ static void t_bmm_backward(Ctx *c, Node *n) {
     Tensor *a = n->in[0], *b = n->in[1], *y = n->out;
     int ta = n->iarg[0], tb = n->iarg[1];
     int k = ta ? a->shape[1] : a->shape[2];
-    bmm_backward(needs_grad(c, a) ? grad_buf(c, a) : NULL, needs_grad(c, b) ? grad_buf(c, b) : NULL, y->grad, a->data,
-                 b->data, y->shape[0], y->shape[1], y->shape[2], k, ta, tb);
+    real *da = needs_grad(c, a) ? grad_buf(c, a) : NULL, *db = needs_grad(c, b) ? grad_buf(c, b) : NULL;
+    if (on_gpu(c))
+        bmm_backward_cuda(da, db, y->grad, a->data, b->data, y->shape[0], y->shape[1], y->shape[2], k, ta, tb);
+    else bmm_backward(da, db, y->grad, a->data, b->data, y->shape[0], y->shape[1], y->shape[2], k, ta, tb);
 }
 static const OpInfo OP_BMM = {"bmm", t_bmm_backward};
 
@@ -1231,7 +1411,8 @@ Tensor *t_bmm(Ctx *c, Tensor *a, Tensor *b, int ta, int tb) {
     int kb = tb ? b->shape[2] : b->shape[1], nn = tb ? b->shape[1] : b->shape[2];
     I2V_ASSERT(k == kb, "bmm: inner sizes %d and %d differ", k, kb);
     Tensor *y = tensor_new(c, 3, DIMS(a->shape[0], m, nn));
-    if (!c->dry) bmm_forward(y->data, a->data, b->data, a->shape[0], m, nn, k, ta, tb);
+    if (!c->dry && on_gpu(c)) bmm_forward_cuda(y->data, a->data, b->data, a->shape[0], m, nn, k, ta, tb);
+    else if (!c->dry) bmm_forward(y->data, a->data, b->data, a->shape[0], m, nn, k, ta, tb);
     Tensor *in[2] = {a, b};
     Node *n = record(c, &OP_BMM, y, 2, in);
     if (n) {
@@ -1251,8 +1432,10 @@ static const char *const loss_names[] = {"l1_loss", "mse_loss", "hinge_d_real", 
 
 static void t_loss_backward(Ctx *c, Node *n) {
     Tensor *a = n->in[0], *b = n->in[1];
-    loss_backward(needs_grad(c, a) ? grad_buf(c, a) : NULL, needs_grad(c, b) ? grad_buf(c, b) : NULL, n->out->grad,
-                  a->data, b ? b->data : NULL, a->numel, n->iarg[0], n->rarg[0]);
+    real *da = needs_grad(c, a) ? grad_buf(c, a) : NULL, *db = needs_grad(c, b) ? grad_buf(c, b) : NULL;
+    if (on_gpu(c))
+        loss_backward_cuda(da, db, n->out->grad, a->data, b ? b->data : NULL, a->numel, n->iarg[0], n->rarg[0]);
+    else loss_backward(da, db, n->out->grad, a->data, b ? b->data : NULL, a->numel, n->iarg[0], n->rarg[0]);
 }
 static const OpInfo OP_LOSS = {"loss", t_loss_backward};
 
@@ -1260,7 +1443,8 @@ static Tensor *elementwise_loss(Ctx *c, Tensor *a, Tensor *b, int kind) {
     I2V_ASSERT(!b || a->numel == b->numel, "%s: %zu vs %zu elements", loss_names[kind], a->numel, b->numel);
     Tensor *y = tensor_new(c, 0, NULL);
     real scale = (real)(1.0 / (double)(a->numel ? a->numel : 1));
-    if (!c->dry) loss_forward(y->data, a->data, b ? b->data : NULL, a->numel, kind, scale);
+    if (!c->dry && on_gpu(c)) loss_forward_cuda(y->data, a->data, b ? b->data : NULL, a->numel, kind, scale);
+    else if (!c->dry) loss_forward(y->data, a->data, b ? b->data : NULL, a->numel, kind, scale);
     Tensor *in[2] = {a, b};
     Node *n = record(c, &OP_LOSS, y, 2, in);
     if (n) {
@@ -1280,8 +1464,9 @@ Tensor *t_hinge_g(Ctx *c, Tensor *logits) { return elementwise_loss(c, logits, N
  * stage1_VAE/modules/loss.py. d/dmu = mu / N, d/dlv = -0.5 (1 - e^lv) / N. */
 static void t_kl_normal_backward(Ctx *c, Node *n) {
     Tensor *mu = n->in[0], *lv = n->in[1];
-    kl_normal_backward(needs_grad(c, mu) ? grad_buf(c, mu) : NULL, needs_grad(c, lv) ? grad_buf(c, lv) : NULL,
-                       n->out->grad, mu->data, lv->data, mu->numel, n->rarg[0]);
+    real *dmu = needs_grad(c, mu) ? grad_buf(c, mu) : NULL, *dlv = needs_grad(c, lv) ? grad_buf(c, lv) : NULL;
+    if (on_gpu(c)) kl_normal_backward_cuda(dmu, dlv, n->out->grad, mu->data, lv->data, mu->numel, n->rarg[0]);
+    else kl_normal_backward(dmu, dlv, n->out->grad, mu->data, lv->data, mu->numel, n->rarg[0]);
 }
 static const OpInfo OP_KL = {"kl_normal", t_kl_normal_backward};
 
@@ -1289,7 +1474,8 @@ Tensor *t_kl_normal(Ctx *c, Tensor *mu, Tensor *logvar) {
     I2V_ASSERT(shape_equal(mu, logvar) && mu->ndim >= 1, "kl_normal: mu and logvar must have one shape (N, ...)");
     Tensor *y = tensor_new(c, 0, NULL);
     real inv_n = (real)(1.0 / mu->shape[0]);
-    if (!c->dry) kl_normal_forward(y->data, mu->data, logvar->data, mu->numel, inv_n);
+    if (!c->dry && on_gpu(c)) kl_normal_forward_cuda(y->data, mu->data, logvar->data, mu->numel, inv_n);
+    else if (!c->dry) kl_normal_forward(y->data, mu->data, logvar->data, mu->numel, inv_n);
     Tensor *in[2] = {mu, logvar};
     Node *n = record(c, &OP_KL, y, 2, in);
     if (n) n->rarg[0] = inv_n;
@@ -1299,14 +1485,18 @@ Tensor *t_kl_normal(Ctx *c, Tensor *mu, Tensor *logvar) {
 /* 0.5 sum_d x^2 per sample (stage2_cINN/modules/loss.py, without the constant): d/dx = x */
 static void t_gaussian_nll_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
-    gaussian_nll_backward(grad_buf(c, x), n->out->grad, x->data, x->shape[0], x->numel / (size_t)x->shape[0]);
+    size_t D = x->numel / (size_t)x->shape[0];
+    if (on_gpu(c)) gaussian_nll_backward_cuda(grad_buf(c, x), n->out->grad, x->data, x->shape[0], D);
+    else gaussian_nll_backward(grad_buf(c, x), n->out->grad, x->data, x->shape[0], D);
 }
 static const OpInfo OP_GAUSSIAN_NLL = {"gaussian_nll", t_gaussian_nll_backward};
 
 Tensor *t_gaussian_nll(Ctx *c, Tensor *x) {
     I2V_ASSERT(x->ndim >= 1 && x->shape[0] > 0, "gaussian_nll: needs (N, ...)");
     Tensor *y = tensor_new(c, 1, DIMS(x->shape[0]));
-    if (!c->dry) gaussian_nll_forward(y->data, x->data, x->shape[0], x->numel / (size_t)x->shape[0]);
+    size_t D = x->numel / (size_t)x->shape[0];
+    if (!c->dry && on_gpu(c)) gaussian_nll_forward_cuda(y->data, x->data, x->shape[0], D);
+    else if (!c->dry) gaussian_nll_forward(y->data, x->data, x->shape[0], D);
     record(c, &OP_GAUSSIAN_NLL, y, 1, &x);
     return y;
 }
@@ -1319,15 +1509,17 @@ Tensor *t_gaussian_nll(Ctx *c, Tensor *x) {
  * d/d dx = f'(x), d/dx = dx * f''(x) (zero for the piecewise-linear relu and leaky relu). */
 static void t_unary_jvp_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *dx = n->in[1], *y = n->out;
-    unary_jvp_backward(needs_grad(c, x) ? grad_buf(c, x) : NULL, needs_grad(c, dx) ? grad_buf(c, dx) : NULL, y->grad,
-                       x->data, dx->data, x->numel, n->iarg[0], n->rarg[0]);
+    real *gx = needs_grad(c, x) ? grad_buf(c, x) : NULL, *gdx = needs_grad(c, dx) ? grad_buf(c, dx) : NULL;
+    if (on_gpu(c)) unary_jvp_backward_cuda(gx, gdx, y->grad, x->data, dx->data, x->numel, n->iarg[0], n->rarg[0]);
+    else unary_jvp_backward(gx, gdx, y->grad, x->data, dx->data, x->numel, n->iarg[0], n->rarg[0]);
 }
 static const OpInfo OP_UNARY_JVP = {"unary_jvp", t_unary_jvp_backward};
 
 static Tensor *unary_jvp(Ctx *c, Tensor *x, Tensor *dx, int kind, real slope) {
     I2V_ASSERT(shape_equal(x, dx), "%s tangent: x and dx differ in shape", unary_names[kind]);
     Tensor *y = tensor_new_like(c, x);
-    if (!c->dry) unary_jvp_forward(y->data, x->data, dx->data, x->numel, kind, slope);
+    if (!c->dry && on_gpu(c)) unary_jvp_forward_cuda(y->data, x->data, dx->data, x->numel, kind, slope);
+    else if (!c->dry) unary_jvp_forward(y->data, x->data, dx->data, x->numel, kind, slope);
     Tensor *in[2] = {x, dx};
     Node *n = record(c, &OP_UNARY_JVP, y, 2, in);
     if (n) {

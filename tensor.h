@@ -37,6 +37,26 @@ uint32_t rng_below(Rng *r, uint32_t n);           /* uniform integer in [0, n), 
 void rng_permutation(Rng *r, int n, int64_t *perm); /* Fisher-Yates: a uniform random permutation of 0..n-1 */
 int rng_bernoulli(Rng *r, double p);              /* 1 with probability p */
 
+/* ---- the device ------------------------------------------------------------------------------------ */
+/* Where tensors live and ops run. The GPU build (make CUDA=1) has both; the plain build only the CPU. The
+ * program chooses once (--device, I2V_DEVICE); contexts, parameter sets and persistent tensors made after
+ * that are on the chosen device. On the GPU their data is managed memory the host may read after
+ * ctx_sync(); every op of a GPU context runs a `_cuda` twin of its kernel (cuda/cuda.h). */
+typedef enum Device { DEVICE_CPU = 0, DEVICE_CUDA = 1 } Device;
+
+/* name: "cpu" or "cuda", or NULL for the environment's I2V_DEVICE (default cpu). Fails with a message in e
+ * ("no CUDA device: <the runtime's reason>") when the GPU is asked for and none is usable. */
+int device_select(const char *name, I2vError *e);
+Device device_default(void);
+const char *device_name(Device d);
+/* True when c runs its ops on the GPU (always false in the plain build, which then drops the GPU calls). */
+#define on_gpu(c) (I2V_CUDA && (c)->device == DEVICE_CUDA)
+
+/* Zeroed memory on a device that lives beside the parameter sets (an optimiser's moments); the host may
+ * write it before kernels use it. device_release frees it (NULL is fine). */
+void *device_calloc(Device d, size_t bytes);
+void device_release(Device d, void *p);
+
 /* ---- arena ----------------------------------------------------------------------------------------- */
 /* Activations, their gradients and per-step tensor headers come from an arena that is reset after every
  * step. It grows by whole chunks when a request does not fit and keeps them, so after the first step (or a
@@ -48,6 +68,7 @@ typedef struct Arena {
     size_t used;          /* bytes handed out since the last reset */
     size_t peak;          /* the largest `used` seen */
     size_t capacity;      /* bytes in all chunks */
+    Device device;        /* where the chunks are (set before the first allocation) */
 } Arena;
 
 void arena_init(Arena *a, size_t first_chunk_bytes);
@@ -85,6 +106,7 @@ struct Tensor {
                                      backward before this parameter's gradient is final */
     unsigned update_pass;         /* backward_update: the pass in which this parameter was updated */
     const char *name;             /* official state_dict key for parameters and buffers; NULL otherwise */
+    unsigned char device;         /* DEVICE_CPU or DEVICE_CUDA: where data, ibuf and grad are */
 };
 
 /* ---- graph context --------------------------------------------------------------------------------- */
@@ -128,7 +150,10 @@ struct Node {
 };
 
 struct Ctx {
+    Device device;                /* where this context's tensors live and its ops run */
     Arena arena;                  /* activations, gradients, headers: reset by ctx_reset */
+    Arena data_arena;             /* on the GPU: the tensors' values and gradients (the headers stay in
+                                     `arena`, on the host); unused on the CPU */
     Node *tape;                   /* flat array in execution order */
     size_t ntape, tape_cap;
     unsigned pass;                /* counts backward passes; tags gradient buffers */
@@ -136,6 +161,7 @@ struct Ctx {
     int training;                 /* 1: training behaviour (dropout, batch statistics, power iteration) */
     int dry;                      /* 1: dry run, shapes and memory only, no arithmetic */
     size_t dry_bytes;             /* a dry run's count of the data bytes it would have allocated */
+    size_t dry_data_bytes;        /* the last dry run's dry_bytes, kept after ctx_dry_finish */
     int redirect;                 /* inside grad_of: parameter gradients go to the caller's buffers */
     const struct ParamUpdate *update; /* inside backward_update: the optimiser step to apply */
     int ntargets;
@@ -152,17 +178,31 @@ struct Ctx {
     size_t peak_scratch;
 };
 
-void ctx_init(Ctx *c);
+void ctx_init(Ctx *c);                  /* on device_default() */
+void ctx_init_device(Ctx *c, Device d);
 void ctx_free(Ctx *c);
-void ctx_reset(Ctx *c);                 /* end of a step: clears the tape and resets the arena */
+void ctx_reset(Ctx *c);                 /* end of a step: clears the tape and resets the arena (on the GPU
+                                           after the queued work has finished) */
 void *ctx_scratch(Ctx *c, size_t bytes); /* a workspace valid until the next ctx_scratch call */
+/* The host waits until the context's queued GPU work is done, so tensor data may be read on the host
+ * (a loss for the log, a sample to save). Nothing to do on the CPU. */
+void ctx_sync(Ctx *c);
+/* Copies and zero fills of tensor memory in the context's order (on the GPU, queued on its stream; any
+ * pointer, host or device, may be the source). */
+void ctx_memcpy(Ctx *c, void *dst, const void *src, size_t bytes);
+void ctx_zero(Ctx *c, void *dst, size_t bytes);
 /* Dry run: set c->dry = 1 and build a step's forward (and backward) as usual: shapes are computed and
  * checked, no arithmetic is done, no data is allocated. ctx_dry_finish() ends it, returns the bytes a
  * real step needs and reserves them in the arena, so the first real step allocates nothing. */
 size_t ctx_dry_finish(Ctx *c);
+/* Of those bytes, the tensor data (on the GPU: device memory; the rest are host-side headers). */
+size_t ctx_dry_data_bytes(const Ctx *c);
+/* Ends a dry run like ctx_dry_finish but reserves nothing: what a step would need, to check it fits first. */
+size_t ctx_dry_measure(Ctx *c);
 
 /* Tensor creation. tensor_new allocates in the context's arena (no data in a dry run); tensor_alloc is
- * persistent (malloc) for data and parameters held outside a step; tensor_free releases it. */
+ * persistent (malloc, or managed memory on the GPU) for data and parameters held outside a step;
+ * tensor_free releases it. */
 Tensor *tensor_new(Ctx *c, int ndim, const int *shape);
 Tensor *tensor_new_like(Ctx *c, const Tensor *x);
 Tensor *tensor_zeros(Ctx *c, int ndim, const int *shape);
@@ -257,6 +297,7 @@ typedef struct ParamSet {
     void *buffers;              /* one block for the buffers */
     size_t buffer_bytes;
     int allocated;
+    Device device;              /* device_default() when paramset_init ran */
 } ParamSet;
 
 void paramset_init(ParamSet *ps);

@@ -16,6 +16,16 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#ifdef __cplusplus   /* the CUDA files (C++) include this header too */
+extern "C" {
+#endif
+
+/* I2V_CUDA is 1 in the GPU build (make CUDA=1), else 0. Code that calls the GPU backend tests it in a plain
+ * `if`, so the plain build compiles the same lines and the compiler drops the calls it can never make. */
+#ifndef I2V_CUDA
+#define I2V_CUDA 0
+#endif
+
 /* `real` is float, or double when compiled with -DI2V_DOUBLE (the build the gradient checks use, so central
  * differences are accurate to about 1e-8). SIMD kernels are float-only. */
 #ifdef I2V_DOUBLE
@@ -58,5 +68,9 @@ static inline int err_set(I2vError *e, const char *fmt, ...) {
     }
     return -1;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,5 +1,5 @@
 /* elementwise.c: the raw-array kernels of the elementwise ops (see elementwise.h): unary functions and
- * their tangents, dropout's masking, binary ops with broadcasting.
+ * their tangents, dropout, binary ops with broadcasting.
  *
  * Not here: the tape ops (tensor.c) or the formulas themselves (formulas.h). Each kind has its own loop,
  * so that the compiler vectorises every one. Single-threaded: these ops are memory-bound and small next to
@@ -49,18 +49,6 @@ void unary_backward(real *dx, const real *dy, const real *x, const real *y, size
     }
 }
 
-/* f' and f'' of an activation at v: tanh and sigmoid from their values, (leaky) relu piecewise linear */
-static void activation_d12(int kind, real v, real slope, real *d1, real *d2) {
-    if (kind == UNARY_TANH) {
-        tanh_d12(v, d1, d2);
-    } else if (kind == UNARY_SIGMOID) {
-        sigmoid_d12(v, d1, d2);
-    } else {
-        *d1 = leaky_relu_d1(v, slope);
-        *d2 = 0;
-    }
-}
-
 void unary_jvp_forward(real *y, const real *x, const real *dx, size_t n, int kind, real slope) {
     I2V_ASSERT(kind == UNARY_RELU || kind == UNARY_LEAKY_RELU || kind == UNARY_TANH || kind == UNARY_SIGMOID,
                "no tangent for unary kind %d", kind);
@@ -85,12 +73,12 @@ void unary_jvp_backward(real *gx, real *gdx, const real *g, const real *x, const
 /* dropout                                                                                               */
 /* ==================================================================================================== */
 
-void dropout_forward(real *y, const real *x, const real *mask, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = x[i] * mask[i];
+void dropout_forward(real *y, const real *x, size_t n, real p, uint64_t seed) {
+    for (size_t i = 0; i < n; i++) y[i] = x[i] * dropout_factor(seed, i, p);
 }
 
-void dropout_backward(real *dx, const real *dy, const real *mask, size_t n) {
-    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * mask[i];
+void dropout_backward(real *dx, const real *dy, size_t n, real p, uint64_t seed) {
+    for (size_t i = 0; i < n; i++) dx[i] += dy[i] * dropout_factor(seed, i, p);
 }
 
 /* ==================================================================================================== */

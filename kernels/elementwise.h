@@ -1,5 +1,5 @@
 /* elementwise.h: the raw-array kernels of the elementwise ops: unary functions (activations, exp, log,
- * ...), their forward-mode tangents, dropout's masking, and the binary ops with NumPy broadcasting.
+ * ...), their forward-mode tangents, dropout, and the binary ops with NumPy broadcasting.
  *
  * Forward kernels write (=) their output; backward kernels accumulate (+=) into every gradient they are
  * given (NULL: not wanted). The per-element formulas are those of kernels/formulas.h. The tape ops over
@@ -9,18 +9,12 @@
 #define I2V_ELEMENTWISE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/base.h"
+#include "kernels/formulas.h"   /* enum UnaryKind, enum BinaryKind */
 
 /* ---- unary: y = f(x), f chosen by kind with constants p0, p1 ----------------------------------------- */
-enum UnaryKind {
-    UNARY_RELU, UNARY_LEAKY_RELU,  /* leaky: slope p0 */
-    UNARY_TANH, UNARY_SIGMOID, UNARY_EXP, UNARY_LOG, UNARY_ABS, UNARY_SQRT, UNARY_SQUARE,
-    UNARY_CLAMP,                   /* to [p0, p1] */
-    UNARY_SCALE,                   /* p0 x */
-    UNARY_ADD_SCALAR,              /* x + p0 */
-    UNARY_KINDS
-};
 /* y, x (n) */
 void unary_forward(real *y, const real *x, size_t n, int kind, real p0, real p1);
 /* dx += dy f'(x), from x or from y = f(x), whichever gives the derivative more cheaply. dx, dy, x, y (n). */
@@ -33,12 +27,13 @@ void unary_jvp_forward(real *y, const real *x, const real *dx, size_t n, int kin
 void unary_jvp_backward(real *gx, real *gdx, const real *g, const real *x, const real *dx, size_t n, int kind,
                         real slope);
 
-/* ---- dropout: y = x mask, mask (n) of 0 and 1/(1-p) drawn by the caller ------------------------------- */
-void dropout_forward(real *y, const real *x, const real *mask, size_t n);
-void dropout_backward(real *dx, const real *dy, const real *mask, size_t n);
+/* ---- dropout: y = x mask, mask[i] = formulas.h's dropout_factor(seed, i, p), 0 or 1/(1-p) ------------------
+ * A pure function of (seed, i): the backward recomputes the mask instead of storing it, and any device
+ * draws the same one. */
+void dropout_forward(real *y, const real *x, size_t n, real p, uint64_t seed);
+void dropout_backward(real *dx, const real *dy, size_t n, real p, uint64_t seed);
 
 /* ---- binary ops with broadcasting ---------------------------------------------------------------------- */
-enum BinaryKind { BINARY_ADD, BINARY_SUB, BINARY_MUL, BINARY_DIV };
 
 /* Both inputs and the output seen as 5-D (leading axes of size 1 added, as NumPy aligns shapes from the
  * right); sa, sb are the inputs' strides in elements per output axis, 0 along an axis where the input is

@@ -2,7 +2,7 @@
  *
  * What it is: small `static inline` functions of one element (an activation and its derivative, a loss
  * term, the normalisations' affine steps, one Adam/AMSGrad update) that the CPU loops in kernels/ call,
- * and that a device kernel would call too (there is none yet), so that backends cannot drift apart. Each is marked I2V_HD, empty for
+ * and that the CUDA kernels in cuda/ call too, so that the backends cannot drift apart. Each is marked I2V_HD, empty for
  * a C compiler and `__host__ __device__` under nvcc, and calls only the libm functions below (float or
  * double by `real`, as <tgmath.h> would pick them).
  * What it is not: loops, reductions or memory layouts; those belong to the kernels around the formulas.
@@ -16,6 +16,7 @@
 #define I2V_FORMULAS_H
 
 #include <math.h>
+#include <stdint.h>
 
 #include "base/base.h"
 
@@ -76,6 +77,106 @@ static inline I2V_HD void sigmoid_d12(real x, real *d1, real *d2) {
 }
 /* relu is leaky relu with slope 0; the second derivative is 0 away from the kink */
 static inline I2V_HD real leaky_relu_d1(real x, real slope) { return x > 0 ? 1 : slope; }
+
+/* The unary functions of kernels/elementwise.h: the kinds, p0 and p1 the constants (leaky relu's slope, the
+ * clamp's bounds, the scale, the added scalar). */
+enum UnaryKind {
+    UNARY_RELU, UNARY_LEAKY_RELU,  /* leaky: slope p0 */
+    UNARY_TANH, UNARY_SIGMOID, UNARY_EXP, UNARY_LOG, UNARY_ABS, UNARY_SQRT, UNARY_SQUARE,
+    UNARY_CLAMP,                   /* to [p0, p1] */
+    UNARY_SCALE,                   /* p0 x */
+    UNARY_ADD_SCALAR,              /* x + p0 */
+    UNARY_KINDS
+};
+
+/* The same chosen by kind, for a kernel that handles every kind in one
+ * loop (the GPU's): the same formulas as the CPU's per-kind loops. unary_dx is the term dx += receives;
+ * sqrt's is evaluated in double and rounded once by the +=, as there. */
+static inline I2V_HD real unary_f(int kind, real x, real p0, real p1) {
+    switch (kind) {
+    case UNARY_RELU: return relu_f(x);
+    case UNARY_LEAKY_RELU: return leaky_relu_f(x, p0);
+    case UNARY_TANH: return r_tanh(x);
+    case UNARY_SIGMOID: return sigmoid_f(x);
+    case UNARY_EXP: return r_exp(x);
+    case UNARY_LOG: return r_log(x);
+    case UNARY_ABS: return r_fabs(x);
+    case UNARY_SQRT: return r_sqrt(x);
+    case UNARY_SQUARE: return x * x;
+    case UNARY_CLAMP: return clamp_f(x, p0, p1);
+    case UNARY_SCALE: return p0 * x;
+    case UNARY_ADD_SCALAR: return x + p0;
+    }
+    return 0;
+}
+static inline I2V_HD double unary_dx(int kind, real dy, real x, real y, real p0, real p1) {
+    switch (kind) {
+    case UNARY_RELU: return relu_grad(x, dy);
+    case UNARY_LEAKY_RELU: return leaky_relu_grad(x, dy, p0);
+    case UNARY_TANH: return tanh_grad(y, dy);
+    case UNARY_SIGMOID: return sigmoid_grad(y, dy);
+    case UNARY_EXP: return (real)(dy * y);
+    case UNARY_LOG: return (real)(dy / x);
+    case UNARY_ABS: return abs_grad(x, dy);
+    case UNARY_SQRT: return sqrt_grad(y, dy);
+    case UNARY_SQUARE: return (real)(2 * x * dy);
+    case UNARY_CLAMP: return clamp_grad(x, dy, p0, p1);
+    case UNARY_SCALE: return (real)(p0 * dy);
+    case UNARY_ADD_SCALAR: return dy;
+    }
+    return 0;
+}
+/* f'(x) and f''(x) of the activations that have tangents: (leaky) relu (slope), tanh, sigmoid */
+static inline I2V_HD void activation_d12(int kind, real x, real slope, real *d1, real *d2) {
+    if (kind == UNARY_TANH) {
+        tanh_d12(x, d1, d2);
+    } else if (kind == UNARY_SIGMOID) {
+        sigmoid_d12(x, d1, d2);
+    } else {
+        *d1 = leaky_relu_d1(x, slope);
+        *d2 = 0;
+    }
+}
+
+/* ---- binary ops, chosen by kind -------------------------------------------------------------------------- */
+enum BinaryKind { BINARY_ADD, BINARY_SUB, BINARY_MUL, BINARY_DIV };
+
+static inline I2V_HD real binary_f(int kind, real a, real b) {
+    switch (kind) {
+    case BINARY_ADD: return a + b;
+    case BINARY_SUB: return a - b;
+    case BINARY_MUL: return a * b;
+    case BINARY_DIV: return a / b;
+    }
+    return 0;
+}
+/* the term the gradient of input `which` (0: a, 1: b) receives from one output element */
+static inline I2V_HD real binary_grad(int kind, int which, real dy, real a, real b) {
+    switch (kind) {
+    case BINARY_ADD: return dy;
+    case BINARY_SUB: return which == 0 ? dy : -dy;
+    case BINARY_MUL: return which == 0 ? dy * b : dy * a;
+    case BINARY_DIV: return which == 0 ? dy / b : -(dy * a / (b * b));
+    }
+    return 0;
+}
+
+/* ---- counter-based random numbers (dropout) --------------------------------------------------------------
+ * The i-th number of stream `seed` is SplitMix64's finaliser of seed + (i + 1) golden gamma (Steele, Lea and
+ * Flood 2014; it passes BigCrush): a pure function of (seed, i), so any thread draws any element, the GPU
+ * draws what the CPU draws, and a backward recomputes a mask instead of storing it. */
+static inline I2V_HD uint64_t counter_hash64(uint64_t seed, uint64_t i) {
+    uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+/* Inverted dropout's factor for element i: 0 with probability p (a uniform draw with 53 bits below p),
+ * else 1 / (1 - p). */
+static inline I2V_HD real dropout_factor(uint64_t seed, uint64_t i, real p) {
+    double u = (double)(counter_hash64(seed, i) >> 11) * (1.0 / 9007199254740992.0);
+    return u < (double)p ? (real)0 : (real)(1 / (1 - (double)p));
+}
 
 /* ---- losses ---------------------------------------------------------------------------------------- */
 /* The elementwise losses: loss = scale * sum_i term(a_i, b_i) (b = 0 for the hinge losses). */

@@ -719,6 +719,7 @@ static void ae_step(CondAe *s, const Tensor *xin, int epoch, int training, CondA
         grad_of(c, nll, 1, &W, &g_nll);
         grad_of(c, g, 1, &W, &g_g);
         if (!c->dry) {
+            ctx_sync(c);   /* the two gradients are read on the host */
             lambda = l2_norm(g_nll) / (l2_norm(g_g) + LAMBDA_EPS);
             lambda = lambda < 0 ? 0 : lambda > LAMBDA_MAX ? LAMBDA_MAX : lambda;
         }
@@ -738,6 +739,7 @@ static void ae_step(CondAe *s, const Tensor *xin, int epoch, int training, CondA
     Tensor *logits_fake = patchgan_forward(c, &s->disc, t_detach(c, xr));
     Tensor *hinge = t_scale(c, t_add(c, t_hinge_d_real(c, logits_real), t_hinge_d_fake(c, logits_fake)), 0.5);
     Tensor *d_loss = t_scale(c, hinge, (real)disc_factor);
+    if (!c->dry) ctx_sync(c);   /* d_loss decides on the host whether the discriminator steps */
     int d_step = training && (c->dry ? disc_factor > 0 : value(d_loss) > 0);
     if (d_step) {
         paramset_zero_grad(&s->disc.ps);
@@ -745,6 +747,7 @@ static void ae_step(CondAe *s, const Tensor *xin, int epoch, int training, CondA
         if (!c->dry) adam_step(&s->opt_d);
     }
     if (c->dry) return;
+    ctx_sync(c);   /* the statistics are read on the host */
     if (st) {
         memset(st, 0, sizeof *st);
         st->loss = value(loss);

@@ -10,6 +10,7 @@
 
 #include <string.h>
 
+#include "cuda/cuda.h"
 #include "kernels/conv.h"
 #include "kernels/pool.h"
 
@@ -50,6 +51,10 @@ static void t_conv_backward(Ctx *c, Node *n) {
     real *dx = needs_grad(c, x) ? grad_buf(c, x) : NULL;
     real *dw = needs_grad(c, w) ? grad_buf(c, w) : NULL;
     real *db = needs_grad(c, b) ? grad_buf(c, b) : NULL;
+    if (on_gpu(c)) {   /* cuDNN's workspace is the GPU backend's own */
+        conv3d_backward_cuda(dx, dw, db, n->out->grad, x->data, w->data, &g, NULL);
+        return;
+    }
     real *ws = ctx_scratch(c, conv3d_workspace(&g) * sizeof(real));
     conv3d_backward(dx, dw, db, n->out->grad, x->data, w->data, &g, ws);
 }
@@ -63,9 +68,13 @@ static Tensor *conv_op(Ctx *c, Tensor *x, Tensor *w, Tensor *b, const int stride
     I2V_ASSERT(!b || (b->ndim == 1 && b->shape[0] == w->shape[0]), "conv%dd: bias must be (%d)", nd, w->shape[0]);
     ConvGeom g = conv_geom_of(x, w, stride, pad);
     Tensor *y = new_5d_or_4d(c, x->ndim, g.n, g.cout, g.out);
-    /* the workspace covers the backward too, so a dry run leaves the scratch at its final size */
-    real *ws = ctx_scratch(c, conv3d_workspace(&g) * sizeof(real));
-    if (!c->dry) conv3d_forward(y->data, x->data, w->data, b ? b->data : NULL, &g, ws);
+    if (on_gpu(c)) {
+        if (!c->dry) conv3d_forward_cuda(y->data, x->data, w->data, b ? b->data : NULL, &g, NULL);
+    } else {
+        /* the workspace covers the backward too, so a dry run leaves the scratch at its final size */
+        real *ws = ctx_scratch(c, conv3d_workspace(&g) * sizeof(real));
+        if (!c->dry) conv3d_forward(y->data, x->data, w->data, b ? b->data : NULL, &g, ws);
+    }
     Tensor *in[3] = {x, w, b};
     Node *n = record(c, &OP_CONV, y, 3, in);
     if (n)
@@ -107,14 +116,16 @@ static void pool_save_args(Node *n, const int *k, const int *s, const int *p) {
 static void t_maxpool_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
-    maxpool3d_backward(grad_buf(c, x), n->out->grad, x->data, &g);
+    if (on_gpu(c)) maxpool3d_backward_cuda(grad_buf(c, x), n->out->grad, x->data, &g);
+    else maxpool3d_backward(grad_buf(c, x), n->out->grad, x->data, &g);
 }
 static const OpInfo OP_MAXPOOL = {"maxpool", t_maxpool_backward};
 
 static void t_avgpool_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
-    avgpool3d_backward(grad_buf(c, x), n->out->grad, &g);
+    if (on_gpu(c)) avgpool3d_backward_cuda(grad_buf(c, x), n->out->grad, &g);
+    else avgpool3d_backward(grad_buf(c, x), n->out->grad, &g);
 }
 static const OpInfo OP_AVGPOOL = {"avgpool", t_avgpool_backward};
 
@@ -122,7 +133,8 @@ static const OpInfo OP_AVGPOOL = {"avgpool", t_avgpool_backward};
 static void t_maxpool_jvp_backward(Ctx *c, Node *n) {
     Tensor *tx = n->in[0], *x = n->aux[0];
     ConvGeom g = pool_geom_of(x, n->iarg, n->iarg + 3, n->iarg + 6);
-    maxpool3d_backward(grad_buf(c, tx), n->out->grad, x->data, &g);
+    if (on_gpu(c)) maxpool3d_backward_cuda(grad_buf(c, tx), n->out->grad, x->data, &g);
+    else maxpool3d_backward(grad_buf(c, tx), n->out->grad, x->data, &g);
 }
 static const OpInfo OP_MAXPOOL_JVP = {"maxpool_jvp", t_maxpool_jvp_backward};
 
@@ -132,14 +144,17 @@ static Tensor *pool_op(Ctx *c, int kind, Tensor *x, Tensor *tx, const int *k, co
     Node *n;
     if (kind == POOL_MAX_JVP) {
         I2V_ASSERT(shape_equal(x, tx), "maxpool_jvp: x and its tangent differ in shape");
-        if (!c->dry) maxpool3d_jvp(y->data, x->data, tx->data, &g);
+        if (!c->dry && on_gpu(c)) maxpool3d_jvp_cuda(y->data, x->data, tx->data, &g);
+        else if (!c->dry) maxpool3d_jvp(y->data, x->data, tx->data, &g);
         n = record(c, &OP_MAXPOOL_JVP, y, 1, &tx);
         if (n) n->aux[0] = x;
     } else if (kind == POOL_MAX_FWD) {
-        if (!c->dry) maxpool3d_forward(y->data, x->data, &g);
+        if (!c->dry && on_gpu(c)) maxpool3d_forward_cuda(y->data, x->data, &g);
+        else if (!c->dry) maxpool3d_forward(y->data, x->data, &g);
         n = record(c, &OP_MAXPOOL, y, 1, &x);
     } else {
-        if (!c->dry) avgpool3d_forward(y->data, x->data, &g);
+        if (!c->dry && on_gpu(c)) avgpool3d_forward_cuda(y->data, x->data, &g);
+        else if (!c->dry) avgpool3d_forward(y->data, x->data, &g);
         n = record(c, &OP_AVGPOOL, y, 1, &x);
     }
     if (n) pool_save_args(n, k, s, p);
@@ -183,7 +198,8 @@ Tensor *t_maxpool3d_jvp(Ctx *c, Tensor *x, Tensor *tx, const int k[3], const int
 static void t_global_avgpool_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     size_t nc = n->out->numel;
-    global_avgpool_backward(grad_buf(c, x), n->out->grad, nc, nc ? x->numel / nc : 0);
+    if (on_gpu(c)) global_avgpool_backward_cuda(grad_buf(c, x), n->out->grad, nc, nc ? x->numel / nc : 0);
+    else global_avgpool_backward(grad_buf(c, x), n->out->grad, nc, nc ? x->numel / nc : 0);
 }
 static const OpInfo OP_GLOBAL_AVGPOOL = {"global_avgpool", t_global_avgpool_backward};
 
@@ -193,7 +209,8 @@ Tensor *t_global_avgpool(Ctx *c, Tensor *x) {
     for (int i = 0; i < x->ndim; i++) shape[i] = i < 2 ? x->shape[i] : 1;
     Tensor *y = tensor_new(c, x->ndim, shape);
     size_t nc = y->numel, len = nc ? x->numel / nc : 0;
-    if (!c->dry) global_avgpool_forward(y->data, x->data, nc, len);
+    if (!c->dry && on_gpu(c)) global_avgpool_forward_cuda(y->data, x->data, nc, len);
+    else if (!c->dry) global_avgpool_forward(y->data, x->data, nc, len);
     record(c, &OP_GLOBAL_AVGPOOL, y, 1, &x);
     return y;
 }
@@ -203,7 +220,9 @@ static void t_upsample_nearest_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0];
     int in[3];
     spatial3(x, in);
-    upsample_nearest3d_backward(grad_buf(c, x), n->out->grad, (size_t)x->shape[0] * x->shape[1], in, n->iarg);
+    size_t nc = (size_t)x->shape[0] * x->shape[1];
+    if (on_gpu(c)) upsample_nearest3d_backward_cuda(grad_buf(c, x), n->out->grad, nc, in, n->iarg);
+    else upsample_nearest3d_backward(grad_buf(c, x), n->out->grad, nc, in, n->iarg);
 }
 static const OpInfo OP_UPSAMPLE = {"upsample_nearest", t_upsample_nearest_backward};
 
@@ -215,7 +234,9 @@ static Tensor *upsample_op(Ctx *c, Tensor *x, const int f[3]) {
         out[a] = in[a] * f[a];
     }
     Tensor *y = new_5d_or_4d(c, x->ndim, x->shape[0], x->shape[1], out);
-    if (!c->dry) upsample_nearest3d_forward(y->data, x->data, (size_t)x->shape[0] * x->shape[1], in, f);
+    size_t nc = (size_t)x->shape[0] * x->shape[1];
+    if (!c->dry && on_gpu(c)) upsample_nearest3d_forward_cuda(y->data, x->data, nc, in, f);
+    else if (!c->dry) upsample_nearest3d_forward(y->data, x->data, nc, in, f);
     Node *n = record(c, &OP_UPSAMPLE, y, 1, &x);
     if (n)
         for (int a = 0; a < 3; a++) n->iarg[a] = f[a];
@@ -237,8 +258,10 @@ Tensor *t_upsample_nearest3d(Ctx *c, Tensor *x, const int f[3]) {
 /* ---- bilinear resize ------------------------------------------------------------------------------ */
 static void t_resize_bilinear_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *y = n->out;
-    resize_bilinear_backward(grad_buf(c, x), y->grad, (size_t)x->shape[0] * x->shape[1], x->shape[2], x->shape[3],
-                             y->shape[2], y->shape[3]);
+    size_t nc = (size_t)x->shape[0] * x->shape[1];
+    if (on_gpu(c))
+        resize_bilinear_backward_cuda(grad_buf(c, x), y->grad, nc, x->shape[2], x->shape[3], y->shape[2], y->shape[3]);
+    else resize_bilinear_backward(grad_buf(c, x), y->grad, nc, x->shape[2], x->shape[3], y->shape[2], y->shape[3]);
 }
 static const OpInfo OP_RESIZE = {"resize_bilinear", t_resize_bilinear_backward};
 
@@ -246,8 +269,9 @@ Tensor *t_resize_bilinear(Ctx *c, Tensor *x, int oh, int ow) {
     I2V_ASSERT(x->ndim == 4, "resize_bilinear of a %d-D tensor (needs (N, C, H, W))", x->ndim);
     I2V_ASSERT(oh >= 1 && ow >= 1 && x->shape[2] >= 1 && x->shape[3] >= 1, "resize_bilinear to %dx%d", oh, ow);
     Tensor *y = tensor_new(c, 4, DIMS(x->shape[0], x->shape[1], oh, ow));
-    if (!c->dry)
-        resize_bilinear_forward(y->data, x->data, (size_t)x->shape[0] * x->shape[1], x->shape[2], x->shape[3], oh, ow);
+    size_t nc = (size_t)x->shape[0] * x->shape[1];
+    if (!c->dry && on_gpu(c)) resize_bilinear_forward_cuda(y->data, x->data, nc, x->shape[2], x->shape[3], oh, ow);
+    else if (!c->dry) resize_bilinear_forward(y->data, x->data, nc, x->shape[2], x->shape[3], oh, ow);
     record(c, &OP_RESIZE, y, 1, &x);
     return y;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kernels/modulate.h"
+#include "cuda/cuda.h"
 #include "kernels/norm.h"
 #include "kernels/sums.h"
 
@@ -42,8 +43,12 @@ static void t_group_norm_backward(Ctx *c, Node *n) {
     int N, C;
     size_t S;
     ncs(x, "group_norm", &N, &C, &S);
-    group_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
-                        n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
+    if (on_gpu(c))
+        group_norm_backward_cuda(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
+                                 n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
+    else
+        group_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
+                            n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
 }
 static const OpInfo OP_GROUP_NORM = {"group_norm", t_group_norm_backward};
 
@@ -57,7 +62,10 @@ Tensor *t_group_norm(Ctx *c, Tensor *x, int G, real eps, Tensor *weight, Tensor 
     check_per_channel(bias, C, "group_norm", "bias");
     Tensor *y = tensor_new_like(c, x);
     Tensor *mean = tensor_new(c, 2, DIMS(N, G)), *rstd = tensor_new(c, 2, DIMS(N, G));
-    if (!c->dry)
+    if (!c->dry && on_gpu(c))
+        group_norm_forward_cuda(y->data, mean->data, rstd->data, x->data, data_or_null(weight), data_or_null(bias), N,
+                                C, S, G, eps);
+    else if (!c->dry)
         group_norm_forward(y->data, mean->data, rstd->data, x->data, data_or_null(weight), data_or_null(bias), N, C,
                            S, G, eps);
     Tensor *in[3] = {x, weight, bias};
@@ -80,8 +88,12 @@ static void t_group_norm_jvp_backward(Ctx *c, Node *n) {
     int N, C;
     size_t S;
     ncs(x, "group_norm_jvp", &N, &C, &S);
-    group_norm_jvp_backward(grad_or_null(c, x), grad_or_null(c, t), grad_or_null(c, w), n->aux[0]->data,
-                            n->out->grad, x->data, t->data, data_or_null(w), N, C, S, n->iarg[0]);
+    if (on_gpu(c))
+        group_norm_jvp_backward_cuda(grad_or_null(c, x), grad_or_null(c, t), grad_or_null(c, w), n->aux[0]->data,
+                                     n->out->grad, x->data, t->data, data_or_null(w), N, C, S, n->iarg[0]);
+    else
+        group_norm_jvp_backward(grad_or_null(c, x), grad_or_null(c, t), grad_or_null(c, w), n->aux[0]->data,
+                                n->out->grad, x->data, t->data, data_or_null(w), N, C, S, n->iarg[0]);
 }
 static const OpInfo OP_GROUP_NORM_JVP = {"group_norm_jvp", t_group_norm_jvp_backward};
 
@@ -94,7 +106,9 @@ Tensor *t_group_norm_jvp(Ctx *c, Tensor *x, Tensor *dx, int G, real eps, Tensor 
     check_per_channel(weight, C, "group_norm_jvp", "weight");
     Tensor *y = tensor_new_like(c, x);
     Tensor *saved = tensor_new(c, 3, DIMS(4, N, G));
-    if (!c->dry)
+    if (!c->dry && on_gpu(c))
+        group_norm_jvp_forward_cuda(y->data, saved->data, x->data, dx->data, data_or_null(weight), N, C, S, G, eps);
+    else if (!c->dry)
         group_norm_jvp_forward(y->data, saved->data, x->data, dx->data, data_or_null(weight), N, C, S, G, eps);
     Tensor *in[3] = {x, dx, weight};
     Node *n = record(c, &OP_GROUP_NORM_JVP, y, 3, in);
@@ -110,7 +124,13 @@ static void t_actnorm_backward(Ctx *c, Node *n) {
     int N, C;
     size_t S;
     ncs(x, "actnorm", &N, &C, &S);
-    if (n->iarg[0])
+    if (on_gpu(c) && n->iarg[0])
+        actnorm_affine_inverse_backward_cuda(grad_or_null(c, x), grad_or_null(c, loc), grad_or_null(c, scale),
+                                             n->out->grad, x->data, scale->data, N, C, S);
+    else if (on_gpu(c))
+        actnorm_affine_backward_cuda(grad_or_null(c, x), grad_or_null(c, loc), grad_or_null(c, scale), n->out->grad,
+                                     x->data, loc->data, scale->data, N, C, S);
+    else if (n->iarg[0])
         actnorm_affine_inverse_backward(grad_or_null(c, x), grad_or_null(c, loc), grad_or_null(c, scale), n->out->grad,
                                  x->data, scale->data, N, C, S);
     else
@@ -129,7 +149,10 @@ static Tensor *actnorm_op(Ctx *c, Tensor *x, Tensor *loc, Tensor *scale, int inv
     check_per_channel(loc, C, op, "loc");
     check_per_channel(scale, C, op, "scale");
     Tensor *y = tensor_new_like(c, x);
-    if (!c->dry) {
+    if (!c->dry && on_gpu(c)) {
+        if (inverse) actnorm_affine_inverse_forward_cuda(y->data, x->data, loc->data, scale->data, N, C, S);
+        else actnorm_affine_forward_cuda(y->data, x->data, loc->data, scale->data, N, C, S);
+    } else if (!c->dry) {
         if (inverse) actnorm_affine_inverse_forward(y->data, x->data, loc->data, scale->data, N, C, S);
         else actnorm_affine_forward(y->data, x->data, loc->data, scale->data, N, C, S);
     }
@@ -152,6 +175,7 @@ int actnorm_init(Tensor *loc, Tensor *scale, const Tensor *x) {
     ncs(x, "actnorm_init", &N, &C, &S);
     check_per_channel(loc, C, "actnorm_init", "loc");
     check_per_channel(scale, C, "actnorm_init", "scale");
+    if (I2V_CUDA && x->device == DEVICE_CUDA) cuda_sync();   /* read on the host, once, when training starts */
     return actnorm_init_data(loc->data, scale->data, x->data, N, C, S);
 }
 
@@ -160,8 +184,12 @@ static void t_batch_norm_backward(Ctx *c, Node *n) {
     int N, C;
     size_t S;
     ncs(x, "batch_norm", &N, &C, &S);
-    batch_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
-                        n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
+    if (on_gpu(c))
+        batch_norm_backward_cuda(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
+                                 n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
+    else
+        batch_norm_backward(grad_or_null(c, x), grad_or_null(c, w), grad_or_null(c, b), n->aux[0]->data,
+                            n->aux[1]->data, n->out->grad, x->data, data_or_null(w), N, C, S, n->iarg[0]);
 }
 static const OpInfo OP_BATCH_NORM = {"batch_norm", t_batch_norm_backward};
 
@@ -182,9 +210,14 @@ Tensor *t_batch_norm(Ctx *c, Tensor *x, Tensor *weight, Tensor *bias, Tensor *ru
     Tensor *mean = tensor_new(c, 1, DIMS(C)), *rstd = tensor_new(c, 1, DIMS(C));
     if (!c->dry) {
         /* training updates the running statistics, eval reads them; without them both use the batch */
-        batch_norm_forward(y->data, mean->data, rstd->data, running_mean ? running_mean->data : NULL,
-                           running_var ? running_var->data : NULL, x->data, data_or_null(weight), data_or_null(bias),
-                           N, C, S, eps, momentum, batch);
+        if (on_gpu(c))
+            batch_norm_forward_cuda(y->data, mean->data, rstd->data, running_mean ? running_mean->data : NULL,
+                                    running_var ? running_var->data : NULL, x->data, data_or_null(weight),
+                                    data_or_null(bias), N, C, S, eps, momentum, batch);
+        else
+            batch_norm_forward(y->data, mean->data, rstd->data, running_mean ? running_mean->data : NULL,
+                               running_var ? running_var->data : NULL, x->data, data_or_null(weight), data_or_null(bias),
+                               N, C, S, eps, momentum, batch);
         if (c->training && running_mean && num_batches_tracked) ((int64_t *)num_batches_tracked->ibuf)[0] += 1;
     }
     Tensor *in[3] = {x, weight, bias};
@@ -209,8 +242,8 @@ static void save_uv(Ctx *c, Node *n, const Tensor *u, const Tensor *v, int Cout,
     n->aux[0] = tensor_new(c, 1, DIMS(Cout));
     n->aux[1] = tensor_new(c, 1, DIMS((int)K));
     if (!c->dry) {
-        memcpy(n->aux[0]->data, u->data, (size_t)Cout * sizeof(real));
-        memcpy(n->aux[1]->data, v->data, K * sizeof(real));
+        ctx_memcpy(c, n->aux[0]->data, u->data, (size_t)Cout * sizeof(real));
+        ctx_memcpy(c, n->aux[1]->data, v->data, K * sizeof(real));
     }
 }
 
@@ -219,8 +252,12 @@ static void t_spectral_norm_backward(Ctx *c, Node *n) {
     int Cout;
     size_t K;
     weight_matrix(w, "spectral_norm", &Cout, &K);
-    spectral_norm_backward(grad_buf(c, w), n->rarg[0], n->aux[0]->data, n->aux[1]->data, n->out->grad, w->data, Cout,
-                           K);
+    if (on_gpu(c))   /* sigma stayed on the GPU: n->saved points to it */
+        spectral_norm_backward_cuda(grad_buf(c, w), n->saved, n->aux[0]->data, n->aux[1]->data, n->out->grad, w->data,
+                                    Cout, K);
+    else
+        spectral_norm_backward(grad_buf(c, w), n->rarg[0], n->aux[0]->data, n->aux[1]->data, n->out->grad, w->data,
+                               Cout, K);
 }
 static const OpInfo OP_SPECTRAL_NORM = {"spectral_norm", t_spectral_norm_backward};
 
@@ -232,13 +269,19 @@ Tensor *t_spectral_norm(Ctx *c, Tensor *weight_orig, Tensor *u, Tensor *v) {
     I2V_ASSERT(v->dtype == DT_REAL && v->numel == K, "spectral_norm: weight_v must hold %zu values", K);
     Tensor *y = tensor_new_like(c, weight_orig);
     real sigma = 0;
-    if (!c->dry) {
+    Tensor *gpu_sigma = on_gpu(c) ? tensor_new(c, 0, NULL) : NULL;   /* the GPU's sigma stays there */
+    if (!c->dry && on_gpu(c)) {
+        if (c->training)
+            spectral_norm_power_iteration_cuda(u->data, v->data, weight_orig->data, Cout, K, SPECTRAL_NORM_EPS);
+        spectral_norm_forward_cuda(y->data, gpu_sigma->data, weight_orig->data, u->data, v->data, Cout, K);
+    } else if (!c->dry) {
         if (c->training) spectral_norm_power_iteration(u->data, v->data, weight_orig->data, Cout, K, SPECTRAL_NORM_EPS);
         spectral_norm_forward(y->data, &sigma, weight_orig->data, u->data, v->data, Cout, K);
     }
     Node *n = record(c, &OP_SPECTRAL_NORM, y, 1, &weight_orig);
     if (n) {   /* PyTorch clones u and v after the iteration for the same reason */
         n->rarg[0] = sigma;
+        n->saved = gpu_sigma ? gpu_sigma->data : NULL;
         save_uv(c, n, u, v, Cout, K);
     }
     return y;
@@ -250,7 +293,9 @@ static void t_spectral_norm_sigma_backward(Ctx *c, Node *n) {
     int Cout;
     size_t K;
     weight_matrix(w, "spectral_norm_sigma", &Cout, &K);
-    spectral_norm_sigma_backward(grad_buf(c, w), n->out->grad, n->aux[0]->data, n->aux[1]->data, Cout, K);
+    if (on_gpu(c))
+        spectral_norm_sigma_backward_cuda(grad_buf(c, w), n->out->grad, n->aux[0]->data, n->aux[1]->data, Cout, K);
+    else spectral_norm_sigma_backward(grad_buf(c, w), n->out->grad, n->aux[0]->data, n->aux[1]->data, Cout, K);
 }
 static const OpInfo OP_SPECTRAL_NORM_SIGMA = {"spectral_norm_sigma", t_spectral_norm_sigma_backward};
 
@@ -261,7 +306,11 @@ Tensor *t_spectral_norm_sigma(Ctx *c, Tensor *weight_orig, Tensor *u, Tensor *v)
     I2V_ASSERT(u->dtype == DT_REAL && u->numel == (size_t)Cout && v->dtype == DT_REAL && v->numel == K,
                "spectral_norm_sigma: weight_u must hold %d values and weight_v %zu", Cout, K);
     Tensor *sigma = tensor_new(c, 0, NULL);
-    if (!c->dry) {
+    if (!c->dry && on_gpu(c)) {
+        if (c->training)
+            spectral_norm_power_iteration_cuda(u->data, v->data, weight_orig->data, Cout, K, SPECTRAL_NORM_EPS);
+        spectral_norm_sigma_forward_cuda(sigma->data, weight_orig->data, u->data, v->data, Cout, K);
+    } else if (!c->dry) {
         if (c->training) spectral_norm_power_iteration(u->data, v->data, weight_orig->data, Cout, K, SPECTRAL_NORM_EPS);
         spectral_norm_sigma_forward(sigma->data, weight_orig->data, u->data, v->data, Cout, K);
     }
@@ -296,8 +345,12 @@ static void t_spectral_norm_biggan_backward(Ctx *c, Node *n) {
     size_t K;
     weight_matrix(w, "spectral_norm_biggan", &Cout, &K);
     const real *bu = n->aux[1]->data;   /* (2, Cout): b, then the u this call read */
-    spectral_norm_biggan_backward(grad_buf(c, w), n->aux[0]->data, bu, n->rarg, n->out->grad, w->data, bu + Cout, Cout,
-                                  K);
+    if (on_gpu(c))   /* the stats stayed on the GPU: n->saved points to them */
+        spectral_norm_biggan_backward_cuda(grad_buf(c, w), n->aux[0]->data, bu, n->saved, n->out->grad, w->data,
+                                           bu + Cout, Cout, K);
+    else
+        spectral_norm_biggan_backward(grad_buf(c, w), n->aux[0]->data, bu, n->rarg, n->out->grad, w->data, bu + Cout,
+                                      Cout, K);
 }
 static const OpInfo OP_SPECTRAL_NORM_BIGGAN = {"spectral_norm_biggan", t_spectral_norm_biggan_backward};
 
@@ -310,13 +363,19 @@ Tensor *t_spectral_norm_biggan(Ctx *c, Tensor *weight_bar, Tensor *u) {
     Tensor *y = tensor_new_like(c, weight_bar);
     Tensor *a = tensor_new(c, 1, DIMS((int)K)), *bu = tensor_new(c, 2, DIMS(2, Cout));
     real stats[3] = {0, 0, 0};
-    if (!c->dry) {
+    Tensor *gpu_stats = on_gpu(c) ? tensor_new(c, 1, DIMS(3)) : NULL;   /* the GPU's stats stay there */
+    if (!c->dry && on_gpu(c)) {
+        spectral_norm_biggan_forward_cuda(y->data, a->data, bu->data, gpu_stats->data, weight_bar->data, u->data, Cout,
+                                          K);
+        ctx_memcpy(c, bu->data + Cout, u->data, (size_t)Cout * sizeof(real));
+    } else if (!c->dry) {
         spectral_norm_biggan_forward(y->data, a->data, bu->data, stats, weight_bar->data, u->data, Cout, K);
         memcpy(bu->data + Cout, u->data, (size_t)Cout * sizeof(real));
     }
     Node *n = record(c, &OP_SPECTRAL_NORM_BIGGAN, y, 1, &weight_bar);
     if (n) {
         for (int i = 0; i < 3; i++) n->rarg[i] = stats[i];
+        n->saved = gpu_stats ? gpu_stats->data : NULL;
         n->aux[0] = a;
         n->aux[1] = bu;
     }
@@ -333,10 +392,15 @@ void spectral_norm_biggan_init_uv(Tensor *u, Tensor *v, Rng *r) {
 static void t_norm_modulate_lrelu_backward(Ctx *c, Node *n) {
     Tensor *x = n->in[0], *scale = n->in[1], *shift = n->in[2];
     int N = x->shape[0], C = x->shape[1];
-    norm_modulate_lrelu_backward(grad_or_null(c, x), grad_or_null(c, scale), grad_or_null(c, shift), n->aux[0]->data,
-                                 n->aux[1]->data, n->out->grad, x->data, scale->data, shift->data, N, C, x->shape[2],
-                                 (size_t)x->shape[3] * (size_t)x->shape[4], scale->numel / ((size_t)N * (size_t)C),
-                                 n->iarg[0], n->rarg[0], n->rarg[1]);
+    size_t HW = (size_t)x->shape[3] * (size_t)x->shape[4], P = scale->numel / ((size_t)N * (size_t)C);
+    if (on_gpu(c))
+        norm_modulate_lrelu_backward_cuda(grad_or_null(c, x), grad_or_null(c, scale), grad_or_null(c, shift),
+                                          n->aux[0]->data, n->aux[1]->data, n->out->grad, x->data, scale->data,
+                                          shift->data, N, C, x->shape[2], HW, P, n->iarg[0], n->rarg[0], n->rarg[1]);
+    else
+        norm_modulate_lrelu_backward(grad_or_null(c, x), grad_or_null(c, scale), grad_or_null(c, shift),
+                                     n->aux[0]->data, n->aux[1]->data, n->out->grad, x->data, scale->data, shift->data,
+                                     N, C, x->shape[2], HW, P, n->iarg[0], n->rarg[0], n->rarg[1]);
 }
 static const OpInfo OP_NORM_MODULATE_LRELU = {"norm_modulate_lrelu", t_norm_modulate_lrelu_backward};
 
@@ -350,10 +414,13 @@ Tensor *t_norm_modulate_lrelu(Ctx *c, Tensor *x, int G, real eps, Tensor *scale,
                "and C a multiple of the %d groups", G);
     int N = x->shape[0], C = x->shape[1];
     Tensor *y = tensor_new_like(c, x), *mean = tensor_new(c, 1, DIMS(N * G)), *rstd = tensor_new(c, 1, DIMS(N * G));
-    if (!c->dry)
+    size_t HW = (size_t)x->shape[3] * (size_t)x->shape[4], P = scale->numel / ((size_t)N * (size_t)C);
+    if (!c->dry && on_gpu(c))
+        norm_modulate_lrelu_forward_cuda(y->data, mean->data, rstd->data, x->data, scale->data, shift->data, N, C,
+                                         x->shape[2], HW, P, G, eps, one, slope);
+    else if (!c->dry)
         norm_modulate_lrelu_forward(y->data, mean->data, rstd->data, x->data, scale->data, shift->data, N, C,
-                                    x->shape[2], (size_t)x->shape[3] * (size_t)x->shape[4],
-                                    scale->numel / ((size_t)N * (size_t)C), G, eps, one, slope);
+                                    x->shape[2], HW, P, G, eps, one, slope);
     Tensor *in[3] = {x, scale, shift};
     Node *n = record(c, &OP_NORM_MODULATE_LRELU, y, 3, in);
     if (n) {

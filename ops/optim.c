@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "kernels/adam.h"
+#include "cuda/cuda.h"
 #include "kernels/threads.h"
 
 void adam_init(Adam *opt, double lr, double beta1, double beta2, double eps, double weight_decay, int amsgrad) {
@@ -26,16 +27,19 @@ void adam_add_params(Adam *opt, ParamSet *ps) {
     I2V_ASSERT(opt->nsets < ADAM_MAX_SETS, "an optimiser covers at most %d parameter sets", ADAM_MAX_SETS);
     int i = opt->nsets++;
     opt->sets[i] = ps;
-    opt->exp_avg[i] = xcalloc(ps->nvalues, sizeof(real));
-    opt->exp_avg_sq[i] = xcalloc(ps->nvalues, sizeof(real));
-    opt->max_exp_avg_sq[i] = opt->amsgrad ? xcalloc(ps->nvalues, sizeof(real)) : NULL;
+    /* the moments live where the parameters do */
+    size_t bytes = (ps->nvalues ? ps->nvalues : 1) * sizeof(real);
+    opt->exp_avg[i] = device_calloc(ps->device, bytes);
+    opt->exp_avg_sq[i] = device_calloc(ps->device, bytes);
+    opt->max_exp_avg_sq[i] = opt->amsgrad ? device_calloc(ps->device, bytes) : NULL;
 }
 
 void adam_free(Adam *opt) {
     for (int i = 0; i < opt->nsets; i++) {
-        free(opt->exp_avg[i]);
-        free(opt->exp_avg_sq[i]);
-        free(opt->max_exp_avg_sq[i]);
+        Device d = opt->sets[i]->device;
+        device_release(d, opt->exp_avg[i]);
+        device_release(d, opt->exp_avg_sq[i]);
+        device_release(d, opt->max_exp_avg_sq[i]);
     }
     memset(opt, 0, sizeof *opt);
 }
@@ -46,9 +50,14 @@ typedef struct AdamRun {
     size_t n;
 } AdamRun;
 
-static void run_update(const Adam *opt, const AdamRun *r, size_t lo, size_t hi) {
+static AdamHyper hyper(const Adam *opt) {
     AdamHyper h = {(real)opt->beta1, (real)opt->beta2, (real)opt->weight_decay, (real)opt->eps,
                    (real)opt->step_size, (real)opt->sqrt_bc2};
+    return h;
+}
+
+static void run_update(const Adam *opt, const AdamRun *r, size_t lo, size_t hi) {
+    AdamHyper h = hyper(opt);
     adam_update(r->p + lo, r->g + lo, r->m + lo, r->v + lo, r->vmax ? r->vmax + lo : NULL, hi - lo, &h);
 }
 
@@ -85,8 +94,36 @@ static void adam_task(void *arg, int t, int thread) {
     }
 }
 
+/* On the GPU: one fused kernel per run of consecutive parameters (in the set's value block) that all have
+ * a gradient, usually one launch per set. The alignment gaps between parameters are zeros in every block,
+ * and stay zeros under the update (eps > 0). */
+static void adam_update_set_cuda(Adam *opt, int s) {
+    ParamSet *ps = opt->sets[s];
+    AdamHyper h = hyper(opt);
+    for (int i = 0; i < ps->n;) {
+        Tensor *t = ps->t[i];
+        if (!t->is_param || !t->grad_seen) {
+            i++;
+            continue;
+        }
+        size_t lo = (size_t)(t->data - ps->values), hi = lo;
+        for (; i < ps->n && (!ps->t[i]->is_param || ps->t[i]->grad_seen); i++) {
+            if (!ps->t[i]->is_param) continue;   /* buffers live in their own block */
+            param_grad(ps->t[i]);                /* zeroes a gradient that no op wrote */
+            hi = (size_t)(ps->t[i]->data - ps->values) + ps->t[i]->numel;
+        }
+        adam_update_cuda(ps->values + lo, ps->grads + lo, opt->exp_avg[s] + lo, opt->exp_avg_sq[s] + lo,
+                         opt->amsgrad ? opt->max_exp_avg_sq[s] + lo : NULL, hi - lo, &h);
+    }
+}
+
 /* Updates every parameter that has a gradient, except those updated in backward pass `done_pass` (0: none). */
 static void adam_update_all(Adam *opt, unsigned done_pass) {
+    if (I2V_CUDA && opt->nsets && opt->sets[0]->device == DEVICE_CUDA) {
+        I2V_ASSERT(!done_pass, "the GPU's Adam runs after the backward pass, not inside it");
+        for (int s = 0; s < opt->nsets; s++) adam_update_set_cuda(opt, s);
+        return;
+    }
     AdamJob job = {opt, NULL, 0};
     int cap = 0;
     for (int s = 0; s < opt->nsets; s++) cap += opt->sets[s]->n;
@@ -125,6 +162,11 @@ static void adam_apply(void *arg, Tensor *t, size_t off, size_t n) {
 void adam_backward_step(Adam *opt, Ctx *c, Tensor *loss) {
     if (c->dry) {
         backward(c, loss);
+        return;
+    }
+    if (on_gpu(c)) {   /* on the GPU: the whole backward, then one fused update per block of parameters */
+        backward(c, loss);
+        adam_step(opt);
         return;
     }
     adam_begin(opt);

@@ -504,7 +504,7 @@ static void bench_metrics_net(FeatureKind kind, int n, int T, int S, int reps) {
     rng_seed(&r, 11);
     for (size_t i = 0; i < (size_t)n * per; i++) x[i] = (real)(rng_uniform(&r) * 2 - 1);
     Ctx c;
-    ctx_init(&c);
+    ctx_init_device(&c, DEVICE_CPU);
     feature_net_embed(&f, &c, x, 1, T, S, S, out);   /* warm-up: arena, thread pool, page faults */
     double best = 1e30;
     for (int rep = 0; rep < reps; rep++) {
@@ -557,11 +557,14 @@ static const Bench benches[] = {
     {"ae", bench_ae, "stage-1 encoder + generator at the BAIR and small configs: forward, and forward + L1 + backward [bair|small batch= threads= reps=]", 0},
     {"cinn", bench_cinn, "one stage-2 training step of the BAIR cINN (forward, backward, AMSGrad) [batch= threads= reps=]", 0},
     {"metrics", bench_metrics, "(only when named: tens of minutes) features of BAIR-size clips through I3D and of their frames through InceptionV3 [i3d|inception clips= frames= size= images= reps=]", 1},
+    {"gpu", bench_gpu, "(only when named) with --device cuda: the BAIR stage-1 iteration, the cINN step and the demo's steps on the GPU, "
+                       "where their time goes [stage1|cinn|demo reps= top= tf32= batch=]", 1},
+    {"memory", bench_memory, "(only when named) the memory one stage-1 training step needs, from a dry run [bair|small|... batch=]", 1},
 };
 
 int bench_main(int argc, char **argv) {
     int n = (int)(sizeof benches / sizeof *benches);
-    if (argc < 2) {
+    if (argc < 2) {   /* the quick CPU benchmarks (metrics, gpu and memory are asked for by name) */
         for (int i = 0; i < n; i++) {
             if (benches[i].slow) continue;
             int rc = benches[i].run(0, NULL);

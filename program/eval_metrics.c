@@ -45,7 +45,7 @@ static void net_embed(void *self, const real *x, int n, int T, int H, int W, rea
 int net_embedder_open(NetEmbedder *ne, FeatureKind kind, int width_div, const char *path, I2vError *e) {
     memset(ne, 0, sizeof *ne);
     if (feature_net_load_width(&ne->f, kind, width_div, path, e)) return -1;
-    ctx_init(&ne->c);
+    ctx_init_device(&ne->c, DEVICE_CPU);   /* the metric networks run on the CPU (docs/cuda.md) */
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     snprintf(ne->label, sizeof ne->label, "%s%s (%s; %s)", feature_kind_name(kind),
              width_div > 1 ? " stand-in" : "", base, feature_preprocessing(kind));
@@ -189,10 +189,8 @@ fail:
 }
 
 /* ---- evaluate --metrics ------------------------------------------------------------------------------ */
-enum { MET_FVD = 1, MET_DTFVD = 2, MET_FID = 4, MET_LPIPS = 8, MET_DIVERSITY = 16 };
-
 typedef struct MetricsOpts {
-    const char *model, *weights, *report;
+    const char *model, *weights, *report, *dump;
     unsigned metrics;
     int width_div, clips, resamples, fid_resamples, kid_subsets;
     uint64_t seed;
@@ -214,7 +212,7 @@ static int parse_metrics(const char *list, unsigned *out, I2vError *e) {
         else if (!strcmp(tok, "fid")) *out |= MET_FID;
         else if (!strcmp(tok, "lpips")) *out |= MET_LPIPS;
         else if (!strcmp(tok, "diversity")) *out |= MET_DIVERSITY;
-        else if (!strcmp(tok, "all")) *out |= 31;
+        else if (!strcmp(tok, "all")) *out |= MET_ALL;
         else return err_set(e, "--metrics: unknown metric '%s', expected a comma list of fvd, dtfvd, fid, lpips, "
                                "diversity (or all)", tok);
     }
@@ -232,16 +230,6 @@ static int weight_path(char *out, size_t cap, const char *dir, const char *name,
     fclose(f);
     return 0;
 }
-
-typedef struct MetricsRow {
-    int clips, frames;
-    FrechetReport fvd, dtfvd, fid;
-    double lpips;
-    int lpips_frames;
-    double div_vgg, div_i3d, div_dti3d;
-    int div_clips_i3d, div_clips_dti3d;
-    char fvd_net[512], dtfvd_net[512], fid_net[512];
-} MetricsRow;
 
 static void print_frechet(FILE *f, const char *name, const FrechetReport *r, const char *net) {
     fprintf(f, "%-7s %10.3f", name, r->value);
@@ -294,20 +282,177 @@ static int write_row(const MetricsOpts *o, unsigned met, const MetricsRow *r, co
     return 0;
 }
 
+/* ---- the networks and the scoring ------------------------------------------------------------------- */
+const char *const metric_net_files[NET_FILES] = {"i3d.safetensors", "dti3d16.safetensors", "inception.safetensors",
+                                                 "vgg16.safetensors", "lpips_vgg.safetensors"};
+
+/* which files a set of metrics needs */
+static int net_needed(unsigned met, int file) {
+    switch (file) {
+    case NET_FILE_I3D: return (met & (MET_FVD | MET_DIVERSITY)) != 0;
+    case NET_FILE_DTI3D16: return (met & (MET_DTFVD | MET_DIVERSITY)) != 0;
+    case NET_FILE_INCEPTION: return (met & MET_FID) != 0;
+    case NET_FILE_VGG16: return (met & MET_DIVERSITY) != 0;
+    default: return (met & MET_LPIPS) != 0;
+    }
+}
+
+int metric_nets_open(MetricNets *mn, unsigned met, const char *const paths[NET_FILES], int width_div, I2vError *e) {
+    memset(mn, 0, sizeof *mn);
+    mn->metrics = met;
+    if ((net_needed(met, NET_FILE_I3D) &&
+         !(mn->have_i3d = !net_embedder_open(&mn->i3d, FEAT_I3D, width_div, paths[NET_FILE_I3D], e))) ||
+        (net_needed(met, NET_FILE_DTI3D16) &&
+         !(mn->have_dt = !net_embedder_open(&mn->dt, FEAT_DTI3D16, width_div, paths[NET_FILE_DTI3D16], e))) ||
+        (net_needed(met, NET_FILE_INCEPTION) &&
+         !(mn->have_inc = !net_embedder_open(&mn->inc, FEAT_INCEPTION, width_div, paths[NET_FILE_INCEPTION], e))) ||
+        (net_needed(met, NET_FILE_VGG16) &&
+         !(mn->have_vgg = !net_embedder_open(&mn->vgg, FEAT_VGG16, width_div, paths[NET_FILE_VGG16], e)))) {
+        metric_nets_close(mn);
+        return -1;
+    }
+    if (net_needed(met, NET_FILE_LPIPS)) {
+        LpipsConfig lc = lpips_config_vgg16();
+        for (int k = 0; k < LPIPS_SLICES; k++) lc.widths[k] = lc.widths[k] / width_div > 0 ? lc.widths[k] / width_div : 1;
+        lpips_build(&mn->lp, &lc);
+        if (lpips_load(&mn->lp, paths[NET_FILE_LPIPS], e)) {
+            lpips_free(&mn->lp);
+            metric_nets_close(mn);
+            return -1;
+        }
+        mn->lp.dropout = 0;   /* lpips.LPIPS in eval(): no dropout */
+        mn->have_lp = 1;
+    }
+    return 0;
+}
+
+void metric_nets_close(MetricNets *mn) {
+    if (mn->have_i3d) net_embedder_close(&mn->i3d);
+    if (mn->have_dt) net_embedder_close(&mn->dt);
+    if (mn->have_inc) net_embedder_close(&mn->inc);
+    if (mn->have_vgg) net_embedder_close(&mn->vgg);
+    if (mn->have_lp) lpips_free(&mn->lp);
+    memset(mn, 0, sizeof *mn);
+}
+
+int metrics_quality(MetricNets *mn, const real *gen, const real *real_, int n, int T, int S, const ProtocolOpts *po,
+                    const ProtocolOpts *pf, MetricsRow *row, I2vError *e) {
+    unsigned met = mn->metrics;
+    row->clips = n;
+    row->frames = T;
+    /* eval_synthesis_quality.py's order: FID, LPIPS, DTFVD, FVD (the order changes no number) */
+    if ((met & MET_FVD) && protocol_fvd(&mn->i3d.em, gen, real_, n, T, S, BATCH_FVD, po, &row->fvd, NULL, NULL, e))
+        return -1;
+    if ((met & MET_DTFVD) && protocol_fvd(&mn->dt.em, gen, real_, n, T, S, BATCH_DTFVD, po, &row->dtfvd, NULL, NULL, e))
+        return -1;
+    if ((met & MET_FID) && protocol_fid(&mn->inc.em, gen, real_, n, T, S, pf, &row->fid, e)) return -1;
+    if ((met & MET_LPIPS) &&
+        protocol_lpips(protocol_lpips_vgg, &mn->lp, gen, real_, n, T, S, &row->lpips, &row->lpips_frames, e))
+        return -1;
+    if (mn->have_i3d) snprintf(row->fvd_net, sizeof row->fvd_net, "%s", mn->i3d.label);
+    if (mn->have_dt) snprintf(row->dtfvd_net, sizeof row->dtfvd_net, "%s", mn->dt.label);
+    if (mn->have_inc) snprintf(row->fid_net, sizeof row->fid_net, "%s", mn->inc.label);
+    return 0;
+}
+
+void diversity_begin(DiversityAcc *acc, const MetricNets *mn, int n, int G, int S) {
+    memset(acc, 0, sizeof *acc);
+    acc->n = n;
+    acc->G = G;
+    acc->S = S;
+    acc->emb_i3d = xmalloc((size_t)n * DIVERSITY_REALISATIONS * mn->i3d.em.dim * sizeof(double));
+    acc->emb_dt = xmalloc((size_t)n * DIVERSITY_REALISATIONS * mn->dt.em.dim * sizeof(double));
+}
+
+/* eval_diversity.py: the VGG score clip by clip; the I3D and DTI3D embeddings kept for the end (each video's
+ * embedding does not depend on the batch it is in, so embedding clip by clip gives the official values) */
+void diversity_add(DiversityAcc *acc, MetricNets *mn, int clip, const real *videos) {
+    const int R = DIVERSITY_REALISATIONS;
+    I2V_ASSERT(clip >= 0 && clip < acc->n, "clip %d of %d", clip, acc->n);
+    acc->vgg_sum += protocol_diversity_vgg(vgg_layers, &mn->vgg, videos, 1, R, acc->G, acc->S);
+    int D = mn->dt.em.dim > mn->i3d.em.dim ? mn->dt.em.dim : mn->i3d.em.dim;
+    real *buf = xmalloc((size_t)R * D * sizeof(real));
+    mn->i3d.em.embed(&mn->i3d, videos, R, acc->G, acc->S, acc->S, buf);
+    for (size_t k = 0; k < (size_t)R * mn->i3d.em.dim; k++) acc->emb_i3d[(size_t)clip * R * mn->i3d.em.dim + k] = buf[k];
+    mn->dt.em.embed(&mn->dt, videos, R, acc->G, acc->S, acc->S, buf);
+    for (size_t k = 0; k < (size_t)R * mn->dt.em.dim; k++) acc->emb_dt[(size_t)clip * R * mn->dt.em.dim + k] = buf[k];
+    free(buf);
+}
+
+void diversity_finish(DiversityAcc *acc, MetricNets *mn, MetricsRow *row) {
+    const int R = DIVERSITY_REALISATIONS, n = acc->n;
+    row->div_vgg = n > 0 ? acc->vgg_sum / n : NAN;
+    /* compute_I3D_diversity cuts the clips to a multiple of 16, compute_DTI3D_diversity embeds each
+     * realisation's clips in batches of 20 and drops the rest */
+    row->div_clips_i3d = n / BATCH_DIVERSITY_I3D * BATCH_DIVERSITY_I3D;
+    row->div_clips_dti3d = n / BATCH_DIVERSITY_DTI3D * BATCH_DIVERSITY_DTI3D;
+    row->div_i3d = row->div_clips_i3d ? diversity_pairs(acc->emb_i3d, row->div_clips_i3d, R, (size_t)mn->i3d.em.dim)
+                                      : NAN;
+    row->div_dti3d = row->div_clips_dti3d
+                         ? 1000 * diversity_pairs(acc->emb_dt, row->div_clips_dti3d, R, (size_t)mn->dt.em.dim)
+                         : NAN;
+    free(acc->emb_i3d);
+    free(acc->emb_dt);
+    acc->emb_i3d = acc->emb_dt = NULL;
+}
+
+/* --dump DIR: the clips the metrics scored, as float32 NPY, written once sampling is done */
+static int dump_clips(const char *dir, const char *name, const real *x, int ndim, const size_t *shape, I2vError *e) {
+    char path[DATA_PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    size_t count = 1;
+    for (int k = 0; k < ndim; k++) count *= shape[k];
+    float *f = xmalloc(count * sizeof(float));
+    for (size_t i = 0; i < count; i++) f[i] = (float)x[i];
+    int rc = npy_write(path, NPY_F32, ndim, shape, f, e);
+    free(f);
+    if (!rc) printf("dumped %s\n", path);
+    return rc;
+}
+
+/* Every metric asked for gets at least one whole batch from n clips of T frames of S x S pixels. */
+static int metrics_check_count(unsigned met, int n, int T, int S, I2vError *e) {
+    static const struct { unsigned met; const char *name; int per_clip, batch; const char *unit; } need[] = {
+        {MET_FVD, "FVD", 0, BATCH_FVD, "clips"},
+        {MET_DTFVD, "DTFVD", 0, BATCH_DTFVD, "clips"},
+        {MET_FID, "FID", 1, BATCH_FID, "frames"},
+        {MET_LPIPS, "LPIPS", 1, BATCH_LPIPS, "frames"},
+        {MET_DIVERSITY, "the I3D diversity", 0, BATCH_DIVERSITY_I3D, "clips"},
+        {MET_DIVERSITY, "the DTI3D diversity", 0, BATCH_DIVERSITY_DTI3D, "clips"},
+    };
+    for (size_t k = 0; k < sizeof need / sizeof *need; k++) {
+        int have = need[k].per_clip ? n * T : n;
+        if ((met & need[k].met) && have < need[k].batch)
+            return err_set(e, "%s needs at least one batch of %d %s; the test set gives %d (%d clips of %d frames): "
+                              "use more clips or leave the metric out of --metrics", need[k].name, need[k].batch,
+                           need[k].unit, have, n, T);
+    }
+    /* LPIPS compares the frames as they are: its VGG halves them four times */
+    if ((met & MET_LPIPS) && S < 16)
+        return err_set(e, "LPIPS needs frames of at least 16 x 16 pixels (its VGG pools them four times); the model's "
+                          "are %d x %d", S, S);
+    return 0;
+}
+
 static const char metrics_help[] =
     "usage: i2v evaluate --model DIR --metrics fvd,dtfvd,fid,lpips,diversity [--weights DIR] [--clips N]\n"
     "                    [--bootstrap N] [--fid-bootstrap N] [--kid-subsets N] [--seed S] [--report FILE]\n"
+    "                    [--dump DIR]\n"
     "  The paper's metrics on the model's test set, as the official eval_synthesis_quality.py and\n"
     "  eval_diversity.py compute them (docs/metrics.md): one sampled video per test clip (seed 249), clips\n"
     "  assembled per data set, FVD (Kinetics I3D, batches of 16), DTFVD (dynamic-texture I3D, 40), FID\n"
     "  (InceptionV3, 50 frames), LPIPS (chunks of 10 frames), and the VGG / I3D / DTI3D diversity of 5\n"
-    "  samples per clip. Each Frechet distance comes with KID and a bootstrap 95%% interval (--bootstrap\n"
-    "  1000 resamples of the clips; FID's, at 2048 features, costs about a minute per resample on 2 cores:\n"
-    "  --fid-bootstrap 0 by default). Prints a table; key=value lines go to DIR/metrics.txt (--report).\n"
-    "  --weights DIR   the converted metric networks (models/metrics); --width-div N reduced-width stand-ins\n";
+    "  samples per clip. Each Frechet distance comes with KID and a bootstrap 95 % interval (--bootstrap\n"
+    "  1000 resamples of the clips; FID's, at 2048 features, costs about 7 s per resample on 2 cores, two\n"
+    "  hours for 1000: --fid-bootstrap 0 by default). Prints a table; key=value lines go to DIR/metrics.txt\n"
+    "  (--report).\n"
+    "  --weights DIR   the converted metric networks (models/metrics); --width-div N reduced-width stand-ins\n"
+    "  --dump DIR      also writes the clips it scored as float32 NPY: test_clips.npy (N, 17, 3, S, S), the\n"
+    "                  test loader's x0 .. x16; predicted.npy (N, 16, 3, S, S), the video sampled from each x0;\n"
+    "                  diversity.npy (N, 5, 16, 3, S, S), the diversity samples (holds them all in memory)\n";
 
 int eval_metrics_main(int argc, char **argv) {
-    MetricsOpts o = {NULL, "models/metrics", NULL, 31, 1, 0, BOOTSTRAP_RESAMPLES, 0, KID_SUBSETS, PROTOCOL_SEED};
+    MetricsOpts o = {NULL, "models/metrics", NULL, NULL, MET_ALL, 1, 0, BOOTSTRAP_RESAMPLES, 0, KID_SUBSETS, PROTOCOL_SEED};
     I2vError e;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -323,6 +468,7 @@ int eval_metrics_main(int argc, char **argv) {
         if (!strcmp(a, "--model")) o.model = v;
         else if (!strcmp(a, "--weights")) o.weights = v;
         else if (!strcmp(a, "--report")) o.report = v;
+        else if (!strcmp(a, "--dump")) o.dump = v;
         else if (!strcmp(a, "--metrics")) {
             if (parse_metrics(v, &o.metrics, &e)) {
                 fprintf(stderr, "i2v evaluate: %s\n", e.msg);
@@ -345,41 +491,32 @@ int eval_metrics_main(int argc, char **argv) {
     }
     unsigned met = o.metrics;
     /* every weight file first: a missing one should not cost a sampling run */
-    char p_i3d[DATA_PATH_MAX], p_dt[DATA_PATH_MAX], p_inc[DATA_PATH_MAX], p_vgg[DATA_PATH_MAX], p_lp[DATA_PATH_MAX];
-    if (((met & (MET_FVD | MET_DIVERSITY)) && weight_path(p_i3d, sizeof p_i3d, o.weights, "i3d.safetensors", &e)) ||
-        ((met & (MET_DTFVD | MET_DIVERSITY)) && weight_path(p_dt, sizeof p_dt, o.weights, "dti3d16.safetensors", &e)) ||
-        ((met & MET_FID) && weight_path(p_inc, sizeof p_inc, o.weights, "inception.safetensors", &e)) ||
-        ((met & MET_DIVERSITY) && weight_path(p_vgg, sizeof p_vgg, o.weights, "vgg16.safetensors", &e)) ||
-        ((met & MET_LPIPS) && weight_path(p_lp, sizeof p_lp, o.weights, "lpips_vgg.safetensors", &e))) {
-        fprintf(stderr, "i2v evaluate: %s\n", e.msg);
+    char paths[NET_FILES][DATA_PATH_MAX];
+    const char *pp[NET_FILES];
+    for (int k = 0; k < NET_FILES; k++) {
+        pp[k] = NULL;
+        if (!net_needed(met, k)) continue;
+        if (weight_path(paths[k], sizeof paths[k], o.weights, metric_net_files[k], &e)) {
+            fprintf(stderr, "i2v evaluate: %s\n", e.msg);
+            return 1;
+        }
+        pp[k] = paths[k];
+    }
+    if (o.dump && data_mkdirs(o.dump, &e)) {
+        fprintf(stderr, "i2v evaluate: --dump: %s\n", e.msg);
         return 1;
     }
-    NetEmbedder i3d, dt, inc, vgg;
-    Lpips lp;
-    int have_i3d = 0, have_dt = 0, have_inc = 0, have_vgg = 0, have_lp = 0, rc = 1;
+    MetricNets mn;
+    int have_nets = 0, rc = 1;
     Model m;
     int have_model = 0, have_ds = 0;
     Dataset ds;
     real *gen = NULL, *realv = NULL, *clips = NULL, *samples = NULL, *x0 = NULL, *cond = NULL, *z = NULL;
-    double *ctl = NULL, *emb_i3d = NULL, *emb_dt = NULL;
-    if ((met & (MET_FVD | MET_DIVERSITY)) && !(have_i3d = !net_embedder_open(&i3d, FEAT_I3D, o.width_div, p_i3d, &e)))
-        goto out;
-    if ((met & (MET_DTFVD | MET_DIVERSITY)) &&
-        !(have_dt = !net_embedder_open(&dt, FEAT_DTI3D16, o.width_div, p_dt, &e)))
-        goto out;
-    if ((met & MET_FID) && !(have_inc = !net_embedder_open(&inc, FEAT_INCEPTION, o.width_div, p_inc, &e))) goto out;
-    if ((met & MET_DIVERSITY) && !(have_vgg = !net_embedder_open(&vgg, FEAT_VGG16, o.width_div, p_vgg, &e))) goto out;
-    if (met & MET_LPIPS) {
-        LpipsConfig lc = lpips_config_vgg16();
-        for (int k = 0; k < LPIPS_SLICES; k++) lc.widths[k] = lc.widths[k] / o.width_div > 0 ? lc.widths[k] / o.width_div : 1;
-        lpips_build(&lp, &lc);
-        if (lpips_load(&lp, p_lp, &e)) {
-            lpips_free(&lp);
-            goto out;
-        }
-        lp.dropout = 0;
-        have_lp = 1;
-    }
+    real *d_clips = NULL, *d_pred = NULL, *d_div = NULL;
+    double *ctl = NULL;
+    DiversityAcc acc = {0};
+    if (metric_nets_open(&mn, met, pp, o.width_div, &e)) goto out;
+    have_nets = 1;
     if (model_load(&m, o.model, MODEL_GEN | MODEL_COND | MODEL_FLOW, NULL, NULL, &e)) goto out;
     have_model = 1;
     DataConfig dc = m.s2.data;
@@ -388,8 +525,10 @@ int eval_metrics_main(int argc, char **argv) {
     have_ds = 1;
     int S = m.size, N = (int)ds.nitems, T = protocol_frames(ds.set), G = PROTOCOL_GEN_FRAMES, R = DIVERSITY_REALISATIONS;
     if (o.clips > 0 && o.clips < N) N = o.clips;
+    if (metrics_check_count(met, N, T, S, &e)) goto out;   /* before a sampling run, not after it */
     size_t f = (size_t)3 * S * S, clipn = (size_t)PROTOCOL_TEST_FRAMES * f;
     const int B = 6;   /* the official -bs */
+    int BR = B > R ? B : R;
     MetricsRow row;
     memset(&row, 0, sizeof row);
     row.clips = N;
@@ -399,16 +538,18 @@ int eval_metrics_main(int argc, char **argv) {
         gen = xmalloc((size_t)N * T * f * sizeof(real));
         realv = xmalloc((size_t)N * T * f * sizeof(real));
     }
-    clips = xmalloc((size_t)B * clipn * sizeof(real));
-    samples = xmalloc((size_t)(B > R ? B : R) * G * f * sizeof(real));
-    x0 = xmalloc((size_t)(B > R ? B : R) * f * sizeof(real));
-    cond = xmalloc((size_t)(B > R ? B : R) * (m.flow.cond_dim + FLOW_CONTROL_DIM) * sizeof(real));
-    z = xmalloc((size_t)(B > R ? B : R) * m.z_dim * sizeof(real));
-    ctl = xmalloc((size_t)(B > R ? B : R) * 3 * sizeof(double));
-    if (met & MET_DIVERSITY) {
-        emb_i3d = xmalloc((size_t)N * R * i3d.em.dim * sizeof(double));
-        emb_dt = xmalloc((size_t)N * R * dt.em.dim * sizeof(double));
+    if (o.dump && quality) {
+        d_clips = xmalloc((size_t)N * clipn * sizeof(real));
+        d_pred = xmalloc((size_t)N * G * f * sizeof(real));
     }
+    if (o.dump && (met & MET_DIVERSITY)) d_div = xmalloc((size_t)N * R * G * f * sizeof(real));
+    clips = xmalloc((size_t)B * clipn * sizeof(real));
+    samples = xmalloc((size_t)BR * G * f * sizeof(real));
+    x0 = xmalloc((size_t)BR * f * sizeof(real));
+    cond = xmalloc((size_t)BR * (m.flow.cond_dim + FLOW_CONTROL_DIM) * sizeof(real));
+    z = xmalloc((size_t)BR * m.z_dim * sizeof(real));
+    ctl = xmalloc((size_t)BR * 3 * sizeof(double));
+    if (met & MET_DIVERSITY) diversity_begin(&acc, &mn, N, G, S);
     Rng rng;
     rng_seed(&rng, o.seed);
     Progress p;
@@ -431,12 +572,15 @@ int eval_metrics_main(int argc, char **argv) {
         for (int k = 0; k < nb; k++)
             protocol_assemble(ds.set, clips + (size_t)k * clipn, samples + (size_t)k * G * f, S,
                               gen + (size_t)(i + k) * T * f, realv + (size_t)(i + k) * T * f);
+        if (d_clips) {
+            memcpy(d_clips + (size_t)i * clipn, clips, (size_t)nb * clipn * sizeof(real));
+            memcpy(d_pred + (size_t)i * G * f, samples, (size_t)nb * G * f * sizeof(real));
+        }
         done += nb;
         double v = (double)done;
         progress_step(&p, done - 1, 0, &v);
     }
-    /* eval_diversity.py: 5 videos per clip, the VGG score clip by clip, the I3D embeddings kept */
-    double vgg_sum = 0;
+    /* eval_diversity.py: 5 videos per clip */
     for (int i = 0; (met & MET_DIVERSITY) && i < N; i++) {
         ClipInfo info;
         if (dataset_get(&ds, o.seed, 0, (size_t)i, clips, &info, &e)) goto fail_progress;
@@ -447,38 +591,25 @@ int eval_metrics_main(int argc, char **argv) {
         model_condition(&m, x0, ctl, R, cond);
         model_invert(&m, cond, R, NULL, 1.0, &rng, z);
         model_decode(&m, x0, z, R, G, samples);
-        vgg_sum += protocol_diversity_vgg(vgg_layers, &vgg, samples, 1, R, G, S);
-        real *buf = xmalloc((size_t)R * (dt.em.dim > i3d.em.dim ? dt.em.dim : i3d.em.dim) * sizeof(real));
-        i3d.em.embed(&i3d, samples, R, G, S, S, buf);
-        for (size_t k = 0; k < (size_t)R * i3d.em.dim; k++) emb_i3d[(size_t)i * R * i3d.em.dim + k] = buf[k];
-        dt.em.embed(&dt, samples, R, G, S, S, buf);
-        for (size_t k = 0; k < (size_t)R * dt.em.dim; k++) emb_dt[(size_t)i * R * dt.em.dim + k] = buf[k];
-        free(buf);
+        diversity_add(&acc, &mn, i, samples);
+        if (d_div) memcpy(d_div + (size_t)i * R * G * f, samples, (size_t)R * G * f * sizeof(real));
         done++;
         double v = (double)done;
         progress_step(&p, done - 1, 0, &v);
     }
     progress_finish(&p);
-    ProtocolOpts po = {o.resamples, o.kid_subsets, o.seed};
-    if ((met & MET_FVD) && protocol_fvd(&i3d.em, gen, realv, N, T, S, BATCH_FVD, &po, &row.fvd, NULL, NULL, &e)) goto out;
-    if ((met & MET_DTFVD) && protocol_fvd(&dt.em, gen, realv, N, T, S, BATCH_DTFVD, &po, &row.dtfvd, NULL, NULL, &e))
-        goto out;
-    ProtocolOpts pf = {o.fid_resamples, o.kid_subsets, o.seed};
-    if ((met & MET_FID) && protocol_fid(&inc.em, gen, realv, N, T, S, &pf, &row.fid, &e)) goto out;
-    if ((met & MET_LPIPS) &&
-        protocol_lpips(protocol_lpips_vgg, &lp, gen, realv, N, T, S, &row.lpips, &row.lpips_frames, &e))
-        goto out;
-    if (met & MET_DIVERSITY) {
-        row.div_vgg = vgg_sum / N;
-        row.div_clips_i3d = N / BATCH_DIVERSITY_I3D * BATCH_DIVERSITY_I3D;
-        row.div_clips_dti3d = N / BATCH_DIVERSITY_DTI3D * BATCH_DIVERSITY_DTI3D;
-        row.div_i3d = row.div_clips_i3d ? diversity_pairs(emb_i3d, row.div_clips_i3d, R, (size_t)i3d.em.dim) : NAN;
-        row.div_dti3d =
-            row.div_clips_dti3d ? 1000 * diversity_pairs(emb_dt, row.div_clips_dti3d, R, (size_t)dt.em.dim) : NAN;
+    if (o.dump) {
+        size_t sc[5] = {(size_t)N, PROTOCOL_TEST_FRAMES, 3, (size_t)S, (size_t)S};
+        size_t sp[5] = {(size_t)N, (size_t)G, 3, (size_t)S, (size_t)S};
+        size_t sd[6] = {(size_t)N, (size_t)R, (size_t)G, 3, (size_t)S, (size_t)S};
+        if ((d_clips && (dump_clips(o.dump, "test_clips.npy", d_clips, 5, sc, &e) ||
+                         dump_clips(o.dump, "predicted.npy", d_pred, 5, sp, &e))) ||
+            (d_div && dump_clips(o.dump, "diversity.npy", d_div, 6, sd, &e)))
+            goto out;
     }
-    if (have_i3d) snprintf(row.fvd_net, sizeof row.fvd_net, "%s", i3d.label);
-    if (have_dt) snprintf(row.dtfvd_net, sizeof row.dtfvd_net, "%s", dt.label);
-    if (have_inc) snprintf(row.fid_net, sizeof row.fid_net, "%s", inc.label);
+    ProtocolOpts po = {o.resamples, o.kid_subsets, o.seed}, pf = {o.fid_resamples, o.kid_subsets, o.seed};
+    if (quality && metrics_quality(&mn, gen, realv, N, T, S, &po, &pf, &row, &e)) goto out;
+    if (met & MET_DIVERSITY) diversity_finish(&acc, &mn, &row);
     static const char *const set_names[] = {"synthetic", "BAIR", "landscape", "iPER", "DTDB"};
     rc = write_row(&o, met, &row, set_names[ds.set], &e) ? 1 : 0;
     goto out;
@@ -488,12 +619,9 @@ out:
     if (rc) fprintf(stderr, "i2v evaluate: %s\n", e.msg);
     if (have_ds) dataset_close(&ds);
     if (have_model) model_free(&m);
-    if (have_i3d) net_embedder_close(&i3d);
-    if (have_dt) net_embedder_close(&dt);
-    if (have_inc) net_embedder_close(&inc);
-    if (have_vgg) net_embedder_close(&vgg);
-    if (have_lp) lpips_free(&lp);
-    free(gen), free(realv), free(clips), free(samples), free(x0), free(cond), free(z), free(ctl), free(emb_i3d),
-        free(emb_dt);
+    if (have_nets) metric_nets_close(&mn);
+    free(acc.emb_i3d), free(acc.emb_dt);
+    free(gen), free(realv), free(clips), free(samples), free(x0), free(cond), free(z), free(ctl), free(d_clips),
+        free(d_pred), free(d_div);
     return rc;
 }

@@ -167,15 +167,19 @@ void model_free(Model *m) {
 }
 
 static Tensor *input(Ctx *c, const real *values, int ndim, const int *shape) {
-    Tensor *t = tensor_new(c, ndim, shape);
-    memcpy(t->data, values, t->numel * sizeof(real));
-    return t;
+    return tensor_from_host(c, ndim, shape, values);
+}
+
+/* Results are read on the host: first the device's queued work must be done (nothing to wait for on the CPU). */
+static void output(Ctx *c, real *dst, const real *src, size_t count) {
+    ctx_sync(c);
+    memcpy(dst, src, count * sizeof(real));
 }
 
 void model_embed(Model *m, const real *x0, int n, real *out) {
     int S = m->cond_ae.cond_ae.AE.in_size;
     Tensor *e = cond_encoder_embed(&m->ctx, &m->cond, input(&m->ctx, x0, 4, DIMS(n, 3, S, S)));
-    memcpy(out, e->data, (size_t)n * m->embed_dim * sizeof(real));
+    output(&m->ctx, out, e->data, (size_t)n * m->embed_dim);
     ctx_reset(&m->ctx);
 }
 
@@ -198,7 +202,7 @@ void model_encode(Model *m, const real *clips, int n, int T, Rng *rng, real *z) 
     Tensor *mu, *logvar;
     video_encoder_forward(&m->ctx, &m->enc, x, &mu, &logvar);
     Tensor *out = rng ? video_encoder_sample(&m->ctx, mu, logvar, rng) : mu;
-    memcpy(z, out->data, (size_t)n * m->z_dim * sizeof(real));
+    output(&m->ctx, z, out->data, (size_t)n * m->z_dim);
     ctx_reset(&m->ctx);
 }
 
@@ -211,6 +215,7 @@ void model_decode(Model *m, const real *x0, const real *z, int n, int frames, re
         Tensor *v = generator_forward(&m->ctx, &m->gen, input(&m->ctx, start, 4, DIMS(n, 3, S, S)),
                                       input(&m->ctx, z, 2, DIMS(n, m->z_dim)));
         int take = frames - done < F ? frames - done : F;
+        ctx_sync(&m->ctx);
         for (int i = 0; i < n; i++) {
             memcpy(video + ((size_t)i * frames + done) * frame, v->data + (size_t)i * F * frame,
                    (size_t)take * frame * sizeof(real));
@@ -229,7 +234,7 @@ void model_residual(Model *m, const real *z, const real *cond, int n, real *nu) 
     Tensor *ld;
     Tensor *out = flow_forward(&m->ctx, &m->flow, input(&m->ctx, z, 2, DIMS(n, m->z_dim)),
                                input(&m->ctx, cond, 2, DIMS(n, m->flow.cond_dim)), &ld);
-    memcpy(nu, out->data, (size_t)n * m->z_dim * sizeof(real));
+    output(&m->ctx, nu, out->data, (size_t)n * m->z_dim);
     ctx_reset(&m->ctx);
 }
 

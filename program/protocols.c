@@ -133,7 +133,7 @@ int protocol_lpips(LpipsFn lpips, void *net, const real *gen, const real *real_,
 
 void protocol_lpips_vgg(void *net, const real *x, const real *y, int m, int S, real *out) {
     Ctx c;
-    ctx_init(&c);
+    ctx_init_device(&c, DEVICE_CPU);   /* the metric networks run on the CPU (docs/cuda.md) */
     c.grad_enabled = 0;
     c.training = 0;
     Tensor *a = tensor_new(&c, 4, DIMS(m, 3, S, S)), *b = tensor_new(&c, 4, DIMS(m, 3, S, S));

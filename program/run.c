@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "program/ckpt.h"
+#include "cuda/cuda.h"
 #include "formats/files.h"
 #include "program/model.h"
 #include "program/monitor.h"
@@ -609,6 +610,27 @@ static size_t stage1_plan(void *arg) {
     return stage1_plan_step(p->s, seq);
 }
 
+/* What a GPU step needs beyond the activations the dry run counts: cuDNN's workspace (at most 512 MB per
+ * algorithm), the deterministic sums' partial results and the kernels' temporaries. */
+#define GPU_WORKSPACE_BYTES ((size_t)1 << 30)
+
+/* On the GPU, a run whose training step cannot fit is refused before it starts (a step that ran out of memory
+ * halfway would end the run with an internal error, or push managed memory back to the host and crawl). The
+ * parameters, gradients and optimiser moments are on the GPU already; activations is the dry run's count. */
+static int gpu_step_too_big(const char *config, int batch, size_t activations, I2vError *e) {
+    if (!I2V_CUDA || device_default() != DEVICE_CUDA) return 0;
+    size_t free_bytes, total, left = cuda_available();
+    cuda_memory(&free_bytes, &total);
+    size_t need = activations + GPU_WORKSPACE_BYTES;
+    if (need <= left) return 0;
+    const double gb = 1e9;
+    return err_set(e, "config %s at batch %d does not fit on %s: a training step needs %.2f GB (activations and their "
+                      "gradients %.2f GB, workspaces up to %.2f GB) beside the parameters and optimiser state, and %.2f "
+                      "of its %.2f GB are left; a smaller Training.bs may fit",
+                   config, batch, cuda_device_name(), need / gb, activations / gb, GPU_WORKSPACE_BYTES / gb,
+                   left / gb, total / gb);
+}
+
 int train_stage1(const TrainOpts *o, I2vError *e) {
     StageSetup setup;
     if (setup_load(STAGE1, o->config, o->noverrides, o->overrides, &setup, e)) return -1;
@@ -644,6 +666,17 @@ int train_stage1(const TrainOpts *o, I2vError *e) {
         stage1_free(&s);
         setup_free(&setup);
         return -1;
+    }
+    if (I2V_CUDA && device_default() == DEVICE_CUDA) {
+        int T = cfg->Data.sequence_length, S = cfg->Data.img_size, bs = cfg->Training.bs;
+        Tensor *probe = tensor_alloc(5, DIMS(bs, T, 3, S, S));
+        int too_big = gpu_step_too_big(o->config, bs, stage1_step_bytes(&s, probe), e);
+        tensor_free(probe);
+        if (too_big) {
+            stage1_free(&s);
+            setup_free(&setup);
+            return -1;
+        }
     }
     Dataset train, eval;
     DataConfig dc = setup.data;

@@ -12,6 +12,7 @@
 #include "gradcheck.h"
 #include "kernels/pad.h"
 #include "kernels/conv.h"
+#include "ops/conv.h"
 #include "kernels/pool_ext.h"
 #include "ops/pad.h"
 #include "ops/pool_ext.h"

@@ -283,7 +283,11 @@ static void test_anywhere(void) {
     check(run("make -n install PREFIX=%s/pfx", dir) == 0 && output_has("/pfx/bin/i2v") &&
               output_has("/pfx/share/i2v/configs"),
           "make install puts the program and the configs under PREFIX");
-    check(run("make -n CUDA=1") != 0 && output_has("CUDA build is not written yet"), "make CUDA=1 refuses, saying why");
+    /* make CUDA=1 builds the GPU program with nvcc and the CUDA libraries; plain make links neither */
+    check(run("make -n -B CUDA=1 i2v") == 0 && output_has("nvcc") && output_has("-lcudart") && output_has("-lcudnn"),
+          "make CUDA=1 compiles cuda/ with nvcc and links cudart, cuBLAS and cuDNN");
+    check(run("make -n -B i2v") == 0 && !output_has("nvcc") && !output_has("-lcud") && !output_has(" cuda/"),
+          "plain make touches no CUDA file");
 }
 
 /* prepare landscape|iPER|DTDB: landscape's official renaming (to frame<k>.jpg in the natural order of the

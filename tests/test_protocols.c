@@ -395,8 +395,11 @@ static void test_evaluate_command(void) {
           "a missing weight file is named before sampling");
     snprintf(cmd, sizeof cmd, "./i2v evaluate --model %s/m --metrics fvd,psnr", d);
     check(sh(cmd) == 2 && output_has("unknown metric 'psnr'"), "an unknown metric is refused");
+    snprintf(cmd, sizeof cmd, "./i2v evaluate --model %s/m --metrics fid,fvd --weights %s/w --width-div 64 --clips 10", d, d);
+    check(sh(cmd) == 1 && output_has("FVD needs at least one batch of 16 clips") && !output_has("sampling"),
+          "too few clips for FVD's batch is refused before sampling");
     snprintf(cmd, sizeof cmd, "./i2v evaluate --model %s/m --metrics fvd,fid,lpips --weights %s/w --width-div 64 "
-             "--clips 20 --bootstrap 20 --kid-subsets 2", d, d);
+             "--clips 20 --bootstrap 20 --kid-subsets 2 --dump %s/dump", d, d, d);
     int rc = sh(cmd);
     check(rc == 0 && output_has("FVD") && output_has("i3d stand-in (i3d.safetensors; TF1 resize_bilinear"),
           "evaluate --metrics runs and names the network and preprocessing of its FVD");
@@ -409,6 +412,17 @@ static void test_evaluate_command(void) {
               isfinite(report_value(path, "fid")),
           "FID over 300 of 320 frames");
     check(report_value(path, "lpips") > 0 && report_value(path, "lpips_frames") == 320, "LPIPS over 320 frames");
+    /* --dump: the clips it scored */
+    const char *dumps[2] = {"test_clips.npy", "predicted.npy"};
+    for (int k = 0; k < 2; k++) {
+        NpyArray a;
+        snprintf(path, sizeof path, "%s/dump/%s", d, dumps[k]);
+        int ok = npy_read(path, &a, &e) == 0;
+        check(ok && a.dtype == NPY_F32 && a.ndim == 5 && a.shape[0] == 20 && a.shape[1] == (k ? 16u : 17u) &&
+                  a.shape[2] == 3,
+              "--dump wrote %s (20, %d, 3, S, S)", dumps[k], k ? 16 : 17);
+        if (ok) npy_free(&a);
+    }
     snprintf(cmd, sizeof cmd, "rm -rf %s", d);
     sh(cmd);
 }
