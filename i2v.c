@@ -2,7 +2,7 @@
  *
  * What it is: argument parsing, --help for every command, and the small drivers (inspect, prepare, bench)
  * that need nothing but the libraries. The jobs themselves live in program/: the training loops in run.c,
- * sampling, control and transfer in model.c, evaluation and the demo in evaluate.c.
+ * sampling, control and transfer in model.c, evaluation in evaluate.c, the demo in demo.c.
  * What it is not: where any network or kernel is defined.
  */
 #include <errno.h>
@@ -16,6 +16,7 @@
 
 #include "program/bench.h"
 #include "data.h"
+#include "program/demo.h"
 #include "program/evaluate.h"
 #include "formats/npy.h"
 #include "program/model.h"
@@ -25,6 +26,7 @@
 #include "program/protocols.h"
 #include "program/run.h"
 #include "formats/safetensors.h"
+#include "program/visual.h"
 #include "tensor.h"
 
 /* ---- numbers on the command line ------------------------------------------------------------------------ */
@@ -252,8 +254,8 @@ typedef struct InferOpts {
     int nimages;
     double endpoints[16][3];
     int nendpoints;
-    int from_test;           /* control: start frames and end points of the first from_test test clips */
-    char *overrides[16];     /* Data.key=value: the data set --from-test reads */
+    int from_test;               /* control: end points (and start frames) of this many test clips */
+    char *overrides[16];         /* Data.key=value: the data set --from-test reads */
     int noverrides;
     int n, frames;
     uint64_t seed;
@@ -319,7 +321,7 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
                 return 2;
             }
             o->nendpoints++;
-        } else if (!strcmp(a, "--from-test") && !strcmp(cmd, "control")) {
+        } else if (!strcmp(a, "--from-test")) {
             if (arg_int(cmd, a, v, 1, 64, &n)) return 2;
             o->from_test = (int)n;
         } else if (!strcmp(a, "-n")) {
@@ -337,9 +339,13 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
             return 2;
         }
     }
-    if (o->from_test && (o->nimages || o->nendpoints)) {
-        fprintf(stderr, "i2v %s: --from-test takes the start frames and end points from test clips; give it without "
-                        "--image and --endpoint\n", cmd);
+    if (o->from_test && strcmp(cmd, "control")) {
+        fprintf(stderr, "i2v %s: --from-test is an option of 'i2v control'\n", cmd);
+        return 2;
+    }
+    if (o->from_test < 0 || o->from_test > 64 || (o->from_test && (o->nimages || o->nendpoints))) {
+        fprintf(stderr, "i2v %s: --from-test N takes 1..64 test clips, and their start frames and end points "
+                        "replace --image and --endpoint\n", cmd);
         return 2;
     }
     if (o->noverrides && !o->from_test) {
@@ -347,15 +353,17 @@ static int parse_infer_args(const char *cmd, int argc, char **argv, InferOpts *o
         return 2;
     }
     if (!o->model || (!o->nimages && !o->from_test)) {
-        fprintf(stderr, "i2v %s: --model DIR and at least one --image FILE%s are required; see 'i2v %s --help'\n", cmd,
-                strcmp(cmd, "control") ? "" : " (or --from-test N)", cmd);
+        fprintf(stderr, "i2v %s: --model DIR and at least one --image FILE are required; see 'i2v %s --help'\n", cmd, cmd);
         return 2;
     }
     return 0;
 }
 
-/* dir/<name>.npy: videos (count, T, 3, S, S) as float32; makes dir. */
-static int write_videos_npy(const char *dir, const char *name, const real *videos, int count, int T, int S, I2vError *e) {
+/* Writes the generated videos (count, T, 3, S, S) as <name>.npy (float32), and the pictures: <name>.gif, the
+ * tiles (R, C, T, 3, S, S) as a grid of R rows and C columns, and <name>_last.png, their last frames laid out
+ * the same way; marks (R C, 2) or NULL (visual.h). */
+static int write_outputs(const char *dir, const char *name, const real *videos, int count, int T, int S,
+                         const real *tiles, int R, int C, const double *marks, I2vError *e) {
     char path[1200];
     if (data_mkdirs(dir, e)) return -1;
     size_t n = (size_t)count * T * 3 * S * S;
@@ -365,22 +373,15 @@ static int write_videos_npy(const char *dir, const char *name, const real *video
     snprintf(path, sizeof path, "%s/%s.npy", dir, name);
     int rc = npy_write(path, NPY_F32, 5, shape, f, e);
     free(f);
-    return rc;
-}
-
-/* Writes videos (rows * n, T, 3, S, S) as NPY (float32), the GIF of each start frame x0 (rows, 3, S, S)
- * beside its n videos, and the PNG of their last frames. */
-static int write_outputs(const char *dir, const char *name, const real *x0, const real *videos, int rows, int n, int T,
-                         int S, I2vError *e) {
-    char path[1200];
-    int rc = write_videos_npy(dir, name, videos, rows * n, T, S, e);
+    int zoom = visual_zoom(S);
     snprintf(path, sizeof path, "%s/%s.gif", dir, name);
-    if (!rc) rc = write_samples_gif(path, x0, videos, (size_t)rows, (size_t)n, (size_t)T, (size_t)S, e);
+    if (!rc) rc = visual_gif(path, tiles, R, C, T, S, zoom, marks, e);
+    real *last = visual_last_frames(tiles, R * C, T, S);
     snprintf(path, sizeof path, "%s/%s_last.png", dir, name);
-    if (!rc) rc = write_last_frames_png(path, videos, (size_t)rows, (size_t)n, (size_t)T, (size_t)S, e);
+    if (!rc) rc = visual_png(path, last, R, C, S, zoom, marks, e);
+    free(last);
     if (!rc)
-        printf("wrote %s/%s.gif (start frame, then %d videos of %d frames per row), %s_last.png (their last frames), "
-               "%s.npy\n", dir, name, n, T, name, name);
+        printf("wrote %s/%s.gif, %s_last.png, %s.npy (%d videos of %d frames)\n", dir, name, name, name, count, T);
     return rc;
 }
 
@@ -413,34 +414,7 @@ static void decode_with_progress(Model *m, const real *x0, const real *z, int n,
     free(chunk);
 }
 
-/* control --from-test N: the start frames and end points of the first N clips of the model's test split, as
- * visualize_endpoint.py takes them from its test loader (in order, unshuffled): x0 (N * n, 3, S, S) and
- * ctl (N * n, 3), each clip's repeated for its n videos. */
-static int test_clip_starts(Model *m, const InferOpts *o, real *x0, double *ctl, I2vError *e) {
-    if (o->noverrides && setup_override(STAGE2, &m->s2, o->noverrides, o->overrides, "control", e)) return -1;
-    DataConfig dc = m->s2.data;
-    setup_resolve_paths(&dc);
-    Dataset ds;
-    if (dataset_open(&ds, &dc, DATA_TEST, o->seed, e)) return -1;
-    int rc = 0;
-    if (ds.nitems < (size_t)o->from_test)
-        rc = err_set(e, "--from-test %d: the test split of %s has %zu clips", o->from_test, dc.data_path, ds.nitems);
-    size_t frame = (size_t)3 * m->size * m->size;
-    real *clip = xmalloc((size_t)dc.sequence_length * frame * sizeof(real));
-    for (int r = 0; r < o->from_test && !rc; r++) {
-        ClipInfo info;
-        if ((rc = dataset_get(&ds, o->seed, 0, (size_t)r, clip, &info, e))) break;
-        for (int k = 0; k < o->n; k++) {
-            memcpy(x0 + ((size_t)r * o->n + k) * frame, clip, frame * sizeof(real));
-            memcpy(ctl + 3 * ((size_t)r * o->n + k), info.control, 3 * sizeof(double));
-        }
-    }
-    free(clip);
-    dataset_close(&ds);
-    return rc;
-}
-
-/* sample and control: n videos from each start image (rows: images, image x end point, or test clips) */
+/* sample and control: n videos from each start image (rows: images, or image x end point, or test clips) */
 static int run_sampling(const char *cmd, InferOpts *o, int control) {
     Model m;
     I2vError e;
@@ -456,17 +430,45 @@ static int run_sampling(const char *cmd, InferOpts *o, int control) {
         rc = err_set(&e, "%s: this cINN expects an end point; use 'i2v control --endpoint x,y,z'", o->model);
     int S = m.size, T = o->frames ? o->frames : m.frames, Z = m.z_dim, C = m.flow.cond_dim;
     int rows = o->from_test ? o->from_test : o->nimages * (control ? o->nendpoints : 1), total = rows * o->n;
-    if (!rc && control && !o->nendpoints && !o->from_test)
-        rc = err_set(&e, "give at least one --endpoint x,y,z, or --from-test N");
-    real *x0 = xmalloc((size_t)total * 3 * S * S * sizeof(real)), *cond = xmalloc((size_t)total * C * sizeof(real));
+    if (!rc && control && !o->nendpoints && !o->from_test) rc = err_set(&e, "give at least one --endpoint x,y,z, or --from-test N");
+    size_t frame = (size_t)3 * S * S;
+    real *x0 = xmalloc((size_t)total * frame * sizeof(real)), *cond = xmalloc((size_t)total * C * sizeof(real));
     real *nu = xmalloc((size_t)total * Z * sizeof(real)), *z = xmalloc((size_t)total * Z * sizeof(real));
     double *ctl = xcalloc((size_t)total * 3, sizeof(double));
-    if (!rc && o->from_test) rc = test_clip_starts(&m, o, x0, ctl, &e);
+    real *real_clips = NULL;   /* --from-test: the test clips' frames 1.., (rows, T, 3, S, S) */
+    DataSet set = DATA_SYNTHETIC;
+    if (!rc) rc = data_set_from_name(m.s2.data.dataset, &set, &e);
+    if (!rc && o->from_test) {   /* start frames and end points of test clips, as visualize_endpoint.py takes them */
+        Dataset ds;
+        int F = m.s2.data.sequence_length - 1;
+        if (o->noverrides) rc = setup_override(STAGE2, &m.s2, o->noverrides, o->overrides, "control", &e);
+        DataConfig dc = m.s2.data;
+        setup_resolve_paths(&dc);
+        if (!rc) rc = dataset_open(&ds, &dc, DATA_TEST, o->seed, &e);
+        int opened = !rc;
+        if (!rc && ds.nitems < (size_t)rows)
+            rc = err_set(&e, "%s: --from-test %d, but the test split has %zu clips", o->model, rows, ds.nitems);
+        real *clip = xmalloc((size_t)(F + 1) * frame * sizeof(real));
+        real_clips = xmalloc((size_t)rows * T * frame * sizeof(real));
+        for (int r = 0; r < rows && !rc; r++) {
+            ClipInfo info;
+            if ((rc = dataset_get(&ds, o->seed, 0, (size_t)r, clip, &info, &e))) break;
+            for (int k = 0; k < o->n; k++) {
+                memcpy(x0 + ((size_t)r * o->n + k) * frame, clip, frame * sizeof(real));
+                memcpy(ctl + 3 * ((size_t)r * o->n + k), info.control, 3 * sizeof(double));
+            }
+            for (int t = 0; t < T; t++)   /* past the clip's end its last frame stays */
+                memcpy(real_clips + ((size_t)r * T + t) * frame, clip + (size_t)(1 + (t < F ? t : F - 1)) * frame,
+                       frame * sizeof(real));
+        }
+        free(clip);
+        if (opened) dataset_close(&ds);
+    }
     for (int r = 0; r < rows && !rc && !o->from_test; r++) {
         int img = control ? r / o->nendpoints : r;
-        real *first = x0 + (size_t)r * o->n * 3 * S * S;
+        real *first = x0 + (size_t)r * o->n * frame;
         if (read_start_image(o->images[img], S, first, &e)) rc = -1;
-        for (int k = 1; k < o->n && !rc; k++) memcpy(first + (size_t)k * 3 * S * S, first, (size_t)3 * S * S * sizeof(real));
+        for (int k = 1; k < o->n && !rc; k++) memcpy(first + (size_t)k * frame, first, frame * sizeof(real));
         for (int k = 0; k < o->n && control; k++) memcpy(ctl + 3 * ((size_t)r * o->n + k), o->endpoints[r % o->nendpoints], 3 * sizeof(double));
     }
     Rng rng;
@@ -499,7 +501,34 @@ static int run_sampling(const char *cmd, InferOpts *o, int control) {
         model_invert(&m, cond, total, nu, 1, NULL, z);
         video = xmalloc((size_t)total * T * 3 * S * S * sizeof(real));
         decode_with_progress(&m, x0, z, total, T, video);
-        rc = write_outputs(o->out, control ? "control" : "samples", x0, video, rows, o->n, T, S, &e);
+        /* the pictures: per row the start frame, the real clip (--from-test), then the n videos; on the synthetic
+         * set, whose end points are positions (x / S, y / S), each tile of a row marks its end point */
+        int extra = o->from_test ? 1 : 0, cols = 1 + extra + o->n;
+        real *videos = video, *tiles_x0 = NULL, *x0r = xmalloc((size_t)rows * frame * sizeof(real));
+        for (int r = 0; r < rows; r++) memcpy(x0r + (size_t)r * frame, x0 + (size_t)r * o->n * frame, frame * sizeof(real));
+        if (extra) {   /* rows of [real clip, n videos] */
+            size_t vid = (size_t)T * frame;
+            videos = xmalloc((size_t)rows * (o->n + 1) * vid * sizeof(real));
+            for (int r = 0; r < rows; r++) {
+                memcpy(videos + (size_t)r * (o->n + 1) * vid, real_clips + (size_t)r * vid, vid * sizeof(real));
+                memcpy(videos + ((size_t)r * (o->n + 1) + 1) * vid, video + (size_t)r * o->n * vid,
+                       (size_t)o->n * vid * sizeof(real));
+            }
+        }
+        tiles_x0 = visual_with_x0(x0r, videos, rows, cols - 1, T, S);
+        double *marks = NULL;
+        if (control && set == DATA_SYNTHETIC) {
+            marks = xmalloc((size_t)rows * cols * 2 * sizeof(double));
+            for (int i = 0; i < rows * cols; i++) {
+                marks[2 * i] = ctl[3 * ((size_t)(i / cols) * o->n)] * S;
+                marks[2 * i + 1] = ctl[3 * ((size_t)(i / cols) * o->n) + 1] * S;
+            }
+        }
+        rc = write_outputs(o->out, control ? "control" : "samples", video, total, T, S, tiles_x0, rows, cols, marks, &e);
+        if (videos != video) free(videos);
+        free(tiles_x0);
+        free(x0r);
+        free(marks);
         if (!rc) {   /* the residuals used, so the same videos can be made again with --nu */
             char path[1200];
             snprintf(path, sizeof path, "%s/%s_nu.npy", o->out, control ? "control" : "samples");
@@ -517,6 +546,7 @@ static int run_sampling(const char *cmd, InferOpts *o, int control) {
     free(nu);
     free(z);
     free(ctl);
+    free(real_clips);
     model_free(&m);
     return rc ? 1 : 0;
 }
@@ -528,11 +558,12 @@ static const char sample_help[] =
     "  --seed N             (249, as the official scripts)      --temperature t   nu ~ t N(0, I) (1)\n"
     "  --nu FILE.npy        residuals instead of random ones (float32, images x n x z_dim), e.g. a *_nu.npy\n"
     "  --cinn FILE --cinn-config FILE   another cINN of the folder (default cinn.safetensors)\n"
-    "  --out DIR            the output folder (samples): <name>.gif, one row per start frame: the start frame,\n"
-    "                       then its videos side by side; <name>_last.png, their last frames (each row stretched\n"
-    "                       to its own range, as the official save_image(normalize=True)); <name>.npy, the videos\n"
-    "                       (videos x T x 3 x S x S, float32, in [-1, 1]); <name>_nu.npy, the residuals used.\n"
-    "                       <name> is samples, or control for i2v control.\n";
+    "  --out DIR            the output folder (samples); NAME is samples or control:\n"
+    "                       NAME.gif       one row per start frame: the start frame, then its n videos side by side\n"
+    "                                      (as generate_samples.py, with x0 added), enlarged to >= 128 pixels\n"
+    "                       NAME_last.png  the last frames in the same places (as visualize_endpoint.py)\n"
+    "                       NAME.npy       the videos (rows x n, T, 3, S, S), float32 in [-1, 1]\n"
+    "                       NAME_nu.npy    the residuals used (for --nu)\n";
 
 static int cmd_sample(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -552,9 +583,10 @@ static int cmd_control(int argc, char **argv) {
                "       i2v control --model DIR --from-test N [options] [Data.key=value ...]\n"
                "  Videos driven to an end point (BAIR: the normalised end-effector position of the last frame;\n"
                "  the synthetic set: x / S, y / S, speed / max speed), with a cINN trained with Training.control=True.\n"
-               "  --from-test N        instead of --image and --endpoint: the start frames and end points of the\n"
-               "                       first N clips of the model's test split, as visualize_endpoint.py takes them\n"
-               "                       (Data.key=value arguments change that data set, e.g. Data.data_path=DIR)\n"
+               "  --from-test N takes the start frames and end points of the first N test clips of the model's data set,\n"
+               "  as visualize_endpoint.py does (Data.key=value arguments change that data set, e.g. Data.data_path=DIR);\n"
+               "  the GIF and PNG then show each real clip after its start frame. On the\n"
+               "  synthetic set a cross marks each row's end point.\n"
                "%s",
                sample_help);
         return 0;
@@ -619,11 +651,7 @@ static int cmd_transfer(int argc, char **argv) {
         out = xmalloc((size_t)(n + 1) * F * frame * sizeof(real));
         memcpy(out, clip + frame, (size_t)F * frame * sizeof(real));   /* the driving clip's frames 1..F */
         model_decode(&m, x0, z, n, F, out + (size_t)F * frame);
-        char path[1200];
-        snprintf(path, sizeof path, "%s/transfer.gif", o.out);
-        rc = write_videos_npy(o.out, "transfer", out, n + 1, F, S, &e);
-        if (!rc) rc = write_video_gif(path, out, (size_t)n + 1, (size_t)F, (size_t)S, (size_t)S, (size_t)n + 1, &e);
-        if (!rc) printf("wrote %s (the driving clip, then %d transferred videos) and transfer.npy\n", path, n);
+        rc = write_outputs(o.out, "transfer", out, n + 1, F, S, out, 1, n + 1, NULL, &e);
     }
     if (rc) fprintf(stderr, "i2v transfer: %s\n", e.msg);
     data_free_names(names, count);
@@ -806,7 +834,9 @@ static int cmd_evaluate(int argc, char **argv) {
                "  Measures a model folder on held-out clips of its data set: stage-1 reconstruction (L1, PSNR, SSIM,\n"
                "  and the repeat-x0 baseline), the cINN's negative log-likelihood, and on the synthetic set the\n"
                "  motion statistics (energy distance of sampled vs true end displacements, with the still-video and\n"
-               "  truth-vs-truth references) and, given a controlled cINN, the end-point error. key=value lines.\n"
+               "  truth-vs-truth references), whether samples keep the object's shape and colour (shape_iou,\n"
+               "  colour_error, beside their values for the real videos and for stage 1's reconstructions, recon_*;\n"
+               "  docs/demo.md defines them) and, given a controlled cINN, the end-point error. key=value lines.\n"
                "  A folder with stage 1 only gets the reconstruction figures. Data.key=value arguments change the\n"
                "  data set evaluated on (e.g. Data.data_path=data/bair/ for a converted model).\n"
                "  With --metrics fvd,dtfvd,fid,lpips,diversity: the paper's metrics instead ('i2v evaluate --metrics\n"
@@ -873,15 +903,16 @@ static int cmd_evaluate(int argc, char **argv) {
 }
 
 static int cmd_demo(int argc, char **argv) {
-    DemoOpts o = {"demo_out", DEMO_MINUTES, 42};
+    DemoOpts o = {"demo_out", 1, 42};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            printf("usage: i2v demo [--out DIR] [--minutes M] [--seed N]\n"
-                   "  Trains every stage on the built-in synthetic data set (small widths, 32 x 32 videos) within\n"
-                   "  about M minutes of training (%d) and writes into DIR (demo_out): samples.gif, control.gif,\n"
-                   "  transfer.gif and report.txt, plus the models, configs and loss curves.\n",
-                   DEMO_MINUTES);
+            printf("usage: i2v demo [--out DIR] [--scale F] [--seed N]\n"
+                   "  Trains every stage on the built-in synthetic data set (small widths, 32 x 32 videos) for a fixed\n"
+                   "  number of steps (the same seed gives the same report on any machine) and writes into DIR\n"
+                   "  (demo_out): index.html, samples.gif, samples_last.png, control.gif, transfer.gif, report.txt,\n"
+                   "  plus the models, configs and loss curves. --scale F (> 0, 1 by default) multiplies every stage's\n"
+                   "  steps: 0.05 for a quick try, 4 for better samples in four times the time.\n");
             return 0;
         }
         if (!v) {
@@ -890,8 +921,8 @@ static int cmd_demo(int argc, char **argv) {
         }
         i++;
         if (!strcmp(a, "--out")) o.out = v;
-        else if (!strcmp(a, "--minutes")) {
-            if (arg_real("demo", a, v, 0.01, 1e6, &o.minutes)) return 2;
+        else if (!strcmp(a, "--scale")) {
+            if (arg_real("demo", a, v, 1e-6, 1000, &o.scale)) return 2;
         } else if (!strcmp(a, "--seed")) {
             if (arg_u64("demo", a, v, &o.seed)) return 2;
         } else {
@@ -924,7 +955,7 @@ static int cmd_frechet(int argc, char **argv) { return frechet_main(argc, argv);
 static int cmd_features(int argc, char **argv) { return features_main(argc, argv); }
 
 static const Command commands[] = {
-    {"demo", cmd_demo, "train everything on the built-in synthetic data and show samples (minutes)"},
+    {"demo", cmd_demo, "train everything on the built-in synthetic data and show samples (about 15 minutes)"},
     {"train-stage1", cmd_train_stage1, "train the video autoencoder (stage 1)"},
     {"train-cond-ae", cmd_train_cond_ae, "train the conditioning image autoencoder (stage 2a)"},
     {"train-ae", cmd_train_cond_ae, "an alias of train-cond-ae"},

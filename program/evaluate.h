@@ -1,5 +1,4 @@
-/* evaluate.h: what a trained model folder achieves, measured on held-out data, and the demo that trains
- * one from scratch on the synthetic set and shows it. */
+/* evaluate.h: what a trained model folder achieves, measured on held-out data. */
 #ifndef I2V_EVALUATE_H
 #define I2V_EVALUATE_H
 
@@ -25,12 +24,15 @@ typedef struct EvalReport {
     int has_cinn;                                      /* the folder has a cINN: the figures below stage 1's */
     double recon_l1, recon_psnr_db, recon_ssim;       /* stage 1: reconstructions from a posterior sample */
     double repeat_x0_psnr_db;                          /* the baseline that repeats x0 for every frame */
+    double recon_shape_iou, recon_colour_error;        /* synthetic: shape and colour (below) of the reconstructions */
     double test_nll, test_bits_per_dim;               /* the cINN: -log p(z | x0) in nats (with the constant) */
     int synthetic;                                     /* the motion figures below need the synthetic set */
     double motion_distance;                            /* energy distance, sampled vs true end displacements */
     double motion_distance_static;                     /* the same for videos that never move */
     double motion_distance_truth;                      /* the same for a fresh ground-truth sample */
     double sample_speed_px, true_speed_px;             /* median speeds, px per frame */
+    double shape_iou, shape_iou_truth;                 /* last frame vs x0's object (metrics.h), samples / real */
+    double colour_error, colour_error_truth;           /* the object's colour in the last frame vs in x0 */
     int has_control;
     double endpoint_error_px;                          /* controlled samples vs the requested end point */
     double endpoint_error_uncontrolled_px;             /* uncontrolled samples vs the same end points */
@@ -41,18 +43,5 @@ typedef struct EvalReport {
 int evaluate_model(const EvalOpts *o, EvalReport *r, I2vError *e);
 /* key=value lines; also into path when not NULL */
 int report_write(const EvalReport *r, const char *path, I2vError *e);
-
-/* The demo: every stage trained on the synthetic set at small widths, then GIFs and a report. */
-#define DEMO_MINUTES 12   /* the default budget; the measured demo takes about 11.5 minutes in all */
-typedef struct DemoOpts {
-    const char *out;
-    double minutes;       /* the whole budget (training of the four networks shares it); <= 0: DEMO_MINUTES */
-    uint64_t seed;
-} DemoOpts;
-int run_demo(const DemoOpts *o, I2vError *e);
-/* The demo's synthetic world, easier than the default so that minutes suffice: one large object on a flat
- * background, no distractors or occluders, moving 1.5 to 4 pixels per frame at 64 x 64 (scaled with the
- * size). Sets only those fields of c. */
-void demo_world(DataConfig *c);
 
 #endif

@@ -255,63 +255,6 @@ int write_video_gif(const char *path, const real *videos, size_t n, size_t T, si
     return rc;
 }
 
-int write_samples_gif(const char *path, const real *x0, const real *videos, size_t rows, size_t n, size_t T,
-                      size_t S, I2vError *e) {
-    size_t cols = n + 1, frame = 3 * S * S;
-    uint8_t **rgb = xmalloc(rows * cols * sizeof *rgb);
-    for (size_t r = 0; r < rows; r++) {
-        uint8_t *still = rgb[r * cols] = xmalloc(T * frame);
-        video_to_rgb8(x0 + r * n * frame, 1, S, S, still);
-        for (size_t t = 1; t < T; t++) memcpy(still + t * frame, still, frame);
-        for (size_t k = 0; k < n; k++) {
-            rgb[r * cols + 1 + k] = xmalloc(T * frame);
-            video_to_rgb8(videos + (r * n + k) * T * frame, T, S, S, rgb[r * cols + 1 + k]);
-        }
-    }
-    size_t gh, gw;
-    uint8_t *grid = video_grid((const uint8_t *const *)rgb, rows * cols, T, S, S, cols, 2, 255, &gh, &gw);
-    int rc = gif_write(path, grid, T, gw, gh, 25, 0, e);
-    free(grid);
-    for (size_t i = 0; i < rows * cols; i++) free(rgb[i]);
-    free(rgb);
-    return rc;
-}
-
-int write_last_frames_png(const char *path, const real *videos, size_t rows, size_t n, size_t T, size_t S,
-                          I2vError *e) {
-    size_t frame = 3 * S * S;
-    uint8_t **row = xmalloc(rows * sizeof *row);
-    for (size_t r = 0; r < rows; r++) {
-        /* torchvision's normalize=True: (x - min) / (max - min + 1e-5) over the row's last frames, then
-         * x * 255 + 0.5 truncated, as save_image does */
-        double lo = 1e300, hi = -1e300;
-        for (size_t k = 0; k < n; k++) {
-            const real *last = videos + ((r * n + k) * T + T - 1) * frame;
-            for (size_t i = 0; i < frame; i++) {
-                lo = last[i] < lo ? last[i] : lo;
-                hi = last[i] > hi ? last[i] : hi;
-            }
-        }
-        row[r] = xmalloc(n * frame);   /* (n, S, S, 3): video_strip's frames are the row's columns */
-        for (size_t k = 0; k < n; k++) {
-            const real *last = videos + ((r * n + k) * T + T - 1) * frame;
-            uint8_t *d = row[r] + k * frame;
-            for (size_t p = 0; p < S * S; p++)
-                for (size_t c = 0; c < 3; c++) {
-                    double v = ((double)last[c * S * S + p] - lo) / (hi - lo + 1e-5) * 255 + 0.5;
-                    d[3 * p + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-                }
-        }
-    }
-    Image im;
-    video_strip(&im, (const uint8_t *const *)row, rows, n, S, S, 2, 0);
-    int rc = png_write(path, &im, e);
-    image_free(&im);
-    for (size_t r = 0; r < rows; r++) free(row[r]);
-    free(row);
-    return rc;
-}
-
 int read_start_image(const char *path, int S, real *out, I2vError *e) {
     Image im;
     if (image_read(path, &im, e)) return -1;

@@ -76,16 +76,6 @@ void model_residual(Model *m, const real *z, const real *cond, int n, real *nu);
 /* Writes videos (n, T, 3, H, W) in [-1, 1] side by side (cols per row) as a looping GIF. */
 int write_video_gif(const char *path, const real *videos, size_t n, size_t T, size_t H, size_t W, size_t cols,
                     I2vError *e);
-/* The GIF of sampled videos as generate_samples.py lays them side by side, one row per start frame, with the
- * start frame x0 as a still first column (the official GIF lacks it): videos (rows * n, T, 3, S, S) and their
- * start frames x0 (rows * n, 3, S, S) in [-1, 1]; row r holds videos r * n .. r * n + n - 1, which share x0. */
-int write_samples_gif(const char *path, const real *x0, const real *videos, size_t rows, size_t n, size_t T,
-                      size_t S, I2vError *e);
-/* The PNG of the videos' last frames as visualize_endpoint.py writes it with save_image(normalize=True): one
- * row per start frame, n columns 2 pixels apart on black, each row stretched from its own minimum to its own
- * maximum (the official script writes one such file per test clip). */
-int write_last_frames_png(const char *path, const real *videos, size_t rows, size_t n, size_t T, size_t S,
-                          I2vError *e);
 /* Reads a start image (PNG, JPEG, PPM) and resizes it to S x S as the official scripts do (bilinear,
  * align_corners False, no antialiasing): out (3, S, S) in [-1, 1]. */
 int read_start_image(const char *path, int S, real *out, I2vError *e);

@@ -1,7 +1,7 @@
 /* long_learning.c (make check-long): stage 1 beats the baseline that repeats x0 for every frame.
  *
  * The tiny stage-1 config trains on the demo's synthetic world (one large object on a flat background,
- * 0.75 to 2 pixels per frame at 32x32: demo_world in evaluate.c) with the reconstruction and KL
+ * 0.75 to 2 pixels per frame at 32x32: demo_world in demo.c) with the reconstruction and KL
  * terms only, and is evaluated on clips of another stream. Repeating x0 scores about 21.3 dB there; the
  * check asks for 3 dB more, on average over the 8 predicted frames of 32 held-out clips.
  * Measured (2 cores, 1026 s): +3.59 dB after the 2400 steps (-1.22 after 400, +0.62 after 1200, +3.17
@@ -13,13 +13,13 @@
 #include "ae.h"
 #include "check.h"
 #include "data.h"
-#include "program/evaluate.h"
+#include "program/demo.h"
 #include "kernels/threads.h"
 #include "held_out.h"
 
 enum { BATCH = 8, STEPS = 2400, EVAL_EVERY = 400, EVAL_BATCHES = 4 };
 
-/* the demo's world (evaluate.c) */
+/* the demo's world (demo.c) */
 static void clips(Tensor *batch, uint64_t seed, uint64_t first) {
     DataConfig dc;
     data_config_default(&dc);
