@@ -860,22 +860,23 @@ static int cmd_evaluate(int argc, char **argv) {
         }
         if (!v) {
             fprintf(stderr, "i2v evaluate: '%s' needs a value\n", a);
-            return 2;
+            rc = 2;
+            break;
         }
         i++;
         if (!strcmp(a, "--model")) o.model = v;
         else if (!strcmp(a, "--clips")) {
-            if (arg_int("evaluate", a, v, 1, 1000000, &n)) return 2;
+            if (arg_int("evaluate", a, v, 1, 1000000, &n)) rc = 2;
             o.clips = (int)n;
         } else if (!strcmp(a, "--samples")) {
-            if (arg_int("evaluate", a, v, 1, 1000, &n)) return 2;
+            if (arg_int("evaluate", a, v, 1, 1000, &n)) rc = 2;
             o.samples = (int)n;
         } else if (!strcmp(a, "--seed")) {
-            if (arg_u64("evaluate", a, v, &o.seed)) return 2;
+            if (arg_u64("evaluate", a, v, &o.seed)) rc = 2;
         } else if (!strcmp(a, "--split")) {
             if (strcmp(v, "eval") && strcmp(v, "test")) {
                 fprintf(stderr, "i2v evaluate: --split expects eval or test, got '%s'\n", v);
-                return 2;
+                rc = 2;
             }
             o.split = !strcmp(v, "eval") ? 1 : 2;
         }
@@ -884,12 +885,12 @@ static int cmd_evaluate(int argc, char **argv) {
         else if (!strcmp(a, "--report")) report = v;
         else {
             fprintf(stderr, "i2v evaluate: unknown option '%s'; see 'i2v evaluate --help'\n", a);
-            return 2;
+            rc = 2;
         }
     }
-    if (!o.model) {
+    if (!rc && !o.model) {
         fprintf(stderr, "i2v evaluate: --model DIR is required\n");
-        return 2;
+        rc = 2;
     }
     o.overrides = overrides;
     EvalReport r;
