@@ -1136,7 +1136,7 @@ static int frozen_stage_dir(const TrainOpts *o, const char *option, StageKind ki
     if (strlen(abs) >= sizeof setup->s2.First_stage_model.model_path)
         return err_set(e, "%s: the path is longer than the config's model_path can hold (%zu characters)", dir,
                        sizeof setup->s2.First_stage_model.model_path - 1);
-    snprintf(path, sizeof setup->s2.First_stage_model.model_path, "%s", abs);
+    memcpy(path, abs, strlen(abs) + 1);   /* fits: checked above */
     name[0] = 0;
     *changed = 1;
     return 0;
