@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "key_value.h"
 #include "formats/npy.h"
 #include "program/eval_metrics.h"
 
@@ -48,14 +49,7 @@ static real *load_u8(const char *path, int ndim, const size_t *shape) {
 }
 
 static double expected(const char *key) {
-    FILE *f = fopen(DIR "expected.txt", "r");
-    char line[512];
-    double v = NAN;
-    size_t k = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, key, k) && line[k] == '=') v = atof(line + k + 1);
-    if (f) fclose(f);
-    return v;
+    return key_value_in(DIR "expected.txt", key);
 }
 
 static void compare_tol(const char *key, double got, double tol) {

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include "check.h"
+#include "key_value.h"
 #include "formats/npy.h"
 #include "formats/safetensors.h"
 #include "networks/lpips.h"
@@ -206,14 +207,7 @@ static int run(const char *args) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 static double output_value(const char *key) {
-    FILE *f = fopen(out_path, "r");
-    char line[512];
-    double v = NAN;
-    size_t k = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, key, k) && line[k] == '=') v = atof(line + k + 1);
-    if (f) fclose(f);
-    return v;
+    return key_value_in(out_path, key);
 }
 static int output_has(const char *s) {
     FILE *f = fopen(out_path, "r");
@@ -346,14 +340,7 @@ static int sh(const char *cmd) {
 }
 
 static double report_value(const char *path, const char *key) {
-    FILE *f = fopen(path, "r");
-    char line[1024];
-    double v = NAN;
-    size_t k = strlen(key);
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, key, k) && line[k] == '=') v = atof(line + k + 1);
-    if (f) fclose(f);
-    return v;
+    return key_value_in(path, key);
 }
 
 static void test_evaluate_command(void) {
