@@ -15,31 +15,23 @@
 #include "check.h"
 #include "formats/safetensors.h"
 #include "networks/features.h"
+#include "shell.h"
 
 #define FIX "tests/data/features/"
 
 static char g_log[128];
 
+static int convert(const char *fmt, ...) I2V_PRINTF(1, 2);
 static int convert(const char *fmt, ...) {
-    char args[1024], cmd[1400];
+    char args[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "python3 tools/convert_metric_nets.py %s >%s 2>&1", args, g_log);
-    int st = system(cmd);
-    return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
+    return shell_run(g_log, "", "python3 tools/convert_metric_nets.py %s", args);
 }
 
-static int log_has(const char *s) {
-    static char buf[16384];
-    FILE *f = fopen(g_log, "rb");
-    if (!f) return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    return strstr(buf, s) != NULL;
-}
+static int log_has(const char *s) { return shell_file_has(g_log, s); }
 
 static int same_tensors(const char *got_path, const char *want_path) {
     StFile a, b;

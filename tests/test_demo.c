@@ -11,6 +11,7 @@
 #include "formats/files.h"
 #include "formats/gif.h"
 #include "formats/png.h"
+#include "shell.h"
 
 #define SCALE "0.01"   /* one batch per epoch: a few seconds of training */
 #define TILE 128       /* 32-pixel frames enlarged 4 times */
@@ -18,34 +19,22 @@
 static char dir[256];
 
 /* Runs a shell command line, output into dir/out.txt; returns the exit status. */
+static int run(const char *fmt, ...) I2V_PRINTF(1, 2);
 static int run(const char *fmt, ...) {
-    char cmd[4096], full[4600];
+    char out[300];
+    snprintf(out, sizeof out, "%s/out.txt", dir);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    int rc = shell_vrun(out, "", fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "%s > %s/out.txt 2>&1", cmd, dir);
-    int st = system(full);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
-static char *read_text(const char *path) {
-    uint8_t *buf;
-    size_t n;
-    I2vError e;
-    if (read_file_bytes(path, &buf, &n, &e)) return NULL;
-    char *t = xmalloc(n + 1);
-    memcpy(t, buf, n);
-    t[n] = 0;
-    if (n) free(buf);
-    return t;
+    return rc;
 }
 
 /* report.txt without its `seconds` line */
 static char *report_but_seconds(const char *out) {
     char path[400];
     snprintf(path, sizeof path, "%s/report.txt", out);
-    char *t = read_text(path);
+    char *t = shell_read_text(path);
     if (!t) return NULL;
     char *s = strstr(t, "seconds=");
     if (s) *s = 0;
@@ -130,7 +119,7 @@ static void test_pictures(const char *a) {
     check(g && w == grid(4) && h == grid(1), "transfer.gif: the driving clip and three transfers");
     free(g);
     snprintf(path, sizeof path, "%s/index.html", a);
-    char *html = read_text(path);
+    char *html = shell_read_text(path);
     check(html && strstr(html, "<table") && strstr(html, "shape_iou") && strstr(html, "src=\"samples.gif\"") &&
               strstr(html, "src=\"control.gif\"") && strstr(html, "src=\"stage1_losses.svg\"") &&
               strstr(html, "src=\"samples_last.png\""),

@@ -18,37 +18,27 @@
 #include "formats/npy.h"
 #include "formats/png.h"
 #include "program/setup.h"
+#include "shell.h"
 
 static char dir[256];
 
 /* Runs a shell command line with I2V_THREADS=1, output into dir/out.txt; returns the exit status. */
 static int run(const char *fmt, ...) I2V_PRINTF(1, 2);
 static int run(const char *fmt, ...) {
-    char cmd[4096], full[4600];
+    char out[300];
+    snprintf(out, sizeof out, "%s/out.txt", dir);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    int rc = shell_vrun(out, "export I2V_THREADS=1;", fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "export I2V_THREADS=1; %s > %s/out.txt 2>&1", cmd, dir);
-    int st = system(full);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return rc;
 }
 
 /* Does dir/out.txt contain s? */
 static int output_has(const char *s) {
     char path[300];
     snprintf(path, sizeof path, "%s/out.txt", dir);
-    uint8_t *buf;
-    size_t n;
-    I2vError e;
-    if (read_file_bytes(path, &buf, &n, &e)) return 0;
-    char *text = xmalloc(n + 1);
-    memcpy(text, buf, n);
-    text[n] = 0;
-    int found = strstr(text, s) != NULL;
-    free(text);
-    if (n) free(buf);
-    return found;
+    return shell_file_has(path, s);
 }
 
 /* Starts a shell command line in the background (I2V_THREADS=1, output into dir/spawn.txt); its `exec`

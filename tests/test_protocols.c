@@ -15,6 +15,7 @@
 #include "program/distances.h"
 #include "program/monitor.h"
 #include "program/protocols.h"
+#include "shell.h"
 
 /* ---- clip assembly ------------------------------------------------------------------------------- */
 static void test_assembly(void) {
@@ -200,23 +201,11 @@ static void test_diversity(void) {
 
 /* ---- the frechet command --------------------------------------------------------------------------- */
 static char out_path[] = "build/test_protocols_out.txt";
-static int run(const char *args) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "./i2v frechet %s > %s 2>&1", args, out_path);
-    int st = system(cmd);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
+static int run(const char *args) { return shell_run(out_path, "", "./i2v frechet %s", args); }
 static double output_value(const char *key) {
     return key_value_in(out_path, key);
 }
-static int output_has(const char *s) {
-    FILE *f = fopen(out_path, "r");
-    char buf[4096];
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    buf[n] = 0;
-    if (f) fclose(f);
-    return strstr(buf, s) != NULL;
-}
+static int output_has(const char *s) { return shell_file_has(out_path, s); }
 
 static void test_command(void) {
     FILE *f = fopen("./i2v", "rb");
@@ -332,12 +321,7 @@ static void test_monitor(void) {
 }
 
 /* ---- evaluate --metrics end to end: a tiny model, the width/64 stand-in networks ----------------------- */
-static int sh(const char *cmd) {
-    char full[2048];
-    snprintf(full, sizeof full, "export I2V_THREADS=2; (%s) > %s 2>&1", cmd, out_path);
-    int st = system(full);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
+static int sh(const char *cmd) { return shell_run(out_path, "export I2V_THREADS=2;", "%s", cmd); }
 
 static double report_value(const char *path, const char *key) {
     return key_value_in(path, key);

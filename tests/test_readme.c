@@ -16,20 +16,20 @@
 #include "datasets/synth.h"
 #include "formats/files.h"
 #include "program/prepare.h"
+#include "shell.h"
 
 static char dir[256], repo[1024];
 
 /* Runs a shell command line in dir (I2V_THREADS=1), output into dir/out.txt; returns the exit status. */
 static int sh(const char *fmt, ...) I2V_PRINTF(1, 2);
 static int sh(const char *fmt, ...) {
-    char cmd[4096], full[5000];
+    char setup[300];
+    snprintf(setup, sizeof setup, "cd '%s' && export I2V_THREADS=1 &&", dir);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    int rc = shell_vrun("out.txt", setup, fmt, ap);   /* the redirection runs after the cd */
     va_end(ap);
-    snprintf(full, sizeof full, "cd %s && export I2V_THREADS=1 && { %s ; } > out.txt 2>&1", dir, cmd);
-    int st = system(full);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    return rc;
 }
 
 static void show_output(void) {
