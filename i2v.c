@@ -956,7 +956,7 @@ static int cmd_frechet(int argc, char **argv) { return frechet_main(argc, argv);
 static int cmd_features(int argc, char **argv) { return features_main(argc, argv); }
 
 static const Command commands[] = {
-    {"demo", cmd_demo, "train everything on the built-in synthetic data and show samples (about 15 minutes)"},
+    {"demo", cmd_demo, "train everything on the built-in synthetic data and show samples (about 12 minutes on 2 cores)"},
     {"train-stage1", cmd_train_stage1, "train the video autoencoder (stage 1)"},
     {"train-cond-ae", cmd_train_cond_ae, "train the conditioning image autoencoder (stage 2a)"},
     {"train-ae", cmd_train_cond_ae, "an alias of train-cond-ae"},
