@@ -1,6 +1,7 @@
 /* demo.c: `i2v demo`, which trains every stage on the synthetic set and shows what the model does (demo.h).
  *
- * What it is: the demo's world and configs, the training of the four networks (two pairs side by side),
+ * What it is: the demo's world and configs, the training of the four networks (the conditioning AE and
+ * stage 1 in turn on two threads, then the two cINNs side by side),
  * the GIFs of samples, control and transfer, and the report of evaluate.c on held-out clips.
  * What it is not: a training loop (run.c) or a metric (evaluate.c, metrics.c).
  * Dimension legend: N clips, K samples per clip, T frames (F = T - 1 generated), S frame size (H = W = S).
