@@ -48,7 +48,7 @@ void demo_world(DataConfig *c) {
 #define DEMO_STAGE1_EPOCHS 10
 #define DEMO_STAGE1_WARMUP 10    /* epochs of reconstruction and KL only before the GAN terms join */
 #define DEMO_AE_EPOCHS 10
-#define DEMO_CINN_EPOCHS 10
+#define DEMO_CINN_EPOCHS 20
 
 /* clips per epoch at this scale: a whole number of batches, at least one */
 static int epoch_clips(double scale, int clips, int bs) {
@@ -92,7 +92,7 @@ static void demo_configs(double scale, StageSetup *s1, StageSetup *cae, StageSet
     s2->s2.Training.bs_eval = 32;
     s2->data.synth_train = epoch_clips(scale, DEMO_EPOCH_CLIPS, s2->s2.Training.bs);
     s2->s2.Training.lr = 1e-3;
-    s2->s2.Training.step_size = 4;   /* the rate halves twice in the demo */
+    s2->s2.Training.step_size = 8;   /* the rate halves after epochs 8 and 16 */
     s2->s2.Training.n_epochs = DEMO_CINN_EPOCHS;
     *s2c = *s2;
     s2c->s2.Training.control = 1;
