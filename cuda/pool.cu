@@ -18,10 +18,10 @@
 #include "cuda/sum.cuh"
 
 
-/* The in-plane index of the first maximum of output (ot, oh, ow)'s window, -1 if it holds only padding. */
-__device__ static long window_argmax(const real *xp, const ConvGeom &g, int ot, int oh, int ow) {
-    long best_i = -1;
-    real best = 0;
+/* Calls visit(in-plane index) for each input element of output (ot, oh, ow)'s window, in window order (t, then
+ * h, then w), skipping the padding: the one walk of max and average pooling. */
+template <class Visit>
+__device__ static void window_walk(const ConvGeom &g, int ot, int oh, int ow, Visit visit) {
     for (int a = 0; a < g.k[0]; a++) {
         int ti = ot * g.s[0] - g.p[0] + a;
         if (ti < 0 || ti >= g.in[0]) continue;
@@ -30,16 +30,23 @@ __device__ static long window_argmax(const real *xp, const ConvGeom &g, int ot, 
             if (hi < 0 || hi >= g.in[1]) continue;
             for (int d = 0; d < g.k[2]; d++) {
                 int wi = ow * g.s[2] - g.p[2] + d;
-                if (wi < 0 || wi >= g.in[2]) continue;
-                long idx = ((long)ti * g.in[1] + hi) * g.in[2] + wi;
-                real v = xp[idx];
-                if (best_i < 0 || v > best || isnan(v)) {
-                    best = v;
-                    best_i = idx;
-                }
+                if (wi >= 0 && wi < g.in[2]) visit(((long)ti * g.in[1] + hi) * g.in[2] + wi);
             }
         }
     }
+}
+
+/* The in-plane index of the first maximum of output (ot, oh, ow)'s window, -1 if it holds only padding. */
+__device__ static long window_argmax(const real *xp, const ConvGeom &g, int ot, int oh, int ow) {
+    long best_i = -1;
+    real best = 0;
+    window_walk(g, ot, oh, ow, [&](long idx) {
+        real v = xp[idx];
+        if (best_i < 0 || v > best || isnan(v)) {
+            best = v;
+            best_i = idx;
+        }
+    });
     return best_i;
 }
 
@@ -146,18 +153,7 @@ __global__ static void avgpool_kernel(real *y, const real *x, ConvGeom g, size_t
         out_coords(g, i, &plane, &ot, &oh, &ow);
         const real *xp = x + plane * isz;
         double acc = 0;
-        for (int a = 0; a < g.k[0]; a++) {
-            int ti = ot * g.s[0] - g.p[0] + a;
-            if (ti < 0 || ti >= g.in[0]) continue;
-            for (int b = 0; b < g.k[1]; b++) {
-                int hi = oh * g.s[1] - g.p[1] + b;
-                if (hi < 0 || hi >= g.in[1]) continue;
-                for (int d = 0; d < g.k[2]; d++) {
-                    int wi = ow * g.s[2] - g.p[2] + d;
-                    if (wi >= 0 && wi < g.in[2]) acc += xp[((size_t)ti * g.in[1] + hi) * g.in[2] + wi];
-                }
-            }
-        }
+        window_walk(g, ot, oh, ow, [&](long idx) { acc += xp[idx]; });
         y[i] = (real)(acc * inv);
     }
 }
