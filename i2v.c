@@ -5,7 +5,6 @@
  * sampling, control and transfer in model.c, evaluation in evaluate.c, the demo in demo.c.
  * What it is not: where any network or kernel is defined.
  */
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -14,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "program/args.h"
 #include "program/bench.h"
 #include "data.h"
 #include "program/demo.h"
@@ -28,47 +28,6 @@
 #include "formats/safetensors.h"
 #include "program/visual.h"
 #include "tensor.h"
-
-/* ---- numbers on the command line ------------------------------------------------------------------------ */
-
-/* Each takes the whole argument or refuses it with a message naming the option and the range (usage error,
- * status 2): no silent wrap-around (4294967297 frames), no trailing text, no NaN or infinity. */
-static int arg_int(const char *cmd, const char *opt, const char *s, long long min, long long max, long long *out) {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end || errno == ERANGE || v < min || v > max) {
-        fprintf(stderr, "i2v %s: %s expects an integer from %lld to %lld, got '%s'\n", cmd, opt, min, max, s);
-        return 2;
-    }
-    *out = v;
-    return 0;
-}
-
-static int arg_u64(const char *cmd, const char *opt, const char *s, uint64_t *out) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end || errno == ERANGE || s[strspn(s, " \t")] == '-') {
-        fprintf(stderr, "i2v %s: %s expects an integer from 0 to %llu, got '%s'\n", cmd, opt, (unsigned long long)UINT64_MAX,
-                s);
-        return 2;
-    }
-    *out = v;
-    return 0;
-}
-
-static int arg_real(const char *cmd, const char *opt, const char *s, double min, double max, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || !isfinite(v) || v < min || v > max) {
-        fprintf(stderr, "i2v %s: %s expects a finite number from %g to %g, got '%s'\n", cmd, opt, min, max, s);
-        return 2;
-    }
-    *out = v;
-    return 0;
-}
 
 /* ---- inspect: what a checkpoint holds ----------------------------------------------------------------- */
 

@@ -13,6 +13,7 @@
  * Dimension legend: N clips, T frames, S frame size, D feature dimension, R realisations. */
 #include "program/eval_metrics.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "data.h"
 #include "formats/npy.h"
 #include "networks/lpips.h"
+#include "program/args.h"
 #include "program/distances.h"
 #include "program/model.h"
 #include "program/progress.h"
@@ -102,8 +104,11 @@ int features_main(int argc, char **argv) {
         else if (!strcmp(a, "--weights")) weights = v;
         else if (!strcmp(a, "--in")) in = v;
         else if (!strcmp(a, "--out")) out = v;
-        else if (!strcmp(a, "--width-div")) width_div = atoi(v);
-        else {
+        else if (!strcmp(a, "--width-div")) {
+            long long n;
+            if (arg_int("features", a, v, 1, 1024, &n)) return 2;
+            width_div = (int)n;
+        } else {
             fprintf(stderr, "i2v features: unknown option '%s'\n%s", a, features_help);
             return 2;
         }
@@ -474,13 +479,19 @@ int eval_metrics_main(int argc, char **argv) {
                 fprintf(stderr, "i2v evaluate: %s\n", e.msg);
                 return 2;
             }
-        } else if (!strcmp(a, "--width-div")) o.width_div = atoi(v);
-        else if (!strcmp(a, "--clips")) o.clips = atoi(v);
-        else if (!strcmp(a, "--bootstrap")) o.resamples = atoi(v);
-        else if (!strcmp(a, "--fid-bootstrap")) o.fid_resamples = atoi(v);
-        else if (!strcmp(a, "--kid-subsets")) o.kid_subsets = atoi(v);
-        else if (!strcmp(a, "--seed")) o.seed = strtoull(v, NULL, 10);
-        else {
+        } else if (!strcmp(a, "--width-div") || !strcmp(a, "--clips") || !strcmp(a, "--bootstrap") ||
+                   !strcmp(a, "--fid-bootstrap") || !strcmp(a, "--kid-subsets")) {
+            int *field = &o.kid_subsets;
+            if (!strcmp(a, "--width-div")) field = &o.width_div;
+            else if (!strcmp(a, "--clips")) field = &o.clips;
+            else if (!strcmp(a, "--bootstrap")) field = &o.resamples;
+            else if (!strcmp(a, "--fid-bootstrap")) field = &o.fid_resamples;
+            long long n;
+            if (arg_int("evaluate", a, v, field == &o.width_div, field == &o.width_div ? 1024 : INT_MAX, &n)) return 2;
+            *field = (int)n;
+        } else if (!strcmp(a, "--seed")) {
+            if (arg_u64("evaluate", a, v, &o.seed)) return 2;
+        } else {
             fprintf(stderr, "i2v evaluate: unknown option '%s' with --metrics\n%s", a, metrics_help);
             return 2;
         }
