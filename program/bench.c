@@ -9,12 +9,14 @@
  * Usage: i2v bench [name] [key=value ...]. Without a name every quick benchmark runs with its defaults;
  * the slow ones (marked in the table) run only when named.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "ae.h"
+#include "program/args.h"
 #include "program/bench.h"
 #include "kernels/conv.h"
 #include "flow.h"
@@ -59,12 +61,11 @@ static int parse_opts(const char *bench, int argc, char **argv, IntOpt *opts, in
         int found = 0;
         for (int o = 0; eq && o < nopts; o++)
             if (strlen(opts[o].key) == (size_t)(eq - argv[a]) && !strncmp(argv[a], opts[o].key, (size_t)(eq - argv[a]))) {
-                char *end;
-                long v = strtol(eq + 1, &end, 10);
-                if (*end || eq[1] == 0) {
-                    fprintf(stderr, "i2v bench %s: '%s' needs an integer value\n", bench, argv[a]);
-                    return -1;
-                }
+                char cmd[64], key[64];
+                long long v;
+                snprintf(cmd, sizeof cmd, "bench %s", bench);
+                snprintf(key, sizeof key, "%s", opts[o].key);
+                if (arg_int(cmd, key, eq + 1, 0, INT_MAX, &v)) return -1;
                 *opts[o].value = (int)v;
                 found = 1;
             }

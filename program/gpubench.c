@@ -10,6 +10,7 @@
  * What it is not: a test; nothing is asserted. Random data and random LPIPS weights of the real widths stand
  * in for BAIR and the LPIPS file (the arithmetic is the same).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "networks/cond_ae.h"
 #include "networks/lpips.h"
 #include "ops/optim.h"
+#include "program/args.h"
 #include "program/bench.h"
 
 static double wall(void) {
@@ -182,10 +184,13 @@ static void ae_run(void *arg) {
 
 /* ---- the command ---------------------------------------------------------------------------------------------------- */
 
+/* 1 if arg is key=N (N read into *v), 0 if it is another argument, 2 (a usage error, said) if N is no integer */
 static int parse_int(const char *arg, const char *key, int *v) {
     size_t n = strlen(key);
     if (strncmp(arg, key, n) || arg[n] != '=') return 0;
-    *v = atoi(arg + n + 1);
+    long long x;
+    if (arg_int("bench gpu", key, arg + n + 1, 0, INT_MAX, &x)) return 2;
+    *v = (int)x;
     return 1;
 }
 
@@ -193,9 +198,10 @@ int bench_gpu(int argc, char **argv) {
     int reps = 3, top = 12, tf32 = 0, batch = 0;
     const char *which = "all";
     for (int i = 0; i < argc; i++) {
-        if (parse_int(argv[i], "reps", &reps) || parse_int(argv[i], "top", &top) || parse_int(argv[i], "tf32", &tf32) ||
-            parse_int(argv[i], "batch", &batch))
-            continue;
+        int got = parse_int(argv[i], "reps", &reps) | parse_int(argv[i], "top", &top) |
+                  parse_int(argv[i], "tf32", &tf32) | parse_int(argv[i], "batch", &batch);
+        if (got & 2) return 2;
+        if (got) continue;
         if (!strcmp(argv[i], "stage1") || !strcmp(argv[i], "cinn") || !strcmp(argv[i], "demo")) which = argv[i];
         else {
             fprintf(stderr, "i2v bench gpu: unexpected '%s'; usage: i2v --device cuda bench gpu [stage1|cinn|demo] "

@@ -674,6 +674,9 @@ static void test_options(void) {
           "evaluate --metrics --kid-subsets 1e3 is refused");
     check(run("./i2v evaluate --model %s --metrics fvd --seed -1", m) == 2 && output_has("--seed expects an integer from 0"),
           "evaluate --metrics --seed -1 is refused");
+    check(run("./i2v bench gemm m=99999999999") == 2 && output_has("m expects an integer from 0 to 2147483647"),
+          "bench gemm m=99999999999 is refused, not wrapped");
+    check(run("./i2v bench gpu reps=x") == 2 && output_has("reps expects an integer"), "bench gpu reps=x is refused");
     check(run("./i2v prepare synthetic --out %s/p --videos 99999999999", dir) == 2 && output_has("--videos"),
           "prepare --videos 99999999999");
     check(run("./i2v demo --minutes nan --out %s/d", dir) == 2 && output_has("--minutes"), "demo --minutes nan");
