@@ -61,11 +61,10 @@ static int parse_opts(const char *bench, int argc, char **argv, IntOpt *opts, in
         int found = 0;
         for (int o = 0; eq && o < nopts; o++)
             if (strlen(opts[o].key) == (size_t)(eq - argv[a]) && !strncmp(argv[a], opts[o].key, (size_t)(eq - argv[a]))) {
-                char cmd[64], key[64];
+                char cmd[64];
                 long long v;
                 snprintf(cmd, sizeof cmd, "bench %s", bench);
-                snprintf(key, sizeof key, "%s", opts[o].key);
-                if (arg_int(cmd, key, eq + 1, 0, INT_MAX, &v)) return -1;
+                if (arg_int(cmd, opts[o].key, eq + 1, 0, INT_MAX, &v)) return -1;
                 *opts[o].value = (int)v;
                 found = 1;
             }

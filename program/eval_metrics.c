@@ -113,7 +113,7 @@ int features_main(int argc, char **argv) {
             return 2;
         }
     }
-    if (!net || !weights || !in || !out || width_div < 1) {
+    if (!net || !weights || !in || !out) {
         fprintf(stderr, "%s", features_help);
         return 2;
     }
@@ -496,7 +496,7 @@ int eval_metrics_main(int argc, char **argv) {
             return 2;
         }
     }
-    if (!o.model || o.width_div < 1 || o.resamples < 0 || o.fid_resamples < 0 || o.kid_subsets < 0) {
+    if (!o.model) {
         fprintf(stderr, "%s", metrics_help);
         return 2;
     }
