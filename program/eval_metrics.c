@@ -459,6 +459,13 @@ static const char metrics_help[] =
 int eval_metrics_main(int argc, char **argv) {
     MetricsOpts o = {NULL, "models/metrics", NULL, NULL, MET_ALL, 1, 0, BOOTSTRAP_RESAMPLES, 0, KID_SUBSETS, PROTOCOL_SEED};
     I2vError e;
+    /* the integer options, each with its range */
+    const struct {
+        const char *name;
+        int *field, min, max;
+    } ints[] = {{"--width-div", &o.width_div, 1, 1024},       {"--clips", &o.clips, 0, INT_MAX},
+                {"--bootstrap", &o.resamples, 0, INT_MAX},     {"--fid-bootstrap", &o.fid_resamples, 0, INT_MAX},
+                {"--kid-subsets", &o.kid_subsets, 0, INT_MAX}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -470,7 +477,13 @@ int eval_metrics_main(int argc, char **argv) {
             return 2;
         }
         i++;
-        if (!strcmp(a, "--model")) o.model = v;
+        int k = 0, nints = (int)(sizeof ints / sizeof *ints);
+        while (k < nints && strcmp(a, ints[k].name)) k++;
+        if (k < nints) {
+            long long n;
+            if (arg_int("evaluate", a, v, ints[k].min, ints[k].max, &n)) return 2;
+            *ints[k].field = (int)n;
+        } else if (!strcmp(a, "--model")) o.model = v;
         else if (!strcmp(a, "--weights")) o.weights = v;
         else if (!strcmp(a, "--report")) o.report = v;
         else if (!strcmp(a, "--dump")) o.dump = v;
@@ -479,16 +492,6 @@ int eval_metrics_main(int argc, char **argv) {
                 fprintf(stderr, "i2v evaluate: %s\n", e.msg);
                 return 2;
             }
-        } else if (!strcmp(a, "--width-div") || !strcmp(a, "--clips") || !strcmp(a, "--bootstrap") ||
-                   !strcmp(a, "--fid-bootstrap") || !strcmp(a, "--kid-subsets")) {
-            int *field = &o.kid_subsets;
-            if (!strcmp(a, "--width-div")) field = &o.width_div;
-            else if (!strcmp(a, "--clips")) field = &o.clips;
-            else if (!strcmp(a, "--bootstrap")) field = &o.resamples;
-            else if (!strcmp(a, "--fid-bootstrap")) field = &o.fid_resamples;
-            long long n;
-            if (arg_int("evaluate", a, v, field == &o.width_div, field == &o.width_div ? 1024 : INT_MAX, &n)) return 2;
-            *field = (int)n;
         } else if (!strcmp(a, "--seed")) {
             if (arg_u64("evaluate", a, v, &o.seed)) return 2;
         } else {
